@@ -1,0 +1,1 @@
+"""The Label Studio API, one module per resource."""

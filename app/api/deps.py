@@ -1,0 +1,60 @@
+"""Dependencies shared by the Label Studio API routes."""
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+
+from app.auth import CurrentUserDep
+from app.errors import not_found
+from app.lifecycle.clock import Clock
+from app.models import Prompt, PromptVersion, User
+from app.validation import parse_body
+
+
+class Body:
+    """A parsed request body and whether it came form-encoded."""
+
+    def __init__(self, data: Any, form: bool) -> None:
+        self.data = data
+        self.form = form
+
+
+async def request_body(request: Request, _user: CurrentUserDep) -> Body:
+    # Depends on the user so that authentication always runs before the body is read.
+    return Body(*await parse_body(request))
+
+
+async def public_body(request: Request) -> Body:
+    return Body(*await parse_body(request))
+
+
+BodyDep = Annotated[Body, Depends(request_body)]
+PublicBodyDep = Annotated[Body, Depends(public_body)]
+
+
+def request_body_schema(model: type) -> dict[str, Any]:
+    """An OpenAPI requestBody: the model as JSON, form-encoded or multipart, as Label Studio takes."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    media = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+    return {"requestBody": {"required": True, "content": {m: {"schema": ref} for m in media}}}
+
+
+def get_clock(request: Request) -> Clock:
+    return request.app.state.clock
+
+
+ClockDep = Annotated[Clock, Depends(get_clock)]
+
+
+def prompt_version(
+    session: Session, user: User, prompt_id: int, version_id: int
+) -> tuple[Prompt, PromptVersion]:
+    """A prompt of the user's organization and one of its versions, or Label Studio's 404."""
+    prompt = session.get(Prompt, prompt_id)
+    if prompt is None or prompt.organization_id != user.organization_id:
+        raise not_found("ModelInterface")
+    version = session.get(PromptVersion, version_id)
+    if version is None or version.prompt_id != prompt.id:
+        raise not_found("ThirdPartyModelVersion")
+    return prompt, version

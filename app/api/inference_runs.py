@@ -1,0 +1,220 @@
+"""Inference runs of a prompt version: create, list, cancel."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import asc, desc
+from sqlmodel import Session, select
+
+from app.api.deps import BodyDep, ClockDep, prompt_version, request_body_schema
+from app.auth import CurrentUserDep
+from app.control.outcome import requested_outcome
+from app.db import SessionDep
+from app.errors import APIError, ValidationFailed, not_found
+from app.lifecycle import engine
+from app.lifecycle.policy import Policy
+from app.lifecycle.subsets import FilterError, filter_condition
+from app.models import ModelRun, Project, ProjectSubset, RunStatus, User
+from app.schemas import CancelModelRunResponse, ModelRunRequestRequest, model_run, user_simple
+from app.schemas import ModelRun as ModelRunSchema
+from app.validation import (
+    BooleanField,
+    CharField,
+    ChoiceField,
+    DateTimeField,
+    Field,
+    IntegerField,
+    JSONField,
+    PrimaryKeyField,
+    validate,
+)
+
+router = APIRouter(tags=["Prompts"])
+RUNS = "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"
+SUBSETS = [s.value for s in ProjectSubset]
+ORDERING = {
+    "id": ModelRun.id,
+    "created_at": ModelRun.created_at,
+    "triggered_at": ModelRun.triggered_at,
+    "completed_at": ModelRun.completed_at,
+    "predictions_updated_at": ModelRun.predictions_updated_at,
+    "status": ModelRun.status,
+    "project": ModelRun.project_id,
+    "total_tasks": ModelRun.total_tasks,
+}
+
+
+def run_fields(session: Session, user: User) -> dict[str, Field]:
+    """The fields of ModelRunRequestRequest, with DRF's rules; related ids resolve in the org."""
+
+    def own_project(pk: int) -> bool:
+        project = session.get(Project, pk)
+        return project is not None and project.organization_id == user.organization_id
+
+    int32 = {"allow_null": True}
+    return {
+        "project": PrimaryKeyField(required=True, resolve=own_project),
+        "project_subset": ChoiceField(choices=SUBSETS, default=ProjectSubset.HAS_GT.value),
+        "sample_subset_size": IntegerField(min_value=0, **int32),
+        "filters_json": JSONField(allow_null=True),
+        "job_id": CharField(max_length=255, allow_blank=True, allow_null=True),
+        "only_missing_predictions": BooleanField(default=False),
+        "organization": PrimaryKeyField(
+            allow_null=True, resolve=lambda pk: pk == user.organization_id
+        ),
+        "predictions_updated_at": DateTimeField(allow_null=True),
+        "total_tasks": IntegerField(**int32),
+        "total_predictions": IntegerField(**int32),
+        "total_correct_predictions": IntegerField(**int32),
+    }
+
+
+def render(session: Session, runs: list[ModelRun]) -> list[dict]:
+    """Runs as the API shows them, with their creators loaded in one query."""
+    ids = {run.created_by_id for run in runs}
+    users = {u.id: user_simple(u) for u in session.exec(select(User).where(User.id.in_(ids)))}
+    return [model_run(run, users[run.created_by_id]) for run in runs]
+
+
+@router.post(
+    RUNS,
+    status_code=201,
+    response_model=None,
+    responses={201: {"model": ModelRunSchema, "description": ""}},
+    openapi_extra=request_body_schema(ModelRunRequestRequest),
+    summary="✨ Run prompt inference",
+)
+def create_inference_run(
+    prompt_id: int,
+    version_id: int,
+    request: Request,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Run a prompt inference."""
+    prompt, version = prompt_version(session, user, prompt_id, version_id)
+    values = validate(run_fields(session, user), body.data, form=body.form)
+    if values["project_subset"] == ProjectSubset.CUSTOM:
+        try:
+            filter_condition(values.get("filters_json"))
+        except FilterError as error:
+            raise ValidationFailed({"filters_json": [str(error)]}) from None
+    outcome = requested_outcome(request)
+    now = clock.now(session)
+    run = ModelRun(
+        organization_id=user.organization_id,
+        project_id=values["project"],
+        prompt_id=prompt.id,
+        version_id=version.id,
+        created_by_id=user.id,
+        project_subset=values["project_subset"],
+        sample_subset_size=values.get("sample_subset_size"),
+        filters_json=values.get("filters_json"),
+        job_id=values.get("job_id"),
+        only_missing_predictions=values["only_missing_predictions"],
+        total_tasks=values.get("total_tasks", 0),
+        total_predictions=values.get("total_predictions", 0),
+        total_correct_predictions=values.get("total_correct_predictions", 0),
+        predictions_updated_at=values.get("predictions_updated_at"),
+        created_at=now,
+        outcome=outcome,
+    )
+    engine.schedule_new(run, Policy.load(session), now)
+    session.add(run)
+    session.commit()
+    request.state.run_id = run.id
+    return JSONResponse(model_run(run, user_simple(user)), status_code=201)
+
+
+@router.get(
+    RUNS,
+    response_model=list[ModelRunSchema],
+    summary="✨ Get inference run info",
+)
+def list_inference_runs(
+    prompt_id: int,
+    version_id: int,
+    user: CurrentUserDep,
+    session: SessionDep,
+    project: Annotated[int | None, Query()] = None,
+    project_subset: Annotated[str | None, Query()] = None,
+    parent_model: Annotated[int | None, Query()] = None,
+    ordering: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """Get information (status, metadata, etc) about an existing inference run"""
+    prompt_version(session, user, prompt_id, version_id)
+    if project_subset and project_subset not in SUBSETS:
+        raise ValidationFailed(
+            {"project_subset": [
+                f"Select a valid choice. {project_subset} is not one of the available choices."
+            ]}
+        )  # fmt: skip
+    query = select(ModelRun).where(
+        ModelRun.prompt_id == prompt_id,
+        ModelRun.version_id == version_id,
+        ModelRun.organization_id == user.organization_id,
+    )
+    if project is not None:
+        query = query.where(ModelRun.project_id == project)
+    if project_subset:
+        query = query.where(ModelRun.project_subset == project_subset)
+    if parent_model is not None:
+        query = query.where(ModelRun.prompt_id == parent_model)
+    query = query.order_by(*_ordering(ordering), ModelRun.id)
+    return JSONResponse(render(session, list(session.exec(query))))
+
+
+def _ordering(ordering: str | None) -> list:
+    """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped."""
+    terms = []
+    for term in (ordering or "").split(","):
+        term = term.strip()
+        column = ORDERING.get(term.removeprefix("-"))
+        if column is not None:
+            terms.append(desc(column) if term.startswith("-") else asc(column))
+    return terms
+
+
+@router.post(
+    RUNS + "/{inference_run_id}/cancel",
+    response_model=CancelModelRunResponse,
+    summary="✨ Cancel Inference Run API",
+)
+def cancel_inference_run(
+    prompt_id: int,
+    version_id: int,
+    inference_run_id: int,
+    request: Request,
+    user: CurrentUserDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Cancel the inference run for the given api"""
+    prompt_version(session, user, prompt_id, version_id)
+    run = (
+        session.get(ModelRun, inference_run_id, with_for_update=True)
+        if 0 < inference_run_id < 2**63
+        else None
+    )
+    if (
+        run is None
+        or run.version_id != version_id
+        or run.prompt_id != prompt_id
+        or run.organization_id != user.organization_id
+    ):
+        raise not_found("ModelRun")
+    request.state.run_id = run.id
+    if run.status == RunStatus.CANCELED:
+        return JSONResponse({"detail": "Inference run canceled."})
+    if run.status not in (RunStatus.PENDING, RunStatus.IN_PROGRESS):
+        raise APIError(
+            400,
+            f"Inference run {run.id} is already {run.status}; "
+            "only Pending or InProgress runs can be canceled.",
+        )
+    engine.cancel(session, run, clock.now(session), reason="canceled through the API")
+    session.commit()
+    return JSONResponse({"detail": "Inference run canceled."})

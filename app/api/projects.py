@@ -1,0 +1,35 @@
+"""Projects: the subsets a prompt can run on."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from app.auth import CurrentUserDep
+from app.db import SessionDep
+from app.errors import not_found
+from app.lifecycle.policy import Policy
+from app.lifecycle.subsets import subset_counts
+from app.models import Project
+from app.schemas import ProjectSubsetItem
+
+router = APIRouter(tags=["Projects"])
+
+
+@router.get(
+    "/api/projects/{project_pk}/subsets",
+    response_model=list[ProjectSubsetItem],
+    summary="✨ Get available subsets of a project (for prompts usage)",
+)
+def list_project_subsets(
+    project_pk: int,
+    user: CurrentUserDep,
+    session: SessionDep,
+    ordering: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """Provides list of available subsets for a project along with count of tasks in each subset"""
+    project = session.get(Project, project_pk) if 0 < project_pk < 2**63 else None
+    if project is None or project.organization_id != user.organization_id:
+        raise not_found("Project")
+    sample = Policy.load(session).sample_subset_size
+    return JSONResponse(subset_counts(session, project.id, sample))

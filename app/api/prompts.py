@@ -1,0 +1,57 @@
+"""Prompt versions: how many tasks of a subset already have predictions."""
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app.api.deps import prompt_version
+from app.api.inference_runs import SUBSETS
+from app.auth import CurrentUserDep
+from app.db import SessionDep
+from app.lifecycle.policy import Policy
+from app.lifecycle.subsets import count, subset_query
+from app.models import Project, ProjectSubset
+from app.schemas import PredictionCountResponse
+from app.validation import ChoiceField, IntegerField, PrimaryKeyField, validate
+
+router = APIRouter(tags=["Prompts"])
+
+
+@router.get(
+    "/api/prompts/{prompt_id}/versions/{version_id}/prediction-count",
+    response_model=PredictionCountResponse,
+    summary="✨ Get prediction count for a prompt version",
+)
+def prediction_count(
+    prompt_id: int, version_id: int, request: Request, user: CurrentUserDep, session: SessionDep
+) -> JSONResponse:
+    """Return how many tasks in a subset already have predictions for a given version."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+
+    def own_project(pk: int) -> bool:
+        project = session.get(Project, pk)
+        return project is not None and project.organization_id == user.organization_id
+
+    params = validate(
+        {
+            "project": PrimaryKeyField(required=True, resolve=own_project),
+            "project_subset": ChoiceField(
+                choices=[s for s in SUBSETS if s != ProjectSubset.CUSTOM],
+                default=ProjectSubset.HAS_GT.value,
+            ),
+            "sample_subset_size": IntegerField(min_value=0, allow_null=True),
+        },
+        dict(request.query_params),
+        form=True,
+    )
+    policy = Policy.load(session)
+    size = params.get("sample_subset_size")
+    selection = {
+        "sample_size": policy.sample_subset_size if size is None else size,
+        "seed": policy.random_seed,
+    }
+    subset = (params["project"], params["project_subset"])
+    total = count(session, subset_query(*subset, **selection))
+    missing = count(session, subset_query(*subset, **selection, missing_for_version=version.id))
+    return JSONResponse(
+        {"existing_predictions": total - missing, "tasks_to_run": missing, "total_tasks": total}
+    )

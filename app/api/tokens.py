@@ -1,0 +1,110 @@
+"""Personal access tokens: refresh JWTs created by a user, exchanged for short-lived access JWTs."""
+
+from datetime import timedelta
+
+import jwt
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlmodel import select
+
+from app.api.deps import PublicBodyDep, request_body_schema
+from app.auth import CurrentUserDep, claims_time, make_jwt, read_jwt
+from app.db import SessionDep
+from app.errors import APIError
+from app.models import AccessToken, User, utcnow
+from app.schemas import (
+    LSEAPITokenCreate,
+    LSEAPITokenList,
+    TokenRefreshRequest,
+    TokenRefreshResponse,
+    iso,
+)
+from app.validation import CharField, validate
+
+router = APIRouter(tags=["JWT"])
+
+
+def _shown(token: AccessToken) -> dict[str, str | None]:
+    return {
+        "token": token.token,
+        "created_at": iso(token.created_at),
+        "expires_at": iso(token.expires_at),
+    }
+
+
+@router.get("/api/token/", response_model=list[LSEAPITokenList], summary="List API tokens")
+def list_tokens(user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+    """List all API tokens for the current user."""
+    tokens = session.exec(
+        select(AccessToken).where(AccessToken.user_id == user.id).order_by(AccessToken.id)
+    )
+    return JSONResponse([_shown(token) for token in tokens])
+
+
+@router.post(
+    "/api/token/",
+    status_code=201,
+    response_model=None,
+    responses={201: {"model": LSEAPITokenCreate, "description": ""}},
+    summary="Create API token",
+)
+def create_token(request: Request, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+    """Create a new API token for the current user."""
+    valid = session.exec(
+        select(AccessToken).where(AccessToken.user_id == user.id, AccessToken.expires_at > utcnow())
+    ).first()
+    if valid is not None:
+        raise APIError(
+            409, "You already have a valid token. Please revoke it before creating a new one."
+        )
+    settings = request.app.state.settings
+    token, claims = make_jwt(
+        request.app.state.secret_key,
+        user.id,
+        "refresh",
+        timedelta(days=settings.refresh_token_days),
+    )
+    record = AccessToken(
+        user_id=user.id,
+        jti=claims["jti"],
+        token=token,
+        created_at=claims_time(claims, "iat"),
+        expires_at=claims_time(claims, "exp"),
+    )
+    session.add(record)
+    session.commit()
+    return JSONResponse(_shown(record), status_code=201)
+
+
+def _refresh_error(detail: str) -> APIError:
+    return APIError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="api"'})
+
+
+@router.post(
+    "/api/token/refresh/",
+    response_model=TokenRefreshResponse,
+    openapi_extra=request_body_schema(TokenRefreshRequest),
+    summary="Refresh JWT token",
+)
+def refresh_token(request: Request, body: PublicBodyDep, session: SessionDep) -> JSONResponse:
+    """Get a new access token, using a refresh token."""
+    values = validate({"refresh": CharField(required=True)}, body.data, form=body.form)
+    state = request.app.state
+    try:
+        claims = read_jwt(state.secret_key, values["refresh"])
+    except jwt.ExpiredSignatureError:
+        raise _refresh_error("Token is expired") from None
+    except jwt.InvalidTokenError:
+        raise _refresh_error("Token is invalid") from None
+    if claims.get("token_type") != "refresh":
+        raise _refresh_error("Token has wrong type")
+    record = session.exec(select(AccessToken).where(AccessToken.jti == claims["jti"])).first()
+    if record is None or session.get(User, record.user_id) is None:
+        raise _refresh_error("Token is invalid")
+    access, _ = make_jwt(
+        state.secret_key,
+        record.user_id,
+        "access",
+        timedelta(seconds=state.settings.access_token_seconds),
+    )
+    return JSONResponse({"access": access})

@@ -1,0 +1,103 @@
+"""Authentication as Label Studio does it: legacy ``Token <key>`` or ``Bearer <access JWT>``."""
+
+import hmac
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+import jwt
+from fastapi import Depends, Request
+from sqlmodel import Session, select
+
+from app.db import SessionDep
+from app.errors import APIError
+from app.models import Organization, User, utcnow
+
+NOT_PROVIDED = "Authentication credentials were not provided."
+LEGACY_DISABLED = (
+    "Authentication token no longer valid: "
+    "legacy token authentication has been disabled for this organization"
+)
+ALGORITHM = "HS256"
+
+
+def unauthorized(detail: str) -> APIError:
+    return APIError(401, detail, headers={"WWW-Authenticate": "Token"})
+
+
+def make_jwt(secret: str, user_id: int, token_type: str, lifetime: timedelta) -> tuple[str, dict]:
+    """Sign a token with the claims Label Studio's tokens carry; answers (token, claims)."""
+    # Real time, not the virtual clock: the client checks expiry against its own clock.
+    issued = utcnow()
+    claims = {
+        "token_type": token_type,
+        "exp": int((issued + lifetime).timestamp()),
+        "iat": int(issued.timestamp()),
+        "jti": uuid.uuid4().hex,
+        "user_id": str(user_id),
+    }
+    return jwt.encode(claims, secret, algorithm=ALGORITHM), claims
+
+
+def read_jwt(secret: str, token: str) -> dict[str, Any]:
+    """Verified claims of a token; raises jwt.ExpiredSignatureError or jwt.InvalidTokenError."""
+    return jwt.decode(
+        token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "token_type", "jti"]}
+    )
+
+
+def claims_time(claims: dict[str, Any], key: str) -> datetime:
+    return datetime.fromtimestamp(claims[key], tz=utcnow().tzinfo)
+
+
+def authenticate(session: Session, secret: str, header: str | None) -> User:
+    """The user behind an Authorization header, or the 401 Label Studio answers."""
+    parts = (header or "").split()
+    if not parts:
+        raise unauthorized(NOT_PROVIDED)
+    keyword = parts[0].lower()
+    if keyword == "token":
+        return _legacy_user(session, parts)
+    if keyword == "bearer" and len(parts) == 2:
+        user = _jwt_user(session, secret, parts[1])
+        if user is not None:
+            return user
+    raise unauthorized(NOT_PROVIDED)
+
+
+def _legacy_user(session: Session, parts: list[str]) -> User:
+    if len(parts) == 1:
+        raise unauthorized("Invalid token header. No credentials provided.")
+    if len(parts) > 2:
+        raise unauthorized("Invalid token header. Token string should not contain spaces.")
+    key = parts[1]
+    user = session.exec(select(User).where(User.token == key)).first()
+    if user is None or not hmac.compare_digest(user.token.encode(), key.encode()):
+        raise unauthorized("Invalid token.")
+    organization = session.get(Organization, user.organization_id)
+    if organization is not None and not organization.legacy_api_tokens_enabled:
+        raise unauthorized(LEGACY_DISABLED)
+    return user
+
+
+def _jwt_user(session: Session, secret: str, token: str) -> User | None:
+    try:
+        claims = read_jwt(secret, token)
+    except jwt.InvalidTokenError:
+        return None
+    if claims.get("token_type") != "access":
+        return None
+    try:
+        return session.get(User, int(claims.get("user_id")))
+    except (TypeError, ValueError):
+        return None
+
+
+def current_user(request: Request, session: SessionDep) -> User:
+    """The authenticated user of a request (a FastAPI dependency)."""
+    user = authenticate(session, request.app.state.secret_key, request.headers.get("authorization"))
+    request.state.user_id = user.id
+    return user
+
+
+CurrentUserDep = Annotated[User, Depends(current_user)]

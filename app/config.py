@@ -1,0 +1,56 @@
+"""Settings: one class, environment variables prefixed ``LSE_EMULATOR_``."""
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every knob of the emulator; each has a default so ``Settings()`` always works."""
+
+    model_config = SettingsConfigDict(env_prefix="LSE_EMULATOR_", extra="ignore")
+
+    # Interface the server binds to.
+    host: str = "127.0.0.1"
+    # TCP port; 0 picks a free one and prints it.
+    port: int = Field(default=8080, ge=0, le=65535)
+    # Directory holding the embedded SQLite database.
+    data_dir: Path = Path("data")
+    # SQLAlchemy URL; empty means SQLite in data_dir. PostgreSQL: postgresql+psycopg://...
+    database_url: str = ""
+    # Seed document (YAML or JSON) loaded into an empty database; empty means the built-in demo.
+    seed_file: Path | None = None
+    # Version string reported in every error envelope, as Label Studio reports its own.
+    server_version: str = "1.23.2"
+
+    # Seconds a new run waits in Pending before it starts.
+    queue_delay_seconds: float = Field(default=2.0, ge=0)
+    # Simulated inference speed of an InProgress run.
+    tasks_per_second: float = Field(default=20.0, gt=0)
+    # Tasks predicted per lifecycle step; each step updates the run's totals.
+    batch_size: int = Field(default=10, ge=1)
+    # Size of the Sample subset when a run gives no sample_subset_size.
+    sample_subset_size: int = Field(default=100, ge=0)
+    # A run ends Failed when its share of failed predictions is above this.
+    failure_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Seed of the deterministic choices (sample order, correctness, failures).
+    random_seed: int = 0
+    # How often the background worker looks for due lifecycle steps, in seconds.
+    worker_interval_seconds: float = Field(default=0.1, gt=0)
+
+    # Serve the control plane under /_emulator/ (off: every /_emulator/ path is a 404).
+    control_enabled: bool = True
+    # When set, the control plane requires "Authorization: Token <admin token>".
+    admin_token: str = ""
+
+    # Lifetime of personal access (refresh) tokens created through /api/token/, in days.
+    refresh_token_days: int = Field(default=365, ge=1)
+    # Lifetime of access tokens obtained from /api/token/refresh/, in seconds.
+    access_token_seconds: int = Field(default=300, ge=1)
+
+    def sqlalchemy_url(self) -> str:
+        """The database URL to use: the configured one, or SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'lse-emulator.sqlite3').resolve()}"

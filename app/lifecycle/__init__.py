@@ -1,0 +1,1 @@
+"""The simulated inference engine: clock, policy, subsets, outcomes and the run lifecycle."""

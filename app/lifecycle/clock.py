@@ -1,0 +1,65 @@
+"""The virtual clock every API timestamp comes from.
+
+It is wall time shifted by an offset, or a fixed instant while frozen. Its state lives in the
+database so that every process serving the same database reads the same time.
+"""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+
+from app.models import EmulatorState, utcnow
+
+
+class Clock:
+    """Reads and moves the virtual clock; ``wall`` is the real time source (fixed in tests)."""
+
+    def __init__(self, wall: Callable[[], datetime] = utcnow) -> None:
+        self.wall = wall
+
+    def read(self, state: EmulatorState) -> datetime:
+        if state.clock_frozen_at is not None:
+            return state.clock_frozen_at
+        return self.wall() + timedelta(seconds=state.clock_offset_seconds)
+
+    def now(self, session: Session) -> datetime:
+        return self.read(_state(session))
+
+    def frozen(self, session: Session) -> bool:
+        return _state(session).clock_frozen_at is not None
+
+    def freeze(self, session: Session) -> None:
+        state = _state(session)
+        state.clock_frozen_at = self.read(state)
+        session.add(state)
+
+    def unfreeze(self, session: Session) -> None:
+        state = _state(session)
+        if state.clock_frozen_at is not None:
+            state.clock_offset_seconds = (state.clock_frozen_at - self.wall()).total_seconds()
+            state.clock_frozen_at = None
+            session.add(state)
+
+    def set(self, session: Session, instant: datetime) -> None:
+        """Jump to an instant, staying frozen if frozen."""
+        state = _state(session)
+        if state.clock_frozen_at is not None:
+            state.clock_frozen_at = instant
+        else:
+            state.clock_offset_seconds = (instant - self.wall()).total_seconds()
+        session.add(state)
+
+    def reset(self, session: Session) -> None:
+        """Back to wall time, running."""
+        state = _state(session)
+        state.clock_frozen_at = None
+        state.clock_offset_seconds = 0.0
+        session.add(state)
+
+
+def _state(session: Session) -> EmulatorState:
+    state = session.get(EmulatorState, 1)
+    if state is None:
+        raise RuntimeError("emulator state missing: the database was not initialised")
+    return state

@@ -1,0 +1,228 @@
+"""The run lifecycle: a transition table, one function that applies it, and the due steps.
+
+A run is Pending until its queue delay has passed; then it starts (InProgress): its subset is
+frozen into ``run_task`` and ``total_tasks`` set. Every ``batch_size / tasks_per_second`` seconds
+one batch of tasks is predicted and the totals move. When no task is left the run ends
+Completed, or Failed when its failed predictions pass the policy's threshold. Each step is one
+transaction, stamped with the instant it was due, so replaying the same steps gives the same
+timestamps whatever the wall time.
+"""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, literal
+from sqlmodel import Session, select
+
+from app.db import write_session
+from app.lifecycle import outcomes
+from app.lifecycle.clock import Clock
+from app.lifecycle.policy import Policy
+from app.lifecycle.subsets import subset_query
+from app.models import (
+    ACTIVE_STATUSES,
+    FailedPrediction,
+    ModelRun,
+    Prediction,
+    PromptVersion,
+    RunEvent,
+    RunStatus,
+    RunTask,
+    Task,
+)
+
+S = RunStatus
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    S.PENDING: (S.IN_PROGRESS, S.CANCELED),
+    S.IN_PROGRESS: (S.COMPLETED, S.FAILED, S.CANCELED),
+    S.COMPLETED: (),
+    S.FAILED: (),
+    S.CANCELED: (),
+}
+FINAL_STATUSES = (S.COMPLETED, S.FAILED, S.CANCELED)
+
+
+class IllegalTransition(ValueError):
+    def __init__(self, run: ModelRun, to: str) -> None:
+        self.allowed = TRANSITIONS[run.status]
+        super().__init__(f"{run.status} -> {to}")
+
+
+def transition(
+    session: Session, run: ModelRun, to: str, at: datetime, cause: str, reason: str = ""
+) -> None:
+    """Move a run to another status, stamping its timestamps and recording the change."""
+    if to not in TRANSITIONS[run.status]:
+        raise IllegalTransition(run, to)
+    session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=to, at=at,
+                         cause=cause, reason=reason))  # fmt: skip
+    run.status = to
+    if to == S.IN_PROGRESS:
+        run.triggered_at = at
+    if to in FINAL_STATUSES:
+        run.completed_at = at
+        run.next_due_at = None
+        session.execute(delete(RunTask).where(RunTask.run_id == run.id))
+    session.add(run)
+
+
+def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:
+    """Freeze the run's subset and move it to InProgress."""
+    query = subset_query(
+        run.project_id,
+        run.project_subset,
+        sample_size=_sample_size(run, policy),
+        seed=policy.random_seed,
+        filters=run.filters_json,
+        missing_for_version=run.version_id if run.only_missing_predictions else None,
+    )
+    session.execute(
+        insert(RunTask).from_select(
+            ["run_id", "task_id"], select(literal(run.id), query.subquery().c.id)
+        )
+    )
+    run.total_tasks = session.exec(
+        select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
+    ).one()
+    run.total_predictions = 0
+    run.total_correct_predictions = 0
+    run.total_failed = 0
+    transition(session, run, S.IN_PROGRESS, at, cause)
+    _schedule_next(session, run, policy, at)
+
+
+def _sample_size(run: ModelRun, policy: Policy) -> int:
+    return (
+        run.sample_subset_size if run.sample_subset_size is not None else policy.sample_subset_size
+    )
+
+
+def remaining(run: ModelRun) -> int:
+    return (run.total_tasks or 0) - (run.total_predictions or 0) - run.total_failed
+
+
+def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime, size: int) -> None:
+    """Predict the next ``size`` tasks of the run (in task-id order) and update its totals."""
+    rows = session.exec(
+        select(RunTask.task_id, Task.has_ground_truth)
+        .join(Task, Task.id == RunTask.task_id)
+        .where(RunTask.run_id == run.id)
+        .order_by(RunTask.task_id)
+        .limit(size)
+    ).all()
+    if not rows:
+        return
+    version = session.get(PromptVersion, run.version_id)
+    seed = policy.random_seed
+    made: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    correct_count = 0
+    for task_id, has_gt in rows:
+        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                "created_at": at}  # fmt: skip
+        if outcomes.fails(seed, run.version_id, task_id, version.failure_rate):
+            failed.append({**base, "error_type": "ProviderError",
+                           "message": f"{version.provider} returned an error for task {task_id}"})  # fmt: skip
+            continue
+        is_correct = (
+            outcomes.correct(seed, run.version_id, task_id, version.accuracy) if has_gt else None
+        )
+        correct_count += bool(is_correct)
+        made.append({**base, "correct": is_correct})
+    if made:
+        session.execute(insert(Prediction), made)
+    if failed:
+        session.execute(insert(FailedPrediction), failed)
+    session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= rows[-1][0]))
+    run.total_predictions = (run.total_predictions or 0) + len(made)
+    run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
+    run.total_failed += len(failed)
+    run.predictions_updated_at = at
+    session.add(run)
+
+
+def finish(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:
+    """End a run with no task left: Completed, or Failed by its forced outcome or by the threshold."""
+    if run.outcome == S.FAILED:
+        transition(session, run, S.FAILED, at, "outcome", "outcome chosen at creation")
+        return
+    share = run.total_failed / run.total_tasks if run.total_tasks else 0.0
+    if run.outcome != S.COMPLETED and share > policy.failure_threshold:
+        reason = f"{share:.0%} of predictions failed, above the threshold of {policy.failure_threshold:.0%}"
+        transition(session, run, S.FAILED, at, cause, reason)
+        return
+    transition(session, run, S.COMPLETED, at, cause)
+
+
+def _schedule_next(session: Session, run: ModelRun, policy: Policy, at: datetime) -> None:
+    left = remaining(run)
+    if left <= 0:
+        finish(session, run, policy, at, "schedule")
+    elif run.outcome == "Stuck":
+        run.next_due_at = None
+        session.add(run)
+    else:
+        run.next_due_at = at + timedelta(
+            seconds=min(policy.batch_size, left) / policy.tasks_per_second
+        )
+        session.add(run)
+
+
+def step(session: Session, run: ModelRun, policy: Policy) -> None:
+    """Apply the one step of a run that is due at ``run.next_due_at``."""
+    at = run.next_due_at
+    if run.status == S.PENDING:
+        start(session, run, policy, at, "schedule")
+    elif run.status == S.IN_PROGRESS:
+        predict_batch(session, run, policy, at, policy.batch_size)
+        _schedule_next(session, run, policy, at)
+
+
+def complete_now(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:
+    """Make every remaining prediction at ``at`` and end the run (a run forced to finish)."""
+    while remaining(run) > 0:
+        predict_batch(session, run, policy, at, max(policy.batch_size, 1000))
+    run.outcome = S.COMPLETED
+    finish(session, run, policy, at, cause)
+
+
+def settle(
+    engine: Engine,
+    clock: Clock,
+    until: datetime | None = None,
+    stopping: Callable[[], bool] = lambda: False,
+) -> list[int]:
+    """Apply, in time order, every step due up to ``until`` (default: the clock's now).
+
+    Each step is claimed in its own transaction (row locks skipping locked rows where the
+    database has them), so several workers can share the work. Answers the ids of runs changed.
+    """
+    changed: list[int] = []
+    while not stopping():
+        with write_session(engine) as session:
+            horizon = until if until is not None else clock.now(session)
+            run = session.exec(
+                select(ModelRun)
+                .where(ModelRun.status.in_(ACTIVE_STATUSES), ModelRun.next_due_at <= horizon)
+                .order_by(ModelRun.next_due_at, ModelRun.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            ).first()
+            if run is None:
+                return changed
+            step(session, run, Policy.load(session))
+            if run.id not in changed:
+                changed.append(run.id)
+    return changed
+
+
+def schedule_new(run: ModelRun, policy: Policy, now: datetime) -> None:
+    """Set a new run's first due step: the end of its queue delay."""
+    run.next_due_at = now + timedelta(seconds=policy.queue_delay_seconds)
+
+
+def cancel(
+    session: Session, run: ModelRun, at: datetime, cause: str = "cancel", reason: str = ""
+) -> None:
+    transition(session, run, S.CANCELED, at, cause, reason)

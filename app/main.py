@@ -1,0 +1,158 @@
+"""The application factory: the lifespan owns the engine, migrations, seed and lifecycle worker."""
+
+import logging
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse
+from sqlmodel import Session, select
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
+
+from app import __version__
+from app.api import inference_runs, projects, prompts, tokens
+from app.auth import authenticate
+from app.config import Settings
+from app.db import make_engine, migrate, write_session
+from app.errors import APIError, ValidationFailed, envelope, error_response
+from app.lifecycle.clock import Clock
+from app.lifecycle.policy import Policy
+from app.lifecycle.worker import Worker
+from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
+from app.schemas import ModelRunRequestRequest, TokenRefreshRequest
+from app.seed import DEMO_SEED, database_is_empty, load_seed, read_seed_file
+
+log = logging.getLogger("lse_emulator")
+PUBLIC_PATHS = {"/api/token/refresh/"}
+METHOD_ORDER = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
+
+
+def prepare_database(engine, settings: Settings, clock: Clock) -> None:
+    """Create the shared state row, apply the settings' policy, seed an empty database and
+    note in each in-flight run's history that the server restarted under it."""
+    with write_session(engine) as session:
+        state = session.get(EmulatorState, 1)
+        policy = Policy.from_settings(settings).model_dump()
+        if state is None:
+            state = EmulatorState(id=1, secret_key=secrets.token_urlsafe(48), policy=policy)
+        else:
+            state.policy = policy
+        session.add(state)
+        session.flush()
+        if database_is_empty(session):
+            path = settings.seed_file or DEMO_SEED
+            load_seed(session, read_seed_file(path), str(path))
+        now = clock.now(session)
+        for run in session.exec(select(ModelRun).where(ModelRun.status.in_(ACTIVE_STATUSES))):
+            session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=run.status,
+                                 at=now, cause="restart", reason="server started"))  # fmt: skip
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
+    """Build the application; nothing touches the database until the lifespan starts."""
+    settings = settings or Settings()
+    clock = clock or Clock()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = settings.sqlalchemy_url()
+        engine = make_engine(url)
+        migrate(engine)
+        prepare_database(engine, settings, clock)
+        with Session(engine) as session:
+            app.state.secret_key = session.get(EmulatorState, 1).secret_key
+        app.state.engine = engine
+        worker = Worker(engine, clock, settings.worker_interval_seconds)
+        app.state.worker = worker
+        worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            engine.dispose()
+
+    app = FastAPI(
+        title="Label Studio Enterprise Prompts API (lse-emulator)",
+        version=__version__,
+        lifespan=lifespan,
+        redirect_slashes=False,
+    )
+    app.state.settings = settings
+    app.state.clock = clock
+    for module in (inference_runs, projects, prompts, tokens):
+        app.include_router(module.router)
+    _install_error_handlers(app)
+    _install_openapi(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    def _api_error(request: Request, error: APIError) -> JSONResponse:
+        return error_response(request, error)
+
+    @app.exception_handler(StarletteHTTPException)
+    def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        if error.status_code == 405:
+            return _method_not_allowed(request)
+        detail = "Not found." if error.status_code == 404 else str(error.detail)
+        return error_response(request, APIError(error.status_code, detail, headers=error.headers))
+
+    @app.exception_handler(RequestValidationError)
+    def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # A path that does not parse names no object; a bad query parameter is django-filter's 400.
+        errors: dict[str, list[str]] = {}
+        for item in error.errors():
+            where, name = item["loc"][0], str(item["loc"][-1])
+            if where == "path":
+                return error_response(request, APIError(404, "Not found."))
+            errors[name] = ["Enter a number." if "int" in item["type"] else item["msg"]]
+        return error_response(request, ValidationFailed(errors))
+
+    @app.exception_handler(Exception)
+    def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = envelope(request.app.state.settings.server_version, 500, "Internal server error")
+        return JSONResponse(body, status_code=500)
+
+
+def _method_not_allowed(request: Request) -> JSONResponse:
+    """DRF authenticates before it checks the method, and lists every method of the path."""
+    if request.url.path not in PUBLIC_PATHS:
+        with Session(request.app.state.engine) as session:
+            try:
+                authenticate(
+                    session, request.app.state.secret_key, request.headers.get("authorization")
+                )
+            except APIError as error:
+                return error_response(request, error)
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match != Match.NONE and getattr(route, "methods", None):
+            allowed |= route.methods
+    allow = ", ".join(m for m in METHOD_ORDER if m in allowed)
+    error = APIError(405, f'Method "{request.method}" not allowed.', headers={"Allow": allow})
+    return error_response(request, error)
+
+
+def _install_openapi(app: FastAPI) -> None:
+    """Request-body schemas are documented by reference (bodies are parsed as DRF does), so
+    they are added to the components here."""
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (ModelRunRequestRequest, TokenRefreshRequest):
+                definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(definition.pop("$defs", {}))
+                components[model.__name__] = definition
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi

@@ -1,0 +1,238 @@
+"""Database tables. Names follow Label Studio's nouns; emulator-only columns say so."""
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def when(nullable: bool = True, index: bool = False) -> Any:
+    """A UTC datetime column."""
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class RunStatus(StrEnum):
+    PENDING = "Pending"
+    IN_PROGRESS = "InProgress"
+    COMPLETED = "Completed"
+    FAILED = "Failed"
+    CANCELED = "Canceled"
+
+
+ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
+
+
+class ProjectSubset(StrEnum):
+    ALL = "All"
+    HAS_GT = "HasGT"
+    SAMPLE = "Sample"
+    CUSTOM = "Custom"
+
+
+class Organization(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    title: str
+    legacy_api_tokens_enabled: bool = True
+
+
+class User(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    email: str = ""
+    username: str
+    first_name: str = ""
+    last_name: str = ""
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    # The legacy API token ("Authorization: Token <key>").
+    token: str = Field(unique=True)
+
+
+class AccessToken(SQLModel, table=True):
+    """A personal access token: a refresh JWT created through POST /api/token/."""
+
+    __tablename__ = "access_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    jti: str = Field(unique=True)
+    token: str
+    created_at: datetime = when(nullable=False)
+    expires_at: datetime = when(nullable=False)
+
+
+class Project(SQLModel, table=True):
+    id: int = Field(primary_key=True)
+    title: str
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+
+
+class Task(SQLModel, table=True):
+    __table_args__ = (Index("ix_task_project_gt", "project_id", "has_ground_truth", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id")
+    # Whether the task carries a ground-truth annotation (the HasGT subset).
+    has_ground_truth: bool = False
+
+
+class Prompt(SQLModel, table=True):
+    """A prompt (Label Studio's ModelInterface)."""
+
+    id: int = Field(primary_key=True)
+    title: str
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+
+
+class PromptProject(SQLModel, table=True):
+    """A prompt's associated projects."""
+
+    __tablename__ = "prompt_project"
+
+    prompt_id: int = Field(foreign_key="prompt.id", primary_key=True)
+    project_id: int = Field(foreign_key="project.id", primary_key=True)
+
+
+class PromptVersion(SQLModel, table=True):
+    """A prompt version (Label Studio's ThirdPartyModelVersion)."""
+
+    __tablename__ = "prompt_version"
+
+    id: int = Field(primary_key=True)
+    prompt_id: int = Field(foreign_key="prompt.id", index=True)
+    title: str
+    prompt: str = ""
+    provider: str = "OpenAI"
+    provider_model_id: str = ""
+    # Emulator knobs: share of ground-truth tasks predicted correctly, share of predictions failing.
+    accuracy: float = 0.8
+    failure_rate: float = 0.0
+
+
+class ModelRun(SQLModel, table=True):
+    """An inference run of a prompt version over a project subset."""
+
+    __tablename__ = "model_run"
+    __table_args__ = (Index("ix_model_run_due", "status", "next_due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int | None = Field(default=None, foreign_key="organization.id")
+    project_id: int = Field(foreign_key="project.id", index=True)
+    prompt_id: int = Field(foreign_key="prompt.id")
+    version_id: int = Field(foreign_key="prompt_version.id", index=True)
+    created_by_id: int = Field(foreign_key="user.id")
+    status: str = Field(default=RunStatus.PENDING, sa_type=String)
+    project_subset: str = Field(default=ProjectSubset.HAS_GT, sa_type=String)
+    sample_subset_size: int | None = None
+    filters_json: Any = Field(default=None, sa_type=JSON)
+    job_id: str | None = Field(default=None, max_length=255)
+    only_missing_predictions: bool = False
+    task_ids: Any = Field(default=None, sa_type=JSON)
+    source_model_run_id: int | None = None
+    total_tasks: int | None = 0
+    total_predictions: int | None = 0
+    total_correct_predictions: int | None = 0
+    created_at: datetime = when(nullable=False)
+    triggered_at: datetime | None = when()
+    completed_at: datetime | None = when()
+    predictions_updated_at: datetime | None = when()
+    # Emulator lifecycle: failed predictions so far, when the next step is due, forced outcome.
+    total_failed: int = 0
+    next_due_at: datetime | None = when()
+    outcome: str | None = Field(default=None, sa_type=String)
+
+
+class RunTask(SQLModel, table=True):
+    """The tasks a started run still has to predict (its frozen subset), consumed in id order."""
+
+    __tablename__ = "run_task"
+
+    run_id: int = Field(foreign_key="model_run.id", primary_key=True)
+    task_id: int = Field(primary_key=True, sa_type=BigInteger)
+
+
+class Prediction(SQLModel, table=True):
+    """A successful prediction of a prompt version on a task, made by a run."""
+
+    __table_args__ = (Index("ix_prediction_version_task", "version_id", "task_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="model_run.id", index=True)
+    task_id: int = Field(foreign_key="task.id")
+    version_id: int = Field(foreign_key="prompt_version.id")
+    # Null on tasks without ground truth: correctness is only known against ground truth.
+    correct: bool | None = None
+    created_at: datetime = when(nullable=False)
+
+
+Index("uq_prediction_run_task", Prediction.run_id, Prediction.task_id, unique=True)
+
+
+class FailedPrediction(SQLModel, table=True):
+    __tablename__ = "failed_prediction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="model_run.id", index=True)
+    task_id: int = Field(foreign_key="task.id")
+    version_id: int = Field(foreign_key="prompt_version.id")
+    error_type: str = "ProviderError"
+    message: str = ""
+    created_at: datetime = when(nullable=False)
+
+
+Index(
+    "uq_failed_prediction_run_task", FailedPrediction.run_id, FailedPrediction.task_id, unique=True
+)
+
+
+class RunEvent(SQLModel, table=True):
+    """One status change of a run: the run's history."""
+
+    __tablename__ = "run_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="model_run.id", index=True)
+    from_status: str | None = Field(default=None, sa_type=String)
+    to_status: str = Field(sa_type=String)
+    at: datetime = when(nullable=False)
+    # schedule | control | cancel | outcome | restart
+    cause: str = Field(sa_type=String)
+    reason: str = ""
+
+
+class EmulatorState(SQLModel, table=True):
+    """The one row of shared emulator state: signing key, virtual clock, lifecycle policy."""
+
+    __tablename__ = "emulator_state"
+
+    id: int = Field(default=1, primary_key=True)
+    secret_key: str
+    # The virtual clock: wall time plus offset, or a fixed instant while frozen.
+    clock_offset_seconds: float = 0.0
+    clock_frozen_at: datetime | None = when()
+    policy: Any = Field(default=None, sa_type=JSON)
+
+
+def utcnow() -> datetime:
+    """Wall-clock time, for the few things that must not follow the virtual clock."""
+    return datetime.now(UTC)

@@ -1,0 +1,264 @@
+"""The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy import delete, exists, func, insert, update
+from sqlmodel import Session, select
+
+from app.models import (
+    Organization,
+    Prediction,
+    Project,
+    Prompt,
+    PromptProject,
+    PromptVersion,
+    Task,
+    User,
+)
+
+DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
+MAX_TASKS = 1_000_000
+Id = Field(ge=1, le=2147483647)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SeedOrganization(_Strict):
+    id: int = Id
+    title: str
+    legacy_api_tokens_enabled: bool = True
+
+
+class SeedUser(_Strict):
+    id: int = Id
+    email: str = ""
+    username: str = Field(min_length=1)
+    first_name: str = ""
+    last_name: str = ""
+    organization: int
+    token: str = Field(min_length=1, pattern=r"^\S+$")
+
+
+class SeedProject(_Strict):
+    id: int = Id
+    title: str
+    organization: int
+    tasks: int = Field(default=0, ge=0, le=MAX_TASKS)
+    ground_truth: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _ground_truth_within_tasks(self) -> "SeedProject":
+        if self.ground_truth > self.tasks:
+            raise ValueError(f"ground_truth ({self.ground_truth}) exceeds tasks ({self.tasks})")
+        return self
+
+
+class SeedVersion(_Strict):
+    id: int = Id
+    title: str
+    prompt: str = ""
+    provider: str = "OpenAI"
+    provider_model_id: str = ""
+    accuracy: float = Field(default=0.8, ge=0, le=1)
+    failure_rate: float = Field(default=0.0, ge=0, le=1)
+
+
+class SeedPrompt(_Strict):
+    id: int = Id
+    title: str
+    organization: int
+    associated_projects: list[int] = []
+    versions: list[SeedVersion] = []
+
+
+class SeedDocument(_Strict):
+    organizations: list[SeedOrganization] = []
+    users: list[SeedUser] = []
+    projects: list[SeedProject] = []
+    prompts: list[SeedPrompt] = []
+
+
+class SeedError(ValueError):
+    """A seed document that cannot be loaded; the message names the source, entry and problem."""
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "document"
+
+
+def parse_seed(data: Any, source: str) -> SeedDocument:
+    """Validate a parsed seed document; errors say which source, which entry, what is wrong."""
+    try:
+        document = SeedDocument.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise SeedError(f"{source}: {problems}") from None
+    _check_unique(document, source)
+    return document
+
+
+def read_seed_file(path: Path) -> SeedDocument:
+    """Read a YAML or JSON seed file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SeedError(f"{path}: cannot be read ({error.strerror})") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as error:
+        raise SeedError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"
+        ) from None
+    return parse_seed(data, str(path))
+
+
+def _check_unique(document: SeedDocument, source: str) -> None:
+    lists = {
+        "organizations": document.organizations,
+        "users": document.users,
+        "projects": document.projects,
+        "prompts": document.prompts,
+        "versions": [v for p in document.prompts for v in p.versions],
+    }
+    for name, entries in lists.items():
+        seen: set[int] = set()
+        for index, entry in enumerate(entries):
+            if entry.id in seen:
+                raise SeedError(f"{source}: {name}[{index}].id: id {entry.id} appears twice")
+            seen.add(entry.id)
+    tokens: set[str] = set()
+    for index, user in enumerate(document.users):
+        if user.token in tokens:
+            raise SeedError(f"{source}: users[{index}].token: the token is already another user's")
+        tokens.add(user.token)
+
+
+def ground_truth_positions(tasks: int, ground_truth: int) -> list[bool]:
+    """Which of a project's tasks (in id order) carry ground truth: spread evenly."""
+    return [(p + 1) * ground_truth // tasks > p * ground_truth // tasks for p in range(tasks)]
+
+
+def load_seed(
+    session: Session, document: SeedDocument, source: str
+) -> dict[str, dict[str, list[int]]]:
+    """Upsert a seed document by id; answers the ids created and changed, per kind."""
+    result: dict[str, dict[str, list[int]]] = {"created": {}, "updated": {}}
+
+    def record(kind: str, row_id: int, created: bool) -> None:
+        result["created" if created else "updated"].setdefault(kind, []).append(row_id)
+
+    def org_of(kind: str, index: int, org_id: int) -> None:
+        if session.get(Organization, org_id) is None:
+            raise SeedError(
+                f"{source}: {kind}[{index}].organization: organization {org_id} does not exist"
+            )
+
+    for entry in document.organizations:
+        record(
+            "organizations", entry.id, _upsert(session, Organization, entry.id, entry.model_dump())
+        )
+    session.flush()
+    for index, entry in enumerate(document.users):
+        org_of("users", index, entry.organization)
+        owner = session.exec(
+            select(User).where(User.token == entry.token, User.id != entry.id)
+        ).first()
+        if owner is not None:
+            raise SeedError(
+                f"{source}: users[{index}].token: the token is already user {owner.id}'s"
+            )
+        values = entry.model_dump(exclude={"organization"}) | {
+            "organization_id": entry.organization
+        }
+        record("users", entry.id, _upsert(session, User, entry.id, values))
+    for index, entry in enumerate(document.projects):
+        org_of("projects", index, entry.organization)
+        values = {"title": entry.title, "organization_id": entry.organization}
+        created = _upsert(session, Project, entry.id, values)
+        session.flush()
+        _set_tasks(session, entry, source, index)
+        record("projects", entry.id, created)
+    for index, entry in enumerate(document.prompts):
+        org_of("prompts", index, entry.organization)
+        values = {"title": entry.title, "organization_id": entry.organization}
+        record("prompts", entry.id, _upsert(session, Prompt, entry.id, values))
+        session.flush()
+        for project_id in entry.associated_projects:
+            project = session.get(Project, project_id)
+            if project is None or project.organization_id != entry.organization:
+                raise SeedError(
+                    f"{source}: prompts[{index}].associated_projects: project {project_id} "
+                    f"does not exist in organization {entry.organization}"
+                )
+            if session.get(PromptProject, (entry.id, project_id)) is None:
+                session.add(PromptProject(prompt_id=entry.id, project_id=project_id))
+        for version in entry.versions:
+            existing = session.get(PromptVersion, version.id)
+            if existing is not None and existing.prompt_id != entry.id:
+                raise SeedError(
+                    f"{source}: prompts[{index}].versions: version {version.id} belongs to "
+                    f"prompt {existing.prompt_id}"
+                )
+            values = version.model_dump() | {"prompt_id": entry.id}
+            record("versions", version.id, _upsert(session, PromptVersion, version.id, values))
+    session.flush()
+    return result
+
+
+def _upsert(session: Session, model: type, row_id: int, values: dict[str, Any]) -> bool:
+    values = {k: v for k, v in values.items() if k != "id"}
+    row = session.get(model, row_id)
+    if row is None:
+        session.add(model(id=row_id, **values))
+        return True
+    for key, value in values.items():
+        setattr(row, key, value)
+    session.add(row)
+    return False
+
+
+def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) -> None:
+    """Give a project exactly ``tasks`` tasks, ``ground_truth`` of them with ground truth."""
+    ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
+    if len(ids) > entry.tasks:
+        surplus = ids[entry.tasks :]
+        used = session.exec(
+            select(func.count()).select_from(Prediction).where(Prediction.task_id.in_(surplus))
+        ).one()
+        if used:
+            raise SeedError(
+                f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
+                f"{entry.tasks} tasks: tasks beyond that have predictions"
+            )
+        session.execute(delete(Task).where(Task.id.in_(surplus)))
+        ids = ids[: entry.tasks]
+    flags = ground_truth_positions(entry.tasks, entry.ground_truth)
+    if len(ids) < entry.tasks:
+        session.execute(
+            insert(Task),
+            [{"project_id": entry.id, "has_ground_truth": flag} for flag in flags[len(ids) :]],
+        )
+    if ids:
+        session.execute(
+            update(Task).where(Task.project_id == entry.id).values(has_ground_truth=False)
+        )
+        gt_ids = [task_id for task_id, flag in zip(ids, flags, strict=False) if flag]
+        for chunk in range(0, len(gt_ids), 500):
+            session.execute(
+                update(Task)
+                .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
+                .values(has_ground_truth=True)
+            )
+
+
+def database_is_empty(session: Session) -> bool:
+    return not session.exec(select(exists().where(Organization.id.is_not(None)))).one()

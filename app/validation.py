@@ -1,0 +1,275 @@
+"""Request-body validation with Django REST Framework's coercion rules and wording.
+
+Label Studio validates with DRF serializers; clients see DRF's exact messages and its
+lenient coercion ("5" is an integer, "yes" a boolean). Pydantic's rules and wording differ,
+so bodies of the Label Studio API are checked here, field by field, all errors at once.
+"""
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+from app.errors import APIError, ValidationFailed
+
+EMPTY: Any = object()  # a key absent from the body
+
+REQUIRED = "This field is required."
+NULL = "This field may not be null."
+BLANK = "This field may not be blank."
+INT_MIN, INT_MAX = -2147483648, 2147483647
+
+
+class FieldError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class Field:
+    """One serializer field: required/null handling, then conversion."""
+
+    def __init__(
+        self, *, required: bool = False, allow_null: bool = False, default: Any = EMPTY
+    ) -> None:
+        self.required = required
+        self.allow_null = allow_null
+        self.default = default
+
+    def form_value(self, form: Mapping[str, Any], name: str) -> Any:
+        """The value of a form-encoded field, with DRF's treatment of empty strings."""
+        if name not in form:
+            return EMPTY
+        value = form[name]
+        if value == "" and self.allow_null:
+            return "" if getattr(self, "allow_blank", False) else None
+        if value == "" and not self.required:
+            return "" if getattr(self, "allow_blank", False) else EMPTY
+        return value
+
+    def run(self, value: Any) -> Any:
+        if value is EMPTY:
+            if self.required:
+                raise FieldError(REQUIRED)
+            return self.default
+        if value is None:
+            if not self.allow_null:
+                raise FieldError(NULL)
+            return None
+        return self.convert(value)
+
+    def convert(self, value: Any) -> Any:
+        return value
+
+
+class IntegerField(Field):
+    _decimal = re.compile(r"\.0*\s*$")
+
+    def __init__(self, *, min_value: int = INT_MIN, max_value: int = INT_MAX, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.min_value = min_value
+        self.max_value = max_value
+
+    def convert(self, value: Any) -> int:
+        if isinstance(value, str) and len(value) > 1000:
+            raise FieldError("String value too large.")
+        try:
+            number = int(self._decimal.sub("", str(value)))
+        except (ValueError, TypeError):
+            raise FieldError("A valid integer is required.") from None
+        if number > self.max_value:
+            raise FieldError(f"Ensure this value is less than or equal to {self.max_value}.")
+        if number < self.min_value:
+            raise FieldError(f"Ensure this value is greater than or equal to {self.min_value}.")
+        return number
+
+
+class CharField(Field):
+    def __init__(self, *, max_length: int | None = None, allow_blank: bool = False, **kw: Any):
+        super().__init__(**kw)
+        self.max_length = max_length
+        self.allow_blank = allow_blank
+
+    def convert(self, value: Any) -> str:
+        if value == "" or (isinstance(value, str) and value.strip() == ""):
+            if not self.allow_blank:
+                raise FieldError(BLANK)
+            return ""
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise FieldError("Not a valid string.")
+        text = str(value).strip()
+        if self.max_length is not None and len(text) > self.max_length:
+            raise FieldError(f"Ensure this field has no more than {self.max_length} characters.")
+        return text
+
+
+class BooleanField(Field):
+    TRUE = {"t", "T", "y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON",
+            "1", 1}  # fmt: skip
+    FALSE = {"f", "F", "n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF",
+             "0", 0}  # fmt: skip
+    NULLS = {"null", "Null", "NULL", "", None}
+
+    def convert(self, value: Any) -> bool | None:
+        try:
+            if value in self.TRUE:
+                return True
+            if value in self.FALSE:
+                return False
+            if value in self.NULLS and self.allow_null:
+                return None
+        except TypeError:  # unhashable: a list or an object
+            pass
+        raise FieldError("Must be a valid boolean.")
+
+
+class ChoiceField(Field):
+    def __init__(self, *, choices: list[str], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.choices = choices
+
+    def convert(self, value: Any) -> str:
+        if str(value) in self.choices:
+            return str(value)
+        raise FieldError(f'"{value}" is not a valid choice.')
+
+
+class DateTimeField(Field):
+    _pattern = re.compile(
+        r"(?P<year>\d{4})-(?P<month>\d{1,2})-(?P<day>\d{1,2})"
+        r"[T ](?P<hour>\d{1,2}):(?P<minute>\d{1,2})"
+        r"(?::(?P<second>\d{1,2})(?:[.,](?P<microsecond>\d{1,6})\d{0,6})?)?"
+        r"\s*(?P<tzinfo>Z|[+-]\d{2}(?::?\d{2})?)?"
+    )
+    MESSAGE = (
+        "Datetime has wrong format. Use one of these formats instead: "
+        "YYYY-MM-DDThh:mm[:ss[.uuuuuu]][+HH:MM|-HH:MM|Z]."
+    )
+
+    def convert(self, value: Any) -> datetime:
+        parsed = None
+        try:
+            parsed = self._parse(value)
+        except (ValueError, TypeError):
+            pass
+        if parsed is None:
+            raise FieldError(self.MESSAGE)
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+    def _parse(self, value: Any) -> datetime | None:
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            match = self._pattern.fullmatch(value.strip())
+            if not match:
+                return None
+            parts = match.groupdict()
+            tz = parts.pop("tzinfo")
+            if parts["microsecond"]:
+                parts["microsecond"] = parts["microsecond"].ljust(6, "0")
+            numbers = {k: int(v) for k, v in parts.items() if v is not None}
+            tzinfo = None
+            if tz == "Z":
+                tzinfo = UTC
+            elif tz:
+                offset = int(tz[1:3]) * 60 + (int(tz[-2:]) if len(tz) > 3 else 0)
+                tzinfo = timezone(timedelta(minutes=-offset if tz[0] == "-" else offset))
+            return datetime(**numbers, tzinfo=tzinfo)
+
+
+class JSONField(Field):
+    def form_value(self, form: Mapping[str, Any], name: str) -> Any:
+        # A form field holds JSON text.
+        if name not in form:
+            return EMPTY
+        try:
+            return json.loads(form[name])
+        except ValueError:
+            return _InvalidJSON()
+
+    def convert(self, value: Any) -> Any:
+        if isinstance(value, _InvalidJSON):
+            raise FieldError("Value must be valid JSON.")
+        return value
+
+
+class _InvalidJSON:
+    pass
+
+
+class PrimaryKeyField(Field):
+    """A reference to an object by id; ``resolve`` answers whether the id names one."""
+
+    def __init__(self, *, resolve: Callable[[int], bool], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.resolve = resolve
+
+    def run(self, value: Any) -> Any:
+        return super().run(None if value == "" else value)
+
+    def convert(self, value: Any) -> int:
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise TypeError
+            pk = int(value)
+        except (TypeError, ValueError):
+            raise FieldError(
+                f"Incorrect type. Expected pk value, received {type(value).__name__}."
+            ) from None
+        if not (0 < pk <= 2**63 - 1) or not self.resolve(pk):
+            raise FieldError(f'Invalid pk "{value}" - object does not exist.')
+        return pk
+
+
+def validate(fields: dict[str, Field], data: Any, *, form: bool = False) -> dict[str, Any]:
+    """Validate a parsed body against fields; unknown keys are ignored; all errors at once."""
+    if data is None:
+        raise ValidationFailed({"non_field_errors": ["No data provided"]})
+    if not isinstance(data, Mapping):
+        kind = type(data).__name__
+        raise ValidationFailed(
+            {"non_field_errors": [f"Invalid data. Expected a dictionary, but got {kind}."]}
+        )
+    values: dict[str, Any] = {}
+    errors: dict[str, list[str]] = {}
+    for name, field in fields.items():
+        raw = field.form_value(data, name) if form else data.get(name, EMPTY)
+        try:
+            value = field.run(raw)
+        except FieldError as error:
+            errors[name] = [error.message]
+            continue
+        if value is not EMPTY:
+            values[name] = value
+    if errors:
+        raise ValidationFailed(errors)
+    return values
+
+
+def _strict_constant(name: str) -> Any:
+    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")
+
+
+async def parse_body(request: Any) -> tuple[Any, bool]:
+    """Parse a request body as DRF's JSON, form and multipart parsers do: (data, is_form)."""
+    raw = await request.body()
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";")[0].strip().lower()
+    form_types = ("application/x-www-form-urlencoded", "multipart/form-data")
+    if not raw:
+        return {}, media_type in form_types
+    if media_type == "application/json":
+        charset = "utf-8"
+        for param in content_type.split(";")[1:]:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "charset" and value.strip():
+                charset = value.strip().strip('"')
+        try:
+            return json.loads(raw.decode(charset), parse_constant=_strict_constant), False
+        except (ValueError, LookupError) as error:
+            raise APIError(400, f"JSON parse error - {error}") from None
+    if media_type in form_types:
+        form = await request.form()
+        return {key: form.getlist(key)[-1] for key in form.keys()}, True
+    raise APIError(415, f'Unsupported media type "{content_type}" in request.')
