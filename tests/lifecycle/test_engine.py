@@ -1,0 +1,244 @@
+"""The lifecycle with a fixed clock: every step happens at the instant it is due."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from app.config import Settings
+from app.db import make_engine, migrate, write_session
+from app.lifecycle import engine as lifecycle
+from app.lifecycle.clock import Clock
+from app.lifecycle.subsets import count, subset_counts, subset_query
+from app.main import prepare_database
+from app.models import (
+    FailedPrediction,
+    ModelRun,
+    Prediction,
+    PromptVersion,
+    RunEvent,
+    RunStatus,
+    RunTask,
+    Task,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+POLICY = {
+    "queue_delay_seconds": 5,
+    "tasks_per_second": 10,
+    "batch_size": 10,
+    "sample_subset_size": 25,
+}
+
+
+@pytest.fixture
+def db(tmp_path):
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", **POLICY)
+    engine = make_engine(settings.sqlalchemy_url())
+    migrate(engine)
+    clock = Clock(wall=lambda: T0)
+    prepare_database(engine, settings, clock)
+    yield engine, clock
+    engine.dispose()
+
+
+def create(engine, clock, **fields) -> int:
+    """A run of prompt 1 / version 1 on project 1 (300 tasks, 90 ground truth) created at T0."""
+    with write_session(engine) as session:
+        run = ModelRun(project_id=1, prompt_id=1, version_id=1, created_by_id=1, organization_id=1,
+                       created_at=clock.now(session), **fields)  # fmt: skip
+        lifecycle.schedule_new(run, lifecycle.Policy.load(session), run.created_at)
+        session.add(run)
+        session.flush()
+        return run.id
+
+
+def get(engine, run_id) -> ModelRun:
+    with Session(engine) as session:
+        return session.get(ModelRun, run_id)
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def test_run_stays_pending_until_its_queue_delay_has_passed(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(4.999))
+    assert get(engine, run_id).status == RunStatus.PENDING
+    lifecycle.settle(engine, clock, until=at(5))
+    run = get(engine, run_id)
+    assert (run.status, run.triggered_at, run.total_tasks) == (RunStatus.IN_PROGRESS, at(5), 300)
+    assert run.total_predictions == 0 and run.predictions_updated_at is None
+
+
+def test_each_batch_moves_the_totals_at_its_due_instant(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5 + 3.5))  # 3 batches of 10 at 1 s each
+    run = get(engine, run_id)
+    assert (run.total_predictions, run.predictions_updated_at) == (30, at(8))
+    assert run.status == RunStatus.IN_PROGRESS
+
+
+def test_run_completes_when_every_task_is_predicted_with_exact_totals(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5 + 30))
+    run = get(engine, run_id)
+    assert (run.status, run.completed_at, run.predictions_updated_at) == (
+        RunStatus.COMPLETED, at(35), at(35))  # fmt: skip
+    assert run.total_tasks == run.total_predictions == 300
+    with Session(engine) as session:
+        correct = session.exec(
+            select(func.count()).select_from(Prediction)
+            .where(Prediction.run_id == run_id, Prediction.correct == True)  # noqa: E712
+        ).one()  # fmt: skip
+        left = session.exec(select(func.count()).select_from(RunTask)).one()
+    assert run.total_correct_predictions == correct
+    assert left == 0
+
+
+def test_hasgt_subset_counts_only_ground_truth_tasks(db):
+    engine, clock = db
+    run_id = create(engine, clock)  # the default subset is HasGT
+    lifecycle.settle(engine, clock, until=at(100))
+    run = get(engine, run_id)
+    assert run.project_subset == "HasGT" and run.total_tasks == 90
+    with Session(engine) as session:
+        non_gt = session.exec(
+            select(func.count()).select_from(Prediction).join(Task, Task.id == Prediction.task_id)
+            .where(Prediction.run_id == run_id, Task.has_ground_truth == False)  # noqa: E712
+        ).one()  # fmt: skip
+    assert non_gt == 0
+    # accuracy 0.72 of version 1, counted on ground truth only
+    assert 0.5 * 90 < run.total_correct_predictions < 0.9 * 90
+
+
+def test_correctness_is_counted_on_ground_truth_tasks_only(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        rows = session.exec(
+            select(Prediction.correct, Task.has_ground_truth)
+            .join(Task, Task.id == Prediction.task_id).where(Prediction.run_id == run_id)
+        ).all()  # fmt: skip
+    assert all((correct is None) == (not has_gt) for correct, has_gt in rows)
+    assert get(engine, run_id).total_correct_predictions == sum(bool(c) for c, _ in rows)
+
+
+def test_same_run_twice_gives_the_same_totals(db):
+    engine, clock = db
+    first = create(engine, clock, project_subset="All")
+    second = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(100))
+    a, b = get(engine, first), get(engine, second)
+    assert (a.total_tasks, a.total_predictions, a.total_correct_predictions) == (
+        b.total_tasks, b.total_predictions, b.total_correct_predictions)  # fmt: skip
+
+
+def test_sample_subset_uses_the_run_size_or_the_policy_default_deterministically(db):
+    engine, clock = db
+    sized = create(engine, clock, project_subset="Sample", sample_subset_size=40)
+    default = create(engine, clock, project_subset="Sample")
+    lifecycle.settle(engine, clock, until=at(100))
+    assert get(engine, sized).total_tasks == 40
+    assert get(engine, default).total_tasks == 25
+    with Session(engine) as session:
+        picked = set(session.exec(select(Prediction.task_id).where(Prediction.run_id == default)))
+        again = set(session.exec(subset_query(1, "Sample", sample_size=25, seed=0)))
+    assert picked == again
+    assert picked != set(range(min(picked), min(picked) + 25))  # spread, not the first 25
+
+
+def test_custom_subset_applies_task_id_filters(db):
+    engine, clock = db
+    with Session(engine) as session:
+        first = session.exec(select(func.min(Task.id)).where(Task.project_id == 1)).one()
+    filters = {"conjunction": "and", "items": [
+        {"filter": "filter:tasks:id", "operator": "in", "type": "Number",
+         "value": {"min": first, "max": first + 9}},
+        {"filter": "filter:tasks:id", "operator": "not_equal", "type": "Number", "value": first},
+    ]}  # fmt: skip
+    run_id = create(engine, clock, project_subset="Custom", filters_json=filters)
+    lifecycle.settle(engine, clock, until=at(100))
+    assert get(engine, run_id).total_tasks == 9
+
+
+def test_only_missing_predictions_skips_tasks_already_predicted_by_the_version(db):
+    engine, clock = db
+    create(engine, clock, project_subset="HasGT")
+    lifecycle.settle(engine, clock, until=at(100))
+    with write_session(engine) as session:
+        clock.set(session, at(100))
+    again = create(engine, clock, project_subset="All", only_missing_predictions=True)
+    lifecycle.settle(engine, clock, until=at(200))
+    assert get(engine, again).total_tasks == 300 - 90
+
+
+def test_failure_rate_above_the_threshold_ends_the_run_failed(db):
+    engine, clock = db
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = 0.9
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(100))
+    run = get(engine, run_id)
+    assert run.status == RunStatus.FAILED and run.completed_at == at(35)
+    with Session(engine) as session:
+        failed = session.exec(
+            select(func.count())
+            .select_from(FailedPrediction)
+            .where(FailedPrediction.run_id == run_id)
+        ).one()
+    assert failed + run.total_predictions == run.total_tasks == 300
+    assert failed > 0.5 * 300
+
+
+def test_canceled_run_makes_no_prediction_afterwards(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(7))
+    with write_session(engine) as session:
+        lifecycle.cancel(session, session.get(ModelRun, run_id), at(7))
+    lifecycle.settle(engine, clock, until=at(100))
+    run = get(engine, run_id)
+    assert (run.status, run.total_predictions, run.completed_at) == (RunStatus.CANCELED, 20, at(7))
+    with Session(engine) as session:
+        made = session.exec(select(func.count()).select_from(Prediction)).one()
+    assert made == 20
+
+
+def test_transitions_outside_the_table_are_refused(db):
+    engine, clock = db
+    run_id = create(engine, clock)
+    with write_session(engine) as session:
+        run = session.get(ModelRun, run_id)
+        with pytest.raises(lifecycle.IllegalTransition) as refused:
+            lifecycle.transition(session, run, RunStatus.COMPLETED, at(1), "control")
+        assert set(refused.value.allowed) == {RunStatus.IN_PROGRESS, RunStatus.CANCELED}
+
+
+def test_history_records_every_status_change_with_its_instant_and_cause(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        events = session.exec(
+            select(RunEvent).where(RunEvent.run_id == run_id).order_by(RunEvent.id)
+        )
+        history = [(e.from_status, e.to_status, e.at, e.cause) for e in events]
+    assert history == [
+        ("Pending", "InProgress", at(5), "schedule"),
+        ("InProgress", "Completed", at(35), "schedule"),
+    ]
+
+
+def test_subset_counts_match_what_a_run_selects(db):
+    engine, clock = db
+    with Session(engine) as session:
+        counts = {c["subset"]: c["count"] for c in subset_counts(session, 1, 25)}
+        assert counts == {"All": 300, "HasGT": 90, "Sample": 25}
+        assert count(session, subset_query(1, "HasGT", sample_size=25, seed=0)) == 90
