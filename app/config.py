@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     control_enabled: bool = True
     # When set, the control plane requires "Authorization: Token <admin token>".
     admin_token: str = ""
+    # How many recent API requests the journal (/_emulator/requests) keeps.
+    journal_size: int = Field(default=1000, ge=1, le=1_000_000)
 
     # Lifetime of personal access (refresh) tokens created through /api/token/, in days.
     refresh_token_days: int = Field(default=365, ge=1)

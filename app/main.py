@@ -17,6 +17,8 @@ from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
 from app.auth import authenticate
 from app.config import Settings
+from app.control import api as control
+from app.control.journal import Journal, JournalMiddleware
 from app.db import make_engine, migrate, write_session
 from app.errors import APIError, ValidationFailed, envelope, error_response
 from app.lifecycle.clock import Clock
@@ -83,8 +85,14 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.settings = settings
     app.state.clock = clock
+    app.state.journal = Journal(settings.journal_size)
     for module in (inference_runs, projects, prompts, tokens):
         app.include_router(module.router)
+    if settings.control_enabled:
+        app.include_router(control.router)
+        if settings.admin_token:
+            app.add_middleware(control.AdminTokenMiddleware, admin_token=settings.admin_token)
+    app.add_middleware(JournalMiddleware, journal=app.state.journal)
     _install_error_handlers(app)
     _install_openapi(app)
     return app
@@ -104,13 +112,18 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # A path that does not parse names no object; a bad query parameter is django-filter's 400.
+        # A path that does not parse names no object; a bad query parameter is django-filter's
+        # 400 ("Enter a number."); a bad control-plane body names its fields.
         errors: dict[str, list[str]] = {}
         for item in error.errors():
-            where, name = item["loc"][0], str(item["loc"][-1])
+            where, name = item["loc"][0], ".".join(str(p) for p in item["loc"][1:])
             if where == "path":
                 return error_response(request, APIError(404, "Not found."))
-            errors[name] = ["Enter a number." if "int" in item["type"] else item["msg"]]
+            if where == "query" and item["type"].startswith("int"):
+                message = "Enter a number."
+            else:
+                message = item["msg"].removeprefix("Value error, ")
+            errors.setdefault(name or "non_field_errors", []).append(message)
         return error_response(request, ValidationFailed(errors))
 
     @app.exception_handler(Exception)

@@ -243,9 +243,15 @@ def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) ->
         ids = ids[: entry.tasks]
     flags = ground_truth_positions(entry.tasks, entry.ground_truth)
     if len(ids) < entry.tasks:
+        # Explicit ids, so that loading the same seed into an empty database (a reset) gives
+        # the same ids on every backend.
+        first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
         session.execute(
             insert(Task),
-            [{"project_id": entry.id, "has_ground_truth": flag} for flag in flags[len(ids) :]],
+            [
+                {"id": first + offset, "project_id": entry.id, "has_ground_truth": flag}
+                for offset, flag in enumerate(flags[len(ids) :])
+            ],
         )
     if ids:
         session.execute(

@@ -102,8 +102,9 @@ def remaining(run: ModelRun) -> int:
     return (run.total_tasks or 0) - (run.total_predictions or 0) - run.total_failed
 
 
-def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime, size: int) -> None:
-    """Predict the next ``size`` tasks of the run (in task-id order) and update its totals."""
+def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime, size: int) -> int:
+    """Predict the next ``size`` tasks of the run (in task-id order), update its totals, and
+    answer how many tasks were processed."""
     rows = session.exec(
         select(RunTask.task_id, Task.has_ground_truth)
         .join(Task, Task.id == RunTask.task_id)
@@ -112,7 +113,7 @@ def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime,
         .limit(size)
     ).all()
     if not rows:
-        return
+        return 0
     version = session.get(PromptVersion, run.version_id)
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
@@ -140,6 +141,7 @@ def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime,
     run.total_failed += len(failed)
     run.predictions_updated_at = at
     session.add(run)
+    return len(rows)
 
 
 def finish(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:
@@ -179,12 +181,13 @@ def step(session: Session, run: ModelRun, policy: Policy) -> None:
         _schedule_next(session, run, policy, at)
 
 
-def complete_now(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:
+def complete_now(
+    session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str, reason: str = ""
+) -> None:
     """Make every remaining prediction at ``at`` and end the run (a run forced to finish)."""
-    while remaining(run) > 0:
-        predict_batch(session, run, policy, at, max(policy.batch_size, 1000))
-    run.outcome = S.COMPLETED
-    finish(session, run, policy, at, cause)
+    while predict_batch(session, run, policy, at, max(policy.batch_size, 1000)):
+        pass
+    transition(session, run, S.COMPLETED, at, cause, reason)
 
 
 def settle(

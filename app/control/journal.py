@@ -1,0 +1,65 @@
+"""The request journal: the recent Label Studio API requests, newest first, bounded in size."""
+
+from collections import deque
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.models import utcnow
+from app.schemas import iso
+
+CONTROL_PREFIX = "/_emulator"
+
+
+class Journal:
+    def __init__(self, size: int) -> None:
+        self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+
+    def add(self, entry: dict[str, Any]) -> None:
+        self.entries.appendleft(entry)
+
+    def clear(self) -> None:
+        self.entries.clear()
+
+    def query(self, method: str | None, path: str | None, status: int | None) -> list[dict]:
+        return [
+            e
+            for e in list(self.entries)
+            if (method is None or e["method"] == method.upper())
+            and (path is None or path in e["path"])
+            and (status is None or e["status"] == status)
+        ]
+
+
+class JournalMiddleware:
+    """Records every request outside /_emulator with its status, user and run."""
+
+    def __init__(self, app: ASGIApp, journal: Journal) -> None:
+        self.app = app
+        self.journal = journal
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def record_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            state = scope.get("state", {})
+            self.journal.add(
+                {
+                    "time": iso(utcnow()),
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status["code"],
+                    "user_id": state.get("user_id"),
+                    "run_id": state.get("run_id"),
+                }
+            )
