@@ -12,7 +12,8 @@ import pytest
 
 ADA_TOKEN = "acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # demo seed, organization 1
 HANK_TOKEN = "globex-hank-f9e8d7c6b5a4938271605f4e3d2c1b0a"  # demo seed, organization 2
-COMMAND = str(Path(sys.executable).with_name("lse-emulator"))
+# The console script installed beside this interpreter, as an activated virtualenv would find it.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
 class Emulator:
@@ -32,7 +33,7 @@ class Emulator:
         env.update({f"LSE_EMULATOR_{k.upper()}": str(v) for k, v in self.settings.items()})
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [COMMAND, "serve", "--port", "0", "--ready-file", str(ready)],
+                ["lse-emulator", "serve", "--port", "0", "--ready-file", str(ready)],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -90,3 +91,16 @@ def api(server: Emulator) -> Iterator[httpx.Client]:
     """An HTTP client of the shared emulator, authenticated as Ada (organization 1)."""
     with server.client() as client:
         yield client
+
+
+# The fixture the README shows, verbatim.
+@pytest.fixture(scope="session")
+def lse_url(tmp_path_factory):
+    data = tmp_path_factory.mktemp("lse")
+    args = ["--port", "0", "--data-dir", str(data), "--ready-file", str(data / "url")]
+    proc = subprocess.Popen(["lse-emulator", "serve", *args, "--queue-delay-seconds", "0"])
+    while not (data / "url").exists():
+        time.sleep(0.05)
+    yield (data / "url").read_text().strip()
+    proc.terminate()
+    proc.wait()

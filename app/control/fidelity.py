@@ -26,7 +26,7 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Token lifetimes", "level": DECISION,
      "note": "Refresh tokens live refresh_token_days (365) days; token times follow the wall clock, not the virtual clock."},
     {"area": "Unknown prompt, version or run", "level": DECISION,
-     "note": "404 \"No ModelInterface|ThirdPartyModelVersion|ModelRun matches the given query.\", checked before the body."},
+     "note": "404 \"No ModelInterface matches the given query.\" (ThirdPartyModelVersion, ModelRun likewise), checked before the body."},
     {"area": "Project of another organization", "level": EXACT,
      "note": "400 Invalid pk \"N\" - object does not exist., as for an unknown project."},
     {"area": "Default project_subset", "level": EXACT,
@@ -50,3 +50,10 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Control plane (/_emulator)", "level": DECISION,
      "note": "The emulator's own: clock, policy, run transitions, outcomes, data, journal, health."},
 ]  # fmt: skip
+
+
+def markdown_table() -> str:
+    """The fidelity list as the README shows it."""
+    lines = ["| area | fidelity | note |", "| --- | --- | --- |"]
+    lines += [f"| {e['area']} | {e['level']} | {e['note']} |" for e in FIDELITY]
+    return "\n".join(lines)
