@@ -72,6 +72,7 @@ def serve(args: argparse.Namespace) -> int:
         _print_banner(url, app)
         if args.ready_file:
             path = Path(args.ready_file)
+            path.parent.mkdir(parents=True, exist_ok=True)
             temporary = path.with_name(path.name + ".tmp")
             temporary.write_text(url + "\n")
             temporary.replace(path)

@@ -4,16 +4,46 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 ADA_TOKEN = "acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # demo seed, organization 1
 HANK_TOKEN = "globex-hank-f9e8d7c6b5a4938271605f4e3d2c1b0a"  # demo seed, organization 2
 # The console script installed beside this interpreter, as an activated virtualenv would find it.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+POSTGRES = os.environ.get("LSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A freshly created PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
+    name = f"lse_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each backend: an SQLite file, then a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'emulator.sqlite3'}"
+    else:
+        with postgres_database() as url:
+            yield url
 
 
 class Emulator:
@@ -78,12 +108,21 @@ def start_emulator(tmp_path: Path) -> Iterator:
         emulator.stop()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
-    """One emulator with the demo data, shared by the tests that only add runs."""
-    emulator = Emulator(tmp_path_factory.mktemp("shared"), dict(FAST)).start()
-    yield emulator
-    emulator.stop()
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Emulator]:
+    """One emulator with the demo data per backend, shared by the tests that only add runs."""
+    data_dir = tmp_path_factory.mktemp(f"shared-{request.param}")
+    if request.param == "sqlite":
+        emulator = Emulator(data_dir, dict(FAST)).start()
+        yield emulator
+        emulator.stop()
+        return
+    with postgres_database() as url:
+        emulator = Emulator(data_dir, {**FAST, "database_url": url}).start()
+        yield emulator
+        emulator.stop()
 
 
 @pytest.fixture

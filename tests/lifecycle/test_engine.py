@@ -33,8 +33,8 @@ POLICY = {
 
 
 @pytest.fixture
-def db(tmp_path):
-    settings = Settings(database_url=f"sqlite:///{tmp_path / 'db.sqlite3'}", **POLICY)
+def db(database_url):
+    settings = Settings(database_url=database_url, **POLICY)
     engine = make_engine(settings.sqlalchemy_url())
     migrate(engine)
     clock = Clock(wall=lambda: T0)
