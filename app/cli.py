@@ -1,6 +1,7 @@
 """The command line: ``lse-emulator serve``."""
 
 import argparse
+import logging
 import socket
 import sys
 import threading
@@ -57,6 +58,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.getLogger("lse_emulator")
+    logger.addHandler(handler)
+    logger.setLevel(args.log_level.upper())
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(

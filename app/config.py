@@ -1,6 +1,7 @@
 """Settings: one class, environment variables prefixed ``LSE_EMULATOR_``."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -21,6 +22,10 @@ class Settings(BaseSettings):
     database_url: str = ""
     # Seed document (YAML or JSON) loaded into an empty database; empty means the built-in demo.
     seed_file: Path | None = None
+    # Request bodies above this many bytes are refused with 413 before they are read whole.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Request log lines: "text" (key=value) or "json" (one JSON object per line).
+    log_format: Literal["text", "json"] = "text"
     # Version string reported in every error envelope, as Label Studio reports its own.
     server_version: str = "1.23.2"
 

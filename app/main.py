@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import Session, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
@@ -25,6 +26,7 @@ from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.worker import Worker
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
+from app.observability import BodyTooLarge, Metrics, RequestMiddleware
 from app.schemas import ModelRunRequestRequest, TokenRefreshRequest
 from app.seed import DEMO_SEED, database_is_empty, load_seed, read_seed_file
 
@@ -68,7 +70,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         with Session(engine) as session:
             app.state.secret_key = session.get(EmulatorState, 1).secret_key
         app.state.engine = engine
-        worker = Worker(engine, clock, settings.worker_interval_seconds)
+        worker = Worker(engine, clock, settings.worker_interval_seconds, app.state.metrics)
         app.state.worker = worker
         worker.start()
         try:
@@ -93,6 +95,18 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         if settings.admin_token:
             app.add_middleware(control.AdminTokenMiddleware, admin_token=settings.admin_token)
     app.add_middleware(JournalMiddleware, journal=app.state.journal)
+    app.state.metrics = Metrics(lambda: getattr(app.state, "engine", None))
+    app.add_middleware(
+        RequestMiddleware,
+        metrics=app.state.metrics,
+        max_body_bytes=settings.max_body_bytes,
+        json_logs=settings.log_format == "json",
+    )
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
     _install_error_handlers(app)
     _install_openapi(app)
     return app
@@ -102,6 +116,10 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(APIError)
     def _api_error(request: Request, error: APIError) -> JSONResponse:
         return error_response(request, error)
+
+    @app.exception_handler(BodyTooLarge)
+    def _too_large(request: Request, error: BodyTooLarge) -> JSONResponse:
+        return error_response(request, APIError(413, str(error)))
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

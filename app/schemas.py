@@ -5,6 +5,7 @@ responses are rendered by the functions at the end of this module.
 """
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,6 +18,10 @@ FILTERS = "DM filter group for Filtered subset. Stored for display/re-run purpos
 JOB_ID = "Job ID for inference job for a ModelRun e.g. Adala job ID"
 SAMPLE = "Custom sample size for Sample subset. Uses PROMPTER_SAMPLE_SUBSET_SIZE if not set."
 RO = {"readOnly": True}
+
+# The definition's names for the two enums: clients generated from it name their types so.
+ProjectSubsetEnum = StrEnum("ProjectSubsetEnum", {s.name: s.value for s in ProjectSubset})
+ModelRunStatusEnum = StrEnum("ModelRunStatusEnum", {s.name: s.value for s in RunStatus})
 
 
 class UserSimple(BaseModel):
@@ -44,7 +49,7 @@ class ModelRunRequestRequest(BaseModel):
     organization: int | None = None
     predictions_updated_at: datetime | None = None
     project: int
-    project_subset: ProjectSubset = ProjectSubset.HAS_GT
+    project_subset: ProjectSubsetEnum = ProjectSubsetEnum.HAS_GT
     sample_subset_size: int | None = Field(default=None, ge=0, le=2147483647, description=SAMPLE)
     total_correct_predictions: int | None = Field(default=None, **INT32)
     total_predictions: int | None = Field(default=None, **INT32)
@@ -63,10 +68,10 @@ class ModelRun(BaseModel):
     parent_model: int = Field(json_schema_extra=RO)
     predictions_updated_at: datetime | None = None
     project: int
-    project_subset: ProjectSubset = ProjectSubset.HAS_GT
+    project_subset: ProjectSubsetEnum = ProjectSubsetEnum.HAS_GT
     sample_subset_size: int | None = Field(default=None, ge=0, le=2147483647, description=SAMPLE)
     source_model_run: int | None = Field(json_schema_extra=RO)
-    status: RunStatus = Field(json_schema_extra=RO)
+    status: ModelRunStatusEnum = Field(json_schema_extra=RO)
     task_ids: Any | None = Field(
         description="List of task IDs for Custom subset re-evaluation.", json_schema_extra=RO
     )

@@ -178,6 +178,22 @@ class DateTimeField(Field):
             return datetime(**numbers, tzinfo=tzinfo)
 
 
+MAX_JSON_DEPTH = 32
+
+
+def json_depth(value: Any) -> int:
+    """How deeply a parsed JSON value nests (iteratively: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return deepest
+
+
 class JSONField(Field):
     def form_value(self, form: Mapping[str, Any], name: str) -> Any:
         # A form field holds JSON text.
@@ -191,6 +207,8 @@ class JSONField(Field):
     def convert(self, value: Any) -> Any:
         if isinstance(value, _InvalidJSON):
             raise FieldError("Value must be valid JSON.")
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise FieldError(f"Value is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
         return value
 
 
@@ -269,6 +287,8 @@ async def parse_body(request: Any) -> tuple[Any, bool]:
             return json.loads(raw.decode(charset), parse_constant=_strict_constant), False
         except (ValueError, LookupError) as error:
             raise APIError(400, f"JSON parse error - {error}") from None
+        except RecursionError:
+            raise APIError(400, "JSON parse error - the document is nested too deeply") from None
     if media_type in form_types:
         form = await request.form()
         return {key: form.getlist(key)[-1] for key in form.keys()}, True

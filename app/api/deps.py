@@ -3,6 +3,7 @@
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from sqlalchemy import asc, desc
 from sqlmodel import Session
 
 from app.auth import CurrentUserDep
@@ -58,3 +59,14 @@ def prompt_version(
     if version is None or version.prompt_id != prompt.id:
         raise not_found("ThirdPartyModelVersion")
     return prompt, version
+
+
+def ordering_terms(ordering: str | None, columns: dict[str, Any]) -> list:
+    """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped."""
+    terms = []
+    for term in (ordering or "").split(","):
+        term = term.strip()
+        column = columns.get(term.removeprefix("-"))
+        if column is not None:
+            terms.append(desc(column) if term.startswith("-") else asc(column))
+    return terms

@@ -4,10 +4,15 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import asc, desc
 from sqlmodel import Session, select
 
-from app.api.deps import BodyDep, ClockDep, prompt_version, request_body_schema
+from app.api.deps import (
+    BodyDep,
+    ClockDep,
+    ordering_terms,
+    prompt_version,
+    request_body_schema,
+)
 from app.auth import CurrentUserDep
 from app.control.outcome import requested_outcome
 from app.db import SessionDep
@@ -33,6 +38,8 @@ from app.validation import (
 router = APIRouter(tags=["Prompts"])
 RUNS = "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"
 SUBSETS = [s.value for s in ProjectSubset]
+# The subsets a query parameter may name: Custom is only defined by a run's filters.
+QUERY_SUBSETS = [s for s in SUBSETS if s != ProjectSubset.CUSTOM]
 ORDERING = {
     "id": ModelRun.id,
     "created_at": ModelRun.created_at,
@@ -140,13 +147,13 @@ def list_inference_runs(
     user: CurrentUserDep,
     session: SessionDep,
     project: Annotated[int | None, Query()] = None,
-    project_subset: Annotated[str | None, Query()] = None,
+    project_subset: Annotated[str | None, Query(json_schema_extra={"enum": QUERY_SUBSETS})] = None,
     parent_model: Annotated[int | None, Query()] = None,
     ordering: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     """Get information (status, metadata, etc) about an existing inference run"""
     prompt_version(session, user, prompt_id, version_id)
-    if project_subset and project_subset not in SUBSETS:
+    if project_subset and project_subset not in QUERY_SUBSETS:
         raise ValidationFailed(
             {"project_subset": [
                 f"Select a valid choice. {project_subset} is not one of the available choices."
@@ -163,19 +170,8 @@ def list_inference_runs(
         query = query.where(ModelRun.project_subset == project_subset)
     if parent_model is not None:
         query = query.where(ModelRun.prompt_id == parent_model)
-    query = query.order_by(*_ordering(ordering), ModelRun.id)
+    query = query.order_by(*ordering_terms(ordering, ORDERING), ModelRun.id)
     return JSONResponse(render(session, list(session.exec(query))))
-
-
-def _ordering(ordering: str | None) -> list:
-    """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped."""
-    terms = []
-    for term in (ordering or "").split(","):
-        term = term.strip()
-        column = ORDERING.get(term.removeprefix("-"))
-        if column is not None:
-            terms.append(desc(column) if term.startswith("-") else asc(column))
-    return terms
 
 
 @router.post(

@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from app.api.deps import prompt_version
-from app.api.inference_runs import SUBSETS
+from app.api.inference_runs import QUERY_SUBSETS
 from app.auth import CurrentUserDep
 from app.db import SessionDep
 from app.lifecycle.policy import Policy
@@ -35,8 +35,7 @@ def prediction_count(
         {
             "project": PrimaryKeyField(required=True, resolve=own_project),
             "project_subset": ChoiceField(
-                choices=[s for s in SUBSETS if s != ProjectSubset.CUSTOM],
-                default=ProjectSubset.HAS_GT.value,
+                choices=QUERY_SUBSETS, default=ProjectSubset.HAS_GT.value
             ),
             "sample_subset_size": IntegerField(min_value=0, allow_null=True),
         },

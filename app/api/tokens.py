@@ -1,13 +1,14 @@
 """Personal access tokens: refresh JWTs created by a user, exchanged for short-lived access JWTs."""
 
 from datetime import timedelta
+from typing import Annotated
 
 import jwt
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 
-from app.api.deps import PublicBodyDep, request_body_schema
+from app.api.deps import PublicBodyDep, ordering_terms, request_body_schema
 from app.auth import CurrentUserDep, claims_time, make_jwt, read_jwt
 from app.db import SessionDep
 from app.errors import APIError
@@ -22,6 +23,7 @@ from app.schemas import (
 from app.validation import CharField, validate
 
 router = APIRouter(tags=["JWT"])
+ORDERING = {"created_at": AccessToken.created_at, "expires_at": AccessToken.expires_at}
 
 
 def _shown(token: AccessToken) -> dict[str, str | None]:
@@ -33,10 +35,14 @@ def _shown(token: AccessToken) -> dict[str, str | None]:
 
 
 @router.get("/api/token/", response_model=list[LSEAPITokenList], summary="List API tokens")
-def list_tokens(user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+def list_tokens(
+    user: CurrentUserDep, session: SessionDep, ordering: Annotated[str | None, Query()] = None
+) -> JSONResponse:
     """List all API tokens for the current user."""
     tokens = session.exec(
-        select(AccessToken).where(AccessToken.user_id == user.id).order_by(AccessToken.id)
+        select(AccessToken)
+        .where(AccessToken.user_id == user.id)
+        .order_by(*ordering_terms(ordering, ORDERING), AccessToken.id)
     )
     return JSONResponse([_shown(token) for token in tokens])
 

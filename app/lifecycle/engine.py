@@ -195,6 +195,7 @@ def settle(
     clock: Clock,
     until: datetime | None = None,
     stopping: Callable[[], bool] = lambda: False,
+    observe: Callable[[float, int, int], None] | None = None,
 ) -> list[int]:
     """Apply, in time order, every step due up to ``until`` (default: the clock's now).
 
@@ -214,7 +215,12 @@ def settle(
             ).first()
             if run is None:
                 return changed
+            due, started = run.next_due_at, run.status == S.IN_PROGRESS
+            made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
             step(session, run, Policy.load(session))
+            if observe is not None:
+                lag = (clock.now(session) - due).total_seconds()
+                observe(lag, (run.total_predictions or 0) - made, run.total_failed - failed)
             if run.id not in changed:
                 changed.append(run.id)
     return changed

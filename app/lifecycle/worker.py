@@ -13,8 +13,9 @@ log = logging.getLogger("lse_emulator.worker")
 
 
 class Worker:
-    def __init__(self, engine: Engine, clock: Clock, interval: float) -> None:
+    def __init__(self, engine: Engine, clock: Clock, interval: float, metrics=None) -> None:
         self.engine = engine
+        self.metrics = metrics
         self.clock = clock
         self.interval = interval
         self.last_error: str | None = None
@@ -34,6 +35,12 @@ class Worker:
     @property
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def _observe(self, lag: float, made: int, failed: int) -> None:
+        if self.metrics is not None:
+            self.metrics.lag.observe(max(lag, 0.0))
+            self.metrics.predictions.labels("success").inc(made)
+            self.metrics.predictions.labels("failure").inc(failed)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
