@@ -1,21 +1,25 @@
 """The command line: ``lse-emulator serve``."""
 
 import argparse
-import logging
+import copy
+import os
 import socket
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import uvicorn
 from pydantic import ValidationError
 from sqlmodel import Session, select
+from uvicorn.config import LOGGING_CONFIG
+from uvicorn.supervisors import Multiprocess
 
-from app.config import Settings
-from app.main import create_app
+from app.config import ENV_PREFIX, Settings
+from app.db import make_engine
 from app.models import User
-from app.seed import SeedError
+from app.seed import DEMO_SEED, SeedError, read_seed_file
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -30,12 +34,41 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, default=None, metavar=name.upper())
 
 
-def _print_banner(url: str, app) -> None:
-    with Session(app.state.engine) as session:
+def _log_config(level: str) -> dict:
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["plain"] = {"format": "%(message)s"}
+    config["handlers"]["plain"] = {
+        "formatter": "plain",
+        "class": "logging.StreamHandler",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["lse_emulator"] = {"handlers": ["plain"], "level": level.upper()}
+    return config
+
+
+def _announce(url: str, settings: Settings, ready_file: str | None, stop: threading.Event):
+    """Once the server answers: print the URL and the demo token, write the ready file."""
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(f"{url}/openapi.json", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.02)
+    else:
+        return
+    engine = make_engine(settings.sqlalchemy_url())
+    with Session(engine) as session:
         user = session.exec(select(User).order_by(User.id)).first()
+    engine.dispose()
     print(f"lse-emulator listening on {url}", flush=True)
     if user is not None:
         print(f"API token ({user.email}): {user.token}", flush=True)
+    if ready_file:
+        path = Path(ready_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(url + "\n")
+        temporary.replace(path)
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -47,6 +80,14 @@ def serve(args: argparse.Namespace) -> int:
     except ValidationError as error:
         print(f"lse-emulator: invalid setting: {error}", file=sys.stderr)
         return 2
+    try:
+        read_seed_file(settings.seed_file or DEMO_SEED)
+    except SeedError as error:
+        print(f"lse-emulator: {error}", file=sys.stderr)
+        return 2
+    # Worker processes build their settings from the environment, flags included.
+    for name, value in overrides.items():
+        os.environ[ENV_PREFIX + name.upper()] = str(value)
     sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
@@ -58,38 +99,28 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.getLogger("lse_emulator")
-    logger.addHandler(handler)
-    logger.setLevel(args.log_level.upper())
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, log_level=args.log_level, access_log=False, timeout_graceful_shutdown=10
-        )
+    config = uvicorn.Config(
+        "app.main:create_app",
+        factory=True,
+        workers=args.workers,
+        log_level=args.log_level,
+        log_config=_log_config(args.log_level),
+        access_log=False,
+        timeout_graceful_shutdown=10,
     )
-
-    def announce() -> None:
-        while not server.started:
-            if server.should_exit:
-                return
-            time.sleep(0.01)
-        _print_banner(url, app)
-        if args.ready_file:
-            path = Path(args.ready_file)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            temporary = path.with_name(path.name + ".tmp")
-            temporary.write_text(url + "\n")
-            temporary.replace(path)
-
-    threading.Thread(target=announce, daemon=True).start()
+    stop = threading.Event()
+    threading.Thread(
+        target=_announce, args=(url, settings, args.ready_file, stop), daemon=True
+    ).start()
     try:
+        if args.workers > 1:
+            Multiprocess(config, sockets=[sock]).run()
+            return 0
+        server = uvicorn.Server(config)
         server.run(sockets=[sock])
-    except SeedError as error:
-        print(f"lse-emulator: {error}", file=sys.stderr)
-        return 2
-    return 0 if server.started else 1
+        return 0 if server.started else 1
+    finally:
+        stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,9 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="start the emulator")
     _add_setting_flags(serve_parser)
     serve_parser.add_argument("--ready-file", help="write the URL to this file once serving")
+    serve_parser.add_argument("--workers", type=int, default=1, help="server processes")
     serve_parser.add_argument("--log-level", default="info")
-    args = parser.parse_args(argv)
-    return serve(args)
+    return serve(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -6,11 +6,13 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "LSE_EMULATOR_"
+
 
 class Settings(BaseSettings):
     """Every knob of the emulator; each has a default so ``Settings()`` always works."""
 
-    model_config = SettingsConfigDict(env_prefix="LSE_EMULATOR_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # Interface the server binds to.
     host: str = "127.0.0.1"

@@ -20,7 +20,7 @@ from app.auth import authenticate
 from app.config import Settings
 from app.control import api as control
 from app.control.journal import Journal, JournalMiddleware
-from app.db import make_engine, migrate, write_session
+from app.db import make_engine, migrate, startup_lock, write_session
 from app.errors import APIError, ValidationFailed, envelope, error_response
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
@@ -65,8 +65,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         url = settings.sqlalchemy_url()
         engine = make_engine(url)
-        migrate(engine)
-        prepare_database(engine, settings, clock)
+        with startup_lock(engine):
+            migrate(engine)
+            prepare_database(engine, settings, clock)
         with Session(engine) as session:
             app.state.secret_key = session.get(EmulatorState, 1).secret_key
         app.state.engine = engine
