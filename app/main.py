@@ -9,10 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import Session, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
@@ -163,9 +163,8 @@ def _method_not_allowed(request: Request) -> JSONResponse:
             except APIError as error:
                 return error_response(request, error)
     allowed: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches({**request.scope, "method": "GET"})
-        if match != Match.NONE and getattr(route, "methods", None):
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.path_regex.match(request.url.path):
             allowed |= route.methods
     allow = ", ".join(m for m in METHOD_ORDER if m in allowed)
     error = APIError(405, f'Method "{request.method}" not allowed.', headers={"Allow": allow})

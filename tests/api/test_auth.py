@@ -1,0 +1,360 @@
+"""Legacy Token and JWT authentication as Label Studio answers it (BEHAVIOUR.md section 3)."""
+
+import json
+import socket
+import sqlite3
+import time
+import uuid
+from contextlib import closing
+from pathlib import Path
+
+import httpx
+import jwt
+import pytest
+from conftest import ADA_TOKEN, FAST, Emulator
+from envelope import assert_error, assert_invalid
+from jwt.utils import base64url_encode
+
+RUNS = "/api/prompts/1/versions/1/inference-runs"
+NOT_PROVIDED = "Authentication credentials were not provided."
+INVALID_TOKEN = "Invalid token."
+LEGACY_DISABLED = (
+    "Authentication token no longer valid: "
+    "legacy token authentication has been disabled for this organization"
+)
+FOREIGN_SECRET = "a-key-this-server-never-signed-with-0123456789"
+TOKEN_EXISTS = "You already have a valid token. Please revoke it before creating a new one."
+
+
+def forged_jwt(secret: str, token_type: str = "access", lifetime: int = 300, **claims) -> str:
+    now = int(time.time())
+    payload = {
+        "token_type": token_type,
+        "exp": now + lifetime,
+        "iat": now,
+        "jti": uuid.uuid4().hex,
+        "user_id": "1",
+        **claims,
+    }
+    return jwt.encode(payload, secret, algorithm="HS256")
+
+
+def assert_unauthorized(response: httpx.Response, detail: str) -> None:
+    assert_error(response, 401, detail)
+    assert response.headers["www-authenticate"] == "Token"
+
+
+# --- legacy tokens --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("authorization", "detail"),
+    [
+        pytest.param(None, NOT_PROVIDED, id="no-header"),
+        pytest.param("", NOT_PROVIDED, id="empty-header"),
+        pytest.param("Token wrong-key", INVALID_TOKEN, id="wrong-key"),
+        pytest.param(f"Token {ADA_TOKEN}x", INVALID_TOKEN, id="key-with-extra-char"),
+        pytest.param("Token", "Invalid token header. No credentials provided.", id="no-key"),
+        pytest.param(
+            "Token a b",
+            "Invalid token header. Token string should not contain spaces.",
+            id="key-with-space",
+        ),
+        pytest.param("Bearer garbage", NOT_PROVIDED, id="bearer-garbage"),
+        pytest.param("Bearer", NOT_PROVIDED, id="bearer-alone"),
+        pytest.param(f"Bearer {ADA_TOKEN}", NOT_PROVIDED, id="bearer-legacy-key"),
+        pytest.param(f"Bearer {forged_jwt(FOREIGN_SECRET)}", NOT_PROVIDED, id="bearer-foreign-jwt"),
+        pytest.param("Basic YWRhOnNlY3JldA==", NOT_PROVIDED, id="basic"),
+        pytest.param(f"Key {ADA_TOKEN}", NOT_PROVIDED, id="other-scheme"),
+        pytest.param(ADA_TOKEN, NOT_PROVIDED, id="key-without-scheme"),
+    ],
+)
+def test_bad_credentials_are_401_with_www_authenticate_token(server, authorization, detail):
+    headers = {} if authorization is None else {"Authorization": authorization}
+
+    response = httpx.get(server.url + RUNS, headers=headers)
+
+    assert_unauthorized(response, detail)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", RUNS),
+        ("POST", RUNS),
+        ("POST", RUNS + "/1/cancel"),
+        ("GET", "/api/projects/1/subsets"),
+        ("GET", "/api/prompts/1/versions/1/prediction-count?project=1"),
+        ("GET", "/api/token/"),
+        ("POST", "/api/token/"),
+    ],
+)
+def test_missing_token_is_401_on_every_endpoint(server, method, path):
+    response = httpx.request(method, server.url + path, json={"project": 1})
+
+    assert_unauthorized(response, NOT_PROVIDED)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        f"token {ADA_TOKEN}",
+        f"TOKEN {ADA_TOKEN}",
+        f"Token  {ADA_TOKEN}",
+        f"Token\t{ADA_TOKEN}",
+    ],
+    ids=["lowercase", "uppercase", "two-spaces", "tab"],
+)
+def test_token_header_is_split_on_whitespace(server, authorization):
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json(), list)
+
+
+def test_token_header_with_trailing_space_is_accepted(server):
+    # httpx refuses to send a header value ending in a space, so the request is written by hand.
+    url = httpx.URL(server.url)
+    request = (
+        f"GET {RUNS} HTTP/1.1\r\nHost: {url.host}:{url.port}\r\n"
+        f"Authorization: Token {ADA_TOKEN} \r\nConnection: close\r\n\r\n"
+    )
+    with socket.create_connection((url.host, url.port), timeout=30) as connection:
+        connection.sendall(request.encode())
+        answer = b"".join(iter(lambda: connection.recv(65536), b""))
+
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:300]
+
+
+def test_bad_token_with_broken_body_is_401_not_400(server):
+    response = httpx.post(
+        server.url + RUNS,
+        content=b'{"project": ',
+        headers={"Authorization": "Token wrong-key", "Content-Type": "application/json"},
+    )
+
+    assert_unauthorized(response, INVALID_TOKEN)
+
+
+def test_missing_token_with_unsupported_media_type_is_401_not_415(server):
+    response = httpx.post(server.url + RUNS, content=b"hi", headers={"Content-Type": "text/plain"})
+
+    assert_unauthorized(response, NOT_PROVIDED)
+
+
+def test_request_without_token_creates_nothing(server, api):
+    before = len(api.get(RUNS).json())
+
+    response = httpx.post(server.url + RUNS, json={"project": 1})
+
+    assert_unauthorized(response, NOT_PROVIDED)
+    assert len(api.get(RUNS).json()) == before
+
+
+LEGACY_SEED = """\
+organizations:
+  - {id: 1, title: Open, legacy_api_tokens_enabled: true}
+  - {id: 2, title: Locked, legacy_api_tokens_enabled: false}
+users:
+  - {id: 1, username: olive, organization: 1, token: open-olive-key}
+  - {id: 2, username: lou, organization: 2, token: locked-lou-key}
+projects:
+  - {id: 1, title: Open project, organization: 1, tasks: 3}
+  - {id: 2, title: Locked project, organization: 2, tasks: 3}
+"""
+
+
+def test_legacy_key_is_refused_when_its_organization_disabled_legacy_tokens(
+    start_emulator, tmp_path
+):
+    seed = tmp_path / "seed.yaml"
+    seed.write_text(LEGACY_SEED)
+    emulator = start_emulator(seed_file=seed)
+
+    with emulator.client("open-olive-key") as olive, emulator.client("locked-lou-key") as lou:
+        allowed = olive.get("/api/projects/1/subsets")
+        refused = lou.get("/api/projects/2/subsets")
+
+    assert allowed.status_code == 200, allowed.text
+    assert_unauthorized(refused, LEGACY_DISABLED)
+
+
+# --- personal access tokens (JWT) -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def jwt_server(tmp_path_factory: pytest.TempPathFactory):
+    """An emulator of its own: creating a personal access token changes the user for good."""
+    emulator = Emulator(tmp_path_factory.mktemp("jwt"), dict(FAST)).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def created(jwt_server) -> httpx.Response:
+    """Ada's one personal access token, created once for the module."""
+    with jwt_server.client() as client:
+        return client.post("/api/token/")
+
+
+@pytest.fixture(scope="module")
+def refresh(created) -> str:
+    assert created.status_code == 201, created.text
+    return created.json()["token"]
+
+
+@pytest.fixture
+def access(jwt_server, refresh) -> str:
+    response = httpx.post(jwt_server.url + "/api/token/refresh/", json={"refresh": refresh})
+    assert response.status_code == 200, response.text
+    return response.json()["access"]
+
+
+@pytest.fixture(scope="module")
+def secret(jwt_server) -> str:
+    """The server's signing key, read from its database, to sign tokens it would sign."""
+    database = Path(jwt_server.data_dir) / "lse-emulator.sqlite3"
+    with closing(sqlite3.connect(database)) as connection:
+        (key,) = connection.execute("SELECT secret_key FROM emulator_state WHERE id = 1").fetchone()
+    return key
+
+
+def post_refresh(server: Emulator, **kwargs) -> httpx.Response:
+    return httpx.post(server.url + "/api/token/refresh/", **kwargs)
+
+
+def test_creating_a_token_answers_201_with_a_refresh_jwt(created):
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert set(body) == {"token", "created_at", "expires_at"}
+    assert jwt.get_unverified_header(body["token"])["alg"] == "HS256"
+    claims = jwt.decode(body["token"], options={"verify_signature": False})
+    assert claims["token_type"] == "refresh"
+    assert claims["user_id"] == "1"
+
+
+def test_second_token_create_is_409(jwt_server, refresh):
+    with jwt_server.client() as client:
+        response = client.post("/api/token/")
+
+    assert_error(response, 409, TOKEN_EXISTS)
+
+
+def test_token_list_shows_the_created_token(jwt_server, created):
+    with jwt_server.client() as client:
+        response = client.get("/api/token/")
+
+    assert response.status_code == 200
+    assert response.json() == [created.json()]
+
+
+def test_refresh_answers_an_access_token_without_authorization(jwt_server, refresh):
+    response = post_refresh(jwt_server, json={"refresh": refresh})
+
+    assert response.status_code == 200, response.text
+    assert list(response.json()) == ["access"]
+
+
+def test_refresh_ignores_a_bad_authorization_header(jwt_server, refresh):
+    response = post_refresh(
+        jwt_server, json={"refresh": refresh}, headers={"Authorization": "Token wrong-key"}
+    )
+
+    assert response.status_code == 200, response.text
+
+
+def test_refresh_accepts_a_form_body(jwt_server, refresh):
+    response = post_refresh(jwt_server, data={"refresh": refresh})
+
+    assert response.status_code == 200, response.text
+
+
+def test_access_token_claims(access):
+    assert jwt.get_unverified_header(access)["alg"] == "HS256"
+    claims = jwt.decode(access, options={"verify_signature": False})
+
+    assert {"token_type", "exp", "iat", "jti", "user_id"} <= set(claims)
+    assert claims["token_type"] == "access"
+    assert claims["user_id"] == "1"
+    assert isinstance(claims["jti"], str) and claims["jti"]
+    assert claims["exp"] - claims["iat"] == 300
+
+
+def test_bearer_access_token_authenticates(jwt_server, access):
+    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {access}"})
+
+    assert response.status_code == 200, response.text
+    assert isinstance(response.json(), list)
+
+
+def test_bearer_access_token_acts_as_its_user(jwt_server, access):
+    response = httpx.post(
+        jwt_server.url + RUNS, json={"project": 1}, headers={"Authorization": f"Bearer {access}"}
+    )
+
+    assert response.status_code == 201, response.text
+    assert response.json()["created_by"]["id"] == 1
+
+
+def test_refresh_jwt_used_as_bearer_is_401_not_provided(jwt_server, refresh):
+    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {refresh}"})
+
+    assert_unauthorized(response, NOT_PROVIDED)
+
+
+def test_access_jwt_sent_with_token_keyword_is_invalid_token(jwt_server, access):
+    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Token {access}"})
+
+    assert_unauthorized(response, INVALID_TOKEN)
+
+
+def test_tampered_access_jwt_is_401_not_provided(jwt_server, access):
+    header, _, signature = access.split(".")
+    claims = jwt.decode(access, options={"verify_signature": False})
+    payload = base64url_encode(json.dumps({**claims, "user_id": "2"}).encode()).decode()
+    tampered = f"{header}.{payload}.{signature}"
+
+    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {tampered}"})
+
+    assert_unauthorized(response, NOT_PROVIDED)
+
+
+def test_expired_access_jwt_is_401_not_provided(jwt_server, secret):
+    expired = forged_jwt(secret, lifetime=-60)
+    valid = forged_jwt(secret)
+
+    refused = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {expired}"})
+    accepted = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {valid}"})
+
+    assert accepted.status_code == 200, accepted.text
+    assert_unauthorized(refused, NOT_PROVIDED)
+
+
+@pytest.mark.parametrize(
+    "refresh_token", ["garbage", "a.b.c", forged_jwt(FOREIGN_SECRET, "refresh")]
+)
+def test_refresh_with_an_invalid_token_is_401_token_is_invalid(jwt_server, refresh_token):
+    response = post_refresh(jwt_server, json={"refresh": refresh_token})
+
+    assert_error(response, 401, "Token is invalid")
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+def test_refresh_with_an_access_token_is_401_wrong_type(jwt_server, access):
+    response = post_refresh(jwt_server, json={"refresh": access})
+
+    assert_error(response, 401, "Token has wrong type")
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({}, {"refresh": ["This field is required."]}),
+        ({"refresh": ""}, {"refresh": ["This field may not be blank."]}),
+        ({"refresh": None}, {"refresh": ["This field may not be null."]}),
+    ],
+    ids=["missing", "blank", "null"],
+)
+def test_refresh_body_is_validated(jwt_server, body, errors):
+    assert_invalid(post_refresh(jwt_server, json=body), errors)
