@@ -8,6 +8,7 @@ transaction, stamped with the instant it was due, so replaying the same steps gi
 timestamps whatever the wall time.
 """
 
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -203,23 +204,38 @@ def settle(
     database has them), so several workers can share the work. Answers the ids of runs changed.
     """
     changed: list[int] = []
+
+    def due_runs(horizon: datetime):
+        return select(ModelRun).where(
+            ModelRun.status.in_(ACTIVE_STATUSES), ModelRun.next_due_at <= horizon
+        )
+
+    # An idle look needs no write lock: read first, lock only when a step is due.
+    with Session(engine) as session:
+        horizon = until if until is not None else clock.now(session)
+        if not session.exec(select(due_runs(horizon).exists())).one():
+            return changed
     while not stopping():
         with write_session(engine) as session:
             horizon = until if until is not None else clock.now(session)
+            due = due_runs(horizon)
             run = session.exec(
-                select(ModelRun)
-                .where(ModelRun.status.in_(ACTIVE_STATUSES), ModelRun.next_due_at <= horizon)
-                .order_by(ModelRun.next_due_at, ModelRun.id)
+                due.order_by(ModelRun.next_due_at, ModelRun.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).first()
             if run is None:
-                return changed
-            due, started = run.next_due_at, run.status == S.IN_PROGRESS
+                if until is None or not session.exec(select(due.exists())).one():
+                    return changed
+                # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
+                # up to an instant answers only once every step is stored, so it waits.
+                time.sleep(0.01)
+                continue
+            due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
             made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
             step(session, run, Policy.load(session))
             if observe is not None:
-                lag = (clock.now(session) - due).total_seconds()
+                lag = (clock.now(session) - due_at).total_seconds()
                 observe(lag, (run.total_predictions or 0) - made, run.total_failed - failed)
             if run.id not in changed:
                 changed.append(run.id)
