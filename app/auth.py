@@ -96,6 +96,9 @@ def _jwt_user(session: Session, secret: str, token: str) -> User | None:
 def current_user(request: Request, session: SessionDep) -> User:
     """The authenticated user of a request (a FastAPI dependency)."""
     user = authenticate(session, request.app.state.secret_key, request.headers.get("authorization"))
+    # End the transaction before the body is read: a slow upload must not hold SQLite's write
+    # lock, which would stall every other writer and the lifecycle worker.
+    session.commit()
     request.state.user_id = user.id
     return user
 

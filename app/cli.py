@@ -3,6 +3,7 @@
 import argparse
 import copy
 import os
+import signal
 import socket
 import sys
 import threading
@@ -117,6 +118,11 @@ def serve(args: argparse.Namespace) -> int:
             Multiprocess(config, sockets=[sock]).run()
             return 0
         server = uvicorn.Server(config)
+        # Once shut down, uvicorn raises again the signal that stopped it, which would kill
+        # the process (exit -15 for SIGTERM); a graceful stop is a normal exit, so the
+        # handlers it restores before doing so let serve() return.
+        for stop_signal in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(stop_signal, lambda *_: None)
         server.run(sockets=[sock])
         return 0 if server.started else 1
     finally:

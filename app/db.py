@@ -1,6 +1,8 @@
 """Engine, sessions and migrations."""
 
 import fcntl
+import itertools
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -36,14 +38,64 @@ def make_engine(url: str) -> Engine:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
+    gate = WriteGate()
+
     @event.listens_for(engine, "begin")
     def _on_begin(conn) -> None:
         # A write transaction that starts deferred and upgrades later can fail with
         # "database is locked" under concurrency; BEGIN IMMEDIATE waits for the lock instead.
-        immediate = conn.get_execution_options().get("write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Writers of this process queue in order at the gate rather than in SQLite's busy
+        # handler, whose growing sleeps let a busy writer (the worker) starve the others.
+        if not conn.get_execution_options().get("write", False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        gate.acquire()
+        conn.info["gated"] = True
+        try:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        except BaseException:
+            conn.info.pop("gated")
+            gate.release()
+            raise
+
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _on_end(conn) -> None:
+        if conn.info.pop("gated", False):
+            gate.release()
 
     return engine
+
+
+class WriteGate:
+    """A first-come, first-served lock: the one path every write transaction of a process takes."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self._condition = threading.Condition()
+        self._tickets = itertools.count()
+        self._serving = 0
+        self._skipped: set[int] = set()
+        self._timeout = timeout
+
+    def acquire(self) -> None:
+        with self._condition:
+            ticket = next(self._tickets)
+            if not self._condition.wait_for(lambda: self._serving == ticket, self._timeout):
+                # Give the turn up, or everyone behind would wait for it forever.
+                self._skipped.add(ticket)
+                self._advance()
+                raise TimeoutError("waited too long for the database write lock")
+
+    def release(self) -> None:
+        with self._condition:
+            self._serving += 1
+            self._advance()
+
+    def _advance(self) -> None:
+        while self._serving in self._skipped:
+            self._skipped.discard(self._serving)
+            self._serving += 1
+        self._condition.notify_all()
 
 
 @contextmanager
@@ -56,11 +108,13 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 
 def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; requests that may write lock up front."""
+    """One session per request; each transaction of a request that may write takes the write
+    lock when it begins (SQLite), not before: authentication ends its own transaction, so the
+    lock is never held while the body is still being received."""
     engine: Engine = request.app.state.engine
+    if request.method not in SAFE_METHODS:
+        engine = engine.execution_options(write=True)
     with Session(engine, expire_on_commit=False) as session:
-        if request.method not in SAFE_METHODS:
-            session.connection(execution_options={"write": True})
         yield session
 
 

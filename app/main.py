@@ -135,6 +135,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         # 400 ("Enter a number."); a bad control-plane body names its fields.
         errors: dict[str, list[str]] = {}
         for item in error.errors():
+            if item["type"] == "json_invalid":
+                detail = f"JSON parse error - {item.get('ctx', {}).get('error', 'invalid JSON')}"
+                return error_response(request, APIError(400, detail))
             where, name = item["loc"][0], ".".join(str(p) for p in item["loc"][1:])
             if where == "path":
                 return error_response(request, APIError(404, "Not found."))

@@ -22,7 +22,7 @@ from app.db import SessionDep, write_session
 from app.errors import APIError, ValidationFailed, error_response, not_found
 from app.lifecycle import engine as lifecycle
 from app.lifecycle.policy import Policy
-from app.models import EmulatorState, ModelRun, RunEvent, RunStatus
+from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent, RunStatus
 from app.schemas import iso
 from app.seed import SeedError, load_seed, parse_seed
 
@@ -114,12 +114,18 @@ def change_clock(request: Request, change: ClockChange) -> JSONResponse:
         else:
             clock.set(session, clock.now(session) + timedelta(seconds=change.advance_seconds))
         target = clock.now(session)
-    changed = lifecycle.settle(engine, clock, until=target)
+        # The runs this change moves, known before settling: the worker may take some steps.
+        due = session.exec(
+            select(ModelRun.id)
+            .where(ModelRun.status.in_(ACTIVE_STATUSES), ModelRun.next_due_at <= target)
+            .order_by(ModelRun.next_due_at, ModelRun.id)
+        ).all()
+    changed = list(dict.fromkeys([*due, *lifecycle.settle(engine, clock, until=target)]))
     with Session(engine) as session:
         runs = session.exec(select(ModelRun).where(ModelRun.id.in_(changed))).all()
         by_id = {run.id: run for run in runs}
         body = _clock_body(request, session) | {
-            "runs": render(session, [by_id[i] for i in changed])
+            "runs": render(session, [by_id[i] for i in changed if i in by_id])
         }
     return JSONResponse(body)
 
@@ -131,7 +137,7 @@ def get_policy(session: SessionDep) -> JSONResponse:
 
 @router.put("/policy", summary="Change the lifecycle policy (fields not given keep their value)")
 def put_policy(change: PolicyChange, session: SessionDep) -> JSONResponse:
-    merged = Policy.load(session).model_dump() | change.model_dump(exclude_none=True)
+    merged = Policy.load(session).model_dump() | change.model_dump(exclude_unset=True)
     policy = _validated(Policy, merged)
     state = session.get(EmulatorState, 1)
     state.policy = policy.model_dump()

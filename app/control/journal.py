@@ -43,15 +43,13 @@ class JournalMiddleware:
             await self.app(scope, receive, send)
             return
         status = {"code": 500}
+        recorded = False
 
-        async def record_status(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status["code"] = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, record_status)
-        finally:
+        def record() -> None:
+            nonlocal recorded
+            if recorded:
+                return
+            recorded = True
             state = scope.get("state", {})
             self.journal.add(
                 {
@@ -63,3 +61,16 @@ class JournalMiddleware:
                     "run_id": state.get("run_id"),
                 }
             )
+
+        async def record_status(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                # Before the client has the whole answer, so that its next request sees it.
+                record()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            record()

@@ -4,12 +4,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
-from app.models import EmulatorState, UTCDateTime
+from app.models import EmulatorState, ModelRun, UTCDateTime
 from app.schemas import iso
 from app.seed import DEMO_SEED, load_seed, read_seed_file
 
@@ -70,6 +71,8 @@ def import_state(session: Session, document: Any) -> None:
         offset = float(clock["offset_seconds"])
         secret = str(document["secret_key"])
         frozen = datetime.fromisoformat(frozen_at) if frozen_at else None
+        if frozen is not None and frozen.tzinfo is None:
+            raise ValueError("clock.frozen_at has no time zone")
     except (KeyError, TypeError, ValueError) as error:
         raise StateDocumentError(
             f"document: clock, policy or secret_key invalid ({error})"
@@ -89,9 +92,14 @@ def import_state(session: Session, document: Any) -> None:
                 )
             for key in stamps & set(row):
                 if row[key] is not None:
-                    row[key] = datetime.fromisoformat(row[key])
+                    row[key] = _instant(row[key], f"tables.{table.name}[{index}].{key}")
         if rows:
-            session.execute(insert(table), rows)
+            try:
+                session.execute(insert(table), rows)
+            except SQLAlchemyError as error:
+                # A missing parent, a duplicate id, a null or mistyped value: the database says.
+                problem = str(getattr(error, "orig", None) or error).splitlines()[0]
+                raise StateDocumentError(f"tables.{table.name}: {problem}") from None
     state = session.get(EmulatorState, 1)
     state.secret_key = secret
     state.policy = policy
@@ -99,6 +107,16 @@ def import_state(session: Session, document: Any) -> None:
     state.clock_offset_seconds = offset
     session.add(state)
     sync_sequences(session)
+
+
+def _instant(value: Any, where: str) -> datetime:
+    try:
+        instant = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise StateDocumentError(f"{where}: {value!r} is not an ISO 8601 instant") from None
+    if instant.tzinfo is None:
+        raise StateDocumentError(f"{where}: {value!r} has no time zone")
+    return instant
 
 
 def reset_state(session: Session, settings: Settings, clock: Clock) -> None:
@@ -114,6 +132,10 @@ def reset_state(session: Session, settings: Settings, clock: Clock) -> None:
 
 
 def _clear(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        # A lifecycle step locks its run before the run's tasks and predictions; deleting the
+        # children first would deadlock with a step under way, so wait for the runs first.
+        session.execute(text(f'LOCK TABLE "{ModelRun.__tablename__}" IN EXCLUSIVE MODE'))
     for table in reversed(_tables()):
         session.execute(delete(table))
     session.expire_all()

@@ -46,7 +46,7 @@ class Worker:
         while not self._stopping.is_set():
             try:
                 await asyncio.to_thread(
-                    settle, self.engine, self.clock, None, self._stopping.is_set
+                    settle, self.engine, self.clock, None, self._stopping.is_set, self._observe
                 )
                 self.last_error = None
             except Exception as error:  # the worker survives a failing step and retries it

@@ -1,0 +1,235 @@
+"""The request journal, health, the fidelity list, and the settings that shape the control plane."""
+
+from collections.abc import Iterator
+
+import pytest
+from conftest import ADA_TOKEN, FAST, Emulator
+
+from .support import RUNS, assert_error, create_run, ok
+
+CONTROL_PATHS = {
+    "/_emulator/clock",
+    "/_emulator/policy",
+    "/_emulator/runs/{run_id}/transition",
+    "/_emulator/runs/{run_id}/history",
+    "/_emulator/runs/{run_id}/wait",
+    "/_emulator/seed",
+    "/_emulator/reset",
+    "/_emulator/export",
+    "/_emulator/import",
+    "/_emulator/requests",
+    "/_emulator/health",
+    "/_emulator/fidelity",
+}
+
+
+ADMIN_TOKEN = "s3cret-admin"
+
+
+@pytest.fixture(scope="module")
+def disabled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A server with the control plane switched off."""
+    emulator = Emulator(tmp_path_factory.mktemp("disabled"), {**FAST, "control_enabled": False})
+    yield emulator.start()
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    """A server whose control plane requires the admin token."""
+    emulator = Emulator(tmp_path_factory.mktemp("guarded"), {**FAST, "admin_token": ADMIN_TOKEN})
+    yield emulator.start()
+    emulator.stop()
+
+
+def journal(control, **filters) -> list[dict]:
+    """The journal without its times, which are wall-clock stamps."""
+    entries = ok(control.get("/_emulator/requests", params=filters))
+    for entry in entries:
+        assert list(entry) == ["time", "method", "path", "status", "user_id", "run_id"]
+        assert entry.pop("time").endswith("Z")
+    return entries
+
+
+def entry(method: str, path: str, status: int, user_id=None, run_id=None) -> dict:
+    return {"method": method, "path": path, "status": status, "user_id": user_id, "run_id": run_id}
+
+
+def test_journal_lists_api_requests_newest_first(control, ada, emulator):
+    assert journal(control) == []
+    ok(control.post("/_emulator/clock", json={"freeze": True}))  # the run stays cancelable
+    run_id = create_run(ada)["id"]
+    ok(ada.get(RUNS))
+    with emulator.client("not-a-token") as stranger:
+        stranger.get(RUNS)
+    ada.get("/api/prompts/1/versions/7/inference-runs")
+    ok(ada.post(f"{RUNS}/{run_id}/cancel"))
+    assert journal(control) == [
+        entry("POST", f"{RUNS}/{run_id}/cancel", 200, 1, run_id),
+        entry("GET", "/api/prompts/1/versions/7/inference-runs", 404, 1),
+        entry("GET", RUNS, 401),
+        entry("GET", RUNS, 200, 1),
+        entry("POST", RUNS, 201, 1, run_id),
+    ]
+
+
+def test_journal_filters_by_method_path_and_status(control, ada):
+    run_id = create_run(ada)["id"]
+    ok(ada.get(RUNS))
+    ok(ada.get("/api/projects/1/subsets"))
+    ada.get("/api/projects/99/subsets")
+    assert journal(control, method="post") == [entry("POST", RUNS, 201, 1, run_id)]
+    assert journal(control, path="/subsets") == [
+        entry("GET", "/api/projects/99/subsets", 404, 1),
+        entry("GET", "/api/projects/1/subsets", 200, 1),
+    ]
+    assert journal(control, status=404) == [entry("GET", "/api/projects/99/subsets", 404, 1)]
+    assert journal(control, method="GET", path="inference-runs", status=200) == [
+        entry("GET", RUNS, 200, 1)
+    ]
+    assert journal(control, method="DELETE") == []
+
+
+def test_control_plane_requests_are_not_journaled(control, ada):
+    ok(control.get("/_emulator/clock"))
+    ok(control.get("/_emulator/policy"))
+    ok(control.get("/_emulator/health"))
+    control.post("/_emulator/runs/999/transition", json={"to": "Canceled"})
+    assert journal(control) == []
+
+
+def test_deleting_the_journal_clears_it(control, ada):
+    create_run(ada)
+    assert len(journal(control)) == 1
+    assert ok(control.delete("/_emulator/requests")) == {"detail": "Journal cleared."}
+    assert journal(control) == []
+    ok(ada.get(RUNS))
+    assert journal(control) == [entry("GET", RUNS, 200, 1)]
+
+
+def test_reset_clears_the_journal(control, ada):
+    create_run(ada)
+    ok(control.post("/_emulator/reset"))
+    assert journal(control) == []
+
+
+def test_bad_journal_filter_is_400(control):
+    response = control.get("/_emulator/requests", params={"status": "teapot"})
+    assert response.status_code == 400, response.text
+
+
+def test_journal_keeps_only_the_newest_requests(start_emulator):
+    emulator = start_emulator(journal_size=2)
+    with emulator.client(token=None) as control, emulator.client() as ada:
+        ok(ada.get(RUNS))
+        ok(ada.get("/api/projects/1/subsets"))
+        ok(ada.get("/api/projects/2/subsets"))
+        assert journal(control) == [
+            entry("GET", "/api/projects/2/subsets", 200, 1),
+            entry("GET", "/api/projects/1/subsets", 200, 1),
+        ]
+
+
+def test_health_reports_database_and_worker(control):
+    response = control.get("/_emulator/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok", "database": "ok", "worker": "ok"}
+
+
+def test_fidelity_lists_each_area_with_its_level_and_a_note(control):
+    fidelity = ok(control.get("/_emulator/fidelity"))
+    assert fidelity and all(list(e) == ["area", "level", "note"] for e in fidelity)
+    assert {e["level"] for e in fidelity} == {"exact", "approximated", "decision"}
+    assert all(e["area"] and e["note"] for e in fidelity)
+    areas = [e["area"] for e in fidelity]
+    assert len(areas) == len(set(areas))
+    assert "Control plane (/_emulator)" in areas
+
+
+def test_openapi_lists_the_control_paths_under_their_tag(control):
+    paths = ok(control.get("/openapi.json"))["paths"]
+    control_paths = {p for p in paths if p.startswith("/_emulator")}
+    assert control_paths == CONTROL_PATHS
+    for path in control_paths:
+        for operation in paths[path].values():
+            assert operation["tags"] == ["Emulator control"], path
+
+
+def test_serve_prints_the_url_it_bound_and_writes_the_ready_file(control, emulator):
+    host, port = emulator.url.removeprefix("http://").rsplit(":", 1)
+    assert (host, int(port) > 0) == ("127.0.0.1", True)
+    assert (emulator.data_dir / "ready").read_text() == emulator.url + "\n"
+    assert f"lse-emulator listening on {emulator.url}\n" in emulator.log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/_emulator/clock"),
+        ("POST", "/_emulator/clock"),
+        ("POST", "/_emulator/reset"),
+        ("GET", "/_emulator/health"),
+        ("GET", "/_emulator/export"),
+        ("DELETE", "/_emulator/requests"),
+        ("GET", "/_emulator/unknown"),
+    ],
+)
+def test_control_plane_disabled_is_404_everywhere(disabled, method, path):
+    with disabled.client(token=None) as client:
+        assert_error(client.request(method, path), 404, "Not found.")
+
+
+def test_control_plane_disabled_leaves_the_api_and_ignores_the_outcome_header(disabled):
+    with disabled.client() as ada:
+        run = create_run(ada, outcome="Maybe")
+        assert run["id"] in [r["id"] for r in ok(ada.get(RUNS))]
+        paths = ok(ada.get("/openapi.json"))["paths"]
+        assert [p for p in paths if p.startswith("/_emulator")] == []
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        (None, "Authentication credentials were not provided."),
+        ("wrong", "Invalid token."),
+        (ADA_TOKEN, "Invalid token."),
+    ],
+)
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/_emulator/clock", None),
+        ("POST", "/_emulator/clock", {"freeze": "not even valid"}),
+        ("POST", "/_emulator/reset", None),
+        ("GET", "/_emulator/health", None),
+        ("GET", "/_emulator/unknown", None),
+    ],
+)
+def test_admin_token_is_required_on_the_control_plane(guarded, token, detail, method, path, body):
+    with guarded.client(token=token) as client:
+        response = client.request(method, path, json=body)
+    assert_error(response, 401, detail)
+    assert response.headers["WWW-Authenticate"] == "Token"
+
+
+def test_admin_token_opens_the_control_plane(guarded):
+    with guarded.client(token=ADMIN_TOKEN) as admin:
+        assert ok(admin.get("/_emulator/health")) == {
+            "status": "ok",
+            "database": "ok",
+            "worker": "ok",
+        }
+        assert ok(admin.get("/_emulator/clock"))["frozen"] is False
+
+
+def test_admin_token_leaves_the_api_paths_as_they_were(guarded):
+    with guarded.client() as ada, guarded.client(token=ADMIN_TOKEN) as admin:
+        ok(admin.post("/_emulator/reset"))
+        run = create_run(ada)
+        assert [r["id"] for r in ok(ada.get(RUNS))] == [run["id"]]
+        assert_error(admin.get(RUNS), 401, "Invalid token.")
+        assert journal(admin) == [
+            entry("GET", RUNS, 401),
+            entry("GET", RUNS, 200, 1),
+            entry("POST", RUNS, 201, 1, run["id"]),
+        ]
