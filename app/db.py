@@ -99,10 +99,14 @@ class WriteGate:
 
 
 @contextmanager
-def write_session(engine: Engine) -> Iterator[Session]:
-    """A session whose transaction holds the write lock from its start (SQLite) and commits on exit."""
+def write_session(engine: Engine, durable: bool = True) -> Iterator[Session]:
+    """A session whose transaction holds the write lock from its start (SQLite) and commits on
+    exit. ``durable=False`` lets PostgreSQL answer the commit before its WAL reaches the disk:
+    only a crash of PostgreSQL itself could undo it, and atomically."""
     with Session(engine) as session:
-        session.connection(execution_options={"write": True})
+        connection = session.connection(execution_options={"write": True})
+        if not durable and connection.dialect.name == "postgresql":
+            connection.execute(text("SET LOCAL synchronous_commit = off"))
         yield session
         session.commit()
 

@@ -216,7 +216,9 @@ def settle(
         if not session.exec(select(due_runs(horizon).exists())).one():
             return changed
     while not stopping():
-        with write_session(engine) as session:
+        # A step lost to a crash of PostgreSQL itself is simply made again: no need to wait
+        # for the disk on each one.
+        with write_session(engine, durable=False) as session:
             horizon = until if until is not None else clock.now(session)
             due = due_runs(horizon)
             run = session.exec(
