@@ -6,7 +6,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import httpx
@@ -108,21 +108,25 @@ def start_emulator(tmp_path: Path) -> Iterator:
         emulator.stop()
 
 
+@contextmanager
+def running_emulator(backend: str, data_dir: Path) -> Iterator[Emulator]:
+    """An emulator with the demo data and the FAST settings on a backend's fresh database."""
+    with postgres_database() if backend == "postgresql" else nullcontext() as url:
+        settings = {**FAST, "database_url": url} if url else dict(FAST)
+        emulator = Emulator(data_dir, settings).start()
+        try:
+            yield emulator
+        finally:
+            emulator.stop()
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Emulator]:
     """One emulator with the demo data per backend, shared by the tests that only add runs."""
-    data_dir = tmp_path_factory.mktemp(f"shared-{request.param}")
-    if request.param == "sqlite":
-        emulator = Emulator(data_dir, dict(FAST)).start()
-        yield emulator
-        emulator.stop()
-        return
-    with postgres_database() as url:
-        emulator = Emulator(data_dir, {**FAST, "database_url": url}).start()
-        yield emulator
-        emulator.stop()
+    with running_emulator(request.param, tmp_path_factory.mktemp(f"shared-{request.param}")) as e:
+        yield e
 
 
 @pytest.fixture

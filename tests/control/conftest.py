@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import BACKENDS, FAST, Emulator, postgres_database
+from conftest import BACKENDS, Emulator, running_emulator
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -17,16 +17,8 @@ def emulator(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Emulator]:
     """One server per module and backend, with the FAST settings of the root conftest."""
-    data_dir = tmp_path_factory.mktemp(f"control-{request.param}")
-    if request.param == "sqlite":
-        emulator = Emulator(data_dir, dict(FAST)).start()
-        yield emulator
-        emulator.stop()
-        return
-    with postgres_database() as url:
-        emulator = Emulator(data_dir, {**FAST, "database_url": url}).start()
-        yield emulator
-        emulator.stop()
+    with running_emulator(request.param, tmp_path_factory.mktemp(f"control-{request.param}")) as e:
+        yield e
 
 
 @pytest.fixture(scope="module")
