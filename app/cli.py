@@ -20,7 +20,7 @@ from uvicorn.supervisors import Multiprocess
 from app.config import ENV_PREFIX, Settings
 from app.db import make_engine
 from app.models import User
-from app.seed import DEMO_SEED, SeedError, read_seed_file
+from app.seed import SeedError, configured_seed
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -82,7 +82,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"lse-emulator: invalid setting: {error}", file=sys.stderr)
         return 2
     try:
-        read_seed_file(settings.seed_file or DEMO_SEED)
+        configured_seed(settings)
     except SeedError as error:
         print(f"lse-emulator: {error}", file=sys.stderr)
         return 2

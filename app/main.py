@@ -28,7 +28,7 @@ from app.lifecycle.worker import Worker
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import BodyTooLarge, Metrics, RequestMiddleware
 from app.schemas import ModelRunRequestRequest, TokenRefreshRequest
-from app.seed import DEMO_SEED, database_is_empty, load_seed, read_seed_file
+from app.seed import configured_seed, database_is_empty, load_seed
 
 log = logging.getLogger("lse_emulator")
 PUBLIC_PATHS = {"/api/token/refresh/"}
@@ -48,8 +48,7 @@ def prepare_database(engine, settings: Settings, clock: Clock) -> None:
         session.add(state)
         session.flush()
         if database_is_empty(session):
-            path = settings.seed_file or DEMO_SEED
-            load_seed(session, read_seed_file(path), str(path))
+            load_seed(session, *configured_seed(settings))
         now = clock.now(session)
         for run in session.exec(select(ModelRun).where(ModelRun.status.in_(ACTIVE_STATUSES))):
             session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=run.status,

@@ -121,6 +121,12 @@ def read_seed_file(path: Path) -> SeedDocument:
     return parse_seed(data, str(path))
 
 
+def configured_seed(settings: Any) -> tuple[SeedDocument, str]:
+    """The seed document the settings name (the built-in demo by default), and its source."""
+    path = settings.seed_file or DEMO_SEED
+    return read_seed_file(path), str(path)
+
+
 def _check_unique(document: SeedDocument, source: str) -> None:
     lists = {
         "organizations": document.organizations,

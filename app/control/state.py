@@ -12,7 +12,7 @@ from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.models import EmulatorState, ModelRun, UTCDateTime
 from app.schemas import iso
-from app.seed import DEMO_SEED, load_seed, read_seed_file
+from app.seed import configured_seed, load_seed
 
 FORMAT = "lse-emulator/1"
 STATE_TABLE = EmulatorState.__tablename__
@@ -122,8 +122,7 @@ def _instant(value: Any, where: str) -> datetime:
 def reset_state(session: Session, settings: Settings, clock: Clock) -> None:
     """Back to the boot state: only the seed data, the clock on wall time, the settings' policy."""
     _clear(session)
-    path = settings.seed_file or DEMO_SEED
-    load_seed(session, read_seed_file(path), str(path))
+    load_seed(session, *configured_seed(settings))
     clock.reset(session)
     state = session.get(EmulatorState, 1)
     state.policy = Policy.from_settings(settings).model_dump()
