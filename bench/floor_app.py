@@ -1,0 +1,123 @@
+"""The floor: the least a FastAPI server must do for the emulator's hottest requests.
+
+It checks the Authorization header against a constant, validates the create body with a
+pydantic model of the fields of ModelRunRequestRequest and answers it back (201) without
+storing anything; GET on the same path answers a fixed list (``--list-file``, a JSON array,
+e.g. the emulator's own answer), serialised on every request as the emulator does. Served by
+uvicorn in one process, on a pre-bound socket, the way ``lse-emulator serve`` does it (but with
+TCP_NODELAY on its connections: see main()).
+
+    python bench/floor_app.py --port 0 --ready-file /tmp/floor.ready [--list-file runs.json]
+"""
+
+import argparse
+import json
+import socket
+import threading
+import time
+import urllib.request
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import uvicorn
+from fastapi import Depends, FastAPI, Header, HTTPException
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+TOKEN = "Token acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+RUNS = "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"
+INT32 = {"ge": -2147483648, "le": 2147483647}
+
+
+class Subset(StrEnum):
+    ALL = "All"
+    HAS_GT = "HasGT"
+    SAMPLE = "Sample"
+    CUSTOM = "Custom"
+
+
+class RunRequest(BaseModel):
+    """The fields of app.schemas.ModelRunRequestRequest (copied: the floor imports no app code)."""
+
+    filters_json: Any | None = None
+    job_id: str | None = Field(default=None, max_length=255)
+    only_missing_predictions: bool = False
+    organization: int | None = None
+    predictions_updated_at: datetime | None = None
+    project: int
+    project_subset: Subset = Subset.HAS_GT
+    sample_subset_size: int | None = Field(default=None, ge=0, le=2147483647)
+    total_correct_predictions: int | None = Field(default=None, **INT32)
+    total_predictions: int | None = Field(default=None, **INT32)
+    total_tasks: int | None = Field(default=None, **INT32)
+
+
+def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
+    if authorization != TOKEN:
+        raise HTTPException(401, "Invalid token.")
+
+
+Authorized = Annotated[None, Depends(authorized)]
+
+
+def create_app(runs: list[Any]) -> FastAPI:
+    app = FastAPI(title="floor")
+
+    @app.post(RUNS, status_code=201)
+    async def create(prompt_id: int, version_id: int, body: RunRequest, _: Authorized):
+        return JSONResponse(body.model_dump(mode="json"), status_code=201)
+
+    @app.get(RUNS)
+    async def list_runs(prompt_id: int, version_id: int, _: Authorized):
+        return JSONResponse(runs)
+
+    return app
+
+
+def _announce(url: str, ready_file: str | None) -> None:
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/openapi.json", timeout=1):
+                break
+        except OSError:
+            time.sleep(0.02)
+    print(f"floor listening on {url}", flush=True)
+    if ready_file:
+        path = Path(ready_file)
+        temporary = path.with_name(path.name + ".tmp")
+        temporary.write_text(url + "\n")
+        temporary.replace(path)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8081)
+    parser.add_argument("--ready-file")
+    parser.add_argument("--list-file", help="JSON array answered by GET on the runs path")
+    parser.add_argument("--log-level", default="info")
+    args = parser.parse_args()
+    runs = json.loads(Path(args.list_file).read_text()) if args.list_file else []
+    # IPPROTO_TCP spelled out: accepted sockets inherit the listener's proto, and asyncio turns
+    # TCP_NODELAY on only where it reads IPPROTO_TCP; with proto 0 every keep-alive response
+    # waits ~40 ms on the client's delayed ACK (uvicorn issue #3149).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((args.host, args.port))
+    host, port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        create_app(runs),
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+    threading.Thread(
+        target=_announce, args=(f"http://{host}:{port}", args.ready_file), daemon=True
+    ).start()
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+if __name__ == "__main__":
+    main()

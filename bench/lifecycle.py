@@ -1,0 +1,128 @@
+"""The lifecycle engine: settle 200 runs on a 5,000-task project through the virtual clock.
+
+A seed with one project of 5,000 tasks (250 with ground truth); the clock is frozen, 200 runs
+of its HasGT subset are created through the API, then one POST /_emulator/clock
+{"advance_seconds": 86400} applies every step (start, one batch of ``batch_size`` tasks per step,
+finish) and answers once all is stored. Figure: predictions stored per second of that request,
+over the rate of a raw sqlite3 executemany of the same rows into a table of the same shape
+(app.models.Prediction with its indexes) in one transaction. Goal: >= 0.3.
+
+Also printed, for reading the gap: the raw rate with one transaction per ``batch_size`` rows,
+which is how the engine commits (one transaction per step).
+
+    python bench/lifecycle.py [--backend sqlite|postgresql] [--runs 200] [--tasks 5000]
+        [--ground-truth 250] [--subset HasGT] [--batch-size 10]
+"""
+
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import _common as c
+
+
+def raw_rows(runs: int, tasks: int, version: int = 1) -> list[tuple]:
+    stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
+    return [
+        (run, task, version, task % 3 == 0, stamp)
+        for run in range(1, runs + 1)
+        for task in range(1, tasks + 1)
+    ]
+
+
+def raw_insert(path: Path, rows: list[tuple], per_transaction: int | None = None) -> float:
+    """Rows per second of sqlite3 executemany into a fresh prediction table (the emulator's DDL,
+    its pragmas); in one transaction, or one per ``per_transaction`` rows."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    from app.models import Prediction
+
+    table = Prediction.__table__
+    path.unlink(missing_ok=True)
+    connection = sqlite3.connect(path, isolation_level=None)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
+    connection.execute(str(CreateTable(table).compile(dialect=sqlite.dialect())))
+    for index in table.indexes:
+        connection.execute(str(CreateIndex(index).compile(dialect=sqlite.dialect())))
+    insert = "INSERT INTO prediction (run_id, task_id, version_id, correct, created_at) VALUES (?, ?, ?, ?, ?)"
+    size = per_transaction or len(rows)
+    began = time.perf_counter()
+    for start in range(0, len(rows), size):
+        connection.execute("BEGIN IMMEDIATE")
+        connection.executemany(insert, rows[start : start + size])
+        connection.execute("COMMIT")
+    elapsed = time.perf_counter() - began
+    count = connection.execute("SELECT count(*) FROM prediction").fetchone()[0]
+    assert count == len(rows), count
+    connection.close()
+    return len(rows) / elapsed
+
+
+def settle_all(args, where: Path, seed: Path, project: int, subset: str, runs: int) -> dict:
+    """Create ``runs`` runs on a frozen clock, then advance it until all are settled. Answers
+    the seconds the advance took, the predictions stored and the server's startup seconds."""
+    with c.database(args.backend, where) as url:
+        server = c.emulator(where, url, seed_file=seed, batch_size=args.batch_size)
+        began = time.perf_counter()
+        with server, c.client(server.url) as http:
+            startup = time.perf_counter() - began
+            c.checked(http.post("/_emulator/clock", json={"freeze": True}))
+            body = {"project": project, "project_subset": subset}
+            for _ in range(runs):
+                c.checked(http.post(c.RUNS_PATH, json=body), 201)
+            with c.Profile(args, server, f"lifecycle-{project}"):
+                began = time.perf_counter()
+                c.checked(http.post("/_emulator/clock", json={"advance_seconds": 10**6}))
+                seconds = time.perf_counter() - began
+            listed = c.checked(http.get(c.RUNS_PATH, params={"project": project}))
+    statuses = {r["status"] for r in listed}
+    assert len(listed) == runs and statuses == {"Completed"}, statuses
+    predictions = sum(r["total_predictions"] for r in listed)
+    assert predictions == sum(r["total_tasks"] for r in listed)
+    return {"seconds": seconds, "predictions": predictions, "startup": startup}
+
+
+def main() -> None:
+    args = c.arguments(
+        __doc__.splitlines()[0],
+        runs={"type": int, "default": 200},
+        tasks={"type": int, "default": 5000},
+        ground_truth={"type": int, "default": 250},
+        subset={"default": "HasGT", "choices": ["All", "HasGT", "Sample"]},
+        batch_size={"type": int, "default": 10},
+    )
+    c.header("lifecycle", args)
+    with c.workdir(args, "lifecycle") as where:
+        seed = c.write_seed(
+            where, [{"id": 1, "tasks": args.tasks, "ground_truth": args.ground_truth}]
+        )
+        result = settle_all(args, where, seed, 1, args.subset, args.runs)
+        rate = result["predictions"] / result["seconds"]
+        steps = args.runs + result["predictions"] / args.batch_size
+        print(
+            f"  emulator: {result['predictions']:,} predictions of {args.runs} runs in "
+            f"{result['seconds']:.1f} s (~{steps:,.0f} steps of batch_size {args.batch_size}): "
+            f"{rate:,.0f} predictions/s, {1e3 * result['seconds'] / steps:.2f} ms a step"
+        )
+        per_run = result["predictions"] // args.runs
+        rows = raw_rows(args.runs, per_run)
+        raw = raw_insert(where / "raw.sqlite3", rows)
+        raw_batched = raw_insert(where / "raw.sqlite3", rows, args.batch_size)
+        print(f"  raw sqlite3 executemany: {raw:,.0f} rows/s in one transaction, "
+              f"{raw_batched:,.0f} rows/s in transactions of {args.batch_size}")  # fmt: skip
+    c.report(
+        [
+            c.Figure("lifecycle", args.backend,
+                     f"settle {args.runs} runs x {per_run} tasks ({args.subset} of {args.tasks:,})",
+                     rate, "predictions/s", raw, "raw sqlite3 executemany rows/s", ">= 0.3",
+                     rate >= 0.3 * raw,
+                     note=f"raw in transactions of {args.batch_size}: {raw_batched:,.0f} rows/s"),
+        ]
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

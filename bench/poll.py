@@ -1,0 +1,93 @@
+"""Polling runs.list with 10,000 runs stored: latency and throughput against the floor.
+
+The 10,000 completed runs are loaded through POST /_emulator/import of a generated export
+document (cloned from one real run; not through the API). Two scenarios:
+
+- all: every stored run is of prompt 1 version 1 on project 1, so
+  GET /api/prompts/1/versions/1/inference-runs?project=1 answers all 10,000 (the endpoint has
+  no pagination, as in Label Studio): the cost of answering a big list;
+- few: 100 of them are (the rest are of version 2), so the answer is 100 runs out of 10,000
+  stored: the cost of finding them.
+
+Latency (p50, p99) is one client polling back to back, as a test suite does; throughput is
+16 clients (4 for "all", whose answers take long). The floor app answers the same list (the
+emulator's own answer, serialised on every request). Goals: p99 < 25 ms; throughput >= 0.5 of the floor's.
+
+    python bench/poll.py [--backend sqlite|postgresql] [--runs 10000] [--scenarios all,few]
+"""
+
+import json
+
+import _common as c
+
+# How many of the stored runs the poll answers (None: all), and how many clients measure the
+# throughput: answers of several MB take seconds each, and every request sent is waited for.
+SCENARIOS = {"all": (None, 4), "few": (100, 16)}
+
+
+def measure(server: c.Server, path: str, args, clients: int) -> tuple[c.LoadResult, c.LoadResult]:
+    request = c.raw_request(server.url, "GET", path)
+    latency = c.load(server.url, request, clients=1, seconds=args.seconds, min_requests=10,
+                     max_requests=300, warmup=1, server=server)  # fmt: skip
+    throughput = c.load(server.url, request, clients=clients, seconds=args.seconds,
+                        min_requests=clients, warmup=2, server=server)  # fmt: skip
+    return latency, throughput
+
+
+def describe(name: str, latency: c.LoadResult, throughput: c.LoadResult) -> None:
+    print(f"  {name}: {latency.summary()}\n  {name}: {throughput.summary()}")
+
+
+def main() -> None:
+    args = c.arguments(
+        __doc__.splitlines()[0],
+        runs={"type": int, "default": 10_000},
+        scenarios={"default": "all,few"},
+        seconds={"type": float, "default": 8.0, "help": "measured seconds per phase"},
+    )
+    c.header("poll", args)
+    path = f"{c.RUNS_PATH}?project=1"
+    figures: list[c.Figure] = []
+    with c.workdir(args, "poll") as where, c.database(args.backend, where) as url:
+        big = {"max_body_bytes": 512 * 1024 * 1024}
+        with c.emulator(where, url, **big) as server, c.client(server.url) as http:
+            template = c.run_template(http)
+            for scenario in args.scenarios.split(","):
+                matching, clients = SCENARIOS[scenario]
+                document = c.bulk_document(template, args.runs, matching=matching)
+                c.checked(http.post("/_emulator/import", json=document))
+                answer = c.checked(http.get(path))
+                expected = args.runs if matching is None else matching
+                assert len(answer) == expected, (len(answer), expected)
+                print(f"  [{scenario}] {args.runs:,} runs imported; the poll answers "
+                      f"{len(answer):,} ({len(json.dumps(answer)) / 1e6:.2f} MB)")  # fmt: skip
+                list_file = where / f"list-{scenario}.json"
+                list_file.write_text(json.dumps(answer))
+                with c.floor(where, list_file) as floor:
+                    base = measure(floor, path, args, clients)
+                describe("floor", *base)
+                with c.Profile(args, server, f"poll-{scenario}"):
+                    result = measure(server, path, args, clients)
+                describe("emulator", *result)
+                (latency, throughput), (base_latency, base_throughput) = result, base
+                label = f"runs.list [{scenario}: {len(answer):,} of {args.runs:,} runs]"
+                p99 = latency.percentile(99) * 1e3
+                figures += [
+                    c.Figure("poll", args.backend, f"{label} p50", latency.percentile(50) * 1e3,
+                             "ms", base_latency.percentile(50) * 1e3, "floor p50 ms"),
+                    c.Figure("poll", args.backend, f"{label} p99", p99, "ms",
+                             base_latency.percentile(99) * 1e3, "floor p99 ms", "< 25 ms",
+                             p99 < 25),
+                    c.Figure("poll", args.backend, f"{label} throughput, {clients} clients",
+                             throughput.per_second, "requests/s", base_throughput.per_second,
+                             "floor requests/s", ">= 0.5 of floor",
+                             throughput.per_second >= 0.5 * base_throughput.per_second),
+                    c.Figure("poll", args.backend, f"{label} server CPU per request",
+                             latency.cpu_per_request * 1e3, "ms",
+                             base_latency.cpu_per_request * 1e3, "floor CPU ms a request"),
+                ]  # fmt: skip
+    c.report(figures)
+
+
+if __name__ == "__main__":
+    main()
