@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -51,8 +52,10 @@ def _announce(url: str, settings: Settings, ready_file: str | None, stop: thread
     """Once the server answers: print the URL and the demo token, write the ready file."""
     while not stop.is_set():
         try:
-            with urllib.request.urlopen(f"{url}/openapi.json", timeout=1):
+            with urllib.request.urlopen(f"{url}/_emulator/health", timeout=1):
                 break
+        except urllib.error.HTTPError:
+            break  # any answer means the server is up (the control plane may be off)
         except OSError:
             time.sleep(0.02)
     else:
@@ -89,7 +92,10 @@ def serve(args: argparse.Namespace) -> int:
     # Worker processes build their settings from the environment, flags included.
     for name, value in overrides.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)
-    sock = socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET)
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    # IPPROTO_TCP, so that asyncio sets TCP_NODELAY on accepted connections; without it each
+    # keep-alive answer waits for the client's delayed ACK (about 40 ms).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))

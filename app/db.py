@@ -111,6 +111,25 @@ def write_session(engine: Engine, durable: bool = True) -> Iterator[Session]:
         session.commit()
 
 
+@contextmanager
+def bulk_write_session(engine: Engine) -> Iterator[Session]:
+    """A write session for emptying tables wholesale. On SQLite, foreign keys are not enforced
+    during it, which lets SQLite drop a table's pages at once instead of deleting row by row;
+    the caller keeps the references consistent (it empties children with their parents)."""
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        sqlite = engine.dialect.name == "sqlite"
+        if sqlite:  # outside any transaction, where the pragma takes effect
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with Session(bind=connection.execution_options(write=True)) as session:
+                yield session
+                session.commit()
+        finally:
+            if sqlite:
+                raw.execute("PRAGMA foreign_keys=ON")
+
+
 def get_session(request: Request) -> Iterator[Session]:
     """One session per request; each transaction of a request that may write takes the write
     lock when it begins (SQLite), not before: authentication ends its own transaction, so the

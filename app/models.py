@@ -231,6 +231,9 @@ class EmulatorState(SQLModel, table=True):
     clock_offset_seconds: float = 0.0
     clock_frozen_at: datetime | None = when()
     policy: Any = Field(default=None, sa_type=JSON)
+    # Whether the seed tables may differ from the configured seed document (after a seed
+    # upsert or an import), so that a reset must reload them rather than keep them.
+    seed_changed: bool = False
 
 
 def utcnow() -> datetime:

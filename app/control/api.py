@@ -18,11 +18,12 @@ from app.api.inference_runs import render
 from app.control.fidelity import FIDELITY
 from app.control.journal import CONTROL_PREFIX
 from app.control.state import StateDocumentError, export_state, import_state, reset_state
-from app.db import SessionDep, write_session
+from app.db import SessionDep, bulk_write_session, write_session
 from app.errors import APIError, ValidationFailed, error_response, not_found
 from app.lifecycle import engine as lifecycle
+from app.lifecycle.clock import emulator_state
 from app.lifecycle.policy import Policy
-from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent, RunStatus
+from app.models import ACTIVE_STATUSES, ModelRun, RunEvent, RunStatus
 from app.schemas import iso
 from app.seed import SeedError, load_seed, parse_seed
 
@@ -139,7 +140,7 @@ def get_policy(session: SessionDep) -> JSONResponse:
 def put_policy(change: PolicyChange, session: SessionDep) -> JSONResponse:
     merged = Policy.load(session).model_dump() | change.model_dump(exclude_unset=True)
     policy = _validated(Policy, merged)
-    state = session.get(EmulatorState, 1)
+    state = emulator_state(session)
     state.policy = policy.model_dump()
     session.add(state)
     session.commit()
@@ -245,6 +246,7 @@ async def wait_for_run(
 def seed(session: SessionDep, document: Annotated[Any, Body()]) -> JSONResponse:
     try:
         result = load_seed(session, parse_seed(document, "seed"), "seed")
+        emulator_state(session).seed_changed = True
     except SeedError as error:
         session.rollback()
         raise APIError(400, str(error)) from None
@@ -253,10 +255,10 @@ def seed(session: SessionDep, document: Annotated[Any, Body()]) -> JSONResponse:
 
 
 @router.post("/reset", summary="Return to the boot state")
-def reset(request: Request, session: SessionDep) -> JSONResponse:
+def reset(request: Request) -> JSONResponse:
     state = request.app.state
-    reset_state(session, state.settings, state.clock)
-    session.commit()
+    with bulk_write_session(state.engine) as session:
+        reset_state(session, state.settings, state.clock)
     state.journal.clear()
     return JSONResponse({"detail": "Emulator reset to its boot state."})
 

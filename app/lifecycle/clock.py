@@ -24,18 +24,18 @@ class Clock:
         return self.wall() + timedelta(seconds=state.clock_offset_seconds)
 
     def now(self, session: Session) -> datetime:
-        return self.read(_state(session))
+        return self.read(emulator_state(session))
 
     def frozen(self, session: Session) -> bool:
-        return _state(session).clock_frozen_at is not None
+        return emulator_state(session).clock_frozen_at is not None
 
     def freeze(self, session: Session) -> None:
-        state = _state(session)
+        state = emulator_state(session)
         state.clock_frozen_at = self.read(state)
         session.add(state)
 
     def unfreeze(self, session: Session) -> None:
-        state = _state(session)
+        state = emulator_state(session)
         if state.clock_frozen_at is not None:
             state.clock_offset_seconds = (state.clock_frozen_at - self.wall()).total_seconds()
             state.clock_frozen_at = None
@@ -43,7 +43,7 @@ class Clock:
 
     def set(self, session: Session, instant: datetime) -> None:
         """Jump to an instant, staying frozen if frozen."""
-        state = _state(session)
+        state = emulator_state(session)
         if state.clock_frozen_at is not None:
             state.clock_frozen_at = instant
         else:
@@ -52,14 +52,18 @@ class Clock:
 
     def reset(self, session: Session) -> None:
         """Back to wall time, running."""
-        state = _state(session)
+        state = emulator_state(session)
         state.clock_frozen_at = None
         state.clock_offset_seconds = 0.0
         session.add(state)
 
 
-def _state(session: Session) -> EmulatorState:
-    state = session.get(EmulatorState, 1)
+def emulator_state(session: Session) -> EmulatorState:
+    """The shared state row, read once per session (the identity map alone may drop it)."""
+    state = session.info.get("emulator_state")
     if state is None:
-        raise RuntimeError("emulator state missing: the database was not initialised")
+        state = session.get(EmulatorState, 1)
+        if state is None:
+            raise RuntimeError("emulator state missing: the database was not initialised")
+        session.info["emulator_state"] = state
     return state

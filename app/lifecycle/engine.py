@@ -34,6 +34,7 @@ from app.models import (
 )
 
 S = RunStatus
+STEPS_BUDGET_SECONDS = 0.02  # how long one transaction of the worker may hold the write lock
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     S.PENDING: (S.IN_PROGRESS, S.CANCELED),
     S.IN_PROGRESS: (S.COMPLETED, S.FAILED, S.CANCELED),
@@ -115,7 +116,9 @@ def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime,
     ).all()
     if not rows:
         return 0
-    version = session.get(PromptVersion, run.version_id)
+    versions = session.info.setdefault("versions", {})
+    version = versions.get(run.version_id) or session.get(PromptVersion, run.version_id)
+    versions[run.version_id] = version
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
@@ -133,9 +136,9 @@ def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime,
         correct_count += bool(is_correct)
         made.append({**base, "correct": is_correct})
     if made:
-        session.execute(insert(Prediction), made)
+        session.execute(Prediction.__table__.insert(), made)
     if failed:
-        session.execute(insert(FailedPrediction), failed)
+        session.execute(FailedPrediction.__table__.insert(), failed)
     session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= rows[-1][0]))
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
@@ -200,8 +203,8 @@ def settle(
 ) -> list[int]:
     """Apply, in time order, every step due up to ``until`` (default: the clock's now).
 
-    Each step is claimed in its own transaction (row locks skipping locked rows where the
-    database has them), so several workers can share the work. Answers the ids of runs changed.
+    Each step claims its run with a row lock that other workers skip (where the database has
+    row locks), so several workers share the work. Answers the ids of runs changed.
     """
     changed: list[int] = []
 
@@ -216,31 +219,38 @@ def settle(
         if not session.exec(select(due_runs(horizon).exists())).one():
             return changed
     while not stopping():
-        # A step lost to a crash of PostgreSQL itself is simply made again: no need to wait
-        # for the disk on each one.
+        # Steps are grouped into transactions of a few milliseconds: one commit per step costs
+        # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,
+        # so these commits need not wait for the disk.
         with write_session(engine, durable=False) as session:
-            horizon = until if until is not None else clock.now(session)
-            due = due_runs(horizon)
-            run = session.exec(
-                due.order_by(ModelRun.next_due_at, ModelRun.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).first()
-            if run is None:
+            policy = Policy.load(session)
+            deadline = time.monotonic() + STEPS_BUDGET_SECONDS
+            steps = 0
+            while steps == 0 or (time.monotonic() < deadline and not stopping()):
+                horizon = until if until is not None else clock.now(session)
+                due = due_runs(horizon)
+                run = session.exec(
+                    due.order_by(ModelRun.next_due_at, ModelRun.id)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                ).first()
+                if run is None:
+                    break
+                due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
+                made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
+                step(session, run, policy)
+                steps += 1
+                if observe is not None:
+                    lag = (clock.now(session) - due_at).total_seconds()
+                    observe(lag, (run.total_predictions or 0) - made, run.total_failed - failed)
+                if run.id not in changed:
+                    changed.append(run.id)
+            if steps == 0:
                 if until is None or not session.exec(select(due.exists())).one():
                     return changed
                 # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
                 # up to an instant answers only once every step is stored, so it waits.
                 time.sleep(0.01)
-                continue
-            due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
-            made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
-            step(session, run, Policy.load(session))
-            if observe is not None:
-                lag = (clock.now(session) - due_at).total_seconds()
-                observe(lag, (run.total_predictions or 0) - made, run.total_failed - failed)
-            if run.id not in changed:
-                changed.append(run.id)
     return changed
 
 

@@ -4,7 +4,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 
 from app.config import Settings
-from app.models import EmulatorState
+from app.lifecycle.clock import emulator_state
 
 
 class Policy(BaseModel):
@@ -23,4 +23,4 @@ class Policy(BaseModel):
 
     @classmethod
     def load(cls, session: Session) -> "Policy":
-        return cls.model_validate(session.get(EmulatorState, 1).policy)
+        return cls.model_validate(emulator_state(session).policy)
