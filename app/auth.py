@@ -9,7 +9,7 @@ import jwt
 from fastapi import Depends, Request
 from sqlmodel import Session, select
 
-from app.db import SessionDep
+from app.db import SessionDep, begin_writes
 from app.errors import APIError
 from app.models import Organization, User, utcnow
 
@@ -71,11 +71,15 @@ def _legacy_user(session: Session, parts: list[str]) -> User:
     if len(parts) > 2:
         raise unauthorized("Invalid token header. Token string should not contain spaces.")
     key = parts[1]
-    user = session.exec(select(User).where(User.token == key)).first()
-    if user is None or not hmac.compare_digest(user.token.encode(), key.encode()):
+    found = session.exec(
+        select(User, Organization.legacy_api_tokens_enabled)
+        .join(Organization, Organization.id == User.organization_id)
+        .where(User.token == key)
+    ).first()
+    if found is None or not hmac.compare_digest(found[0].token.encode(), key.encode()):
         raise unauthorized("Invalid token.")
-    organization = session.get(Organization, user.organization_id)
-    if organization is not None and not organization.legacy_api_tokens_enabled:
+    user, legacy_enabled = found
+    if not legacy_enabled:
         raise unauthorized(LEGACY_DISABLED)
     return user
 
@@ -96,9 +100,7 @@ def _jwt_user(session: Session, secret: str, token: str) -> User | None:
 def current_user(request: Request, session: SessionDep) -> User:
     """The authenticated user of a request (a FastAPI dependency)."""
     user = authenticate(session, request.app.state.secret_key, request.headers.get("authorization"))
-    # End the transaction before the body is read: a slow upload must not hold SQLite's write
-    # lock, which would stall every other writer and the lifecycle worker.
-    session.commit()
+    begin_writes(session, request)
     request.state.user_id = user.id
     return user
 

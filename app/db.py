@@ -3,7 +3,7 @@
 import fcntl
 import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
@@ -130,18 +130,31 @@ def bulk_write_session(engine: Engine) -> Iterator[Session]:
                 raw.execute("PRAGMA foreign_keys=ON")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """One session per request; each transaction of a request that may write takes the write
-    lock when it begins (SQLite), not before: authentication ends its own transaction, so the
-    lock is never held while the body is still being received."""
-    engine: Engine = request.app.state.engine
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, opened and closed on the event loop (no thread hand-off: this
+    does no I/O until used). It starts reading; ``begin_writes`` makes its next transactions
+    writers, so the write lock is never held while authenticating or receiving the body."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+def begin_writes(session: Session, request: Request) -> None:
+    """End the session's reading transaction; for a request that may write, the following
+    transactions take the write lock (SQLite) when they begin."""
+    session.commit()
     if request.method not in SAFE_METHODS:
-        engine = engine.execution_options(write=True)
+        session.bind = request.app.state.engine.execution_options(write=True)
+
+
+async def get_write_session(request: Request) -> AsyncIterator[Session]:
+    """A session whose transactions take the write lock when they begin (SQLite)."""
+    engine = request.app.state.engine.execution_options(write=True)
     with Session(engine, expire_on_commit=False) as session:
         yield session
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
 
 
 def alembic_config(url: str) -> Config:

@@ -18,7 +18,7 @@ from app.api.inference_runs import render
 from app.control.fidelity import FIDELITY
 from app.control.journal import CONTROL_PREFIX
 from app.control.state import StateDocumentError, export_state, import_state, reset_state
-from app.db import SessionDep, bulk_write_session, write_session
+from app.db import SessionDep, WriteSessionDep, bulk_write_session, write_session
 from app.errors import APIError, ValidationFailed, error_response, not_found
 from app.lifecycle import engine as lifecycle
 from app.lifecycle.clock import emulator_state
@@ -137,7 +137,7 @@ def get_policy(session: SessionDep) -> JSONResponse:
 
 
 @router.put("/policy", summary="Change the lifecycle policy (fields not given keep their value)")
-def put_policy(change: PolicyChange, session: SessionDep) -> JSONResponse:
+def put_policy(change: PolicyChange, session: WriteSessionDep) -> JSONResponse:
     merged = Policy.load(session).model_dump() | change.model_dump(exclude_unset=True)
     policy = _validated(Policy, merged)
     state = emulator_state(session)
@@ -168,7 +168,7 @@ def _run(session: Session, run_id: int, lock: bool = False) -> ModelRun:
 
 @router.post("/runs/{run_id}/transition", summary="Move a run along the lifecycle graph")
 def transition_run(
-    run_id: int, change: TransitionRequest, request: Request, session: SessionDep
+    run_id: int, change: TransitionRequest, request: Request, session: WriteSessionDep
 ) -> JSONResponse:
     run = _run(session, run_id, lock=True)
     if change.to not in lifecycle.TRANSITIONS[run.status]:
@@ -243,7 +243,7 @@ async def wait_for_run(
 
 
 @router.post("/seed", summary="Upsert a seed document by id")
-def seed(session: SessionDep, document: Annotated[Any, Body()]) -> JSONResponse:
+def seed(session: WriteSessionDep, document: Annotated[Any, Body()]) -> JSONResponse:
     try:
         result = load_seed(session, parse_seed(document, "seed"), "seed")
         emulator_state(session).seed_changed = True
@@ -269,7 +269,7 @@ def export(session: SessionDep) -> JSONResponse:
 
 
 @router.post("/import", summary="Replace the whole state with an exported document")
-def import_(session: SessionDep, document: Annotated[Any, Body()]) -> JSONResponse:
+def import_(session: WriteSessionDep, document: Annotated[Any, Body()]) -> JSONResponse:
     try:
         import_state(session, document)
     except StateDocumentError as error:
