@@ -85,7 +85,8 @@ def serve(args: argparse.Namespace) -> int:
         print(f"lse-emulator: invalid setting: {error}", file=sys.stderr)
         return 2
     try:
-        configured_seed(settings)
+        if settings.seed_file:  # refuse a bad seed file before starting anything
+            configured_seed(settings)
     except SeedError as error:
         print(f"lse-emulator: {error}", file=sys.stderr)
         return 2

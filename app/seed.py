@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import delete, exists, func, insert, update
 from sqlmodel import Session, select
@@ -112,6 +111,8 @@ def read_seed_file(path: Path) -> SeedDocument:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise SeedError(f"{path}: cannot be read ({error.strerror})") from None
+    import yaml  # only when a seed is read: it is slow to import and rarely needed
+
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (ValueError, yaml.YAMLError) as error:

@@ -1,6 +1,7 @@
 """Inference runs of a prompt version: create, list, cancel."""
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -77,8 +78,9 @@ def run_fields(session: Session, user: User) -> dict[str, Field]:
     }
 
 
-def render(session: Session, runs: list[ModelRun]) -> list[dict]:
-    """Runs as the API shows them, with their creators loaded in one query."""
+def render(session: Session, runs: Sequence[Any]) -> list[dict]:
+    """Runs (ORM objects or rows of the table) as the API shows them, with their creators
+    loaded in one query."""
     ids = {run.created_by_id for run in runs}
     users = {u.id: user_simple(u) for u in session.exec(select(User).where(User.id.in_(ids)))}
     return [model_run(run, users[run.created_by_id]) for run in runs]
@@ -159,7 +161,8 @@ def list_inference_runs(
                 f"Select a valid choice. {project_subset} is not one of the available choices."
             ]}
         )  # fmt: skip
-    query = select(ModelRun).where(
+    # Plain rows, not ORM objects: a poll may list thousands of runs.
+    query = select(ModelRun.__table__).where(
         ModelRun.prompt_id == prompt_id,
         ModelRun.version_id == version_id,
         ModelRun.organization_id == user.organization_id,
@@ -171,7 +174,7 @@ def list_inference_runs(
     if parent_model is not None:
         query = query.where(ModelRun.prompt_id == parent_model)
     query = query.order_by(*ordering_terms(ordering, ORDERING), ModelRun.id)
-    return JSONResponse(render(session, list(session.exec(query))))
+    return JSONResponse(render(session, session.execute(query).all()))
 
 
 @router.post(
