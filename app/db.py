@@ -6,13 +6,14 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlmodel import Session
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+T = TypeVar("T")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 STARTUP_LOCK = 7_243_001  # a PostgreSQL advisory lock key of this application
 
@@ -149,6 +150,13 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
     engine = request.app.state.engine.execution_options(write=True)
     with Session(engine, expire_on_commit=False) as session:
         yield session
+
+
+def get_by_id(session: Session, model: type[T], row_id: int, lock: bool = False) -> T | None:
+    """A row by id; ids no database column can hold (from a URL) name no row."""
+    if not 0 < row_id < 2**63:
+        return None
+    return session.get(model, row_id, with_for_update=lock)
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -1,5 +1,6 @@
 """Dependencies shared by the Label Studio API routes."""
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -7,9 +8,10 @@ from sqlalchemy import asc, desc
 from sqlmodel import Session
 
 from app.auth import CurrentUserDep
+from app.db import get_by_id
 from app.errors import not_found
 from app.lifecycle.clock import Clock
-from app.models import Prompt, PromptVersion, User
+from app.models import Project, Prompt, PromptVersion, User
 from app.validation import parse_body
 
 
@@ -52,10 +54,10 @@ def prompt_version(
     session: Session, user: User, prompt_id: int, version_id: int
 ) -> tuple[Prompt, PromptVersion]:
     """A prompt of the user's organization and one of its versions, or Label Studio's 404."""
-    prompt = session.get(Prompt, prompt_id)
+    prompt = get_by_id(session, Prompt, prompt_id)
     if prompt is None or prompt.organization_id != user.organization_id:
         raise not_found("ModelInterface")
-    version = session.get(PromptVersion, version_id)
+    version = get_by_id(session, PromptVersion, version_id)
     if version is None or version.prompt_id != prompt.id:
         raise not_found("ThirdPartyModelVersion")
     return prompt, version
@@ -70,3 +72,13 @@ def ordering_terms(ordering: str | None, columns: dict[str, Any]) -> list:
         if column is not None:
             terms.append(desc(column) if term.startswith("-") else asc(column))
     return terms
+
+
+def own_project(session: Session, user: User) -> Callable[[int], bool]:
+    """Whether an id names a project of the user's organization (others do not exist for them)."""
+
+    def resolve(pk: int) -> bool:
+        project = session.get(Project, pk)
+        return project is not None and project.organization_id == user.organization_id
+
+    return resolve

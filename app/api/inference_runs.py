@@ -11,17 +11,18 @@ from app.api.deps import (
     BodyDep,
     ClockDep,
     ordering_terms,
+    own_project,
     prompt_version,
     request_body_schema,
 )
 from app.auth import CurrentUserDep
 from app.control.outcome import requested_outcome
-from app.db import SessionDep
+from app.db import SessionDep, get_by_id
 from app.errors import APIError, ValidationFailed, not_found
 from app.lifecycle import engine
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import FilterError, filter_condition
-from app.models import ModelRun, Project, ProjectSubset, RunStatus, User
+from app.models import ModelRun, ProjectSubset, RunStatus, User
 from app.schemas import CancelModelRunResponse, ModelRunRequestRequest, model_run, user_simple
 from app.schemas import ModelRun as ModelRunSchema
 from app.validation import (
@@ -55,16 +56,10 @@ ORDERING = {
 
 def run_fields(session: Session, user: User) -> dict[str, Field]:
     """The fields of ModelRunRequestRequest, with DRF's rules; related ids resolve in the org."""
-
-    def own_project(pk: int) -> bool:
-        project = session.get(Project, pk)
-        return project is not None and project.organization_id == user.organization_id
-
-    int32 = {"allow_null": True}
     return {
-        "project": PrimaryKeyField(required=True, resolve=own_project),
+        "project": PrimaryKeyField(required=True, resolve=own_project(session, user)),
         "project_subset": ChoiceField(choices=SUBSETS, default=ProjectSubset.HAS_GT.value),
-        "sample_subset_size": IntegerField(min_value=0, **int32),
+        "sample_subset_size": IntegerField(min_value=0, allow_null=True),
         "filters_json": JSONField(allow_null=True),
         "job_id": CharField(max_length=255, allow_blank=True, allow_null=True),
         "only_missing_predictions": BooleanField(default=False),
@@ -72,9 +67,9 @@ def run_fields(session: Session, user: User) -> dict[str, Field]:
             allow_null=True, resolve=lambda pk: pk == user.organization_id
         ),
         "predictions_updated_at": DateTimeField(allow_null=True),
-        "total_tasks": IntegerField(**int32),
-        "total_predictions": IntegerField(**int32),
-        "total_correct_predictions": IntegerField(**int32),
+        "total_tasks": IntegerField(allow_null=True),
+        "total_predictions": IntegerField(allow_null=True),
+        "total_correct_predictions": IntegerField(allow_null=True),
     }
 
 
@@ -193,11 +188,7 @@ def cancel_inference_run(
 ) -> JSONResponse:
     """Cancel the inference run for the given api"""
     prompt_version(session, user, prompt_id, version_id)
-    run = (
-        session.get(ModelRun, inference_run_id, with_for_update=True)
-        if 0 < inference_run_id < 2**63
-        else None
-    )
+    run = get_by_id(session, ModelRun, inference_run_id, lock=True)
     if (
         run is None
         or run.version_id != version_id

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
 from app.auth import CurrentUserDep
-from app.db import SessionDep
+from app.db import SessionDep, get_by_id
 from app.errors import not_found
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_counts
@@ -28,7 +28,7 @@ def list_project_subsets(
     ordering: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     """Provides list of available subsets for a project along with count of tasks in each subset"""
-    project = session.get(Project, project_pk) if 0 < project_pk < 2**63 else None
+    project = get_by_id(session, Project, project_pk)
     if project is None or project.organization_id != user.organization_id:
         raise not_found("Project")
     sample = Policy.load(session).sample_subset_size

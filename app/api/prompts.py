@@ -3,13 +3,13 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import prompt_version
+from app.api.deps import own_project, prompt_version
 from app.api.inference_runs import QUERY_SUBSETS
 from app.auth import CurrentUserDep
 from app.db import SessionDep
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
-from app.models import Project, ProjectSubset
+from app.models import ProjectSubset
 from app.schemas import PredictionCountResponse
 from app.validation import ChoiceField, IntegerField, PrimaryKeyField, validate
 
@@ -27,13 +27,9 @@ def prediction_count(
     """Return how many tasks in a subset already have predictions for a given version."""
     _, version = prompt_version(session, user, prompt_id, version_id)
 
-    def own_project(pk: int) -> bool:
-        project = session.get(Project, pk)
-        return project is not None and project.organization_id == user.organization_id
-
     params = validate(
         {
-            "project": PrimaryKeyField(required=True, resolve=own_project),
+            "project": PrimaryKeyField(required=True, resolve=own_project(session, user)),
             "project_subset": ChoiceField(
                 choices=QUERY_SUBSETS, default=ProjectSubset.HAS_GT.value
             ),

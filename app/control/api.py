@@ -18,7 +18,7 @@ from app.api.inference_runs import render
 from app.control.fidelity import FIDELITY
 from app.control.journal import CONTROL_PREFIX
 from app.control.state import StateDocumentError, export_state, import_state, reset_state
-from app.db import SessionDep, WriteSessionDep, bulk_write_session, write_session
+from app.db import SessionDep, WriteSessionDep, bulk_write_session, get_by_id, write_session
 from app.errors import APIError, ValidationFailed, error_response, not_found
 from app.lifecycle import engine as lifecycle
 from app.lifecycle.clock import emulator_state
@@ -160,7 +160,7 @@ def _validated(model: type[BaseModel], data: Any) -> Any:
 
 
 def _run(session: Session, run_id: int, lock: bool = False) -> ModelRun:
-    run = session.get(ModelRun, run_id, with_for_update=lock) if 0 < run_id < 2**63 else None
+    run = get_by_id(session, ModelRun, run_id, lock)
     if run is None:
         raise not_found("ModelRun")
     return run

@@ -300,3 +300,22 @@ def test_project_of_another_organization_is_an_invalid_pk(api):
     response = api.post(RUNS, json={"project": 3})
 
     assert_invalid(response, {"project": ['Invalid pk "3" - object does not exist.']})
+
+
+HUGE = 2**70  # parses as an integer, but no database column holds it
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "model"),
+    [
+        ("GET", f"/api/prompts/{HUGE}/versions/1/inference-runs", "ModelInterface"),
+        ("POST", f"/api/prompts/1/versions/{HUGE}/inference-runs", "ThirdPartyModelVersion"),
+        ("POST", f"/api/prompts/1/versions/1/inference-runs/{HUGE}/cancel", "ModelRun"),
+        ("GET", f"/api/projects/{HUGE}/subsets", "Project"),
+    ],
+    ids=["prompt", "version", "run", "project"],
+)
+def test_ids_too_large_for_any_row_are_404_not_500(api, method, path, model):
+    response = api.request(method, path, json={"project": 1})
+
+    assert_error(response, 404, f"No {model} matches the given query.")
