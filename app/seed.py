@@ -9,12 +9,14 @@ from sqlalchemy import delete, exists, func, insert, update
 from sqlmodel import Session, select
 
 from app.models import (
+    FailedPrediction,
     Organization,
     Prediction,
     Project,
     Prompt,
     PromptProject,
     PromptVersion,
+    RunTask,
     Task,
     User,
 )
@@ -237,16 +239,17 @@ def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) ->
     """Give a project exactly ``tasks`` tasks, ``ground_truth`` of them with ground truth."""
     ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
     if len(ids) > entry.tasks:
-        surplus = ids[entry.tasks :]
-        used = session.exec(
-            select(func.count()).select_from(Prediction).where(Prediction.task_id.in_(surplus))
-        ).one()
-        if used:
+        cutoff = ids[entry.tasks - 1] if entry.tasks else 0
+        surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
+        if any(
+            session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
+            for model in (Prediction, FailedPrediction, RunTask)
+        ):
             raise SeedError(
                 f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
-                f"{entry.tasks} tasks: tasks beyond that have predictions"
+                f"{entry.tasks} tasks: tasks beyond that have predictions or are in a run"
             )
-        session.execute(delete(Task).where(Task.id.in_(surplus)))
+        session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
         ids = ids[: entry.tasks]
     flags = ground_truth_positions(entry.tasks, entry.ground_truth)
     if len(ids) < entry.tasks:

@@ -322,6 +322,19 @@ def test_seed_cannot_shrink_a_project_below_tasks_with_predictions(control, ada)
     assert_error(
         control.post("/_emulator/seed", json=shrink),
         400,
-        "seed: projects[0].tasks: cannot shrink project 1 to 10 tasks: tasks beyond that have predictions",
+        "seed: projects[0].tasks: cannot shrink project 1 to 10 tasks: tasks beyond that have "
+        "predictions or are in a run",
     )
+    assert export(control) == before
+
+
+def test_seed_cannot_shrink_a_project_below_tasks_a_run_still_has_to_predict(control, ada):
+    control.post("/_emulator/clock", json={"freeze": True})
+    run_id = create_run(ada, "Stuck", project_subset="All")["id"]
+    ok(control.post(f"/_emulator/runs/{run_id}/transition", json={"to": "InProgress"}))
+    before = export(control)
+    shrink = {"projects": [{"id": 1, "title": "Support tickets", "organization": 1, "tasks": 10}]}
+    response = control.post("/_emulator/seed", json=shrink)
+    assert response.status_code == 400
+    assert "are in a run" in response.json()["detail"]
     assert export(control) == before
