@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 
 from app.db import SessionDep, begin_writes
 from app.errors import APIError
+from app.lifecycle.clock import emulator_state
 from app.models import Organization, User, utcnow
 
 NOT_PROVIDED = "Authentication credentials were not provided."
@@ -50,7 +51,7 @@ def claims_time(claims: dict[str, Any], key: str) -> datetime:
     return datetime.fromtimestamp(claims[key], tz=utcnow().tzinfo)
 
 
-def authenticate(session: Session, secret: str, header: str | None) -> User:
+def authenticate(session: Session, header: str | None) -> User:
     """The user behind an Authorization header, or the 401 Label Studio answers."""
     parts = (header or "").split()
     if not parts:
@@ -59,7 +60,7 @@ def authenticate(session: Session, secret: str, header: str | None) -> User:
     if keyword == "token":
         return _legacy_user(session, parts)
     if keyword == "bearer" and len(parts) == 2:
-        user = _jwt_user(session, secret, parts[1])
+        user = _jwt_user(session, emulator_state(session).secret_key, parts[1])
         if user is not None:
             return user
     raise unauthorized(NOT_PROVIDED)
@@ -99,7 +100,7 @@ def _jwt_user(session: Session, secret: str, token: str) -> User | None:
 
 def current_user(request: Request, session: SessionDep) -> User:
     """The authenticated user of a request (a FastAPI dependency)."""
-    user = authenticate(session, request.app.state.secret_key, request.headers.get("authorization"))
+    user = authenticate(session, request.headers.get("authorization"))
     begin_writes(session, request)
     request.state.user_id = user.id
     return user

@@ -67,8 +67,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         with startup_lock(engine):
             migrate(engine)
             prepare_database(engine, settings, clock)
-        with Session(engine) as session:
-            app.state.secret_key = session.get(EmulatorState, 1).secret_key
         app.state.engine = engine
         worker = Worker(engine, clock, settings.worker_interval_seconds, app.state.metrics)
         app.state.worker = worker
@@ -159,9 +157,7 @@ def _method_not_allowed(request: Request) -> JSONResponse:
     if request.url.path not in PUBLIC_PATHS:
         with Session(request.app.state.engine) as session:
             try:
-                authenticate(
-                    session, request.app.state.secret_key, request.headers.get("authorization")
-                )
+                authenticate(session, request.headers.get("authorization"))
             except APIError as error:
                 return error_response(request, error)
     allowed: set[str] = set()

@@ -12,6 +12,7 @@ from app.api.deps import PublicBodyDep, ordering_terms, request_body_schema
 from app.auth import CurrentUserDep, claims_time, make_jwt, read_jwt
 from app.db import SessionDep
 from app.errors import APIError
+from app.lifecycle.clock import emulator_state
 from app.models import AccessToken, User, utcnow
 from app.schemas import (
     LSEAPITokenCreate,
@@ -65,7 +66,7 @@ def create_token(request: Request, user: CurrentUserDep, session: SessionDep) ->
         )
     settings = request.app.state.settings
     token, claims = make_jwt(
-        request.app.state.secret_key,
+        emulator_state(session).secret_key,
         user.id,
         "refresh",
         timedelta(days=settings.refresh_token_days),
@@ -95,9 +96,9 @@ def _refresh_error(detail: str) -> APIError:
 def refresh_token(request: Request, body: PublicBodyDep, session: SessionDep) -> JSONResponse:
     """Get a new access token, using a refresh token."""
     values = validate({"refresh": CharField(required=True)}, body.data, form=body.form)
-    state = request.app.state
+    secret = emulator_state(session).secret_key
     try:
-        claims = read_jwt(state.secret_key, values["refresh"])
+        claims = read_jwt(secret, values["refresh"])
     except jwt.ExpiredSignatureError:
         raise _refresh_error("Token is expired") from None
     except jwt.InvalidTokenError:
@@ -108,9 +109,9 @@ def refresh_token(request: Request, body: PublicBodyDep, session: SessionDep) ->
     if record is None or session.get(User, record.user_id) is None:
         raise _refresh_error("Token is invalid")
     access, _ = make_jwt(
-        state.secret_key,
+        secret,
         record.user_id,
         "access",
-        timedelta(seconds=state.settings.access_token_seconds),
+        timedelta(seconds=request.app.state.settings.access_token_seconds),
     )
     return JSONResponse({"access": access})
