@@ -2,8 +2,9 @@
 
 from collections.abc import Iterator
 
+import psycopg
 import pytest
-from conftest import ADA_TOKEN, FAST, Emulator
+from conftest import ADA_TOKEN, FAST, POSTGRES, Emulator, postgres_database
 
 from .support import RUNS, assert_error, create_run, ok
 
@@ -233,3 +234,19 @@ def test_admin_token_leaves_the_api_paths_as_they_were(guarded):
             entry("GET", RUNS, 200, 1),
             entry("POST", RUNS, 201, 1, run["id"]),
         ]
+
+
+def test_health_is_503_naming_the_database_when_it_is_unreachable(start_emulator):
+    with postgres_database() as url:
+        emulator = start_emulator(database_url=url)
+        with emulator.client(token=None) as client:
+            assert ok(client.get("/_emulator/health")) == {
+                "status": "ok", "database": "ok", "worker": "ok"
+            }  # fmt: skip
+            name = url.rsplit("/", 1)[1]
+            with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+                admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            response = client.get("/_emulator/health")
+        assert response.status_code == 503
+        body = response.json()
+        assert (body["status"], body["database"]) == ("error", "unreachable")
