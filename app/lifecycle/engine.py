@@ -105,14 +105,22 @@ def remaining(run: ModelRun) -> int:
 
 
 def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime, size: int) -> int:
-    """Predict the next ``size`` tasks of the run (in task-id order), update its totals, and
-    answer how many tasks were processed."""
+    """Predict the next ``size`` tasks of the run (in task-id order) at one instant, update its
+    totals, and answer how many tasks were processed."""
+    return predict_batches(session, run, policy, [(at, size)])
+
+
+def predict_batches(
+    session: Session, run: ModelRun, policy: Policy, batches: list[tuple[datetime, int]]
+) -> int:
+    """Predict the run's next tasks (in task-id order) batch after batch, each stamped with its
+    own instant, in one round of queries; update the totals and answer how many were processed."""
     rows = session.exec(
         select(RunTask.task_id, Task.has_ground_truth)
         .join(Task, Task.id == RunTask.task_id)
         .where(RunTask.run_id == run.id)
         .order_by(RunTask.task_id)
-        .limit(size)
+        .limit(sum(size for _, size in batches))
     ).all()
     if not rows:
         return 0
@@ -123,7 +131,8 @@ def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime,
     made: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     correct_count = 0
-    for task_id, has_gt in rows:
+    instants = [at for at, size in batches for _ in range(size)]
+    for (task_id, has_gt), at in zip(rows, instants, strict=False):
         base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
                 "created_at": at}  # fmt: skip
         if outcomes.fails(seed, run.version_id, task_id, version.failure_rate):
@@ -143,7 +152,7 @@ def predict_batch(session: Session, run: ModelRun, policy: Policy, at: datetime,
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
-    run.predictions_updated_at = at
+    run.predictions_updated_at = instants[len(rows) - 1]
     session.add(run)
     return len(rows)
 
@@ -161,6 +170,10 @@ def finish(session: Session, run: ModelRun, policy: Policy, at: datetime, cause:
     transition(session, run, S.COMPLETED, at, cause)
 
 
+def _batch_seconds(policy: Policy, left: int) -> timedelta:
+    return timedelta(seconds=min(policy.batch_size, left) / policy.tasks_per_second)
+
+
 def _schedule_next(session: Session, run: ModelRun, policy: Policy, at: datetime) -> None:
     left = remaining(run)
     if left <= 0:
@@ -169,20 +182,48 @@ def _schedule_next(session: Session, run: ModelRun, policy: Policy, at: datetime
         run.next_due_at = None
         session.add(run)
     else:
-        run.next_due_at = at + timedelta(
-            seconds=min(policy.batch_size, left) / policy.tasks_per_second
-        )
+        run.next_due_at = at + _batch_seconds(policy, left)
         session.add(run)
 
 
-def step(session: Session, run: ModelRun, policy: Policy) -> None:
-    """Apply the one step of a run that is due at ``run.next_due_at``."""
+def due_batches(
+    run: ModelRun, policy: Policy, before: datetime | None
+) -> list[tuple[datetime, int]]:
+    """The batches of an InProgress run due from its next step on: that one, and the following
+    ones that fall due before ``before`` (all of them at once cost what one does)."""
+    due, left = run.next_due_at, remaining(run)
+    batches = []
+    while left > 0:
+        size = min(policy.batch_size, left)
+        batches.append((due, size))
+        left -= size
+        if before is None or left <= 0:
+            break
+        due = due + _batch_seconds(policy, left)
+        if due >= before:
+            break
+    return batches
+
+
+def step(session: Session, run: ModelRun, policy: Policy, horizon: datetime | None = None) -> None:
+    """Apply the step of a run due at ``run.next_due_at``. With a horizon, the run's following
+    batches due by then are made too, up to the next start of another run: a start selects
+    tasks by the predictions made before it (only_missing_predictions), so none may be made
+    ahead of it."""
     at = run.next_due_at
     if run.status == S.PENDING:
         start(session, run, policy, at, "schedule")
     elif run.status == S.IN_PROGRESS:
-        predict_batch(session, run, policy, at, policy.batch_size)
-        _schedule_next(session, run, policy, at)
+        before = None
+        if horizon is not None:
+            next_start = session.exec(
+                select(func.min(ModelRun.next_due_at)).where(ModelRun.status == S.PENDING)
+            ).one()
+            before = min(horizon + timedelta(microseconds=1), next_start or horizon + timedelta(1))
+        batches = due_batches(run, policy, before)
+        if batches:
+            predict_batches(session, run, policy, batches)
+        _schedule_next(session, run, policy, batches[-1][0] if batches else at)
 
 
 def complete_now(
@@ -238,7 +279,7 @@ def settle(
                     break
                 due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
                 made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
-                step(session, run, policy)
+                step(session, run, policy, horizon)
                 steps += 1
                 if observe is not None:
                     lag = (clock.now(session) - due_at).total_seconds()
