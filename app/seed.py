@@ -2,7 +2,7 @@
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import delete, exists, func, insert, update
@@ -24,6 +24,7 @@ from app.models import (
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
 MAX_TASKS = 1_000_000
 Id = Field(ge=1, le=2147483647)
+Ref = Annotated[int, Field(ge=1, le=2147483647)]  # an id naming another entry
 
 
 class _Strict(BaseModel):
@@ -42,14 +43,14 @@ class SeedUser(_Strict):
     username: str = Field(min_length=1)
     first_name: str = ""
     last_name: str = ""
-    organization: int
+    organization: Ref
     token: str = Field(min_length=1, pattern=r"^\S+$")
 
 
 class SeedProject(_Strict):
     id: int = Id
     title: str
-    organization: int
+    organization: Ref
     tasks: int = Field(default=0, ge=0, le=MAX_TASKS)
     ground_truth: int = Field(default=0, ge=0)
 
@@ -73,8 +74,8 @@ class SeedVersion(_Strict):
 class SeedPrompt(_Strict):
     id: int = Id
     title: str
-    organization: int
-    associated_projects: list[int] = []
+    organization: Ref
+    associated_projects: list[Ref] = []
     versions: list[SeedVersion] = []
 
 

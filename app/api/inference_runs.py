@@ -156,6 +156,8 @@ def list_inference_runs(
                 f"Select a valid choice. {project_subset} is not one of the available choices."
             ]}
         )  # fmt: skip
+    if any(value is not None and not 0 < value < 2**63 for value in (project, parent_model)):
+        return JSONResponse([])  # an id no row can have matches nothing
     # Plain rows, not ORM objects: a poll may list thousands of runs.
     query = select(ModelRun.__table__).where(
         ModelRun.prompt_id == prompt_id,

@@ -108,7 +108,7 @@ def import_state(session: Session, document: Any) -> None:
         if rows:
             try:
                 session.execute(insert(table), rows)
-            except SQLAlchemyError as error:
+            except (SQLAlchemyError, OverflowError) as error:
                 # A missing parent, a duplicate id, a null or mistyped value: the database says.
                 problem = str(getattr(error, "orig", None) or error).splitlines()[0]
                 raise StateDocumentError(f"tables.{table.name}: {problem}") from None

@@ -65,8 +65,10 @@ def _item_condition(index: int, item: Any) -> ColumnElement[bool]:
 
 
 def _number(where: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise FilterError(f"{where}: the value must be a number.")
+    if not -(2**63) <= value < 2**63:
+        raise FilterError(f"{where}: the value is out of range.")
     return int(value)
 
 

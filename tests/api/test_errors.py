@@ -319,3 +319,10 @@ def test_ids_too_large_for_any_row_are_404_not_500(api, method, path, model):
     response = api.request(method, path, json={"project": 1})
 
     assert_error(response, 404, f"No {model} matches the given query.")
+
+
+@pytest.mark.parametrize("parameter", ["project", "parent_model"])
+def test_list_filter_by_an_id_no_row_can_have_is_empty_not_500(api, parameter):
+    response = api.get(RUNS, params={parameter: HUGE})
+
+    assert (response.status_code, response.json()) == (200, [])

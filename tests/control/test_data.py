@@ -173,6 +173,10 @@ def _missing_required_column(document):
     del document["tables"]["project"][0]["title"]
 
 
+def _id_too_large(document):
+    document["tables"]["project"][0]["id"] = 10**23
+
+
 def _duplicate_id(document):
     document["tables"]["project"].append(dict(document["tables"]["project"][0]))
 
@@ -206,6 +210,7 @@ def test_bad_import_is_400_naming_the_problem_and_changes_nothing(control, ada, 
         (_missing_parent, "tables.model_run: "),
         (_missing_required_column, "tables.project: "),
         (_duplicate_id, "tables.project: "),
+        (_id_too_large, "tables.project: "),
     ],
 )
 def test_import_the_database_refuses_is_400_and_changes_nothing(control, ada, spoil, where):
@@ -303,6 +308,16 @@ def test_seed_upserts_by_id_and_answers_what_it_created_and_updated(control, emu
         (
             {"organizations": [{"id": 5, "title": "A"}, {"id": 5, "title": "B"}]},
             "seed: organizations[1].id: id 5 appears twice",
+        ),
+        (
+            {"projects": [{"id": 1, "title": "Support tickets", "organization": 10**23}]},
+            "seed: projects[0].organization: Input should be less than or equal to 2147483647",
+        ),
+        (
+            {"prompts": [{"id": 1, "title": "Ticket sentiment", "organization": 1,
+                          "associated_projects": [10**23]}]},
+            "seed: prompts[0].associated_projects[0]: Input should be less than or equal to "
+            "2147483647",
         ),
         ([{"id": 1}], "seed: document: Input should be a valid dictionary or instance of SeedDocument"),
     ],

@@ -10,7 +10,13 @@ from app.config import Settings
 from app.db import make_engine, migrate, write_session
 from app.lifecycle import engine as lifecycle
 from app.lifecycle.clock import Clock
-from app.lifecycle.subsets import count, subset_counts, subset_query
+from app.lifecycle.subsets import (
+    FilterError,
+    count,
+    filter_condition,
+    subset_counts,
+    subset_query,
+)
 from app.main import prepare_database
 from app.models import (
     FailedPrediction,
@@ -242,3 +248,10 @@ def test_subset_counts_match_what_a_run_selects(db):
         counts = {c["subset"]: c["count"] for c in subset_counts(session, 1, 25)}
         assert counts == {"All": 300, "HasGT": 90, "Sample": 25}
         assert count(session, subset_query(1, "HasGT", sample_size=25, seed=0)) == 90
+
+
+@pytest.mark.parametrize("value", [10**23, float("nan"), True, "5"])
+def test_custom_filter_values_no_column_can_hold_are_refused(value):
+    item = {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": value}
+    with pytest.raises(FilterError):
+        filter_condition({"conjunction": "and", "items": [item]})
