@@ -12,6 +12,8 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlmodel import Session
 
+from app.models import MAX_ID
+
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 T = TypeVar("T")
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -154,7 +156,7 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
 
 def get_by_id(session: Session, model: type[T], row_id: int, lock: bool = False) -> T | None:
     """A row by id; ids no database column can hold (from a URL) name no row."""
-    if not 0 < row_id < 2**63:
+    if not 0 < row_id <= MAX_ID:
         return None
     return session.get(model, row_id, with_for_update=lock)
 

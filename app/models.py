@@ -42,6 +42,8 @@ class RunStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
+# Ids are 32-bit integer columns (PostgreSQL refuses larger values): a larger id names no row.
+MAX_ID = 2147483647
 
 
 class ProjectSubset(StrEnum):

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from app.errors import APIError, ValidationFailed
+from app.models import MAX_ID
 
 EMPTY: Any = object()  # a key absent from the body
 
@@ -99,6 +100,8 @@ class CharField(Field):
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise FieldError("Not a valid string.")
         text = str(value).strip()
+        if "\x00" in text:
+            raise FieldError("Null characters are not allowed.")
         if self.max_length is not None and len(text) > self.max_length:
             raise FieldError(f"Ensure this field has no more than {self.max_length} characters.")
         return text
@@ -235,7 +238,7 @@ class PrimaryKeyField(Field):
             raise FieldError(
                 f"Incorrect type. Expected pk value, received {type(value).__name__}."
             ) from None
-        if not (0 < pk <= 2**63 - 1) or not self.resolve(pk):
+        if not (0 < pk <= MAX_ID) or not self.resolve(pk):
             raise FieldError(f'Invalid pk "{value}" - object does not exist.')
         return pk
 

@@ -22,7 +22,7 @@ from app.errors import APIError, ValidationFailed, not_found
 from app.lifecycle import engine
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import FilterError, filter_condition
-from app.models import ModelRun, ProjectSubset, RunStatus, User
+from app.models import MAX_ID, ModelRun, ProjectSubset, RunStatus, User
 from app.schemas import CancelModelRunResponse, ModelRunRequestRequest, model_run, user_simple
 from app.schemas import ModelRun as ModelRunSchema
 from app.validation import (
@@ -156,7 +156,7 @@ def list_inference_runs(
                 f"Select a valid choice. {project_subset} is not one of the available choices."
             ]}
         )  # fmt: skip
-    if any(value is not None and not 0 < value < 2**63 for value in (project, parent_model)):
+    if any(value is not None and not 0 < value <= MAX_ID for value in (project, parent_model)):
         return JSONResponse([])  # an id no row can have matches nothing
     # Plain rows, not ORM objects: a poll may list thousands of runs.
     query = select(ModelRun.__table__).where(

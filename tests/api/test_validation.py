@@ -76,6 +76,16 @@ NEGATIVE = "Ensure this value is greater than or equal to 0."
             {"job_id": ["Not a valid string."]},
             id="string-given-a-list",
         ),
+        pytest.param(
+            {"project": 1, "job_id": "a\u0000b"},
+            {"job_id": ["Null characters are not allowed."]},
+            id="string-with-a-null-character",
+        ),
+        pytest.param(
+            {"project": 2**40},
+            {"project": [f'Invalid pk "{2**40}" - object does not exist.']},
+            id="project-id-beyond-the-column",
+        ),
     ],
 )
 def test_invalid_field_is_reported_with_drf_message(api, body, errors):
