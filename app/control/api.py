@@ -21,7 +21,7 @@ from app.control.state import StateDocumentError, export_state, import_state, re
 from app.db import SessionDep, WriteSessionDep, bulk_write_session, get_by_id, write_session
 from app.errors import APIError, ValidationFailed, error_response, not_found
 from app.lifecycle import engine as lifecycle
-from app.lifecycle.clock import emulator_state
+from app.lifecycle.clock import EARLIEST, LATEST, emulator_state
 from app.lifecycle.policy import Policy
 from app.models import ACTIVE_STATUSES, ModelRun, RunEvent, RunStatus
 from app.schemas import iso
@@ -110,10 +110,14 @@ def change_clock(request: Request, change: ClockChange) -> JSONResponse:
             clock.freeze(session)
         elif change.freeze is False:
             clock.unfreeze(session)
-        elif change.set is not None:
-            clock.set(session, change.set)
         else:
-            clock.set(session, clock.now(session) + timedelta(seconds=change.advance_seconds))
+            field = "set" if change.set is not None else "advance_seconds"
+            instant = change.set or clock.now(session) + timedelta(seconds=change.advance_seconds)
+            if not EARLIEST <= instant <= LATEST:
+                raise ValidationFailed(
+                    {field: [f"The clock can show instants from {iso(EARLIEST)} to {iso(LATEST)}."]}
+                )
+            clock.set(session, instant)
         target = clock.now(session)
         # The runs this change moves, known before settling: the worker may take some steps.
         due = session.exec(

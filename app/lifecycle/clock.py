@@ -5,11 +5,16 @@ database so that every process serving the same database reads the same time.
 """
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
 from app.models import EmulatorState, utcnow
+
+# The instants the clock may show: far enough from datetime's limits that no due time computed
+# from them (queue delays, batches) overflows.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class Clock:

@@ -11,7 +11,7 @@ class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     queue_delay_seconds: float = Field(ge=0, le=86400)
-    tasks_per_second: float = Field(gt=0, le=1_000_000)
+    tasks_per_second: float = Field(ge=0.001, le=1_000_000)
     batch_size: int = Field(ge=1, le=100_000)
     sample_subset_size: int = Field(ge=0, le=2147483647)
     failure_threshold: float = Field(ge=0, le=1)

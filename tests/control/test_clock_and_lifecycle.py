@@ -66,6 +66,9 @@ def test_setting_a_running_clock_keeps_it_running(control):
     assert datetime.fromisoformat(at(0)) <= now < datetime.fromisoformat(at(3600))
 
 
+CLOCK_RANGE = "The clock can show instants from 1970-01-01T00:00:00Z to 9000-01-01T00:00:00Z."
+
+
 @pytest.mark.parametrize(
     ("change", "errors"),
     [
@@ -80,12 +83,28 @@ def test_setting_a_running_clock_keeps_it_running(control):
         ),
         ({"set": "2030-01-01T00:00:00"}, {"set": ["Input should have timezone info"]}),
         ({"rewind": 5}, {"rewind": ["Extra inputs are not permitted"]}),
+        ({"set": "9999-12-31T23:59:59Z"}, {"set": [CLOCK_RANGE]}),
+        ({"set": "1900-01-01T00:00:00Z"}, {"set": [CLOCK_RANGE]}),
+        (
+            {"advance_seconds": 315360001},
+            {"advance_seconds": ["Input should be less than or equal to 315360000"]},
+        ),
     ],
 )
 def test_bad_clock_change_is_400_and_changes_nothing(control, change, errors):
     freeze_at_t0(control)
     assert_invalid(control.post("/_emulator/clock", json=change), errors)
     assert ok(control.get("/_emulator/clock")) == {"now": at(0), "frozen": True}
+
+
+def test_advance_past_the_last_instant_is_400_and_changes_nothing(control):
+    ok(control.post("/_emulator/clock", json={"freeze": True}))
+    ok(control.post("/_emulator/clock", json={"set": "8999-12-31T00:00:00Z"}))
+    assert_invalid(
+        control.post("/_emulator/clock", json={"advance_seconds": 2 * 86400}),
+        {"advance_seconds": [CLOCK_RANGE]},
+    )
+    assert ok(control.get("/_emulator/clock")) == {"now": "8999-12-31T00:00:00Z", "frozen": True}
 
 
 def test_policy_starts_as_the_settings(control):
@@ -103,7 +122,10 @@ def test_policy_put_merges_the_given_fields(control):
     ("change", "errors"),
     [
         ({"batch_size": 5, "speed": 3}, {"speed": ["Extra inputs are not permitted"]}),
-        ({"tasks_per_second": 0}, {"tasks_per_second": ["Input should be greater than 0"]}),
+        (
+            {"tasks_per_second": 0},
+            {"tasks_per_second": ["Input should be greater than or equal to 0.001"]},
+        ),
         (
             {"failure_threshold": 1.5},
             {"failure_threshold": ["Input should be less than or equal to 1"]},
