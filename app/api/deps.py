@@ -4,14 +4,13 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import asc, desc
-from sqlmodel import Session
+from sqlalchemy import and_, asc, desc
+from sqlmodel import Session, select
 
 from app.auth import CurrentUserDep
-from app.db import get_by_id
 from app.errors import not_found
 from app.lifecycle.clock import Clock
-from app.models import Project, Prompt, PromptVersion, User
+from app.models import MAX_ID, Project, Prompt, PromptVersion, User
 from app.validation import parse_body
 
 
@@ -54,11 +53,24 @@ def prompt_version(
     session: Session, user: User, prompt_id: int, version_id: int
 ) -> tuple[Prompt, PromptVersion]:
     """A prompt of the user's organization and one of its versions, or Label Studio's 404."""
-    prompt = get_by_id(session, Prompt, prompt_id)
-    if prompt is None or prompt.organization_id != user.organization_id:
+    found = None
+    if 0 < prompt_id <= MAX_ID:
+        found = session.exec(
+            select(Prompt, PromptVersion)
+            .outerjoin(
+                PromptVersion,
+                and_(
+                    PromptVersion.prompt_id == Prompt.id,
+                    # an id beyond the column names no version (0 is never an id)
+                    PromptVersion.id == (version_id if 0 < version_id <= MAX_ID else 0),
+                ),
+            )
+            .where(Prompt.id == prompt_id)
+        ).first()
+    if found is None or found[0].organization_id != user.organization_id:
         raise not_found("ModelInterface")
-    version = get_by_id(session, PromptVersion, version_id)
-    if version is None or version.prompt_id != prompt.id:
+    prompt, version = found
+    if version is None:
         raise not_found("ThirdPartyModelVersion")
     return prompt, version
 
