@@ -27,17 +27,19 @@ Id = Field(ge=1, le=2147483647)
 Ref = Annotated[int, Field(ge=1, le=2147483647)]  # an id naming another entry
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
+    """A document part whose unknown keys are refused, not ignored."""
+
     model_config = ConfigDict(extra="forbid")
 
 
-class SeedOrganization(_Strict):
+class SeedOrganization(StrictModel):
     id: int = Id
     title: str
     legacy_api_tokens_enabled: bool = True
 
 
-class SeedUser(_Strict):
+class SeedUser(StrictModel):
     id: int = Id
     email: str = ""
     username: str = Field(min_length=1)
@@ -47,7 +49,7 @@ class SeedUser(_Strict):
     token: str = Field(min_length=1, pattern=r"^\S+$")
 
 
-class SeedProject(_Strict):
+class SeedProject(StrictModel):
     id: int = Id
     title: str
     organization: Ref
@@ -61,7 +63,7 @@ class SeedProject(_Strict):
         return self
 
 
-class SeedVersion(_Strict):
+class SeedVersion(StrictModel):
     id: int = Id
     title: str
     prompt: str = ""
@@ -71,7 +73,7 @@ class SeedVersion(_Strict):
     failure_rate: float = Field(default=0.0, ge=0, le=1)
 
 
-class SeedPrompt(_Strict):
+class SeedPrompt(StrictModel):
     id: int = Id
     title: str
     organization: Ref
@@ -79,7 +81,7 @@ class SeedPrompt(_Strict):
     versions: list[SeedVersion] = []
 
 
-class SeedDocument(_Strict):
+class SeedDocument(StrictModel):
     organizations: list[SeedOrganization] = []
     users: list[SeedUser] = []
     projects: list[SeedProject] = []

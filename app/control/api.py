@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import text
 from sqlmodel import Session, select
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -25,16 +25,12 @@ from app.lifecycle.clock import EARLIEST, LATEST, emulator_state
 from app.lifecycle.policy import Policy
 from app.models import ACTIVE_STATUSES, ModelRun, RunEvent, RunStatus
 from app.schemas import iso
-from app.seed import SeedError, load_seed, parse_seed
+from app.seed import SeedError, StrictModel, load_seed, parse_seed
 
 router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"])
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ClockChange(_Strict):
+class ClockChange(StrictModel):
     """Exactly one of: freeze (true/false), set (an instant), advance_seconds."""
 
     freeze: bool | None = None
@@ -49,7 +45,7 @@ class ClockChange(_Strict):
         return self
 
 
-class PolicyChange(_Strict):
+class PolicyChange(StrictModel):
     queue_delay_seconds: float | None = None
     tasks_per_second: float | None = None
     batch_size: int | None = None
@@ -58,7 +54,7 @@ class PolicyChange(_Strict):
     random_seed: int | None = None
 
 
-class TransitionRequest(_Strict):
+class TransitionRequest(StrictModel):
     to: Literal["InProgress", "Completed", "Failed", "Canceled"]
     reason: str = Field(default="", max_length=1000)
 
