@@ -1,6 +1,6 @@
 """The whole emulator state as one JSON document: export, import, and reset to the boot state."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, text
@@ -8,9 +8,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
-from app.lifecycle.clock import Clock, emulator_state
+from app.lifecycle.clock import EARLIEST, LATEST, Clock, emulator_state
 from app.lifecycle.policy import Policy
-from app.models import EmulatorState, ModelRun, UTCDateTime
+from app.models import EmulatorState, ModelRun, UTCDateTime, utcnow
 from app.schemas import iso
 from app.seed import configured_seed, load_seed
 
@@ -78,7 +78,10 @@ def import_state(session: Session, document: Any) -> None:
         frozen = datetime.fromisoformat(frozen_at) if frozen_at else None
         if frozen is not None and frozen.tzinfo is None:
             raise ValueError("clock.frozen_at has no time zone")
-    except (KeyError, TypeError, ValueError) as error:
+        shown = frozen or utcnow() + timedelta(seconds=offset)
+        if not EARLIEST <= shown <= LATEST:
+            raise ValueError("the clock would show an instant out of its range")
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise StateDocumentError(
             f"document: clock, policy or secret_key invalid ({error})"
         ) from None

@@ -161,6 +161,10 @@ def _bad_clock(document):
     document["clock"] = {"frozen_at": "yesterday", "offset_seconds": 0}
 
 
+def _clock_out_of_range(document):
+    document["clock"] = {"frozen_at": None, "offset_seconds": 1e300}
+
+
 def _bad_timestamp(document):
     document["tables"]["model_run"][0]["created_at"] = "yesterday"
 
@@ -206,6 +210,7 @@ def test_bad_import_is_400_naming_the_problem_and_changes_nothing(control, ada, 
     [
         (_bad_policy, "document: clock, policy or secret_key invalid"),
         (_bad_clock, "document: clock, policy or secret_key invalid"),
+        (_clock_out_of_range, "document: clock, policy or secret_key invalid"),
         # The database words these problems; the message names the table.
         (_missing_parent, "tables.model_run: "),
         (_missing_required_column, "tables.project: "),
