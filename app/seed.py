@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, exists, func, insert, update
 from sqlmodel import Session, select
 
@@ -28,9 +28,17 @@ Ref = Annotated[int, Field(ge=1, le=2147483647)]  # an id naming another entry
 
 
 class StrictModel(BaseModel):
-    """A document part whose unknown keys are refused, not ignored."""
+    """A document part whose unknown keys are refused, not ignored, and whose text has no null
+    characters (PostgreSQL cannot store them)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _no_null_characters(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("null characters are not allowed")
+        return value
 
 
 class SeedOrganization(StrictModel):

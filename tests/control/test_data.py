@@ -324,6 +324,10 @@ def test_seed_upserts_by_id_and_answers_what_it_created_and_updated(control, emu
             "seed: prompts[0].associated_projects[0]: Input should be less than or equal to "
             "2147483647",
         ),
+        (
+            {"organizations": [{"id": 9, "title": "a\u0000b"}]},
+            "seed: organizations[0].title: Value error, null characters are not allowed",
+        ),
         ([{"id": 1}], "seed: document: Input should be a valid dictionary or instance of SeedDocument"),
     ],
 )  # fmt: skip
