@@ -45,6 +45,8 @@ FIDELITY: list[dict[str, str]] = [
      "note": "All, HasGT and Sample with their counts; columns_schema is not produced."},
     {"area": "GET prediction-count", "level": DECISION,
      "note": "existing_predictions: subset tasks with a successful prediction of the version; tasks_to_run: the rest."},
+    {"area": "Ids beyond 32 bits", "level": DECISION,
+     "note": "Name no row: 404 in a URL, Invalid pk in a body, an empty list as a list filter."},
     {"area": "Wrong method", "level": APPROXIMATED,
      "note": "405 after authentication with the path's methods in Allow; OPTIONS is not served."},
     {"area": "Control plane (/_emulator)", "level": DECISION,
