@@ -1,8 +1,11 @@
 """Fixtures: a real emulator server process, started the way the README shows."""
 
+import functools
 import os
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +15,11 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import uvicorn
+
+from app.config import Settings
+from app.lifecycle.clock import Clock
+from app.main import create_app
 
 ADA_TOKEN = "acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # demo seed, organization 1
 HANK_TOKEN = "globex-hank-f9e8d7c6b5a4938271605f4e3d2c1b0a"  # demo seed, organization 2
@@ -23,9 +31,24 @@ POSTGRES = os.environ.get("LSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:
 BACKENDS = ["sqlite", "postgresql"]
 
 
+@functools.cache
+def postgres_problem() -> str | None:
+    """Why no PostgreSQL server can be used for the tests, or None when one answers."""
+    try:
+        psycopg.connect(f"{POSTGRES}/postgres", connect_timeout=5).close()
+    except psycopg.OperationalError as error:
+        return str(error).strip().splitlines()[0]
+    return None
+
+
 @contextmanager
 def postgres_database() -> Iterator[str]:
-    """A freshly created PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL."""
+    """A freshly created PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL.
+    Without a reachable server the test is skipped on a developer's machine, and fails in CI."""
+    problem = postgres_problem()
+    if problem is not None:
+        reason = f"PostgreSQL at {POSTGRES} (LSE_TEST_POSTGRES) is not reachable: {problem}"
+        pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     name = f"lse_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')
@@ -88,6 +111,43 @@ class Emulator:
         return httpx.Client(base_url=self.url, headers=headers, timeout=30)
 
 
+class LocalEmulator(Emulator):
+    """``create_app(...)`` served by uvicorn on a thread of the test process: the in-process
+    tier. A server-side traceback lands in pytest's output, the code under test is the code
+    pytest imported, and ``clock`` injects the wall time the virtual clock starts from."""
+
+    def __init__(self, data_dir: Path, settings: dict[str, object], clock: Clock | None = None):
+        super().__init__(data_dir, settings)
+        self.clock = clock
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> "LocalEmulator":
+        app = create_app(Settings(data_dir=self.data_dir, **self.settings), self.clock)
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        listener.bind(("127.0.0.1", 0))
+        config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [listener]}, daemon=True
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                pytest.fail("the in-process emulator did not start (its error is logged above)")
+            time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        return self
+
+    def stop(self, kill: bool = False) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=30)
+        self.server = self.thread = None
+
+
 FAST = {"queue_delay_seconds": 0.2, "tasks_per_second": 2000, "batch_size": 25}
 
 
@@ -109,11 +169,12 @@ def start_emulator(tmp_path: Path) -> Iterator:
 
 
 @contextmanager
-def running_emulator(backend: str, data_dir: Path) -> Iterator[Emulator]:
-    """An emulator with the demo data and the FAST settings on a backend's fresh database."""
+def running_emulator(backend: str, data_dir: Path, local: bool = False) -> Iterator[Emulator]:
+    """An emulator with the demo data and the FAST settings on a backend's fresh database: a
+    server process, or with ``local`` the app served in the test process."""
     with postgres_database() if backend == "postgresql" else nullcontext() as url:
         settings = {**FAST, "database_url": url} if url else dict(FAST)
-        emulator = Emulator(data_dir, settings).start()
+        emulator = (LocalEmulator if local else Emulator)(data_dir, settings).start()
         try:
             yield emulator
         finally:
@@ -142,7 +203,9 @@ def lse_url(tmp_path_factory):
     data = tmp_path_factory.mktemp("lse")
     args = ["--port", "0", "--data-dir", str(data), "--ready-file", str(data / "url")]
     proc = subprocess.Popen(["lse-emulator", "serve", *args, "--queue-delay-seconds", "0"])
+    deadline = time.monotonic() + 30
     while not (data / "url").exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "lse-emulator did not start"
         time.sleep(0.05)
     yield (data / "url").read_text().strip()
     proc.terminate()

@@ -12,7 +12,7 @@ import httpx
 import jwt
 import pytest
 from conftest import ADA_TOKEN, FAST, Emulator
-from envelope import assert_error, assert_invalid
+from api.envelope import assert_error, assert_invalid
 from jwt.utils import base64url_encode
 
 RUNS = "/api/prompts/1/versions/1/inference-runs"

@@ -16,8 +16,9 @@ from conftest import BACKENDS, Emulator, running_emulator
 def emulator(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Emulator]:
-    """One server per module and backend, with the FAST settings of the root conftest."""
-    with running_emulator(request.param, tmp_path_factory.mktemp(f"control-{request.param}")) as e:
+    """One in-process server per module and backend, with the FAST settings of the root conftest."""
+    directory = tmp_path_factory.mktemp(f"control-{request.param}")
+    with running_emulator(request.param, directory, local=True) as e:
         yield e
 
 

@@ -156,7 +156,8 @@ def test_openapi_lists_the_control_paths_under_their_tag(control):
             assert operation["tags"] == ["Emulator control"], path
 
 
-def test_serve_prints_the_url_it_bound_and_writes_the_ready_file(control, emulator):
+def test_serve_prints_the_url_it_bound_and_writes_the_ready_file(start_emulator):
+    emulator = start_emulator()
     host, port = emulator.url.removeprefix("http://").rsplit(":", 1)
     assert (host, int(port) > 0) == ("127.0.0.1", True)
     assert (emulator.data_dir / "ready").read_text() == emulator.url + "\n"

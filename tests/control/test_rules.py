@@ -1,0 +1,144 @@
+"""Rules of the run endpoints that only show over several runs: list ordering and filters,
+coercion of string booleans, offsets of date-times, ownership of the body's organization, the
+failure threshold's boundary and the cancel refusal. Expected values come from the demo seed
+(project 1: 300 tasks, 90 with ground truth; project 2: 120 tasks) and the runs created here."""
+
+import httpx
+import pytest
+
+from .support import (
+    RUNS,
+    advance,
+    assert_error,
+    assert_invalid,
+    create_run,
+    freeze_at_t0,
+    get_run,
+    ok,
+    set_policy,
+)
+
+FEW_SHOT = "/api/prompts/1/versions/2/inference-runs"  # 2% of its predictions fail
+
+
+@pytest.fixture
+def three_runs(control: httpx.Client, ada: httpx.Client) -> dict[str, int]:
+    """Three finished runs of version 1, one second apart, of different projects and sizes."""
+    freeze_at_t0(control)
+    runs = {"hasgt": create_run(ada)["id"]}  # project 1, 90 tasks
+    advance(control, 1)
+    runs["all2"] = create_run(ada, project=2, project_subset="All")["id"]  # 120 tasks
+    advance(control, 1)
+    runs["sample"] = create_run(ada, project_subset="Sample", sample_subset_size=5)["id"]
+    advance(control, 60)
+    return runs
+
+
+def listed(client: httpx.Client, **query: object) -> list[int]:
+    return [run["id"] for run in ok(client.get(RUNS, params=query))]
+
+
+@pytest.mark.parametrize(
+    ("ordering", "expected"),
+    [
+        ("id", ["hasgt", "all2", "sample"]),
+        ("-id", ["sample", "all2", "hasgt"]),
+        ("created_at", ["hasgt", "all2", "sample"]),
+        ("-created_at", ["sample", "all2", "hasgt"]),
+        ("total_tasks", ["sample", "hasgt", "all2"]),
+        ("-total_tasks", ["all2", "hasgt", "sample"]),
+        ("project,-id", ["sample", "hasgt", "all2"]),
+        ("-project,id", ["all2", "hasgt", "sample"]),
+        ("-triggered_at", ["sample", "all2", "hasgt"]),
+        ("unknown,-completed_at", ["sample", "all2", "hasgt"]),
+    ],
+)
+def test_list_ordering_sorts_each_way(ada, three_runs, ordering, expected):
+    assert listed(ada, ordering=ordering) == [three_runs[name] for name in expected]
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"project": 2}, ["all2"]),
+        ({"project": 1}, ["hasgt", "sample"]),
+        ({"project_subset": "Sample"}, ["sample"]),
+        ({"project_subset": "HasGT"}, ["hasgt"]),
+        ({"project_subset": "All", "project": 1}, []),
+        ({"parent_model": 1}, ["hasgt", "all2", "sample"]),
+        ({"parent_model": 2}, []),
+    ],
+)
+def test_list_filters_select_the_runs_they_name(ada, three_runs, query, expected):
+    assert listed(ada, **query) == [three_runs[name] for name in expected]
+
+
+@pytest.mark.parametrize("sent", ["true", "True", "yes", "on", "1", 1, True])
+def test_string_booleans_select_only_missing_predictions(control, ada, sent):
+    freeze_at_t0(control)
+    create_run(ada)
+    advance(control, 60)  # version 1 never fails: every ground-truth task has a prediction
+
+    again = create_run(ada, only_missing_predictions=sent)["id"]
+    without = create_run(ada, only_missing_predictions="false")["id"]
+    advance(control, 60)
+
+    assert (get_run(ada, again)["total_tasks"], get_run(ada, without)["total_tasks"]) == (0, 90)
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("2030-01-01T12:00:00+02:00", "2030-01-01T10:00:00Z"),
+        ("2030-01-01T12:00:00-05:30", "2030-01-01T17:30:00Z"),
+        ("2030-01-01 12:00", "2030-01-01T12:00:00Z"),
+    ],
+)
+def test_datetimes_with_offsets_are_stored_in_utc(ada, sent, stored):
+    run = create_run(ada, predictions_updated_at=sent)
+
+    assert run["predictions_updated_at"] == stored
+    assert get_run(ada, run["id"])["predictions_updated_at"] == stored
+
+
+def test_organization_of_the_body_must_be_the_users_own(ada):
+    response = ada.post(RUNS, json={"project": 1, "organization": 2})
+
+    assert_invalid(response, {"organization": ['Invalid pk "2" - object does not exist.']})
+    assert create_run(ada, organization=1)["organization"] == 1
+
+
+def failure_run(control: httpx.Client, ada: httpx.Client, threshold: float) -> dict:
+    set_policy(control, failure_threshold=threshold)
+    run = create_run(ada, path=FEW_SHOT, project_subset="All")
+    advance(control, 60)
+    return get_run(ada, run["id"], path=FEW_SHOT)
+
+
+def test_a_run_fails_only_when_its_failure_share_is_above_the_threshold(control, ada):
+    freeze_at_t0(control)
+    probe = failure_run(control, ada, 1.0)
+    failed = probe["total_tasks"] - probe["total_predictions"]
+    assert (probe["status"], probe["total_tasks"]) == ("Completed", 300)
+    assert 0 < failed < 300
+
+    at_threshold = failure_run(control, ada, failed / 300)
+    above_threshold = failure_run(control, ada, (failed - 0.5) / 300)
+
+    assert at_threshold["status"] == "Completed"
+    assert above_threshold["status"] == "Failed"
+
+
+def test_cancel_of_a_finished_run_is_refused_with_its_status(control, ada):
+    freeze_at_t0(control)
+    run_id = create_run(ada)["id"]
+    advance(control, 60)
+
+    response = ada.post(f"{RUNS}/{run_id}/cancel")
+
+    assert_error(
+        response,
+        400,
+        f"Inference run {run_id} is already Completed; "
+        "only Pending or InProgress runs can be canceled.",
+    )
