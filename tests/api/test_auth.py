@@ -12,8 +12,9 @@ import httpx
 import jwt
 import pytest
 from conftest import ADA_TOKEN, FAST, Emulator
-from api.envelope import assert_error, assert_invalid
 from jwt.utils import base64url_encode
+
+from .envelope import assert_error, assert_invalid
 
 RUNS = "/api/prompts/1/versions/1/inference-runs"
 NOT_PROVIDED = "Authentication credentials were not provided."

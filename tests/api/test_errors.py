@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 from conftest import HANK_TOKEN
-from api.envelope import ENVELOPE_KEYS, assert_error, assert_invalid
+
+from .envelope import ENVELOPE_KEYS, assert_error, assert_invalid
 
 RUNS = "/api/prompts/1/versions/1/inference-runs"
 NOT_PROVIDED = "Authentication credentials were not provided."

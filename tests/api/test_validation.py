@@ -1,7 +1,8 @@
 """Body validation of ModelRunRequestRequest with DRF's wording and coercion (BEHAVIOUR.md s. 2)."""
 
 import pytest
-from api.envelope import assert_invalid
+
+from .envelope import assert_invalid
 
 RUNS = "/api/prompts/1/versions/1/inference-runs"
 INT_MIN, INT_MAX = -2147483648, 2147483647

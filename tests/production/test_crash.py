@@ -52,8 +52,9 @@ def test_a_run_survives_sigkill_at_several_points(database_url: str, start_emula
     for _ in range(3):
         # The restarted server may finish the run while it catches up: then it is not killed.
         poll(
-            lambda at=threshold: processed(database_url, run_id) >= at
-            or status(database_url, run_id) in FINAL,
+            lambda at=threshold: (
+                processed(database_url, run_id) >= at or status(database_url, run_id) in FINAL
+            ),
             60,
             f"{threshold} tasks done",
         )
