@@ -3,15 +3,13 @@
 import hmac
 import uuid
 from datetime import datetime, timedelta
-from typing import Annotated, Any
+from typing import Any
 
 import jwt
-from fastapi import Depends, Request
 from sqlmodel import Session, select
 
-from app.db import SessionDep, begin_writes
-from app.errors import APIError
-from app.lifecycle.clock import emulator_state
+from app.db import emulator_state
+from app.errors import unauthorized
 from app.models import Organization, User, utcnow
 
 NOT_PROVIDED = "Authentication credentials were not provided."
@@ -20,10 +18,6 @@ LEGACY_DISABLED = (
     "legacy token authentication has been disabled for this organization"
 )
 ALGORITHM = "HS256"
-
-
-def unauthorized(detail: str) -> APIError:
-    return APIError(401, detail, headers={"WWW-Authenticate": "Token"})
 
 
 def make_jwt(secret: str, user_id: int, token_type: str, lifetime: timedelta) -> tuple[str, dict]:
@@ -96,14 +90,3 @@ def _jwt_user(session: Session, secret: str, token: str) -> User | None:
         return session.get(User, int(claims.get("user_id")))
     except (TypeError, ValueError):
         return None
-
-
-def current_user(request: Request, session: SessionDep) -> User:
-    """The authenticated user of a request (a FastAPI dependency)."""
-    user = authenticate(session, request.headers.get("authorization"))
-    begin_writes(session, request)
-    request.state.user_id = user.id
-    return user
-
-
-CurrentUserDep = Annotated[User, Depends(current_user)]

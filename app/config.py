@@ -3,13 +3,32 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.models import MAX_ID
 
 ENV_PREFIX = "LSE_EMULATOR_"
 
 
-class Settings(BaseSettings):
+class PolicyFields(BaseModel):
+    """The lifecycle policy: settings at start, changeable at run time (``PUT /_emulator/policy``)."""
+
+    # Seconds a new run waits in Pending before it starts.
+    queue_delay_seconds: float = Field(default=2.0, ge=0, le=86400)
+    # Simulated inference speed of an InProgress run.
+    tasks_per_second: float = Field(default=20.0, ge=0.001, le=1_000_000)
+    # Tasks predicted per lifecycle step; each step updates the run's totals.
+    batch_size: int = Field(default=10, ge=1, le=100_000)
+    # Size of the Sample subset when a run gives no sample_subset_size.
+    sample_subset_size: int = Field(default=100, ge=0, le=MAX_ID)
+    # A run ends Failed when its share of failed predictions is above this.
+    failure_threshold: float = Field(default=0.5, ge=0, le=1)
+    # Seed of the deterministic choices (sample order, correctness, failures).
+    random_seed: int = Field(default=0, ge=0, le=MAX_ID)
+
+
+class Settings(BaseSettings, PolicyFields):
     """Every knob of the emulator; each has a default so ``Settings()`` always works."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
@@ -31,18 +50,6 @@ class Settings(BaseSettings):
     # Version string reported in every error envelope, as Label Studio reports its own.
     server_version: str = "1.23.2"
 
-    # Seconds a new run waits in Pending before it starts.
-    queue_delay_seconds: float = Field(default=2.0, ge=0, le=86400)
-    # Simulated inference speed of an InProgress run.
-    tasks_per_second: float = Field(default=20.0, ge=0.001, le=1_000_000)
-    # Tasks predicted per lifecycle step; each step updates the run's totals.
-    batch_size: int = Field(default=10, ge=1, le=100_000)
-    # Size of the Sample subset when a run gives no sample_subset_size.
-    sample_subset_size: int = Field(default=100, ge=0, le=2147483647)
-    # A run ends Failed when its share of failed predictions is above this.
-    failure_threshold: float = Field(default=0.5, ge=0, le=1)
-    # Seed of the deterministic choices (sample order, correctness, failures).
-    random_seed: int = Field(default=0, ge=0, le=2**31 - 1)
     # How often the background worker looks for due lifecycle steps, in seconds.
     worker_interval_seconds: float = Field(default=0.1, gt=0)
 

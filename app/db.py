@@ -1,23 +1,19 @@
-"""Engine, sessions and migrations."""
+"""Storage: the engine (SQLite pragmas or PostgreSQL, the write gate), the sessions of code
+outside a request, and the shared state row."""
 
-import fcntl
 import itertools
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import TypeVar
 
-from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
-from app.models import MAX_ID
+from app.models import MAX_ID, EmulatorState
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 T = TypeVar("T")
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
-STARTUP_LOCK = 7_243_001  # a PostgreSQL advisory lock key of this application
 
 
 def make_engine(url: str) -> Engine:
@@ -131,26 +127,10 @@ def bulk_write_session(engine: Engine) -> Iterator[Session]:
                 raw.execute("PRAGMA foreign_keys=ON")
 
 
-async def get_session(request: Request) -> AsyncIterator[Session]:
-    """One session per request, opened and closed on the event loop (no thread hand-off: this
-    does no I/O until used). It starts reading; ``begin_writes`` makes its next transactions
-    writers, so the write lock is never held while authenticating or receiving the body."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        yield session
-
-
-def begin_writes(session: Session, request: Request) -> None:
-    """End the session's reading transaction; for a request that may write, the following
-    transactions take the write lock (SQLite) when they begin."""
-    session.commit()
-    if request.method not in SAFE_METHODS:
-        session.bind = request.app.state.engine.execution_options(write=True)
-
-
-async def get_write_session(request: Request) -> AsyncIterator[Session]:
-    """A session whose transactions take the write lock when they begin (SQLite)."""
-    engine = request.app.state.engine.execution_options(write=True)
-    with Session(engine, expire_on_commit=False) as session:
+@contextmanager
+def read_session(engine: Engine) -> Iterator[Session]:
+    """A session that only reads (it never takes the write lock)."""
+    with Session(engine) as session:
         yield session
 
 
@@ -161,62 +141,12 @@ def get_by_id(session: Session, model: type[T], row_id: int, lock: bool = False)
     return session.get(model, row_id, with_for_update=lock)
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
-WriteSessionDep = Annotated[Session, Depends(get_write_session)]
-
-
-def alembic_config(url: str):
-    """Alembic configuration for the packaged migrations and a database URL."""
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def head_revision() -> str:
-    """The newest revision: migration files are named after their revision id, "0001_...",
-    so this is known without loading Alembic (a test holds it to Alembic's own answer)."""
-    return max(p.name.split("_")[0] for p in (MIGRATIONS / "versions").glob("[0-9]*_*.py"))
-
-
-@contextmanager
-def startup_lock(engine: Engine) -> Iterator[None]:
-    """Serialise start-up (migrations, seeding) of processes sharing a database."""
-    if engine.dialect.name == "sqlite":
-        database = engine.url.database
-        if not database or database == ":memory:":
-            yield
-            return
-        with open(f"{database}.lock", "a") as lock_file:
-            fcntl.flock(lock_file, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock_file, fcntl.LOCK_UN)
-        return
-    with engine.connect() as connection:
-        connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK})
-        try:
-            yield
-        finally:
-            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": STARTUP_LOCK})
-            connection.commit()
-
-
-def migrate(engine: Engine) -> None:
-    """Bring the database schema to the newest revision. A database already there costs one
-    query: Alembic, slow to import, is loaded only when there is something to apply."""
-    with engine.connect() as connection:
-        if inspect(connection).has_table("alembic_version"):
-            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            if current == head_revision():
-                return
-    from alembic import command
-
-    config = alembic_config(engine.url.render_as_string(hide_password=False))
-    with engine.connect() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
-        connection.commit()
+def emulator_state(session: Session) -> EmulatorState:
+    """The shared state row, read once per session (the identity map alone may drop it)."""
+    state = session.info.get("emulator_state")
+    if state is None:
+        state = session.get(EmulatorState, 1)
+        if state is None:
+            raise RuntimeError("emulator state missing: the database was not initialised")
+        session.info["emulator_state"] = state
+    return state

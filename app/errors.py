@@ -1,10 +1,9 @@
-"""Label Studio's error envelope, built here and nowhere else."""
+"""The errors the emulator answers, as one small hierarchy: each carries its status, its message
+and, for validation, the fields at fault. ``app.error_handlers`` renders every one of them in
+Label Studio's envelope; nothing else turns an error into an answer."""
 
 import uuid
 from typing import Any
-
-from fastapi import Request
-from fastapi.responses import JSONResponse
 
 
 class APIError(Exception):
@@ -24,20 +23,38 @@ class APIError(Exception):
         self.headers = headers
 
 
+class BadRequest(APIError):
+    """400 with a message of its own (not a field's)."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(400, detail)
+
+
 class ValidationFailed(APIError):
     """400 with Django REST Framework's per-field messages."""
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
         super().__init__(400, "Validation error", validation_errors=errors)
 
+    @classmethod
+    def field(cls, name: str, message: str) -> "ValidationFailed":
+        return cls({name: [message]})
 
-def not_found(model: str) -> APIError:
+
+class NotFound(APIError):
     """Django's 404 for a missing object behind a URL."""
-    return APIError(404, f"No {model} matches the given query.")
+
+    def __init__(self, model: str) -> None:
+        super().__init__(404, f"No {model} matches the given query.")
+
+
+def unauthorized(detail: str) -> APIError:
+    """DRF's 401, which names the scheme it expects."""
+    return APIError(401, detail, headers={"WWW-Authenticate": "Token"})
 
 
 def envelope(
-    version: str, status_code: int, detail: str, validation_errors: dict | None = None
+    version: str, status_code: int, detail: str, validation_errors: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """The body of every JSON error, keys in Label Studio's order."""
     body: dict[str, Any] = {
@@ -50,13 +67,3 @@ def envelope(
     if validation_errors is not None:
         body["validation_errors"] = validation_errors
     return body
-
-
-def error_response(request: Request, error: APIError) -> JSONResponse:
-    """Render an APIError for a request."""
-    version = request.app.state.settings.server_version
-    return JSONResponse(
-        envelope(version, error.status_code, error.detail, error.validation_errors),
-        status_code=error.status_code,
-        headers=error.headers,
-    )

@@ -1,41 +1,34 @@
 """The application factory: the lifespan owns the engine, migrations, seed and lifecycle worker."""
 
-import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
-from fastapi.routing import iter_route_contexts
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlmodel import Session, select
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from sqlalchemy import Engine
+from sqlmodel import select
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
-from app.auth import authenticate
 from app.config import Settings
 from app.control import api as control
 from app.control.journal import Journal, JournalMiddleware
-from app.db import make_engine, migrate, startup_lock, write_session
-from app.errors import APIError, ValidationFailed, envelope, error_response
+from app.db import make_engine, write_session
+from app.error_handlers import install_error_handlers
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.worker import Worker
+from app.migrate import migrate, startup_lock
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
-from app.observability import BodyTooLarge, Metrics, RequestMiddleware
+from app.observability import Metrics, RequestMiddleware
 from app.schemas import ModelRunRequestRequest, TokenRefreshRequest
 from app.seed import configured_seed, database_is_empty, load_seed
 
-log = logging.getLogger("lse_emulator")
-PUBLIC_PATHS = {"/api/token/refresh/"}
-METHOD_ORDER = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
-
-def prepare_database(engine, settings: Settings, clock: Clock) -> None:
+def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
     """Create the shared state row, apply the settings' policy, seed an empty database and
     note in each in-flight run's history that the server restarted under it."""
     with write_session(engine) as session:
@@ -105,68 +98,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     def metrics() -> Response:
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    _install_error_handlers(app)
+    install_error_handlers(app)
     _install_openapi(app)
     return app
-
-
-def _install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(APIError)
-    def _api_error(request: Request, error: APIError) -> JSONResponse:
-        return error_response(request, error)
-
-    @app.exception_handler(BodyTooLarge)
-    def _too_large(request: Request, error: BodyTooLarge) -> JSONResponse:
-        return error_response(request, APIError(413, str(error)))
-
-    @app.exception_handler(StarletteHTTPException)
-    def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        if error.status_code == 405:
-            return _method_not_allowed(request)
-        detail = "Not found." if error.status_code == 404 else str(error.detail)
-        return error_response(request, APIError(error.status_code, detail, headers=error.headers))
-
-    @app.exception_handler(RequestValidationError)
-    def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # A path that does not parse names no object; a bad query parameter is django-filter's
-        # 400 ("Enter a number."); a bad control-plane body names its fields.
-        errors: dict[str, list[str]] = {}
-        for item in error.errors():
-            if item["type"] == "json_invalid":
-                detail = f"JSON parse error - {item.get('ctx', {}).get('error', 'invalid JSON')}"
-                return error_response(request, APIError(400, detail))
-            where, name = item["loc"][0], ".".join(str(p) for p in item["loc"][1:])
-            if where == "path":
-                return error_response(request, APIError(404, "Not found."))
-            if where == "query" and item["type"].startswith("int"):
-                message = "Enter a number."
-            else:
-                message = item["msg"].removeprefix("Value error, ")
-            errors.setdefault(name or "non_field_errors", []).append(message)
-        return error_response(request, ValidationFailed(errors))
-
-    @app.exception_handler(Exception)
-    def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        body = envelope(request.app.state.settings.server_version, 500, "Internal server error")
-        return JSONResponse(body, status_code=500)
-
-
-def _method_not_allowed(request: Request) -> JSONResponse:
-    """DRF authenticates before it checks the method, and lists every method of the path."""
-    if request.url.path not in PUBLIC_PATHS:
-        with Session(request.app.state.engine) as session:
-            try:
-                authenticate(session, request.headers.get("authorization"))
-            except APIError as error:
-                return error_response(request, error)
-    allowed: set[str] = set()
-    for route in iter_route_contexts(request.app.router.routes):
-        if route.methods and route.path_regex.match(request.url.path):
-            allowed |= route.methods
-    allow = ", ".join(m for m in METHOD_ORDER if m in allowed)
-    error = APIError(405, f'Method "{request.method}" not allowed.', headers={"Allow": allow})
-    return error_response(request, error)
 
 
 def _install_openapi(app: FastAPI) -> None:

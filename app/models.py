@@ -42,8 +42,10 @@ class RunStatus(StrEnum):
 
 
 ACTIVE_STATUSES = (RunStatus.PENDING, RunStatus.IN_PROGRESS)
-# Ids are 32-bit integer columns (PostgreSQL refuses larger values): a larger id names no row.
-MAX_ID = 2147483647
+# Ids and counts are 32-bit integer columns (PostgreSQL refuses larger values): a larger id
+# names no row.
+MAX_ID = 2**31 - 1
+MIN_INT = -(2**31)
 
 
 class ProjectSubset(StrEnum):

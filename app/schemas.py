@@ -1,7 +1,7 @@
 """The public schemas of the Label Studio API, as its definition names and bounds them.
 
 They document /openapi.json; bodies are validated with DRF's rules (app.validation) and
-responses are rendered by the functions at the end of this module.
+responses are rendered by app.render.
 """
 
 from datetime import datetime
@@ -10,10 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from app.models import ModelRun as ModelRunRow
-from app.models import ProjectSubset, RunStatus, User
+from app.models import MAX_ID, MIN_INT, ProjectSubset, RunStatus
 
-INT32 = {"ge": -2147483648, "le": 2147483647}
+INT32 = {"ge": MIN_INT, "le": MAX_ID}
 FILTERS = "DM filter group for Filtered subset. Stored for display/re-run purposes."
 JOB_ID = "Job ID for inference job for a ModelRun e.g. Adala job ID"
 SAMPLE = "Custom sample size for Sample subset. Uses PROMPTER_SAMPLE_SUBSET_SIZE if not set."
@@ -50,7 +49,7 @@ class ModelRunRequestRequest(BaseModel):
     predictions_updated_at: datetime | None = None
     project: int
     project_subset: ProjectSubsetEnum = ProjectSubsetEnum.HAS_GT
-    sample_subset_size: int | None = Field(default=None, ge=0, le=2147483647, description=SAMPLE)
+    sample_subset_size: int | None = Field(default=None, ge=0, le=MAX_ID, description=SAMPLE)
     total_correct_predictions: int | None = Field(default=None, **INT32)
     total_predictions: int | None = Field(default=None, **INT32)
     total_tasks: int | None = Field(default=None, **INT32)
@@ -69,7 +68,7 @@ class ModelRun(BaseModel):
     predictions_updated_at: datetime | None = None
     project: int
     project_subset: ProjectSubsetEnum = ProjectSubsetEnum.HAS_GT
-    sample_subset_size: int | None = Field(default=None, ge=0, le=2147483647, description=SAMPLE)
+    sample_subset_size: int | None = Field(default=None, ge=0, le=MAX_ID, description=SAMPLE)
     source_model_run: int | None = Field(json_schema_extra=RO)
     status: ModelRunStatusEnum = Field(json_schema_extra=RO)
     task_ids: Any | None = Field(
@@ -115,46 +114,8 @@ class TokenRefreshResponse(BaseModel):
     access: str
 
 
-def iso(value: datetime | None) -> str | None:
-    """DRF's rendering of a UTC datetime: ISO 8601 with a trailing Z."""
-    if value is None:
-        return None
-    text = value.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def user_simple(user: User) -> dict[str, Any]:
-    return {
-        "id": user.id,
-        "first_name": user.first_name,
-        "last_name": user.last_name,
-        "email": user.email,
-        "username": user.username,
-        "avatar": None,
-    }
-
-
-def model_run(run: ModelRunRow, creator: dict[str, Any]) -> dict[str, Any]:
-    """A run as the API shows it (``only_missing_predictions`` is write-only: never shown)."""
-    return {
-        "id": run.id,
-        "created_by": creator,
-        "project": run.project_id,
-        "model_version": run.version_id,
-        "parent_model": run.prompt_id,
-        "organization": run.organization_id,
-        "project_subset": run.project_subset,
-        "sample_subset_size": run.sample_subset_size,
-        "filters_json": run.filters_json,
-        "task_ids": run.task_ids,
-        "source_model_run": run.source_model_run_id,
-        "job_id": run.job_id,
-        "status": run.status,
-        "total_tasks": run.total_tasks,
-        "total_predictions": run.total_predictions,
-        "total_correct_predictions": run.total_correct_predictions,
-        "created_at": iso(run.created_at),
-        "triggered_at": iso(run.triggered_at),
-        "predictions_updated_at": iso(run.predictions_updated_at),
-        "completed_at": iso(run.completed_at),
-    }
+def request_body_schema(model: type) -> dict[str, Any]:
+    """An OpenAPI requestBody: the model as JSON, form-encoded or multipart, as Label Studio takes."""
+    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
+    media = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
+    return {"requestBody": {"required": True, "content": {m: {"schema": ref} for m in media}}}

@@ -8,7 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, exists, func, insert, update
 from sqlmodel import Session, select
 
+from app.errors import BadRequest
 from app.models import (
+    MAX_ID,
     FailedPrediction,
     Organization,
     Prediction,
@@ -23,8 +25,8 @@ from app.models import (
 
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
 MAX_TASKS = 1_000_000
-Id = Field(ge=1, le=2147483647)
-Ref = Annotated[int, Field(ge=1, le=2147483647)]  # an id naming another entry
+Id = Field(ge=1, le=MAX_ID)
+Ref = Annotated[int, Field(ge=1, le=MAX_ID)]  # an id naming another entry
 
 
 class StrictModel(BaseModel):
@@ -96,7 +98,7 @@ class SeedDocument(StrictModel):
     prompts: list[SeedPrompt] = []
 
 
-class SeedError(ValueError):
+class SeedError(BadRequest):
     """A seed document that cannot be loaded; the message names the source, entry and problem."""
 
 

@@ -12,14 +12,13 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from app.errors import APIError, ValidationFailed
-from app.models import MAX_ID
+from app.models import MAX_ID, MIN_INT
 
 EMPTY: Any = object()  # a key absent from the body
 
 REQUIRED = "This field is required."
 NULL = "This field may not be null."
 BLANK = "This field may not be blank."
-INT_MIN, INT_MAX = -2147483648, 2147483647
 
 
 class FieldError(Exception):
@@ -67,7 +66,7 @@ class Field:
 class IntegerField(Field):
     _decimal = re.compile(r"\.0*\s*$")
 
-    def __init__(self, *, min_value: int = INT_MIN, max_value: int = INT_MAX, **kw: Any) -> None:
+    def __init__(self, *, min_value: int = MIN_INT, max_value: int = MAX_ID, **kw: Any) -> None:
         super().__init__(**kw)
         self.min_value = min_value
         self.max_value = max_value

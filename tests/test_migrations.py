@@ -11,7 +11,8 @@ from sqlalchemy import Engine, inspect
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from app.db import alembic_config, head_revision, make_engine, migrate
+from app.db import make_engine
+from app.migrate import alembic_config, head_revision, migrate
 
 
 @pytest.fixture

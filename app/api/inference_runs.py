@@ -1,29 +1,18 @@
 """Inference runs of a prompt version: create, list, cancel."""
 
-from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
-from app.api.deps import (
-    BodyDep,
-    ClockDep,
-    ordering_terms,
-    own_project,
-    prompt_version,
-    request_body_schema,
-)
-from app.auth import CurrentUserDep
-from app.control.outcome import requested_outcome
-from app.db import SessionDep, get_by_id
-from app.errors import APIError, ValidationFailed, not_found
-from app.lifecycle import engine
-from app.lifecycle.policy import Policy
-from app.lifecycle.subsets import FilterError, filter_condition
-from app.models import MAX_ID, ModelRun, ProjectSubset, RunStatus, User
-from app.schemas import CancelModelRunResponse, ModelRunRequestRequest, model_run, user_simple
+from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, SettingsDep
+from app.errors import ValidationFailed
+from app.lifecycle.runs import CANCELED, OUTCOME_HEADER, cancel_run, create_run
+from app.lookups import ordering_terms, own_project, prompt_version
+from app.models import MAX_ID, ModelRun, ProjectSubset, User
+from app.render import model_run, model_runs, user_simple
+from app.schemas import CancelModelRunResponse, ModelRunRequestRequest, request_body_schema
 from app.schemas import ModelRun as ModelRunSchema
 from app.validation import (
     BooleanField,
@@ -73,14 +62,6 @@ def run_fields(session: Session, user: User) -> dict[str, Field]:
     }
 
 
-def render(session: Session, runs: Sequence[Any]) -> list[dict]:
-    """Runs (ORM objects or rows of the table) as the API shows them, with their creators
-    loaded in one query."""
-    ids = {run.created_by_id for run in runs}
-    users = {u.id: user_simple(u) for u in session.exec(select(User).where(User.id.in_(ids)))}
-    return [model_run(run, users[run.created_by_id]) for run in runs]
-
-
 @router.post(
     RUNS,
     status_code=201,
@@ -97,38 +78,14 @@ def create_inference_run(
     body: BodyDep,
     session: SessionDep,
     clock: ClockDep,
+    settings: SettingsDep,
 ) -> JSONResponse:
     """Run a prompt inference."""
     prompt, version = prompt_version(session, user, prompt_id, version_id)
     values = validate(run_fields(session, user), body.data, form=body.form)
-    if values["project_subset"] == ProjectSubset.CUSTOM:
-        try:
-            filter_condition(values.get("filters_json"))
-        except FilterError as error:
-            raise ValidationFailed({"filters_json": [str(error)]}) from None
-    outcome = requested_outcome(request)
-    now = clock.now(session)
-    run = ModelRun(
-        organization_id=user.organization_id,
-        project_id=values["project"],
-        prompt_id=prompt.id,
-        version_id=version.id,
-        created_by_id=user.id,
-        project_subset=values["project_subset"],
-        sample_subset_size=values.get("sample_subset_size"),
-        filters_json=values.get("filters_json"),
-        job_id=values.get("job_id"),
-        only_missing_predictions=values["only_missing_predictions"],
-        total_tasks=values.get("total_tasks", 0),
-        total_predictions=values.get("total_predictions", 0),
-        total_correct_predictions=values.get("total_correct_predictions", 0),
-        predictions_updated_at=values.get("predictions_updated_at"),
-        created_at=now,
-        outcome=outcome,
-    )
-    engine.schedule_new(run, Policy.load(session), now)
-    session.add(run)
-    session.commit()
+    # Forcing an outcome is a control-plane feature: ignored while the control plane is off.
+    outcome = request.headers.get(OUTCOME_HEADER) if settings.control_enabled else None
+    run = create_run(session, user, prompt, version, values, outcome, clock)
     request.state.run_id = run.id
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)
 
@@ -171,7 +128,7 @@ def list_inference_runs(
     if parent_model is not None:
         query = query.where(ModelRun.prompt_id == parent_model)
     query = query.order_by(*ordering_terms(ordering, ORDERING), ModelRun.id)
-    return JSONResponse(render(session, session.execute(query).all()))
+    return JSONResponse(model_runs(session, session.execute(query).all()))
 
 
 @router.post(
@@ -189,24 +146,6 @@ def cancel_inference_run(
     clock: ClockDep,
 ) -> JSONResponse:
     """Cancel the inference run for the given api"""
-    prompt_version(session, user, prompt_id, version_id)
-    run = get_by_id(session, ModelRun, inference_run_id, lock=True)
-    if (
-        run is None
-        or run.version_id != version_id
-        or run.prompt_id != prompt_id
-        or run.organization_id != user.organization_id
-    ):
-        raise not_found("ModelRun")
-    request.state.run_id = run.id
-    if run.status == RunStatus.CANCELED:
-        return JSONResponse({"detail": "Inference run canceled."})
-    if run.status not in (RunStatus.PENDING, RunStatus.IN_PROGRESS):
-        raise APIError(
-            400,
-            f"Inference run {run.id} is already {run.status}; "
-            "only Pending or InProgress runs can be canceled.",
-        )
-    engine.cancel(session, run, clock.now(session), reason="canceled through the API")
-    session.commit()
-    return JSONResponse({"detail": "Inference run canceled."})
+    request.state.run_id = inference_run_id
+    cancel_run(session, user, prompt_id, version_id, inference_run_id, clock)
+    return JSONResponse({"detail": CANCELED})

@@ -5,9 +5,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
 
-from app.auth import CurrentUserDep
-from app.db import SessionDep, get_by_id
-from app.errors import not_found
+from app.db import get_by_id
+from app.deps import CurrentUserDep, SessionDep
+from app.errors import NotFound
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_counts
 from app.models import Project
@@ -30,6 +30,6 @@ def list_project_subsets(
     """Provides list of available subsets for a project along with count of tasks in each subset"""
     project = get_by_id(session, Project, project_pk)
     if project is None or project.organization_id != user.organization_id:
-        raise not_found("Project")
+        raise NotFound("Project")
     sample = Policy.load(session).sample_subset_size
     return JSONResponse(subset_counts(session, project.id, sample))

@@ -3,12 +3,11 @@
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from app.api.deps import own_project, prompt_version
 from app.api.inference_runs import QUERY_SUBSETS
-from app.auth import CurrentUserDep
-from app.db import SessionDep
+from app.deps import CurrentUserDep, SessionDep
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
+from app.lookups import own_project, prompt_version
 from app.models import ProjectSubset
 from app.schemas import PredictionCountResponse
 from app.validation import ChoiceField, IntegerField, PrimaryKeyField, validate

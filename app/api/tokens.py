@@ -8,18 +8,19 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import select
 
-from app.api.deps import PublicBodyDep, ordering_terms, request_body_schema
-from app.auth import CurrentUserDep, claims_time, make_jwt, read_jwt
-from app.db import SessionDep
+from app.auth import claims_time, make_jwt, read_jwt
+from app.db import emulator_state
+from app.deps import CurrentUserDep, PublicBodyDep, SessionDep
 from app.errors import APIError
-from app.lifecycle.clock import emulator_state
+from app.lookups import ordering_terms
 from app.models import AccessToken, User, utcnow
+from app.render import iso
 from app.schemas import (
     LSEAPITokenCreate,
     LSEAPITokenList,
     TokenRefreshRequest,
     TokenRefreshResponse,
-    iso,
+    request_body_schema,
 )
 from app.validation import CharField, validate
 

@@ -1,12 +1,13 @@
 """The request journal: the recent Label Studio API requests, newest first, bounded in size."""
 
 from collections import deque
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.models import utcnow
-from app.schemas import iso
+from app.render import iso
 
 CONTROL_PREFIX = "/_emulator"
 
@@ -74,3 +75,11 @@ class JournalMiddleware:
             await self.app(scope, receive, record_status)
         finally:
             record()
+
+
+def get_journal(request: Request) -> Journal:
+    journal: Journal = request.app.state.journal
+    return journal
+
+
+JournalDep = Annotated[Journal, Depends(get_journal)]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlmodel import Session
 
+from app.db import emulator_state
 from app.models import EmulatorState, utcnow
 
 # The instants the clock may show: far enough from datetime's limits that no due time computed
@@ -61,14 +62,3 @@ class Clock:
         state.clock_frozen_at = None
         state.clock_offset_seconds = 0.0
         session.add(state)
-
-
-def emulator_state(session: Session) -> EmulatorState:
-    """The shared state row, read once per session (the identity map alone may drop it)."""
-    state = session.info.get("emulator_state")
-    if state is None:
-        state = session.get(EmulatorState, 1)
-        if state is None:
-            raise RuntimeError("emulator state missing: the database was not initialised")
-        session.info["emulator_state"] = state
-    return state

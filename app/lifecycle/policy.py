@@ -1,21 +1,16 @@
 """The lifecycle policy: the settings that shape runs, changeable while the server runs."""
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
+
+from pydantic import ConfigDict, create_model
 from sqlmodel import Session
 
-from app.config import Settings
-from app.lifecycle.clock import emulator_state
+from app.config import PolicyFields, Settings
+from app.db import emulator_state
 
 
-class Policy(BaseModel):
+class Policy(PolicyFields):
     model_config = ConfigDict(extra="forbid")
-
-    queue_delay_seconds: float = Field(ge=0, le=86400)
-    tasks_per_second: float = Field(ge=0.001, le=1_000_000)
-    batch_size: int = Field(ge=1, le=100_000)
-    sample_subset_size: int = Field(ge=0, le=2147483647)
-    failure_threshold: float = Field(ge=0, le=1)
-    random_seed: int = Field(ge=0, le=2**31 - 1)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Policy":
@@ -24,3 +19,11 @@ class Policy(BaseModel):
     @classmethod
     def load(cls, session: Session) -> "Policy":
         return cls.model_validate(emulator_state(session).policy)
+
+
+# A change of the policy: any of its fields, each checked once merged into the whole policy.
+PolicyChange: Any = create_model(
+    "PolicyChange",
+    __config__=ConfigDict(extra="forbid"),
+    **{name: (field.annotation | None, None) for name, field in Policy.model_fields.items()},
+)

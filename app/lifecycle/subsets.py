@@ -7,6 +7,7 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, select
 
+from app.errors import ValidationFailed
 from app.models import Prediction, ProjectSubset, Task
 
 # A permutation of task ids for the Sample subset: a multiplicative hash, portable across
@@ -25,8 +26,15 @@ NUMBER_OPERATORS = {
 }
 
 
-class FilterError(ValueError):
-    """A Data Manager filter the emulator cannot apply."""
+class FilterError(ValidationFailed):
+    """A Data Manager filter the emulator cannot apply: a 400 naming filters_json."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__({"filters_json": [message]})
+        self.args = (message,)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 def filter_condition(filters: Any) -> ColumnElement[bool]:

@@ -6,7 +6,7 @@ import logging
 from sqlalchemy import Engine
 
 from app.lifecycle.clock import Clock
-from app.lifecycle.engine import settle
+from app.lifecycle.machine import settle
 from app.models import utcnow
 
 log = logging.getLogger("lse_emulator.worker")

@@ -7,9 +7,10 @@ from sqlalchemy import func
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.db import make_engine, migrate, write_session
-from app.lifecycle import engine as lifecycle
+from app.db import make_engine, write_session
+from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import Clock
+from app.lifecycle.runs import create_run
 from app.lifecycle.subsets import (
     FilterError,
     count,
@@ -17,7 +18,9 @@ from app.lifecycle.subsets import (
     subset_counts,
     subset_query,
 )
+from app.lookups import prompt_version
 from app.main import prepare_database
+from app.migrate import migrate
 from app.models import (
     FailedPrediction,
     ModelRun,
@@ -27,6 +30,7 @@ from app.models import (
     RunStatus,
     RunTask,
     Task,
+    User,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
@@ -50,14 +54,13 @@ def db(database_url):
 
 
 def create(engine, clock, **fields) -> int:
-    """A run of prompt 1 / version 1 on project 1 (300 tasks, 90 ground truth) created at T0."""
+    """A run of prompt 1 / version 1 on project 1 (300 tasks, 90 ground truth) created at T0
+    by Ada, from the validated fields of a create body."""
+    values = {"project": 1, "project_subset": "HasGT", "only_missing_predictions": False} | fields
     with write_session(engine) as session:
-        run = ModelRun(project_id=1, prompt_id=1, version_id=1, created_by_id=1, organization_id=1,
-                       created_at=clock.now(session), **fields)  # fmt: skip
-        lifecycle.schedule_new(run, lifecycle.Policy.load(session), run.created_at)
-        session.add(run)
-        session.flush()
-        return run.id
+        user = session.get(User, 1)
+        prompt, version = prompt_version(session, user, 1, 1)
+        return create_run(session, user, prompt, version, values, None, clock).id
 
 
 def get(engine, run_id) -> ModelRun:

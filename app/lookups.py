@@ -1,52 +1,14 @@
-"""Dependencies shared by the Label Studio API routes."""
+"""Finding a user's objects as Label Studio does: objects of another organization do not exist
+for them (a 404 behind a URL, an Invalid pk in a body), and DRF's ordering of lists."""
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request
 from sqlalchemy import and_, asc, desc
 from sqlmodel import Session, select
 
-from app.auth import CurrentUserDep
-from app.errors import not_found
-from app.lifecycle.clock import Clock
+from app.errors import NotFound
 from app.models import MAX_ID, Project, Prompt, PromptVersion, User
-from app.validation import parse_body
-
-
-class Body:
-    """A parsed request body and whether it came form-encoded."""
-
-    def __init__(self, data: Any, form: bool) -> None:
-        self.data = data
-        self.form = form
-
-
-async def request_body(request: Request, _user: CurrentUserDep) -> Body:
-    # Depends on the user so that authentication always runs before the body is read.
-    return Body(*await parse_body(request))
-
-
-async def public_body(request: Request) -> Body:
-    return Body(*await parse_body(request))
-
-
-BodyDep = Annotated[Body, Depends(request_body)]
-PublicBodyDep = Annotated[Body, Depends(public_body)]
-
-
-def request_body_schema(model: type) -> dict[str, Any]:
-    """An OpenAPI requestBody: the model as JSON, form-encoded or multipart, as Label Studio takes."""
-    ref = {"$ref": f"#/components/schemas/{model.__name__}"}
-    media = ("application/json", "application/x-www-form-urlencoded", "multipart/form-data")
-    return {"requestBody": {"required": True, "content": {m: {"schema": ref} for m in media}}}
-
-
-def get_clock(request: Request) -> Clock:
-    return request.app.state.clock
-
-
-ClockDep = Annotated[Clock, Depends(get_clock)]
 
 
 def prompt_version(
@@ -68,10 +30,10 @@ def prompt_version(
             .where(Prompt.id == prompt_id)
         ).first()
     if found is None or found[0].organization_id != user.organization_id:
-        raise not_found("ModelInterface")
+        raise NotFound("ModelInterface")
     prompt, version = found
     if version is None:
-        raise not_found("ThirdPartyModelVersion")
+        raise NotFound("ThirdPartyModelVersion")
     return prompt, version
 
 

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, literal
 from sqlmodel import Session, select
 
-from app.db import write_session
-from app.lifecycle import outcomes
+from app.db import read_session, write_session
+from app.errors import ValidationFailed
+from app.lifecycle import chance
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_query
@@ -45,10 +46,13 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 FINAL_STATUSES = (S.COMPLETED, S.FAILED, S.CANCELED)
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(ValidationFailed):
+    """A move the lifecycle graph does not have; the message names the moves it has."""
+
     def __init__(self, run: ModelRun, to: str) -> None:
         self.allowed = TRANSITIONS[run.status]
-        super().__init__(f"{run.status} -> {to}")
+        allowed = ", ".join(self.allowed) or "none (the run has ended)"
+        super().__init__({"to": [f"Run {run.id} is {run.status}; it can move to: {allowed}."]})
 
 
 def transition(
@@ -135,12 +139,12 @@ def predict_batches(
     for (task_id, has_gt), at in zip(rows, instants, strict=False):
         base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
                 "created_at": at}  # fmt: skip
-        if outcomes.fails(seed, run.version_id, task_id, version.failure_rate):
+        if chance.fails(seed, run.version_id, task_id, version.failure_rate):
             failed.append({**base, "error_type": "ProviderError",
                            "message": f"{version.provider} returned an error for task {task_id}"})  # fmt: skip
             continue
         is_correct = (
-            outcomes.correct(seed, run.version_id, task_id, version.accuracy) if has_gt else None
+            chance.correct(seed, run.version_id, task_id, version.accuracy) if has_gt else None
         )
         correct_count += bool(is_correct)
         made.append({**base, "correct": is_correct})
@@ -255,7 +259,7 @@ def settle(
         )
 
     # An idle look needs no write lock: read first, lock only when a step is due.
-    with Session(engine) as session:
+    with read_session(engine) as session:
         horizon = until if until is not None else clock.now(session)
         if not session.exec(select(due_runs(horizon).exists())).one():
             return changed

@@ -3,15 +3,17 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, text
+from sqlalchemy import Engine, Table, delete, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
-from app.lifecycle.clock import EARLIEST, LATEST, Clock, emulator_state
+from app.db import bulk_write_session, emulator_state
+from app.errors import BadRequest
+from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.policy import Policy
 from app.models import EmulatorState, ModelRun, UTCDateTime, utcnow
-from app.schemas import iso
+from app.render import iso
 from app.seed import configured_seed, load_seed
 
 FORMAT = "lse-emulator/1"
@@ -54,7 +56,7 @@ def export_state(session: Session) -> dict[str, Any]:
     }
 
 
-class StateDocumentError(ValueError):
+class StateDocumentError(BadRequest):
     """A document that is not an export of this emulator."""
 
 
@@ -134,11 +136,16 @@ def _instant(value: Any, where: str) -> datetime:
     return instant
 
 
-def reset_state(session: Session, settings: Settings, clock: Clock) -> None:
+def reset_state(engine: Engine, settings: Settings, clock: Clock) -> None:
     """Back to the boot state: only the seed data, the clock on wall time, the settings' policy.
 
     The seed tables are reloaded only when a seed upsert or an import may have changed them;
     otherwise only what runs and tokens added is removed."""
+    with bulk_write_session(engine) as session:
+        _reset(session, settings, clock)
+
+
+def _reset(session: Session, settings: Settings, clock: Clock) -> None:
     state = emulator_state(session)
     if state.seed_changed:
         _clear(session, _tables())

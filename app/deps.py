@@ -1,0 +1,97 @@
+"""Every request dependency: sessions, the current user, the parsed body, the clock, the settings
+and the application's shared parts. Routes state what they need in their signatures."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlmodel import Session
+
+from app.auth import authenticate
+from app.config import Settings
+from app.lifecycle.clock import Clock
+from app.lifecycle.worker import Worker
+from app.models import User
+from app.validation import parse_body
+
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session per request, opened and closed on the event loop (no thread hand-off: this
+    does no I/O until used). It starts reading; ``begin_writes`` makes its next transactions
+    writers, so the write lock is never held while authenticating or receiving the body."""
+    with Session(request.app.state.engine, expire_on_commit=False) as session:
+        yield session
+
+
+def begin_writes(session: Session, request: Request) -> None:
+    """End the session's reading transaction; for a request that may write, the following
+    transactions take the write lock (SQLite) when they begin."""
+    session.commit()
+    if request.method not in SAFE_METHODS:
+        session.bind = request.app.state.engine.execution_options(write=True)
+
+
+async def get_write_session(request: Request) -> AsyncIterator[Session]:
+    """A session whose transactions take the write lock when they begin (SQLite)."""
+    engine = request.app.state.engine.execution_options(write=True)
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def current_user(request: Request, session: "SessionDep") -> User:
+    """The authenticated user of a request; its session becomes a writer afterwards."""
+    user = authenticate(session, request.headers.get("authorization"))
+    begin_writes(session, request)
+    request.state.user_id = user.id
+    return user
+
+
+class Body:
+    """A parsed request body and whether it came form-encoded."""
+
+    def __init__(self, data: Any, form: bool) -> None:
+        self.data = data
+        self.form = form
+
+
+async def request_body(request: Request, _user: "CurrentUserDep") -> Body:
+    # Depends on the user so that authentication always runs before the body is read.
+    return Body(*await parse_body(request))
+
+
+async def public_body(request: Request) -> Body:
+    return Body(*await parse_body(request))
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_worker(request: Request) -> Worker:
+    worker: Worker = request.app.state.worker
+    return worker
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+WriteSessionDep = Annotated[Session, Depends(get_write_session)]
+CurrentUserDep = Annotated[User, Depends(current_user)]
+BodyDep = Annotated[Body, Depends(request_body)]
+PublicBodyDep = Annotated[Body, Depends(public_body)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+WorkerDep = Annotated[Worker, Depends(get_worker)]
