@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.api.inference_runs import render
+from app.auth import header_parts
 from app.control.fidelity import FIDELITY
 from app.control.journal import CONTROL_PREFIX
 from app.control.state import StateDocumentError, export_state, import_state, reset_state
@@ -78,9 +79,9 @@ class AdminTokenMiddleware:
 
 
 def _refuse_admin(request: Request, expected: str) -> JSONResponse | None:
-    parts = request.headers.get("authorization", "").split()
-    given = parts[1] if len(parts) == 2 and parts[0].lower() == "token" else ""
-    if hmac.compare_digest(given.encode(), expected.encode()):
+    parts = header_parts(request.headers.get("authorization"))
+    given = parts[1] if len(parts) == 2 and parts[0].lower() == b"token" else b""
+    if hmac.compare_digest(given, expected.encode()):
         return None
     detail = "Invalid token." if given else "Authentication credentials were not provided."
     return error_response(request, APIError(401, detail, headers={"WWW-Authenticate": "Token"}))

@@ -20,7 +20,7 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Body validation", "level": EXACT,
      "note": "DRF's coercion and messages, every bad field at once, read-only and unknown keys ignored."},
     {"area": "Authentication", "level": EXACT,
-     "note": "Token and Bearer JWT with DRF's 401 messages and WWW-Authenticate: Token."},
+     "note": "Token and Bearer JWT with DRF's 401 messages and WWW-Authenticate: Token; the header is split on ASCII whitespace only."},
     {"area": "Personal access tokens", "level": EXACT,
      "note": "POST/GET /api/token/ and /api/token/refresh/ with simplejwt's claims and messages; access tokens live 300 s."},
     {"area": "Token lifetimes", "level": DECISION,
