@@ -73,6 +73,23 @@ def run_fields(session: Session, user: User) -> dict[str, Field]:
     }
 
 
+TOTALS = ("total_tasks", "total_predictions", "total_correct_predictions")
+
+
+def check_totals(values: dict[str, Any]) -> None:
+    """Totals sent on create must already hold 0 <= correct <= predictions <= tasks (null or
+    missing counts as 0), so that no run is ever listed with impossible counts; the run's start
+    replaces them anyway."""
+    sent = {name: values.get(name) or 0 for name in TOTALS}
+    negative = [name for name in TOTALS if sent[name] < 0]
+    errors = {name: ["Ensure this value is greater than or equal to 0."] for name in negative}
+    for name, bound in zip(TOTALS[1:], TOTALS[:-1], strict=True):
+        if name not in negative and bound not in negative and sent[name] > sent[bound]:
+            errors[name] = [f"Ensure this value is less than or equal to {bound} ({sent[bound]})."]
+    if errors:
+        raise ValidationFailed(errors)
+
+
 def render(session: Session, runs: Sequence[Any]) -> list[dict]:
     """Runs (ORM objects or rows of the table) as the API shows them, with their creators
     loaded in one query."""
@@ -101,6 +118,7 @@ def create_inference_run(
     """Run a prompt inference."""
     prompt, version = prompt_version(session, user, prompt_id, version_id)
     values = validate(run_fields(session, user), body.data, form=body.form)
+    check_totals(values)
     if values["project_subset"] == ProjectSubset.CUSTOM:
         try:
             filter_condition(values.get("filters_json"))

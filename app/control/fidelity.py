@@ -32,7 +32,7 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Default project_subset", "level": EXACT,
      "note": "HasGT when omitted, as Label Studio's model defaults it."},
     {"area": "total_tasks, total_predictions, total_correct_predictions", "level": DECISION,
-     "note": "total_tasks is the subset size at start; predictions count successes; correct ones are counted on ground-truth tasks only."},
+     "note": "total_tasks is the subset size at start; predictions count successes; correct ones are counted on ground-truth tasks only. Sent on create, they must keep 0 <= correct <= predictions <= tasks (else 400) and are replaced at start."},
     {"area": "Status and timestamp timing", "level": DECISION,
      "note": "Pending for queue_delay_seconds, then InProgress (triggered_at) with one batch every batch_size/tasks_per_second seconds; completed_at when the run ends, also for Failed and Canceled."},
     {"area": "Failed runs", "level": DECISION,
