@@ -1,5 +1,6 @@
 """Settings: one class, environment variables prefixed ``LSE_EMULATOR_``."""
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -48,7 +49,8 @@ class Settings(BaseSettings):
 
     # Serve the control plane under /_emulator/ (off: every /_emulator/ path is a 404).
     control_enabled: bool = True
-    # When set, the control plane requires "Authorization: Token <admin token>".
+    # Token the control plane and /metrics require ("Authorization: Token <it>"); empty on a
+    # non-loopback host means one is generated at start and printed.
     admin_token: str = ""
     # How many recent API requests the journal (/_emulator/requests) keeps.
     journal_size: int = Field(default=1000, ge=1, le=1_000_000)
@@ -63,3 +65,18 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'lse-emulator.sqlite3').resolve()}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to bind is reachable from this machine only (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def needs_generated_admin_token(settings: Settings) -> bool:
+    """A server reachable from the network never runs with its control plane open."""
+    return not settings.admin_token and not is_loopback(settings.host)

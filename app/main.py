@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
 from app.auth import authenticate
-from app.config import Settings
+from app.config import Settings, needs_generated_admin_token
 from app.control import api as control
 from app.control.journal import Journal, JournalMiddleware
 from app.db import make_engine, migrate, startup_lock, write_session
@@ -88,10 +88,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.journal = Journal(settings.journal_size)
     for module in (inference_runs, projects, prompts, tokens):
         app.include_router(module.router)
+    admin_token = settings.admin_token
+    if needs_generated_admin_token(settings):
+        # Built without the command line (which generates and prints one for all workers).
+        admin_token = secrets.token_urlsafe(32)
+        log.warning("control plane admin token (generated): %s", admin_token)
+    app.state.admin_token = admin_token
     if settings.control_enabled:
         app.include_router(control.router)
-        if settings.admin_token:
-            app.add_middleware(control.AdminTokenMiddleware, admin_token=settings.admin_token)
+    if admin_token:
+        app.add_middleware(
+            control.AdminTokenMiddleware,
+            admin_token=admin_token,
+            control_enabled=settings.control_enabled,
+        )
     app.add_middleware(JournalMiddleware, journal=app.state.journal)
     app.state.metrics = Metrics(lambda: getattr(app.state, "engine", None))
     app.add_middleware(

@@ -50,7 +50,9 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Wrong method", "level": APPROXIMATED,
      "note": "405 after authentication with the path's methods in Allow; OPTIONS is not served."},
     {"area": "Control plane (/_emulator)", "level": DECISION,
-     "note": "The emulator's own: clock, policy, run transitions, outcomes, data, journal, health."},
+     "note": "The emulator's own: clock, policy, run transitions, outcomes, data, journal, health. Open on loopback; elsewhere an admin token (generated when none is set) guards all of it but health, and /metrics."},
+    {"area": "X-Emulator-Outcome", "level": DECISION,
+     "note": "With an admin token in force, forcing an outcome needs X-Emulator-Admin-Token too; else 403 and no run is created."},
 ]  # fmt: skip
 
 
