@@ -23,6 +23,7 @@ from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
 from app.models import User
 from app.seed import SeedError, configured_seed
+from app.server import ServerConfig
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -123,8 +124,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    config = uvicorn.Config(
+    config = ServerConfig(
         "app.main:create_app",
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        limit_concurrency=settings.max_connections,
         factory=True,
         workers=args.workers,
         log_level=args.log_level,

@@ -27,6 +27,12 @@ class Settings(BaseSettings):
     seed_file: Path | None = None
     # Request bodies above this many bytes are refused with 413 before they are read whole.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Seconds a client has to send a request's headers, from its first byte (or from connecting).
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds a client has to send a request's body once its headers have arrived.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Connections one server process holds at once; a request beyond that is answered 503.
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     # Request log lines: "text" (key=value) or "json" (one JSON object per line).
     log_format: Literal["text", "json"] = "text"
     # Version string reported in every error envelope, as Label Studio reports its own.

@@ -13,6 +13,7 @@ from fastapi.routing import iter_route_contexts
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlmodel import Session, select
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
@@ -128,6 +129,12 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     def _too_large(request: Request, error: BodyTooLarge) -> JSONResponse:
         return error_response(request, APIError(413, str(error)))
+
+    @app.exception_handler(ClientDisconnect)
+    def _client_gone(request: Request, error: ClientDisconnect) -> Response:
+        # The client left (or ran out of time) mid-body: nobody reads an answer; 499 is what
+        # the journal and metrics record, as proxies do.
+        return Response(status_code=499)
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
