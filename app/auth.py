@@ -45,27 +45,38 @@ def claims_time(claims: dict[str, Any], key: str) -> datetime:
     return datetime.fromtimestamp(claims[key], tz=utcnow().tzinfo)
 
 
+def header_parts(header: str | None) -> list[bytes]:
+    """An Authorization header split as DRF and simplejwt split it: its latin-1 bytes, on ASCII
+    whitespace only (a no-break space or NEL is part of a word, not a separator)."""
+    return (header or "").encode("latin-1").split()
+
+
 def authenticate(session: Session, header: str | None) -> User:
     """The user behind an Authorization header, or the 401 Label Studio answers."""
-    parts = (header or "").split()
+    parts = header_parts(header)
     if not parts:
         raise unauthorized(NOT_PROVIDED)
     keyword = parts[0].lower()
-    if keyword == "token":
+    if keyword == b"token":
         return _legacy_user(session, parts)
-    if keyword == "bearer" and len(parts) == 2:
+    if keyword == b"bearer" and len(parts) == 2:
         user = _jwt_user(session, emulator_state(session).secret_key, parts[1])
         if user is not None:
             return user
     raise unauthorized(NOT_PROVIDED)
 
 
-def _legacy_user(session: Session, parts: list[str]) -> User:
+def _legacy_user(session: Session, parts: list[bytes]) -> User:
     if len(parts) == 1:
         raise unauthorized("Invalid token header. No credentials provided.")
     if len(parts) > 2:
         raise unauthorized("Invalid token header. Token string should not contain spaces.")
-    key = parts[1]
+    try:
+        key = parts[1].decode()
+    except UnicodeDecodeError:
+        raise unauthorized(
+            "Invalid token header. Token string should not contain invalid characters."
+        ) from None
     found = session.exec(
         select(User, Organization.legacy_api_tokens_enabled)
         .join(Organization, Organization.id == User.organization_id)
@@ -79,10 +90,10 @@ def _legacy_user(session: Session, parts: list[str]) -> User:
     return user
 
 
-def _jwt_user(session: Session, secret: str, token: str) -> User | None:
+def _jwt_user(session: Session, secret: str, token: bytes) -> User | None:
     try:
-        claims = read_jwt(secret, token)
-    except jwt.InvalidTokenError:
+        claims = read_jwt(secret, token.decode())
+    except (UnicodeDecodeError, jwt.InvalidTokenError):
         return None
     if claims.get("token_type") != "access":
         return None

@@ -3,6 +3,7 @@
 import argparse
 import copy
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -18,10 +19,11 @@ from sqlmodel import Session, select
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
-from app.config import ENV_PREFIX, Settings
+from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
 from app.models import User
 from app.seed import SeedError, configured_seed
+from app.server import ServerConfig
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -48,8 +50,15 @@ def _log_config(level: str) -> dict:
     return config
 
 
-def _announce(url: str, settings: Settings, ready_file: str | None, stop: threading.Event):
-    """Once the server answers: print the URL and the demo token, write the ready file."""
+def _announce(
+    url: str,
+    settings: Settings,
+    ready_file: str | None,
+    stop: threading.Event,
+    generated_admin_token: str | None,
+):
+    """Once the server answers: print the URL, the demo token and a generated admin token,
+    then write the ready file."""
     while not stop.is_set():
         try:
             with urllib.request.urlopen(f"{url}/_emulator/health", timeout=1):
@@ -67,6 +76,8 @@ def _announce(url: str, settings: Settings, ready_file: str | None, stop: thread
     print(f"lse-emulator listening on {url}", flush=True)
     if user is not None:
         print(f"API token ({user.email}): {user.token}", flush=True)
+    if generated_admin_token:
+        print(f"Control plane admin token: {generated_admin_token}", flush=True)
     if ready_file:
         path = Path(ready_file)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +101,12 @@ def serve(args: argparse.Namespace) -> int:
     except SeedError as error:
         print(f"lse-emulator: {error}", file=sys.stderr)
         return 2
+    generated_admin_token = None
+    if needs_generated_admin_token(settings):
+        # Reachable from the network: the control plane is closed unless a token was chosen.
+        # Generated here, once, so that every worker process requires the same one.
+        generated_admin_token = overrides["admin_token"] = secrets.token_urlsafe(32)
+        settings = settings.model_copy(update={"admin_token": generated_admin_token})
     # Worker processes build their settings from the environment, flags included.
     for name, value in overrides.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)
@@ -107,8 +124,11 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    config = uvicorn.Config(
+    config = ServerConfig(
         "app.main:create_app",
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
+        limit_concurrency=settings.max_connections,
         factory=True,
         workers=args.workers,
         log_level=args.log_level,
@@ -118,7 +138,9 @@ def serve(args: argparse.Namespace) -> int:
     )
     stop = threading.Event()
     threading.Thread(
-        target=_announce, args=(url, settings, args.ready_file, stop), daemon=True
+        target=_announce,
+        args=(url, settings, args.ready_file, stop, generated_admin_token),
+        daemon=True,
     ).start()
     try:
         if args.workers > 1:

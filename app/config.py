@@ -1,5 +1,6 @@
 """Settings: one class, environment variables prefixed ``LSE_EMULATOR_``."""
 
+import ipaddress
 from pathlib import Path
 from typing import Literal
 
@@ -45,6 +46,12 @@ class Settings(BaseSettings, PolicyFields):
     seed_file: Path | None = None
     # Request bodies above this many bytes are refused with 413 before they are read whole.
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    # Seconds a client has to send a request's headers, from its first byte (or from connecting).
+    header_timeout_seconds: float = Field(default=10.0, gt=0, le=3600)
+    # Seconds a client has to send a request's body once its headers have arrived.
+    body_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    # Connections one server process holds at once; a request beyond that is answered 503.
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     # Request log lines: "text" (key=value) or "json" (one JSON object per line).
     log_format: Literal["text", "json"] = "text"
     # Version string reported in every error envelope, as Label Studio reports its own.
@@ -55,7 +62,8 @@ class Settings(BaseSettings, PolicyFields):
 
     # Serve the control plane under /_emulator/ (off: every /_emulator/ path is a 404).
     control_enabled: bool = True
-    # When set, the control plane requires "Authorization: Token <admin token>".
+    # Token the control plane and /metrics require ("Authorization: Token <it>"); empty on a
+    # non-loopback host means one is generated at start and printed.
     admin_token: str = ""
     # How many recent API requests the journal (/_emulator/requests) keeps.
     journal_size: int = Field(default=1000, ge=1, le=1_000_000)
@@ -70,3 +78,18 @@ class Settings(BaseSettings, PolicyFields):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'lse-emulator.sqlite3').resolve()}"
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to bind is reachable from this machine only (127.0.0.0/8, ::1)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def needs_generated_admin_token(settings: Settings) -> bool:
+    """A server reachable from the network never runs with its control plane open."""
+    return not settings.admin_token and not is_loopback(settings.host)

@@ -5,9 +5,10 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from app.auth import authenticate
 from app.db import read_session
@@ -37,6 +38,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(BodyTooLarge)
     def _too_large(request: Request, error: BodyTooLarge) -> JSONResponse:
         return error_response(request, APIError(413, str(error)))
+
+    @app.exception_handler(ClientDisconnect)
+    def _client_gone(request: Request, error: ClientDisconnect) -> Response:
+        # The client left (or ran out of time) mid-body: nobody reads an answer; 499 is what
+        # the journal and metrics record, as proxies do.
+        return Response(status_code=499)
 
     @app.exception_handler(StarletteHTTPException)
     def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:

@@ -1,5 +1,6 @@
 """The application factory: the lifespan owns the engine, migrations, seed and lifecycle worker."""
 
+import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,7 +14,7 @@ from sqlmodel import select
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
-from app.config import Settings
+from app.config import Settings, needs_generated_admin_token
 from app.control import api as control
 from app.control.journal import Journal, JournalMiddleware
 from app.db import make_engine, write_session
@@ -26,6 +27,8 @@ from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import Metrics, RequestMiddleware
 from app.schemas import ModelRunRequestRequest, TokenRefreshRequest
 from app.seed import configured_seed, database_is_empty, load_seed
+
+log = logging.getLogger("lse_emulator")
 
 
 def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
@@ -81,10 +84,20 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.journal = Journal(settings.journal_size)
     for module in (inference_runs, projects, prompts, tokens):
         app.include_router(module.router)
+    admin_token = settings.admin_token
+    if needs_generated_admin_token(settings):
+        # Built without the command line (which generates and prints one for all workers).
+        admin_token = secrets.token_urlsafe(32)
+        log.warning("control plane admin token (generated): %s", admin_token)
+    app.state.admin_token = admin_token
     if settings.control_enabled:
         app.include_router(control.router)
-        if settings.admin_token:
-            app.add_middleware(control.AdminTokenMiddleware, admin_token=settings.admin_token)
+    if admin_token:
+        app.add_middleware(
+            control.AdminTokenMiddleware,
+            admin_token=admin_token,
+            control_enabled=settings.control_enabled,
+        )
     app.add_middleware(JournalMiddleware, journal=app.state.journal)
     app.state.metrics = Metrics(lambda: getattr(app.state, "engine", None))
     app.add_middleware(

@@ -1,14 +1,16 @@
 """Inference runs of a prompt version: create, list, cancel."""
 
+import hmac
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from sqlmodel import Session, select
 
+from app.config import Settings
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, SettingsDep
-from app.errors import ValidationFailed
-from app.lifecycle.runs import CANCELED, OUTCOME_HEADER, cancel_run, create_run
+from app.errors import APIError, ValidationFailed
+from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, create_run
 from app.lookups import ordering_terms, own_project, prompt_version
 from app.models import MAX_ID, ModelRun, ProjectSubset, User
 from app.render import model_run, model_runs, user_simple
@@ -62,6 +64,22 @@ def run_fields(session: Session, user: User) -> dict[str, Field]:
     }
 
 
+def requested_outcome(request: Request, settings: Settings) -> str | None:
+    """The X-Emulator-Outcome header, a control-plane power: ignored while the control plane
+    is off; with an admin token in force, the request must carry it too."""
+    value = request.headers.get(OUTCOME_HEADER)
+    if value is None or not settings.control_enabled:
+        return None
+    admin_token: str = request.app.state.admin_token
+    given = request.headers.get(ADMIN_HEADER, "")
+    if admin_token and not hmac.compare_digest(given.encode("latin-1"), admin_token.encode()):
+        raise APIError(
+            403,
+            f"{OUTCOME_HEADER} needs the control plane's admin token: send it as {ADMIN_HEADER}.",
+        )
+    return value
+
+
 @router.post(
     RUNS,
     status_code=201,
@@ -83,8 +101,7 @@ def create_inference_run(
     """Run a prompt inference."""
     prompt, version = prompt_version(session, user, prompt_id, version_id)
     values = validate(run_fields(session, user), body.data, form=body.form)
-    # Forcing an outcome is a control-plane feature: ignored while the control plane is off.
-    outcome = request.headers.get(OUTCOME_HEADER) if settings.control_enabled else None
+    outcome = requested_outcome(request, settings)
     run = create_run(session, user, prompt, version, values, outcome, clock)
     request.state.run_id = run.id
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth import header_parts
 from app.control.fidelity import FIDELITY
 from app.control.journal import CONTROL_PREFIX, JournalDep
 from app.db import emulator_state, read_session
@@ -58,16 +59,32 @@ class TransitionRequest(StrictModel):
     reason: str = Field(default="", max_length=1000)
 
 
-class AdminTokenMiddleware:
-    """When an admin token is set, every control path requires "Authorization: Token <it>",
-    checked before anything else of the request is read."""
+# A health probe needs no secret and learns nothing but "up".
+OPEN_CONTROL_PATHS = {CONTROL_PREFIX + "/health"}
+METRICS_PATH = "/metrics"
 
-    def __init__(self, app: ASGIApp, admin_token: str) -> None:
+
+class AdminTokenMiddleware:
+    """When an admin token is in force, every control path but health, and /metrics (which
+    counts every organization's runs), require "Authorization: Token <it>", checked before
+    anything else of the request is read."""
+
+    def __init__(self, app: ASGIApp, admin_token: str, control_enabled: bool) -> None:
         self.app = app
         self.admin_token = admin_token
+        self.control_enabled = control_enabled
+
+    def _guarded(self, path: str) -> bool:
+        if path == METRICS_PATH:
+            return True
+        return (
+            self.control_enabled
+            and path.startswith(CONTROL_PREFIX)
+            and path not in OPEN_CONTROL_PATHS
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(CONTROL_PREFIX):
+        if scope["type"] == "http" and self._guarded(scope["path"]):
             request = Request(scope)
             refusal = _refuse_admin(request, self.admin_token)
             if refusal is not None:
@@ -77,9 +94,9 @@ class AdminTokenMiddleware:
 
 
 def _refuse_admin(request: Request, expected: str) -> JSONResponse | None:
-    parts = request.headers.get("authorization", "").split()
-    given = parts[1] if len(parts) == 2 and parts[0].lower() == "token" else ""
-    if hmac.compare_digest(given.encode(), expected.encode()):
+    parts = header_parts(request.headers.get("authorization"))
+    given = parts[1] if len(parts) == 2 and parts[0].lower() == b"token" else b""
+    if hmac.compare_digest(given, expected.encode()):
         return None
     detail = "Invalid token." if given else "Authentication credentials were not provided."
     return error_response(request, unauthorized(detail))

@@ -20,7 +20,7 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Body validation", "level": EXACT,
      "note": "DRF's coercion and messages, every bad field at once, read-only and unknown keys ignored."},
     {"area": "Authentication", "level": EXACT,
-     "note": "Token and Bearer JWT with DRF's 401 messages and WWW-Authenticate: Token."},
+     "note": "Token and Bearer JWT with DRF's 401 messages and WWW-Authenticate: Token; the header is split on ASCII whitespace only."},
     {"area": "Personal access tokens", "level": EXACT,
      "note": "POST/GET /api/token/ and /api/token/refresh/ with simplejwt's claims and messages; access tokens live 300 s."},
     {"area": "Token lifetimes", "level": DECISION,
@@ -32,7 +32,7 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Default project_subset", "level": EXACT,
      "note": "HasGT when omitted, as Label Studio's model defaults it."},
     {"area": "total_tasks, total_predictions, total_correct_predictions", "level": DECISION,
-     "note": "total_tasks is the subset size at start; predictions count successes; correct ones are counted on ground-truth tasks only."},
+     "note": "total_tasks is the subset size at start; predictions count successes; correct ones are counted on ground-truth tasks only. Sent on create, they must keep 0 <= correct <= predictions <= tasks (else 400) and are replaced at start."},
     {"area": "Status and timestamp timing", "level": DECISION,
      "note": "Pending for queue_delay_seconds, then InProgress (triggered_at) with one batch every batch_size/tasks_per_second seconds; completed_at when the run ends, also for Failed and Canceled."},
     {"area": "Failed runs", "level": DECISION,
@@ -50,7 +50,9 @@ FIDELITY: list[dict[str, str]] = [
     {"area": "Wrong method", "level": APPROXIMATED,
      "note": "405 after authentication with the path's methods in Allow; OPTIONS is not served."},
     {"area": "Control plane (/_emulator)", "level": DECISION,
-     "note": "The emulator's own: clock, policy, run transitions, outcomes, data, journal, health."},
+     "note": "The emulator's own: clock, policy, run transitions, outcomes, data, journal, health. Open on loopback; elsewhere an admin token (generated when none is set) guards all of it but health, and /metrics."},
+    {"area": "X-Emulator-Outcome", "level": DECISION,
+     "note": "With an admin token in force, forcing an outcome needs X-Emulator-Admin-Token too; else 403 and no run is created."},
 ]  # fmt: skip
 
 

@@ -28,8 +28,26 @@ from app.render import iso
 
 # Outcomes a run's creator may force (with a header); "Stuck" stays InProgress.
 OUTCOME_HEADER = "X-Emulator-Outcome"
+ADMIN_HEADER = "X-Emulator-Admin-Token"  # what an ordinary user's forced outcome also needs
 OUTCOMES = ("Completed", "Failed", "Stuck")
 CANCELED = "Inference run canceled."
+
+
+TOTALS = ("total_tasks", "total_predictions", "total_correct_predictions")
+
+
+def check_totals(values: dict[str, Any]) -> None:
+    """Totals sent on create must already hold 0 <= correct <= predictions <= tasks (null or
+    missing counts as 0), so that no run is ever listed with impossible counts; the run's start
+    replaces them anyway."""
+    sent = {name: values.get(name) or 0 for name in TOTALS}
+    negative = [name for name in TOTALS if sent[name] < 0]
+    errors = {name: ["Ensure this value is greater than or equal to 0."] for name in negative}
+    for name, bound in zip(TOTALS[1:], TOTALS[:-1], strict=True):
+        if name not in negative and bound not in negative and sent[name] > sent[bound]:
+            errors[name] = [f"Ensure this value is less than or equal to {bound} ({sent[bound]})."]
+    if errors:
+        raise ValidationFailed(errors)
 
 
 def create_run(
@@ -43,6 +61,7 @@ def create_run(
 ) -> ModelRun:
     """A Pending run of a version over a project subset, from a validated ModelRun body and
     the outcome its creator forces (None: the policy decides)."""
+    check_totals(values)
     if values["project_subset"] == ProjectSubset.CUSTOM:
         filter_condition(values.get("filters_json"))
     if outcome is not None:

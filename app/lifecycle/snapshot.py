@@ -60,6 +60,17 @@ class StateDocumentError(BadRequest):
     """A document that is not an export of this emulator."""
 
 
+def _check_totals(row: dict[str, Any], where: str) -> None:
+    """A run's totals keep 0 <= correct <= predictions <= tasks, imported ones too."""
+    totals = [row.get(k) or 0 for k in ("total_correct_predictions", "total_predictions",
+                                         "total_tasks")]  # fmt: skip
+    if not all(isinstance(t, int) for t in totals) or not 0 <= totals[0] <= totals[1] <= totals[2]:
+        raise StateDocumentError(
+            f"{where}: totals must keep "
+            "0 <= total_correct_predictions <= total_predictions <= total_tasks"
+        )
+
+
 def import_state(session: Session, document: Any) -> None:
     """Replace the whole state with an exported document."""
     if not isinstance(document, dict) or document.get("format") != FORMAT:
@@ -110,6 +121,8 @@ def import_state(session: Session, document: Any) -> None:
             for key in stamps & set(row):
                 if row[key] is not None:
                     row[key] = _instant(row[key], f"tables.{table.name}[{index}].{key}")
+            if table.name == ModelRun.__tablename__:
+                _check_totals(row, f"tables.{table.name}[{index}]")
         if rows:
             try:
                 session.execute(insert(table), rows)

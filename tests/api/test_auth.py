@@ -113,6 +113,36 @@ def test_token_header_is_split_on_whitespace(server, authorization):
     assert isinstance(response.json(), list)
 
 
+# DRF splits the header's latin-1 bytes, on ASCII whitespace only: a no-break space (U+00A0)
+# or NEL (U+0085) joins "Token" and the key into one word, so no token scheme is named at all.
+@pytest.mark.parametrize("separator", [b"\xa0", b"\x85"], ids=["nbsp", "nel"])
+def test_non_ascii_whitespace_does_not_separate_the_token_keyword(server, separator):
+    authorization = b"Token" + separator + ADA_TOKEN.encode()
+
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+
+    assert_unauthorized(response, NOT_PROVIDED)
+
+
+def test_non_ascii_whitespace_after_the_key_is_part_of_the_key(server):
+    # b"key\xa0" is one word, and not UTF-8: DRF's "invalid characters".
+    authorization = b"Token " + ADA_TOKEN.encode() + b"\xa0"
+
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+
+    assert_unauthorized(
+        response, "Invalid token header. Token string should not contain invalid characters."
+    )
+
+
+def test_non_ascii_whitespace_inside_the_key_is_part_of_the_key(server):
+    authorization = ("Token " + ADA_TOKEN[:4] + "\u00a0" + ADA_TOKEN[4:]).encode()
+
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+
+    assert_unauthorized(response, INVALID_TOKEN)
+
+
 def test_token_header_with_trailing_space_is_accepted(server):
     # httpx refuses to send a header value ending in a space, so the request is written by hand.
     url = httpx.URL(server.url)
@@ -295,6 +325,15 @@ def test_bearer_access_token_acts_as_its_user(jwt_server, access):
 
     assert response.status_code == 201, response.text
     assert response.json()["created_by"]["id"] == 1
+
+
+@pytest.mark.parametrize("separator", [b"\xa0", b"\x85"], ids=["nbsp", "nel"])
+def test_non_ascii_whitespace_does_not_separate_bearer(jwt_server, access, separator):
+    authorization = b"Bearer" + separator + access.encode()
+
+    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": authorization})
+
+    assert_unauthorized(response, NOT_PROVIDED)
 
 
 def test_refresh_jwt_used_as_bearer_is_401_not_provided(jwt_server, refresh):

@@ -15,6 +15,8 @@ TOO_LONG = "Ensure this field has no more than 255 characters."
 ABOVE_INT = f"Ensure this value is less than or equal to {INT_MAX}."
 BELOW_INT = f"Ensure this value is greater than or equal to {INT_MIN}."
 NEGATIVE = "Ensure this value is greater than or equal to 0."
+TOTALS = ["total_tasks", "total_predictions", "total_correct_predictions"]
+CONSISTENT_TOTALS = {"total_tasks": 10, "total_predictions": 1}
 
 
 # Each row of the BEHAVIOUR.md table: the body sent and the whole validation_errors answered.
@@ -157,7 +159,8 @@ def test_rejected_request_creates_no_run(api, body):
     ],
 )
 def test_integer_like_values_are_coerced(api, field, sent, stored):
-    response = api.post(RUNS, json={"project": 1, field: sent})
+    # Totals that keep 0 <= correct <= predictions <= tasks whichever one is coerced.
+    response = api.post(RUNS, json={"project": 1, **CONSISTENT_TOTALS, field: sent})
 
     assert response.status_code == 201, response.text
     assert response.json()[field] == stored
@@ -233,17 +236,21 @@ def test_unknown_keys_are_ignored(api):
         ("job_id", "j" * 255),
         ("job_id", ""),
         ("total_tasks", INT_MAX),
-        ("total_tasks", INT_MIN),
+        ("total_tasks", 0),
         ("total_predictions", INT_MAX),
-        ("total_predictions", INT_MIN),
+        ("total_predictions", 0),
         ("total_correct_predictions", INT_MAX),
-        ("total_correct_predictions", INT_MIN),
+        ("total_correct_predictions", 0),
         ("sample_subset_size", 0),
         ("sample_subset_size", INT_MAX),
     ],
 )
 def test_value_at_its_limit_is_accepted(api, field, value):
-    response = api.post(RUNS, json={"project": 1, field: value})
+    body = {"project": 1, field: value}
+    if field in TOTALS:  # the totals above it at the same value keep them ordered
+        body = {"project": 1, **dict.fromkeys(TOTALS[: TOTALS.index(field)], value), field: value}
+
+    response = api.post(RUNS, json=body)
 
     assert response.status_code == 201, response.text
     assert response.json()[field] == value
@@ -255,10 +262,13 @@ def test_value_at_its_limit_is_accepted(api, field, value):
         ("job_id", "j" * 256, TOO_LONG),
         ("total_tasks", INT_MAX + 1, ABOVE_INT),
         ("total_tasks", INT_MIN - 1, BELOW_INT),
+        ("total_tasks", -1, NEGATIVE),
         ("total_predictions", INT_MAX + 1, ABOVE_INT),
         ("total_predictions", INT_MIN - 1, BELOW_INT),
+        ("total_predictions", -1, NEGATIVE),
         ("total_correct_predictions", INT_MAX + 1, ABOVE_INT),
         ("total_correct_predictions", INT_MIN - 1, BELOW_INT),
+        ("total_correct_predictions", -1, NEGATIVE),
         ("sample_subset_size", -1, NEGATIVE),
         ("sample_subset_size", INT_MAX + 1, ABOVE_INT),
     ],
@@ -291,3 +301,63 @@ def test_non_nullable_optional_fields_refuse_null(api, field):
     assert_invalid(
         api.post(RUNS, json={"project": 1, field: None}), {field: ["This field may not be null."]}
     )
+
+
+# --- the totals' invariant: 0 <= total_correct_predictions <= total_predictions <= total_tasks
+
+
+@pytest.mark.parametrize(
+    ("totals", "errors"),
+    [
+        pytest.param(
+            {"total_tasks": 1, "total_predictions": 5, "total_correct_predictions": 9},
+            {
+                "total_predictions": [
+                    "Ensure this value is less than or equal to total_tasks (1)."
+                ],
+                "total_correct_predictions": [
+                    "Ensure this value is less than or equal to total_predictions (5)."
+                ],
+            },
+            id="both-out-of-order",
+        ),
+        pytest.param(
+            {"total_predictions": 3},
+            {"total_predictions": ["Ensure this value is less than or equal to total_tasks (0)."]},
+            id="predictions-without-tasks",
+        ),
+        pytest.param(
+            {"total_tasks": None, "total_predictions": 2},
+            {"total_predictions": ["Ensure this value is less than or equal to total_tasks (0)."]},
+            id="null-tasks-count-as-zero",
+        ),
+        pytest.param(
+            {"total_tasks": 5, "total_predictions": 4, "total_correct_predictions": 5},
+            {
+                "total_correct_predictions": [
+                    "Ensure this value is less than or equal to total_predictions (4)."
+                ]
+            },
+            id="correct-above-predictions",
+        ),
+        pytest.param(
+            {"total_tasks": -5, "total_predictions": -7, "total_correct_predictions": -9},
+            {name: [NEGATIVE] for name in TOTALS},
+            id="all-negative",
+        ),
+    ],
+)
+def test_totals_out_of_order_or_negative_are_refused_and_create_nothing(api, totals, errors):
+    before = len(api.get(RUNS).json())
+
+    assert_invalid(api.post(RUNS, json={"project": 1, **totals}), errors)
+    assert len(api.get(RUNS).json()) == before
+
+
+def test_ordered_totals_are_stored_as_sent_until_the_run_starts(api):
+    totals = {"total_tasks": 9, "total_predictions": 5, "total_correct_predictions": 5}
+
+    response = api.post(RUNS, json={"project": 1, **totals})
+
+    assert response.status_code == 201, response.text
+    assert {name: response.json()[name] for name in TOTALS} == totals

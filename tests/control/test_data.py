@@ -169,6 +169,10 @@ def _bad_timestamp(document):
     document["tables"]["model_run"][0]["created_at"] = "yesterday"
 
 
+def _totals_out_of_order(document):
+    document["tables"]["model_run"][0].update(total_tasks=1, total_predictions=5)
+
+
 def _missing_parent(document):
     document["tables"]["model_run"][0]["project_id"] = 999
 
@@ -193,6 +197,11 @@ def _duplicate_id(document):
         (_unknown_column, "tables.project[0]: unknown column 'color'"),
         (_rows_not_a_list, "tables.project: must be a list of rows"),
         (_bad_timestamp, "tables.model_run[0].created_at: 'yesterday' is not an ISO 8601 instant"),
+        (
+            _totals_out_of_order,
+            "tables.model_run[0]: totals must keep "
+            "0 <= total_correct_predictions <= total_predictions <= total_tasks",
+        ),
     ],
 )
 def test_bad_import_is_400_naming_the_problem_and_changes_nothing(control, ada, spoil, detail):

@@ -1,7 +1,12 @@
 """The request journal, health, the fidelity list, and the settings that shape the control plane."""
 
+import os
+import re
+import subprocess
+import time
 from collections.abc import Iterator
 
+import httpx
 import psycopg
 import pytest
 from conftest import ADA_TOKEN, FAST, POSTGRES, Emulator, postgres_database
@@ -203,8 +208,10 @@ def test_control_plane_disabled_leaves_the_api_and_ignores_the_outcome_header(di
         ("GET", "/_emulator/clock", None),
         ("POST", "/_emulator/clock", {"freeze": "not even valid"}),
         ("POST", "/_emulator/reset", None),
-        ("GET", "/_emulator/health", None),
+        ("GET", "/_emulator/export", None),
+        ("GET", "/_emulator/requests", None),
         ("GET", "/_emulator/unknown", None),
+        ("GET", "/metrics", None),
     ],
 )
 def test_admin_token_is_required_on_the_control_plane(guarded, token, detail, method, path, body):
@@ -222,6 +229,52 @@ def test_admin_token_opens_the_control_plane(guarded):
             "worker": "ok",
         }
         assert ok(admin.get("/_emulator/clock"))["frozen"] is False
+
+
+def test_health_needs_no_admin_token(guarded):
+    # A health probe (the image's HEALTHCHECK) carries no secret; the answer reveals nothing.
+    with guarded.client(token=None) as anonymous:
+        assert ok(anonymous.get("/_emulator/health"))["status"] == "ok"
+
+
+def test_metrics_answer_with_the_admin_token(guarded):
+    with guarded.client(token=ADMIN_TOKEN) as admin:
+        response = admin.get("/metrics")
+    assert response.status_code == 200
+    assert "lse_runs" in response.text
+
+
+def test_admin_token_is_split_on_ascii_whitespace_only(guarded):
+    with guarded.client(token=None) as client:
+        response = client.get(
+            "/_emulator/clock", headers={"Authorization": b"Token\xa0" + ADMIN_TOKEN.encode()}
+        )
+    assert_error(response, 401, "Authentication credentials were not provided.")
+
+
+OUTCOME_NEEDS_ADMIN = (
+    "X-Emulator-Outcome needs the control plane's admin token: send it as X-Emulator-Admin-Token."
+)
+
+
+@pytest.mark.parametrize("given", [None, "wrong", ADA_TOKEN], ids=["none", "wrong", "user-token"])
+def test_forced_outcome_needs_the_admin_token_when_one_is_in_force(guarded, given):
+    headers = {"X-Emulator-Outcome": "Failed"}
+    if given:
+        headers["X-Emulator-Admin-Token"] = given
+    with guarded.client() as ada:
+        before = len(ok(ada.get(RUNS)))
+        response = ada.post(RUNS, json={"project": 1}, headers=headers)
+        assert_error(response, 403, OUTCOME_NEEDS_ADMIN)
+        assert len(ok(ada.get(RUNS))) == before
+
+
+def test_forced_outcome_with_the_admin_token_is_applied(guarded):
+    headers = {"X-Emulator-Outcome": "Stuck", "X-Emulator-Admin-Token": ADMIN_TOKEN}
+    with guarded.client() as ada, guarded.client(token=ADMIN_TOKEN) as admin:
+        run = ok(ada.post(RUNS, json={"project": 1}, headers=headers), 201)
+        rows = ok(admin.get("/_emulator/export"))["tables"]["model_run"]
+        assert next(r for r in rows if r["id"] == run["id"])["outcome"] == "Stuck"
 
 
 def test_admin_token_leaves_the_api_paths_as_they_were(guarded):
@@ -251,3 +304,47 @@ def test_health_is_503_naming_the_database_when_it_is_unreachable(start_emulator
         assert response.status_code == 503
         body = response.json()
         assert (body["status"], body["database"]) == ("error", "unreachable")
+
+
+def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_token(tmp_path):
+    """Bound to 0.0.0.0 without an admin token, as the image runs: one token is generated,
+    printed, and required by every worker process."""
+    ready, log = tmp_path / "ready", tmp_path / "server.log"
+    env = {**os.environ, "LSE_EMULATOR_HOST": "0.0.0.0", "LSE_EMULATOR_DATA_DIR": str(tmp_path)}
+    env.pop("LSE_EMULATOR_ADMIN_TOKEN", None)
+    with log.open("wb") as output:
+        server = subprocess.Popen(
+            ["lse-emulator", "serve", "--port", "0", "--workers", "2", "--ready-file", str(ready)],
+            env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        port = ready.read_text().strip().rsplit(":", 1)[1]
+        url = f"http://127.0.0.1:{port}"
+        printed = re.search(r"^Control plane admin token: (\S+)$", log.read_text(), re.M)
+        assert printed is not None, log.read_text()
+        token = printed.group(1)
+        admin = {"Authorization": f"Token {token}"}
+        before = httpx.get(url + "/_emulator/export", headers=admin).json()
+        refused = [
+            ("GET", "/_emulator/export", None),
+            ("POST", "/_emulator/seed", {"organizations": [{"id": 9, "title": "Intruder"}]}),
+            ("POST", "/_emulator/reset", None),
+            ("GET", "/_emulator/requests", None),
+            ("GET", "/metrics", None),
+        ]
+        for method, path, body in refused:
+            response = httpx.request(method, url + path, json=body)
+            assert_error(response, 401, "Authentication credentials were not provided.")
+        # Fresh connections land on either worker: each one requires the same token.
+        for _ in range(10):
+            with httpx.Client(base_url=url, headers=admin) as client:
+                assert ok(client.get("/_emulator/export")) == before
+        assert ok(httpx.get(url + "/_emulator/health"))["status"] == "ok"
+        assert token not in (tmp_path / "server.log").read_text().split(token, 1)[1]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

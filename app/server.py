@@ -1,0 +1,86 @@
+"""uvicorn's HTTP/1.1 protocol with the limits a server on a network needs: the time a client
+has to send a request's headers, and then its body."""
+
+import asyncio
+from typing import Any
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+
+class TimedH11Protocol(H11Protocol):
+    """Closes a connection whose client does not send a request's headers within
+    ``header_timeout`` seconds of starting it (or of connecting), or its body within
+    ``body_timeout`` seconds of the headers. uvicorn bounds only the idle time between
+    requests (``timeout_keep_alive``): without this, half-sent requests hold connections open
+    for ever. The time the application takes to answer is not bounded here."""
+
+    def __init__(self, config: "ServerConfig", *args: Any, **kwargs: Any) -> None:
+        super().__init__(config, *args, **kwargs)
+        self.header_timeout = config.header_timeout
+        self.body_timeout = config.body_timeout
+        self.receive_deadline: asyncio.TimerHandle | None = None
+        self.receiving: str | None = None  # "headers" or "body" while a deadline is armed
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._watch()
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        self._watch()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _watch(self) -> None:
+        """Arm, keep or drop the deadline after h11 has seen what arrived."""
+        if self.transport.is_closing():
+            self._disarm()
+            return
+        state = self.conn.their_state
+        if state is h11.IDLE and (self.receiving == "headers" or self._started_request()):
+            self._arm("headers", self.header_timeout)
+        elif state is h11.SEND_BODY:
+            self._arm("body", self.body_timeout)
+        else:
+            self._disarm()
+
+    def _started_request(self) -> bool:
+        # A fresh connection, or the first bytes of a next request on a kept-alive one.
+        return self.cycle is None or bool(self.conn.trailing_data[0])
+
+    def _arm(self, phase: str, seconds: float) -> None:
+        if self.receiving == phase:
+            return  # the deadline runs from the start of the phase, not from the last byte
+        self._disarm()
+        self.receiving = phase
+        self.receive_deadline = self.loop.call_later(seconds, self._expired)
+
+    def _disarm(self) -> None:
+        if self.receive_deadline is not None:
+            self.receive_deadline.cancel()
+        self.receive_deadline = None
+        self.receiving = None
+
+    def _expired(self) -> None:
+        self.receive_deadline = None
+        if self.receiving == "body" and self.flow.read_paused:
+            # The application has not read what arrived yet: the wait is ours, not the client's.
+            self.receive_deadline = self.loop.call_later(self.body_timeout, self._expired)
+            return
+        self.receiving = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+
+class ServerConfig(uvicorn.Config):
+    """uvicorn's configuration with the request deadlines; it pickles whole into each worker
+    process, like uvicorn's own."""
+
+    def __init__(self, app: Any, *, header_timeout: float, body_timeout: float, **kwargs: Any):
+        super().__init__(app, http=TimedH11Protocol, **kwargs)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
