@@ -3,12 +3,14 @@
 import asyncio
 import hmac
 import time
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, Field, ValidationError, model_validator
 from sqlalchemy import text
 from sqlmodel import Session, select
@@ -26,8 +28,30 @@ from app.lifecycle.policy import Policy
 from app.models import ACTIVE_STATUSES, ModelRun, RunEvent, RunStatus
 from app.schemas import iso
 from app.seed import SeedError, StrictModel, load_seed, parse_seed
+from app.validation import loads_json
 
-router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"])
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body is parsed as strict JSON, as the Label Studio API's bodies are:
+    a document the server could not store or render again is a JSON parse error."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"], route_class=StrictJSONRoute)
 
 
 class ClockChange(StrictModel):
