@@ -71,6 +71,11 @@ def install_error_handlers(app: FastAPI) -> None:
             errors.setdefault(name or "non_field_errors", []).append(message)
         return error_response(request, ValidationFailed(errors))
 
+    @app.exception_handler(RecursionError)
+    def _too_deep(request: Request, error: RecursionError) -> JSONResponse:
+        # Input nested deeper than Python can walk is the input's fault wherever it is met.
+        return error_response(request, APIError(400, "The request is nested too deeply."))
+
     @app.exception_handler(Exception)
     def _unexpected(request: Request, error: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)

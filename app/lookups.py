@@ -38,12 +38,17 @@ def prompt_version(
 
 
 def ordering_terms(ordering: str | None, columns: dict[str, Any]) -> list:
-    """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped."""
-    terms = []
+    """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped.
+
+    A field named again is dropped too: it cannot change the order, and thousands of repeats
+    would exceed the database's limit on ORDER BY terms."""
+    terms, seen = [], set()
     for term in (ordering or "").split(","):
         term = term.strip()
-        column = columns.get(term.removeprefix("-"))
-        if column is not None:
+        name = term.removeprefix("-")
+        column = columns.get(name)
+        if column is not None and name not in seen:
+            seen.add(name)
             terms.append(desc(column) if term.startswith("-") else asc(column))
     return terms
 

@@ -31,7 +31,7 @@ Ref = Annotated[int, Field(ge=1, le=MAX_ID)]  # an id naming another entry
 
 class StrictModel(BaseModel):
     """A document part whose unknown keys are refused, not ignored, and whose text has no null
-    characters (PostgreSQL cannot store them)."""
+    characters (PostgreSQL cannot store them) and no lone surrogates (UTF-8 cannot encode them)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -40,6 +40,8 @@ class StrictModel(BaseModel):
     def _no_null_characters(cls, value: Any) -> Any:
         if isinstance(value, str) and "\x00" in value:
             raise ValueError("null characters are not allowed")
+        if isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value):
+            raise ValueError("surrogate characters are not allowed")
         return value
 
 

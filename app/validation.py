@@ -6,6 +6,7 @@ so bodies of the Label Studio API are checked here, field by field, all errors a
 """
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
@@ -101,6 +102,9 @@ class CharField(Field):
         text = str(value).strip()
         if "\x00" in text:
             raise FieldError("Null characters are not allowed.")
+        surrogate = _SURROGATE.search(text)
+        if surrogate:
+            raise FieldError(f"Surrogate characters are not allowed: U+{ord(surrogate[0]):X}.")
         if self.max_length is not None and len(text) > self.max_length:
             raise FieldError(f"Ensure this field has no more than {self.max_length} characters.")
         return text
@@ -126,6 +130,9 @@ class BooleanField(Field):
         raise FieldError("Must be a valid boolean.")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # text UTF-8 cannot encode (a lone surrogate)
+
+
 class ChoiceField(Field):
     def __init__(self, *, choices: list[str], **kw: Any) -> None:
         super().__init__(**kw)
@@ -134,7 +141,9 @@ class ChoiceField(Field):
     def convert(self, value: Any) -> str:
         if str(value) in self.choices:
             return str(value)
-        raise FieldError(f'"{value}" is not a valid choice.')
+        # The value is echoed back: text UTF-8 cannot encode is shown escaped.
+        shown = _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", str(value))
+        raise FieldError(f'"{shown}" is not a valid choice.')
 
 
 class DateTimeField(Field):
@@ -157,7 +166,10 @@ class DateTimeField(Field):
             pass
         if parsed is None:
             raise FieldError(self.MESSAGE)
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        try:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before datetime.min in UTC
+            raise FieldError("Datetime value out of range.") from None
 
     def _parse(self, value: Any) -> datetime | None:
         try:
@@ -202,7 +214,7 @@ class JSONField(Field):
         if name not in form:
             return EMPTY
         try:
-            return json.loads(form[name])
+            return loads_json(form[name])
         except ValueError:
             return _InvalidJSON()
 
@@ -267,8 +279,48 @@ def validate(fields: dict[str, Field], data: Any, *, form: bool = False) -> dict
     return values
 
 
+class NotStrictJSON(json.JSONDecodeError):
+    """JSON text that strict JSON cannot carry back: the message says why, with no position."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "", 0)
+
+    def __str__(self) -> str:
+        return self.msg
+
+
 def _strict_constant(name: str) -> Any:
-    raise ValueError(f"Out of range float values are not JSON compliant: {name!r}")
+    raise NotStrictJSON(f"Out of range float values are not JSON compliant: {name!r}")
+
+
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if number in (math.inf, -math.inf):  # 1e400
+        raise NotStrictJSON(f"Out of range float values are not JSON compliant: {text!r}")
+    return number
+
+
+def loads_json(text: str | bytes) -> Any:
+    """Parse a JSON body as strict JSON: every value it yields can be stored and rendered again.
+
+    NaN, Infinity and numbers beyond a float's range, lone surrogates (text UTF-8 cannot
+    encode) and nesting deeper than Python can walk raise a ValueError (a JSONDecodeError)."""
+    try:
+        value = json.loads(text, parse_constant=_strict_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise NotStrictJSON("the document is nested too deeply") from None
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            stack.extend(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str) and (surrogate := _SURROGATE.search(node)):
+            code = f"U+{ord(surrogate[0]):X}"
+            raise NotStrictJSON(f"Surrogate characters are not allowed: {code}.")
+    return value
 
 
 async def parse_body(request: Any) -> tuple[Any, bool]:
@@ -286,11 +338,9 @@ async def parse_body(request: Any) -> tuple[Any, bool]:
             if key.strip().lower() == "charset" and value.strip():
                 charset = value.strip().strip('"')
         try:
-            return json.loads(raw.decode(charset), parse_constant=_strict_constant), False
+            return loads_json(raw.decode(charset)), False
         except (ValueError, LookupError) as error:
             raise APIError(400, f"JSON parse error - {error}") from None
-        except RecursionError:
-            raise APIError(400, "JSON parse error - the document is nested too deeply") from None
     if media_type in form_types:
         form = await request.form()
         return {key: form.getlist(key)[-1] for key in form.keys()}, True

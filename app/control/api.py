@@ -3,11 +3,13 @@
 import asyncio
 import hmac
 import time
+from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 from sqlalchemy import text
 from sqlmodel import Session
@@ -35,8 +37,30 @@ from app.lifecycle.snapshot import export_state, import_state, reset_state
 from app.models import RunStatus
 from app.render import iso, model_runs, run_history
 from app.seed import StrictModel, load_seed, parse_seed
+from app.validation import loads_json
 
-router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"])
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body is parsed as strict JSON, as the Label Studio API's bodies are:
+    a document the server could not store or render again is a JSON parse error."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = loads_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJSONRequest(request.scope, request.receive))
+
+        return strict
+
+
+router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"], route_class=StrictJSONRoute)
 
 
 class ClockChange(StrictModel):

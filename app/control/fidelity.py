@@ -47,6 +47,8 @@ FIDELITY: list[dict[str, str]] = [
      "note": "existing_predictions: subset tasks with a successful prediction of the version; tasks_to_run: the rest."},
     {"area": "Ids beyond 32 bits", "level": DECISION,
      "note": "Name no row: 404 in a URL, Invalid pk in a body, an empty list as a list filter."},
+    {"area": "Values that cannot be stored", "level": DECISION,
+     "note": "A JSON body (API or control plane) with NaN, Infinity, a number beyond a float's range or a lone surrogate is a 400 JSON parse error; a datetime that leaves datetime's range in UTC is 400 \"Datetime value out of range.\"; repeated ordering fields are dropped."},
     {"area": "Wrong method", "level": APPROXIMATED,
      "note": "405 after authentication with the path's methods in Allow; OPTIONS is not served."},
     {"area": "Control plane (/_emulator)", "level": DECISION,

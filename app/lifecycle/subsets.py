@@ -81,7 +81,7 @@ def _number(where: str, value: Any) -> int:
 
 
 def _number_condition(where: str, column: Any, operator: Any, value: Any) -> ColumnElement[bool]:
-    if operator in NUMBER_OPERATORS:
+    if isinstance(operator, str) and operator in NUMBER_OPERATORS:  # a list is unhashable
         return NUMBER_OPERATORS[operator](column, _number(where, value))
     if operator in ("in", "not_in"):
         if not isinstance(value, dict) or "min" not in value or "max" not in value:
