@@ -1,5 +1,8 @@
 """initial schema
 
+Self-contained: the columns are declared here, never taken from today's models (datetimes
+are stored as timezone-aware DATETIME/TIMESTAMPTZ; the models read them as UTC).
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-27 00:26:28.334025
@@ -10,8 +13,6 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
-
-import app.models
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -26,7 +27,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("secret_key", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("clock_offset_seconds", sa.Float(), nullable=False),
-        sa.Column("clock_frozen_at", app.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("clock_frozen_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("policy", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
@@ -96,8 +97,8 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Integer(), nullable=False),
         sa.Column("jti", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("token", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", app.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("expires_at", app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"],
             ["user.id"],
@@ -178,12 +179,12 @@ def upgrade() -> None:
         sa.Column("total_tasks", sa.Integer(), nullable=True),
         sa.Column("total_predictions", sa.Integer(), nullable=True),
         sa.Column("total_correct_predictions", sa.Integer(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("triggered_at", app.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("completed_at", app.models.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("predictions_updated_at", app.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("triggered_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("predictions_updated_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("total_failed", sa.Integer(), nullable=False),
-        sa.Column("next_due_at", app.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("next_due_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("outcome", sa.String(), nullable=True),
         sa.ForeignKeyConstraint(
             ["created_by_id"],
@@ -220,7 +221,7 @@ def upgrade() -> None:
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("error_type", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.Column("message", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("created_at", app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["model_run.id"],
@@ -246,7 +247,7 @@ def upgrade() -> None:
         sa.Column("task_id", sa.Integer(), nullable=False),
         sa.Column("version_id", sa.Integer(), nullable=False),
         sa.Column("correct", sa.Boolean(), nullable=True),
-        sa.Column("created_at", app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["run_id"],
             ["model_run.id"],
@@ -272,7 +273,7 @@ def upgrade() -> None:
         sa.Column("run_id", sa.Integer(), nullable=False),
         sa.Column("from_status", sa.String(), nullable=True),
         sa.Column("to_status", sa.String(), nullable=False),
-        sa.Column("at", app.models.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("cause", sa.String(), nullable=False),
         sa.Column("reason", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
         sa.ForeignKeyConstraint(
