@@ -4,9 +4,9 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
@@ -25,7 +25,7 @@ from app.lifecycle.worker import Worker
 from app.migrate import migrate, startup_lock
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import Metrics, RequestMiddleware
-from app.schemas import ModelRunRequestRequest, TokenRefreshRequest
+from app.openapi import build_definition
 from app.seed import configured_seed, database_is_empty, load_seed
 
 log = logging.getLogger("lse_emulator")
@@ -112,29 +112,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_error_handlers(app)
-    _install_openapi(app)
-    return app
 
-
-def _install_openapi(app: FastAPI) -> None:
-    """Request-body schemas are documented by reference (bodies are parsed as DRF does), so
-    they are added to the components here."""
-
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
-            components = schema.setdefault("components", {}).setdefault("schemas", {})
-            for model in (ModelRunRequestRequest, TokenRefreshRequest):
-                definition = model.model_json_schema(ref_template="#/components/schemas/{model}")
-                components.update(definition.pop("$defs", {}))
-                components[model.__name__] = definition
-            # Errors are answered 400 in Label Studio's envelope, never FastAPI's 422.
-            for operations in schema["paths"].values():
-                for operation in operations.values():
-                    operation.get("responses", {}).pop("422", None)
-            for name in ("HTTPValidationError", "ValidationError"):
-                components.pop(name, None)
-            app.openapi_schema = schema
+            app.openapi_schema = build_definition(app)
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -39,7 +39,7 @@ class Subset(StrEnum):
 
 
 class RunRequest(BaseModel):
-    """The fields of app.schemas.ModelRunRequestRequest (copied: the floor imports no app code)."""
+    """The fields of ModelRunRequestRequest in Label Studio's definition (the floor imports no app code)."""
 
     filters_json: Any | None = None
     job_id: str | None = Field(default=None, max_length=255)

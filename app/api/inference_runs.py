@@ -14,8 +14,6 @@ from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_ru
 from app.lookups import ordering_terms, own_project, prompt_version
 from app.models import MAX_ID, ModelRun, ProjectSubset, User
 from app.render import model_run, model_runs, user_simple
-from app.schemas import CancelModelRunResponse, ModelRunRequestRequest, request_body_schema
-from app.schemas import ModelRun as ModelRunSchema
 from app.validation import (
     BooleanField,
     CharField,
@@ -83,9 +81,6 @@ def requested_outcome(request: Request, settings: Settings) -> str | None:
 @router.post(
     RUNS,
     status_code=201,
-    response_model=None,
-    responses={201: {"model": ModelRunSchema, "description": ""}},
-    openapi_extra=request_body_schema(ModelRunRequestRequest),
     summary="✨ Run prompt inference",
 )
 def create_inference_run(
@@ -109,7 +104,6 @@ def create_inference_run(
 
 @router.get(
     RUNS,
-    response_model=list[ModelRunSchema],
     summary="✨ Get inference run info",
 )
 def list_inference_runs(
@@ -150,7 +144,6 @@ def list_inference_runs(
 
 @router.post(
     RUNS + "/{inference_run_id}/cancel",
-    response_model=CancelModelRunResponse,
     summary="✨ Cancel Inference Run API",
 )
 def cancel_inference_run(

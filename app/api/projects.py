@@ -11,14 +11,12 @@ from app.errors import NotFound
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_counts
 from app.models import Project
-from app.schemas import ProjectSubsetItem
 
 router = APIRouter(tags=["Projects"])
 
 
 @router.get(
     "/api/projects/{project_pk}/subsets",
-    response_model=list[ProjectSubsetItem],
     summary="✨ Get available subsets of a project (for prompts usage)",
 )
 def list_project_subsets(

@@ -9,7 +9,6 @@ from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
 from app.lookups import own_project, prompt_version
 from app.models import ProjectSubset
-from app.schemas import PredictionCountResponse
 from app.validation import ChoiceField, IntegerField, PrimaryKeyField, validate
 
 router = APIRouter(tags=["Prompts"])
@@ -17,7 +16,6 @@ router = APIRouter(tags=["Prompts"])
 
 @router.get(
     "/api/prompts/{prompt_id}/versions/{version_id}/prediction-count",
-    response_model=PredictionCountResponse,
     summary="✨ Get prediction count for a prompt version",
 )
 def prediction_count(
