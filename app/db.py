@@ -150,3 +150,12 @@ def emulator_state(session: Session) -> EmulatorState:
             raise RuntimeError("emulator state missing: the database was not initialised")
         session.info["emulator_state"] = state
     return state
+
+
+def mark_seed_changed(session: Session) -> None:
+    """Note that the seed tables (organizations, users, projects, tasks, prompts...) may no
+    longer be what the seed made, so that a reset reloads them instead of keeping them."""
+    state = emulator_state(session)
+    if not state.seed_changed:
+        state.seed_changed = True
+        session.add(state)

@@ -230,6 +230,56 @@ class _InvalidJSON:
     pass
 
 
+class FloatField(Field):
+    def __init__(
+        self, *, min_value: float | None = None, max_value: float | None = None, **kw: Any
+    ) -> None:
+        super().__init__(**kw)
+        self.min_value = min_value
+        self.max_value = max_value
+
+    def convert(self, value: Any) -> float:
+        if isinstance(value, str) and len(value) > 1000:
+            raise FieldError("String value too large.")
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise TypeError
+            number = float(value)
+        except (TypeError, ValueError, OverflowError):
+            raise FieldError("A valid number is required.") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise FieldError("A valid number is required.")
+        if self.max_value is not None and number > self.max_value:
+            raise FieldError(f"Ensure this value is less than or equal to {self.max_value}.")
+        if self.min_value is not None and number < self.min_value:
+            raise FieldError(f"Ensure this value is greater than or equal to {self.min_value}.")
+        return number
+
+
+class ListField(Field):
+    """A list whose items a child field checks (DRF's ListField; form fields hold JSON text)."""
+
+    def __init__(self, *, child: Field, allow_empty: bool = True, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.child = child
+        self.allow_empty = allow_empty
+
+    def form_value(self, form: Mapping[str, Any], name: str) -> Any:
+        if name not in form:
+            return EMPTY
+        try:
+            return loads_json(form[name])
+        except APIError:
+            return form[name]
+
+    def convert(self, value: Any) -> list[Any]:
+        if isinstance(value, str | Mapping) or not isinstance(value, list):
+            raise FieldError(f'Expected a list of items but got type "{type(value).__name__}".')
+        if not value and not self.allow_empty:
+            raise FieldError("This list may not be empty.")
+        return [self.child.run(item) for item in value]
+
+
 class PrimaryKeyField(Field):
     """A reference to an object by id; ``resolve`` answers whether the id names one."""
 
