@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, Table, delete, insert, select, text
+from sqlalchemy import Boolean, Engine, Float, Integer, String, Table, delete, insert, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
@@ -12,7 +12,8 @@ from app.db import bulk_write_session, emulator_state
 from app.errors import BadRequest
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.policy import Policy
-from app.models import EmulatorState, ModelRun, UTCDateTime, utcnow
+from app.lifecycle.runs import OUTCOMES
+from app.models import EmulatorState, ModelRun, ProjectSubset, RunStatus, UTCDateTime, utcnow
 from app.render import iso
 from app.seed import configured_seed, load_seed
 
@@ -58,6 +59,40 @@ def export_state(session: Session) -> dict[str, Any]:
 
 class StateDocumentError(BadRequest):
     """A document that is not an export of this emulator."""
+
+
+# Columns whose text names one of a few values the lifecycle knows.
+CHOICES: dict[tuple[str, str], set[str | None]] = {
+    ("model_run", "status"): set(RunStatus),
+    ("model_run", "project_subset"): set(ProjectSubset),
+    ("model_run", "outcome"): {None, *OUTCOMES},
+    ("run_event", "from_status"): {None, *RunStatus},
+    ("run_event", "to_status"): set(RunStatus),
+}
+
+
+def _check_types(table: Table, row: dict[str, Any], where: str) -> None:
+    """Each value of a row is one its column stores and reads back (SQLite would store any)."""
+    for column in table.columns:
+        value = row.get(column.name)
+        if value is None:
+            continue
+        kind = column.type
+        if isinstance(kind, Boolean):
+            ok = isinstance(value, bool)
+        elif isinstance(kind, Integer):
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif isinstance(kind, Float):
+            ok = isinstance(value, int | float) and not isinstance(value, bool)
+        elif isinstance(kind, String):
+            ok = isinstance(value, str)
+        else:
+            ok = True
+        if not ok:
+            raise StateDocumentError(f"{where}.{column.name}: {value!r} is not a {kind}")
+        allowed = CHOICES.get((table.name, column.name))
+        if allowed is not None and value not in allowed:
+            raise StateDocumentError(f"{where}.{column.name}: {value!r} is not one of its values")
 
 
 def _check_totals(row: dict[str, Any], where: str) -> None:
@@ -118,6 +153,8 @@ def import_state(session: Session, document: Any) -> None:
                 raise StateDocumentError(
                     f"tables.{table.name}[{index}]: unknown column {sorted(extra)[0]!r}"
                 )
+            _check_types(table, {k: v for k, v in row.items() if k not in stamps},
+                         f"tables.{table.name}[{index}]")  # fmt: skip
             for key in stamps & set(row):
                 if row[key] is not None:
                     row[key] = _instant(row[key], f"tables.{table.name}[{index}].{key}")

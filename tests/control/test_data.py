@@ -185,6 +185,18 @@ def _id_too_large(document):
     document["tables"]["project"][0]["id"] = 10**23
 
 
+def _unknown_status(document):
+    document["tables"]["model_run"][0]["status"] = "Bogus"
+
+
+def _text_as_boolean(document):
+    document["tables"]["task"][0]["has_ground_truth"] = "yes"
+
+
+def _text_as_count(document):
+    document["tables"]["model_run"][0]["total_failed"] = "3"
+
+
 def _duplicate_id(document):
     document["tables"]["project"].append(dict(document["tables"]["project"][0]))
 
@@ -197,6 +209,9 @@ def _duplicate_id(document):
         (_unknown_column, "tables.project[0]: unknown column 'color'"),
         (_rows_not_a_list, "tables.project: must be a list of rows"),
         (_bad_timestamp, "tables.model_run[0].created_at: 'yesterday' is not an ISO 8601 instant"),
+        (_unknown_status, "tables.model_run[0].status: 'Bogus' is not one of its values"),
+        (_text_as_boolean, "tables.task[0].has_ground_truth: 'yes' is not a BOOLEAN"),
+        (_text_as_count, "tables.model_run[0].total_failed: '3' is not a INTEGER"),
         (
             _totals_out_of_order,
             "tables.model_run[0]: totals must keep "
