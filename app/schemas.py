@@ -6,21 +6,33 @@ responses are rendered by app.render.
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import BaseModel, Field
+from pydantic.config import JsonDict
 
 from app.models import MAX_ID, MIN_INT, ProjectSubset, RunStatus
 
-INT32 = {"ge": MIN_INT, "le": MAX_ID}
+
+
+class Bounds(TypedDict):
+    ge: int
+    le: int
+
+
+INT32: Bounds = {"ge": MIN_INT, "le": MAX_ID}
 FILTERS = "DM filter group for Filtered subset. Stored for display/re-run purposes."
 JOB_ID = "Job ID for inference job for a ModelRun e.g. Adala job ID"
 SAMPLE = "Custom sample size for Sample subset. Uses PROMPTER_SAMPLE_SUBSET_SIZE if not set."
-RO = {"readOnly": True}
+RO: JsonDict = {"readOnly": True}
 
 # The definition's names for the two enums: clients generated from it name their types so.
-ProjectSubsetEnum = StrEnum("ProjectSubsetEnum", {s.name: s.value for s in ProjectSubset})
-ModelRunStatusEnum = StrEnum("ModelRunStatusEnum", {s.name: s.value for s in RunStatus})
+if TYPE_CHECKING:  # mypy cannot read members built at run time; these have the same ones
+    ProjectSubsetEnum = ProjectSubset
+    ModelRunStatusEnum = RunStatus
+else:
+    ProjectSubsetEnum = StrEnum("ProjectSubsetEnum", {s.name: s.value for s in ProjectSubset})
+    ModelRunStatusEnum = StrEnum("ModelRunStatusEnum", {s.name: s.value for s in RunStatus})
 
 
 class UserSimple(BaseModel):
