@@ -20,7 +20,9 @@ LEGACY_DISABLED = (
 ALGORITHM = "HS256"
 
 
-def make_jwt(secret: str, user_id: int, token_type: str, lifetime: timedelta) -> tuple[str, dict[str, Any]]:
+def make_jwt(
+    secret: str, user_id: int, token_type: str, lifetime: timedelta
+) -> tuple[str, dict[str, Any]]:
     """Sign a token with the claims Label Studio's tokens carry; answers (token, claims)."""
     # Real time, not the virtual clock: the client checks expiry against its own clock.
     issued = utcnow()

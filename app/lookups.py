@@ -1,11 +1,12 @@
 """Finding a user's objects as Label Studio does: objects of another organization do not exist
 for them (a 404 behind a URL, an Invalid pk in a body), and DRF's ordering of lists."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, asc, desc
-from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.elements import OrderByList, UnaryExpression
 from sqlmodel import Session, col, select
 
 from app.errors import NotFound
@@ -38,12 +39,14 @@ def prompt_version(
     return prompt, version
 
 
-def ordering_terms(ordering: str | None, columns: dict[str, Any]) -> list[UnaryExpression[Any]]:
+def ordering_terms(
+    ordering: str | None, columns: Mapping[str, Mapped[Any]]
+) -> list[OrderByList | UnaryExpression[Any]]:
     """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped.
 
     A field named again is dropped too: it cannot change the order, and thousands of repeats
     would exceed the database's limit on ORDER BY terms."""
-    terms: list[UnaryExpression[Any]] = []
+    terms: list[OrderByList | UnaryExpression[Any]] = []
     seen: set[str] = set()
     for term in (ordering or "").split(","):
         term = term.strip()

@@ -4,13 +4,14 @@ import logging
 import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
@@ -46,7 +47,8 @@ def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
         if database_is_empty(session):
             load_seed(session, *configured_seed(settings))
         now = clock.now(session)
-        for run in session.exec(select(ModelRun).where(ModelRun.status.in_(ACTIVE_STATUSES))):
+        for run in session.exec(select(ModelRun).where(col(ModelRun.status).in_(ACTIVE_STATUSES))):
+            assert run.id is not None  # read from the database
             session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=run.status,
                                  at=now, cause="restart", reason="server started"))  # fmt: skip
 
@@ -120,7 +122,7 @@ def _install_openapi(app: FastAPI) -> None:
     """Request-body schemas are documented by reference (bodies are parsed as DRF does), so
     they are added to the components here."""
 
-    def openapi() -> dict:
+    def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, routes=app.routes)
             components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -137,4 +139,4 @@ def _install_openapi(app: FastAPI) -> None:
             app.openapi_schema = schema
         return app.openapi_schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override

@@ -2,10 +2,10 @@
 sharing a database."""
 
 import fcntl
-from typing import TYPE_CHECKING
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
 

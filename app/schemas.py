@@ -14,7 +14,6 @@ from pydantic.config import JsonDict
 from app.models import MAX_ID, MIN_INT, ProjectSubset, RunStatus
 
 
-
 class Bounds(TypedDict):
     ge: int
     le: int

@@ -4,9 +4,9 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Integer, and_, cast, exists, func, literal, not_, or_, true
+from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed

@@ -8,12 +8,15 @@ from sqlalchemy import Engine
 from app.lifecycle.clock import Clock
 from app.lifecycle.machine import settle
 from app.models import utcnow
+from app.observability import Metrics
 
 log = logging.getLogger("lse_emulator.worker")
 
 
 class Worker:
-    def __init__(self, engine: Engine, clock: Clock, interval: float, metrics=None) -> None:
+    def __init__(
+        self, engine: Engine, clock: Clock, interval: float, metrics: Metrics | None = None
+    ) -> None:
         self.engine = engine
         self.metrics = metrics
         self.clock = clock
@@ -21,7 +24,7 @@ class Worker:
         self.last_error: str | None = None
         self.last_tick = utcnow()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="lifecycle-worker")
