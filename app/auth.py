@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.db import emulator_state
 from app.errors import unauthorized
@@ -20,7 +20,9 @@ LEGACY_DISABLED = (
 ALGORITHM = "HS256"
 
 
-def make_jwt(secret: str, user_id: int, token_type: str, lifetime: timedelta) -> tuple[str, dict]:
+def make_jwt(
+    secret: str, user_id: int, token_type: str, lifetime: timedelta
+) -> tuple[str, dict[str, Any]]:
     """Sign a token with the claims Label Studio's tokens carry; answers (token, claims)."""
     # Real time, not the virtual clock: the client checks expiry against its own clock.
     issued = utcnow()
@@ -79,7 +81,7 @@ def _legacy_user(session: Session, parts: list[bytes]) -> User:
         ) from None
     found = session.exec(
         select(User, Organization.legacy_api_tokens_enabled)
-        .join(Organization, Organization.id == User.organization_id)
+        .join(Organization, col(Organization.id) == User.organization_id)
         .where(User.token == key)
     ).first()
     if found is None or not hmac.compare_digest(found[0].token.encode(), key.encode()):
@@ -98,6 +100,6 @@ def _jwt_user(session: Session, secret: str, token: bytes) -> User | None:
     if claims.get("token_type") != "access":
         return None
     try:
-        return session.get(User, int(claims.get("user_id")))
-    except (TypeError, ValueError):
+        return session.get(User, int(claims["user_id"]))
+    except (KeyError, TypeError, ValueError):
         return None

@@ -12,10 +12,11 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
@@ -38,7 +39,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=name, default=None, metavar=name.upper())
 
 
-def _log_config(level: str) -> dict:
+def _log_config(level: str) -> dict[str, Any]:
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["plain"] = {"format": "%(message)s"}
     config["handlers"]["plain"] = {
@@ -56,7 +57,7 @@ def _announce(
     ready_file: str | None,
     stop: threading.Event,
     generated_admin_token: str | None,
-):
+) -> None:
     """Once the server answers: print the URL, the demo token and a generated admin token,
     then write the ready file."""
     while not stop.is_set():
@@ -71,7 +72,7 @@ def _announce(
         return
     engine = make_engine(settings.sqlalchemy_url())
     with Session(engine) as session:
-        user = session.exec(select(User).order_by(User.id)).first()
+        user = session.exec(select(User).order_by(col(User.id))).first()
     engine.dispose()
     print(f"lse-emulator listening on {url}", flush=True)
     if user is not None:

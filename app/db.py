@@ -8,7 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session
 
 from app.models import MAX_ID, EmulatorState
@@ -25,7 +27,7 @@ def make_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:
+    def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
         # Let SQLAlchemy emit BEGIN itself, so a writer can take the lock before it reads.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -38,7 +40,7 @@ def make_engine(url: str) -> Engine:
     gate = WriteGate()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn) -> None:
+    def _on_begin(conn: Connection) -> None:
         # A write transaction that starts deferred and upgrades later can fail with
         # "database is locked" under concurrency; BEGIN IMMEDIATE waits for the lock instead.
         # Writers of this process queue in order at the gate rather than in SQLite's busy
@@ -57,7 +59,7 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
-    def _on_end(conn) -> None:
+    def _on_end(conn: Connection) -> None:
         if conn.info.pop("gated", False):
             gate.release()
 
@@ -115,6 +117,7 @@ def bulk_write_session(engine: Engine) -> Iterator[Session]:
     the caller keeps the references consistent (it empties children with their parents)."""
     with engine.connect() as connection:
         raw = connection.connection.dbapi_connection
+        assert raw is not None  # only an invalidated connection has none
         sqlite = engine.dialect.name == "sqlite"
         if sqlite:  # outside any transaction, where the pragma takes effect
             raw.execute("PRAGMA foreign_keys=OFF")

@@ -89,8 +89,8 @@ def _method_not_allowed(request: Request) -> JSONResponse:
         with read_session(request.app.state.engine) as session:
             try:
                 authenticate(session, request.headers.get("authorization"))
-            except APIError as error:
-                return error_response(request, error)
+            except APIError as refused:
+                return error_response(request, refused)
     allowed: set[str] = set()
     for route in iter_route_contexts(request.app.router.routes):
         if route.methods and route.path_regex.match(request.url.path):

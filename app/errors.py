@@ -3,6 +3,7 @@ and, for validation, the fields at fault. ``app.error_handlers`` renders every o
 Label Studio's envelope; nothing else turns an error into an answer."""
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 
@@ -14,7 +15,7 @@ class APIError(Exception):
         status_code: int,
         detail: str,
         validation_errors: dict[str, list[str]] | None = None,
-        headers: dict[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(detail)
         self.status_code = status_code

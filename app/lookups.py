@@ -1,11 +1,13 @@
 """Finding a user's objects as Label Studio does: objects of another organization do not exist
 for them (a 404 behind a URL, an Invalid pk in a body), and DRF's ordering of lists."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import and_, asc, desc
-from sqlmodel import Session, select
+from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.elements import OrderByList, UnaryExpression
+from sqlmodel import Session, col, select
 
 from app.errors import NotFound
 from app.models import MAX_ID, Project, Prompt, PromptVersion, User
@@ -22,9 +24,9 @@ def prompt_version(
             .outerjoin(
                 PromptVersion,
                 and_(
-                    PromptVersion.prompt_id == Prompt.id,
+                    col(PromptVersion.prompt_id) == Prompt.id,
                     # an id beyond the column names no version (0 is never an id)
-                    PromptVersion.id == (version_id if 0 < version_id <= MAX_ID else 0),
+                    col(PromptVersion.id) == (version_id if 0 < version_id <= MAX_ID else 0),
                 ),
             )
             .where(Prompt.id == prompt_id)
@@ -37,12 +39,15 @@ def prompt_version(
     return prompt, version
 
 
-def ordering_terms(ordering: str | None, columns: dict[str, Any]) -> list:
+def ordering_terms(
+    ordering: str | None, columns: Mapping[str, Mapped[Any]]
+) -> list[OrderByList | UnaryExpression[Any]]:
     """DRF's OrderingFilter: comma-separated fields, '-' for descending, unknown ones dropped.
 
     A field named again is dropped too: it cannot change the order, and thousands of repeats
     would exceed the database's limit on ORDER BY terms."""
-    terms, seen = [], set()
+    terms: list[OrderByList | UnaryExpression[Any]] = []
+    seen: set[str] = set()
     for term in (ordering or "").split(","):
         term = term.strip()
         name = term.removeprefix("-")

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
@@ -46,7 +46,8 @@ def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
         if database_is_empty(session):
             load_seed(session, *configured_seed(settings))
         now = clock.now(session)
-        for run in session.exec(select(ModelRun).where(ModelRun.status.in_(ACTIVE_STATUSES))):
+        for run in session.exec(select(ModelRun).where(col(ModelRun.status).in_(ACTIVE_STATUSES))):
+            assert run.id is not None  # read from the database
             session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=run.status,
                                  at=now, cause="restart", reason="server started"))  # fmt: skip
 
@@ -64,7 +65,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             migrate(engine)
             prepare_database(engine, settings, clock)
         app.state.engine = engine
-        worker = Worker(engine, clock, settings.worker_interval_seconds, app.state.metrics)
+        worker = Worker(
+            engine, clock, settings.worker_interval_seconds, app.state.metrics.observe_step
+        )
         app.state.worker = worker
         worker.start()
         try:
@@ -118,5 +121,5 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             app.openapi_schema = build_definition(app)
         return app.openapi_schema
 
-    app.openapi = openapi  # type: ignore[method-assign]
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented override
     return app

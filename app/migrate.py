@@ -5,14 +5,18 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, inspect, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 STARTUP_LOCK = 7_243_001  # a PostgreSQL advisory lock key of this application
 
 
-def alembic_config(url: str):
+def alembic_config(url: str) -> "Config":
     """Alembic configuration for the packaged migrations and a database URL."""
     from alembic.config import Config
 

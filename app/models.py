@@ -4,17 +4,27 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, String, TypeDecorator
-from sqlmodel import Field, SQLModel
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    String,
+    Table,
+    TypeDecorator,
+)
+from sqlmodel import Field, SQLModel, col
 
 
-class UTCDateTime(TypeDecorator):
+class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
@@ -22,7 +32,7 @@ class UTCDateTime(TypeDecorator):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -189,7 +199,7 @@ class Prediction(SQLModel, table=True):
     created_at: datetime = when(nullable=False)
 
 
-Index("uq_prediction_run_task", Prediction.run_id, Prediction.task_id, unique=True)
+Index("uq_prediction_run_task", col(Prediction.run_id), col(Prediction.task_id), unique=True)
 
 
 class FailedPrediction(SQLModel, table=True):
@@ -205,7 +215,10 @@ class FailedPrediction(SQLModel, table=True):
 
 
 Index(
-    "uq_failed_prediction_run_task", FailedPrediction.run_id, FailedPrediction.task_id, unique=True
+    "uq_failed_prediction_run_task",
+    col(FailedPrediction.run_id),
+    col(FailedPrediction.task_id),
+    unique=True,
 )
 
 
@@ -238,6 +251,12 @@ class EmulatorState(SQLModel, table=True):
     # Whether the seed tables may differ from the configured seed document (after a seed
     # upsert or an import), so that a reset must reload them rather than keep them.
     seed_changed: bool = False
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a table model, for statements that need no ORM objects."""
+    table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it, undeclared
+    return table
 
 
 def utcnow() -> datetime:

@@ -5,6 +5,7 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -29,7 +30,7 @@ class BodyTooLarge(Exception):
 class Metrics:
     """The emulator's metrics, in a registry of its own (one per application)."""
 
-    def __init__(self, engine_getter) -> None:
+    def __init__(self, engine_getter: Callable[[], Engine | None]) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "lse_http_requests", "HTTP requests", ["method", "route", "status"],
@@ -49,14 +50,20 @@ class Metrics:
         )
         self.registry.register(_RunsCollector(engine_getter))
 
+    def observe_step(self, lag: float, made: int, failed: int) -> None:
+        """One lifecycle step: how late it ran, the predictions it made and those that failed."""
+        self.lag.observe(max(lag, 0.0))
+        self.predictions.labels("success").inc(made)
+        self.predictions.labels("failure").inc(failed)
+
 
 class _RunsCollector:
     """Runs by status, counted in the database at scrape time (shared by every replica)."""
 
-    def __init__(self, engine_getter) -> None:
+    def __init__(self, engine_getter: Callable[[], Engine | None]) -> None:
         self.engine_getter = engine_getter
 
-    def collect(self):
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily("lse_runs", "Inference runs by status", labels=["status"])
         engine: Engine | None = self.engine_getter()
         counts: dict[str, int] = {}

@@ -63,7 +63,7 @@ def served_operations(app: FastAPI) -> set[tuple[str, str]]:
     return {
         (route.path, method.lower())
         for route in iter_route_contexts(app.router.routes)
-        if route.path.startswith(API_PREFIX)
+        if route.path is not None and route.path.startswith(API_PREFIX)
         for method in route.methods or ()
         if method != "HEAD"
     }

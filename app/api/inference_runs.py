@@ -1,18 +1,20 @@
 """Inference runs of a prompt version: create, list, cancel."""
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import Session, select
+from sqlalchemy import select
+from sqlalchemy.orm import Mapped
+from sqlmodel import Session, col
 
 from app.config import Settings
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, SettingsDep
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, create_run
 from app.lookups import ordering_terms, own_project, prompt_version
-from app.models import MAX_ID, ModelRun, ProjectSubset, User
+from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
 from app.render import model_run, model_runs, user_simple
 from app.validation import (
     BooleanField,
@@ -31,15 +33,15 @@ RUNS = "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"
 SUBSETS = [s.value for s in ProjectSubset]
 # The subsets a query parameter may name: Custom is only defined by a run's filters.
 QUERY_SUBSETS = [s for s in SUBSETS if s != ProjectSubset.CUSTOM]
-ORDERING = {
-    "id": ModelRun.id,
-    "created_at": ModelRun.created_at,
-    "triggered_at": ModelRun.triggered_at,
-    "completed_at": ModelRun.completed_at,
-    "predictions_updated_at": ModelRun.predictions_updated_at,
-    "status": ModelRun.status,
-    "project": ModelRun.project_id,
-    "total_tasks": ModelRun.total_tasks,
+ORDERING: dict[str, Mapped[Any]] = {
+    "id": col(ModelRun.id),
+    "created_at": col(ModelRun.created_at),
+    "triggered_at": col(ModelRun.triggered_at),
+    "completed_at": col(ModelRun.completed_at),
+    "predictions_updated_at": col(ModelRun.predictions_updated_at),
+    "status": col(ModelRun.status),
+    "project": col(ModelRun.project_id),
+    "total_tasks": col(ModelRun.total_tasks),
 }
 
 
@@ -127,18 +129,18 @@ def list_inference_runs(
     if any(value is not None and not 0 < value <= MAX_ID for value in (project, parent_model)):
         return JSONResponse([])  # an id no row can have matches nothing
     # Plain rows, not ORM objects: a poll may list thousands of runs.
-    query = select(ModelRun.__table__).where(
-        ModelRun.prompt_id == prompt_id,
-        ModelRun.version_id == version_id,
-        ModelRun.organization_id == user.organization_id,
+    query = select(table_of(ModelRun)).where(
+        col(ModelRun.prompt_id) == prompt_id,
+        col(ModelRun.version_id) == version_id,
+        col(ModelRun.organization_id) == user.organization_id,
     )
     if project is not None:
-        query = query.where(ModelRun.project_id == project)
+        query = query.where(col(ModelRun.project_id) == project)
     if project_subset:
-        query = query.where(ModelRun.project_subset == project_subset)
+        query = query.where(col(ModelRun.project_subset) == project_subset)
     if parent_model is not None:
-        query = query.where(ModelRun.prompt_id == parent_model)
-    query = query.order_by(*ordering_terms(ordering, ORDERING), ModelRun.id)
+        query = query.where(col(ModelRun.prompt_id) == parent_model)
+    query = query.order_by(*ordering_terms(ordering, ORDERING), col(ModelRun.id))
     return JSONResponse(model_runs(session, session.execute(query).all()))
 
 

@@ -1,5 +1,7 @@
 """Prompt versions: how many tasks of a subset already have predictions."""
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
@@ -37,7 +39,7 @@ def prediction_count(
     )
     policy = Policy.load(session)
     size = params.get("sample_subset_size")
-    selection = {
+    selection: dict[str, Any] = {
         "sample_size": policy.sample_subset_size if size is None else size,
         "seed": policy.random_seed,
     }

@@ -1,12 +1,13 @@
 """Personal access tokens: refresh JWTs created by a user, exchanged for short-lived access JWTs."""
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import jwt
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import select
+from sqlalchemy.orm import Mapped
+from sqlmodel import col, select
 
 from app.auth import claims_time, make_jwt, read_jwt
 from app.db import emulator_state
@@ -18,7 +19,10 @@ from app.render import iso
 from app.validation import CharField, validate
 
 router = APIRouter(tags=["JWT"])
-ORDERING = {"created_at": AccessToken.created_at, "expires_at": AccessToken.expires_at}
+ORDERING: dict[str, Mapped[Any]] = {
+    "created_at": col(AccessToken.created_at),
+    "expires_at": col(AccessToken.expires_at),
+}
 
 
 def _shown(token: AccessToken) -> dict[str, str | None]:
@@ -37,7 +41,7 @@ def list_tokens(
     tokens = session.exec(
         select(AccessToken)
         .where(AccessToken.user_id == user.id)
-        .order_by(*ordering_terms(ordering, ORDERING), AccessToken.id)
+        .order_by(*ordering_terms(ordering, ORDERING), col(AccessToken.id))
     )
     return JSONResponse([_shown(token) for token in tokens])
 

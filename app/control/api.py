@@ -267,7 +267,7 @@ def health(engine: EngineDep, worker: WorkerDep) -> JSONResponse:
     body = {"status": "ok", "database": "ok", "worker": "ok"}
     try:
         with read_session(engine) as session:
-            session.exec(text("SELECT 1"))
+            session.execute(text("SELECT 1"))
     except Exception:
         body["database"] = "unreachable"
     if not worker.alive:

@@ -22,7 +22,9 @@ class Journal:
     def clear(self) -> None:
         self.entries.clear()
 
-    def query(self, method: str | None, path: str | None, status: int | None) -> list[dict]:
+    def query(
+        self, method: str | None, path: str | None, status: int | None
+    ) -> list[dict[str, Any]]:
         return [
             e
             for e in list(self.entries)

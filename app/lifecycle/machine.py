@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, literal
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import read_session, write_session
 from app.errors import ValidationFailed
@@ -32,6 +33,7 @@ from app.models import (
     RunStatus,
     RunTask,
     Task,
+    table_of,
 )
 
 S = RunStatus
@@ -61,6 +63,7 @@ def transition(
     """Move a run to another status, stamping its timestamps and recording the change."""
     if to not in TRANSITIONS[run.status]:
         raise IllegalTransition(run, to)
+    assert run.id is not None  # a run is stored before it moves
     session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=to, at=at,
                          cause=cause, reason=reason))  # fmt: skip
     run.status = to
@@ -69,7 +72,7 @@ def transition(
     if to in FINAL_STATUSES:
         run.completed_at = at
         run.next_due_at = None
-        session.execute(delete(RunTask).where(RunTask.run_id == run.id))
+        session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id))
     session.add(run)
 
 
@@ -121,15 +124,15 @@ def predict_batches(
     own instant, in one round of queries; update the totals and answer how many were processed."""
     rows = session.exec(
         select(RunTask.task_id, Task.has_ground_truth)
-        .join(Task, Task.id == RunTask.task_id)
+        .join(Task, col(Task.id) == RunTask.task_id)
         .where(RunTask.run_id == run.id)
-        .order_by(RunTask.task_id)
+        .order_by(col(RunTask.task_id))
         .limit(sum(size for _, size in batches))
     ).all()
     if not rows:
         return 0
-    versions = session.info.setdefault("versions", {})
-    version = versions.get(run.version_id) or session.get(PromptVersion, run.version_id)
+    versions: dict[int, PromptVersion] = session.info.setdefault("versions", {})
+    version = versions.get(run.version_id) or session.get_one(PromptVersion, run.version_id)
     versions[run.version_id] = version
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
@@ -149,10 +152,12 @@ def predict_batches(
         correct_count += bool(is_correct)
         made.append({**base, "correct": is_correct})
     if made:
-        session.execute(Prediction.__table__.insert(), made)
+        session.execute(table_of(Prediction).insert(), made)
     if failed:
-        session.execute(FailedPrediction.__table__.insert(), failed)
-    session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= rows[-1][0]))
+        session.execute(table_of(FailedPrediction).insert(), failed)
+    session.execute(
+        delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id) <= rows[-1][0])
+    )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
@@ -196,7 +201,8 @@ def due_batches(
     """The batches of an InProgress run due from its next step on: that one, and the following
     ones that fall due before ``before`` (all of them at once cost what one does)."""
     due, left = run.next_due_at, remaining(run)
-    batches = []
+    assert due is not None  # an InProgress run always has its next step
+    batches: list[tuple[datetime, int]] = []
     while left > 0:
         size = min(policy.batch_size, left)
         batches.append((due, size))
@@ -215,6 +221,7 @@ def step(session: Session, run: ModelRun, policy: Policy, horizon: datetime | No
     tasks by the predictions made before it (only_missing_predictions), so none may be made
     ahead of it."""
     at = run.next_due_at
+    assert at is not None  # only a due run is stepped
     if run.status == S.PENDING:
         start(session, run, policy, at, "schedule")
     elif run.status == S.IN_PROGRESS:
@@ -253,9 +260,9 @@ def settle(
     """
     changed: list[int] = []
 
-    def due_runs(horizon: datetime):
+    def due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
         return select(ModelRun).where(
-            ModelRun.status.in_(ACTIVE_STATUSES), ModelRun.next_due_at <= horizon
+            col(ModelRun.status).in_(ACTIVE_STATUSES), col(ModelRun.next_due_at) <= horizon
         )
 
     # An idle look needs no write lock: read first, lock only when a step is due.
@@ -275,13 +282,14 @@ def settle(
                 horizon = until if until is not None else clock.now(session)
                 due = due_runs(horizon)
                 run = session.exec(
-                    due.order_by(ModelRun.next_due_at, ModelRun.id)
+                    due.order_by(col(ModelRun.next_due_at), col(ModelRun.id))
                     .limit(1)
                     .with_for_update(skip_locked=True)
                 ).first()
                 if run is None:
                     break
                 due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
+                assert due_at is not None and run.id is not None  # a stored, due run
                 made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
                 step(session, run, policy, horizon)
                 steps += 1

@@ -1,6 +1,6 @@
 """The lifecycle policy: the settings that shape runs, changeable while the server runs."""
 
-from typing import Any
+from typing import Any, Optional
 
 from pydantic import ConfigDict, create_model
 from sqlmodel import Session
@@ -22,8 +22,9 @@ class Policy(PolicyFields):
 
 
 # A change of the policy: any of its fields, each checked once merged into the whole policy.
-PolicyChange: Any = create_model(
-    "PolicyChange",
-    __config__=ConfigDict(extra="forbid"),
-    **{name: (field.annotation | None, None) for name, field in Policy.model_fields.items()},
-)
+# Optional[...] rather than "| None": a field's annotation is typed as possibly absent.
+_changes: dict[str, Any] = {
+    name: (Optional[field.annotation], None)  # noqa: UP045
+    for name, field in Policy.model_fields.items()
+}
+PolicyChange = create_model("PolicyChange", __config__=ConfigDict(extra="forbid"), **_changes)

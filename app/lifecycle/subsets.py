@@ -1,11 +1,13 @@
 """Which tasks a run covers, decided in SQL so that large projects never load into Python."""
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Integer, and_, cast, exists, func, literal, not_, or_, true
+from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed
 from app.models import Prediction, ProjectSubset, Task
@@ -16,7 +18,7 @@ _MULTIPLIER = 2654435761
 _MODULUS = 4294967291
 MAX_FILTER_ITEMS = 100
 
-NUMBER_OPERATORS = {
+NUMBER_OPERATORS: dict[str, Callable[[Mapped[int | None], int], ColumnElement[bool]]] = {
     "equal": lambda c, v: c == v,
     "not_equal": lambda c, v: c != v,
     "less": lambda c, v: c < v,
@@ -61,11 +63,11 @@ def _item_condition(index: int, item: Any) -> ColumnElement[bool]:
         raise FilterError(f"{where} must be an object.")
     name, operator, value = item.get("filter"), item.get("operator"), item.get("value")
     if name == "filter:tasks:id":
-        return _number_condition(where, Task.id, operator, value)
+        return _number_condition(where, col(Task.id), operator, value)
     if name == "filter:tasks:ground_truth":
         if operator not in ("equal", "not_equal") or not isinstance(value, bool):
             raise FilterError(f"{where}: ground_truth supports equal/not_equal with true or false.")
-        return Task.has_ground_truth == (value if operator == "equal" else not value)
+        return col(Task.has_ground_truth) == (value if operator == "equal" else not value)
     raise FilterError(
         f'{where}: the filter "{name}" cannot be applied by the emulator; '
         "supported: filter:tasks:id, filter:tasks:ground_truth."
@@ -80,7 +82,9 @@ def _number(where: str, value: Any) -> int:
     return int(value)
 
 
-def _number_condition(where: str, column: Any, operator: Any, value: Any) -> ColumnElement[bool]:
+def _number_condition(
+    where: str, column: Mapped[int | None], operator: Any, value: Any
+) -> ColumnElement[bool]:
     if isinstance(operator, str) and operator in NUMBER_OPERATORS:  # a list is unhashable
         return NUMBER_OPERATORS[operator](column, _number(where, value))
     if operator in ("in", "not_in"):
@@ -103,28 +107,28 @@ def subset_query(
     seed: int,
     filters: Any = None,
     missing_for_version: int | None = None,
-) -> Select:
+) -> Select[int | None]:
     """SELECT task ids of a project subset; with missing_for_version, only tasks without a
     successful prediction of that version."""
-    condition: ColumnElement[bool] = Task.project_id == project_id
+    condition = col(Task.project_id) == project_id
     if subset == ProjectSubset.HAS_GT:
-        condition = and_(condition, Task.has_ground_truth == true())
+        condition = and_(condition, col(Task.has_ground_truth) == true())
     elif subset == ProjectSubset.CUSTOM:
         condition = and_(condition, filter_condition(filters))
-    query = select(Task.id).where(condition)
+    query: Select[int | None] = select(col(Task.id)).where(condition)
     if subset == ProjectSubset.SAMPLE:
-        order = (Task.id * literal(_MULTIPLIER) + literal(seed)) % literal(_MODULUS)
-        query = query.order_by(order, Task.id).limit(sample_size)
+        order = (col(Task.id) * literal(_MULTIPLIER) + literal(seed)) % literal(_MODULUS)
+        query = query.order_by(order, col(Task.id)).limit(sample_size)
     if missing_for_version is not None:
         inner = query.subquery()
         already = exists().where(
-            Prediction.task_id == inner.c.id, Prediction.version_id == missing_for_version
+            col(Prediction.task_id) == inner.c.id, col(Prediction.version_id) == missing_for_version
         )
         query = select(inner.c.id).where(not_(already))
     return query
 
 
-def count(session: Session, query: Select) -> int:
+def count(session: Session, query: Select[int | None]) -> int:
     return session.exec(select(func.count()).select_from(query.subquery())).one()
 
 
@@ -132,7 +136,7 @@ def subset_counts(session: Session, project_id: int, sample_size: int) -> list[d
     """The project's subsets with their sizes, as /api/projects/{id}/subsets lists them."""
     total, with_gt = session.exec(
         select(
-            func.count(Task.id),
+            func.count(col(Task.id)),
             func.coalesce(func.sum(cast(Task.has_ground_truth, Integer)), 0),
         ).where(Task.project_id == project_id)
     ).one()

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from sqlalchemy import Engine
 
@@ -13,15 +14,22 @@ log = logging.getLogger("lse_emulator.worker")
 
 
 class Worker:
-    def __init__(self, engine: Engine, clock: Clock, interval: float, metrics=None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        interval: float,
+        observe: Callable[[float, int, int], None] | None = None,
+    ) -> None:
         self.engine = engine
-        self.metrics = metrics
+        # Told of each step: how late it ran, predictions made and failed (for the metrics).
+        self.observe = observe
         self.clock = clock
         self.interval = interval
         self.last_error: str | None = None
         self.last_tick = utcnow()
         self._stopping = asyncio.Event()
-        self._task: asyncio.Task | None = None
+        self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="lifecycle-worker")
@@ -36,17 +44,11 @@ class Worker:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    def _observe(self, lag: float, made: int, failed: int) -> None:
-        if self.metrics is not None:
-            self.metrics.lag.observe(max(lag, 0.0))
-            self.metrics.predictions.labels("success").inc(made)
-            self.metrics.predictions.labels("failure").inc(failed)
-
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 await asyncio.to_thread(
-                    settle, self.engine, self.clock, None, self._stopping.is_set, self._observe
+                    settle, self.engine, self.clock, None, self._stopping.is_set, self.observe
                 )
                 self.last_error = None
             except Exception as error:  # the worker survives a failing step and retries it
