@@ -1,6 +1,7 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -8,10 +9,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import delete, exists, func, insert, update
 from sqlmodel import Session, select
 
+from app.db import sync_sequences
 from app.errors import BadRequest
 from app.models import (
     MAX_ID,
     FailedPrediction,
+    FewShotExample,
     Organization,
     Prediction,
     Project,
@@ -75,6 +78,18 @@ class SeedProject(StrictModel):
         return self
 
 
+# --- prompts workspace: prompts, versions and their few-shot examples ---
+# When seeded prompts and versions were created: fixed, so that a reset gives the same state.
+SEEDED_AT = datetime(2025, 1, 1, tzinfo=UTC)
+SKILLS = ("TextClassification", "NamedEntityRecognition")
+
+
+class SeedFewShotExample(StrictModel):
+    task: Ref
+    annotation: Ref
+    order: int = Field(default=0, ge=0, le=MAX_ID)
+
+
 class SeedVersion(StrictModel):
     id: int = Id
     title: str
@@ -83,6 +98,8 @@ class SeedVersion(StrictModel):
     provider_model_id: str = ""
     accuracy: float = Field(default=0.8, ge=0, le=1)
     failure_rate: float = Field(default=0.0, ge=0, le=1)
+    max_few_shot_examples: int | None = Field(default=None, ge=0, le=MAX_ID)
+    few_shot_examples: list[SeedFewShotExample] = []
 
 
 class SeedPrompt(StrictModel):
@@ -91,6 +108,15 @@ class SeedPrompt(StrictModel):
     organization: Ref
     associated_projects: list[Ref] = []
     versions: list[SeedVersion] = []
+    description: str | None = None
+    skill_name: str = Field(default="TextClassification", pattern=f"^({'|'.join(SKILLS)})$")
+    input_fields: list[str] = []
+    output_classes: list[str] = []
+    # The user who created it: the organization's first user when not given.
+    created_by: Ref | None = None
+
+
+# --- end of the prompts workspace's part ---
 
 
 class SeedDocument(StrictModel):
@@ -213,7 +239,18 @@ def load_seed(
         record("projects", entry.id, created)
     for index, entry in enumerate(document.prompts):
         org_of("prompts", index, entry.organization)
-        values = {"title": entry.title, "organization_id": entry.organization}
+        creator = entry.created_by or _first_user(session, entry.organization)
+        values = {
+            "title": entry.title,
+            "organization_id": entry.organization,
+            "description": entry.description,
+            "skill_name": entry.skill_name,
+            "input_fields": entry.input_fields,
+            "output_classes": entry.output_classes,
+            "created_by_id": creator,
+            "created_at": SEEDED_AT,
+            "updated_at": SEEDED_AT,
+        }
         record("prompts", entry.id, _upsert(session, Prompt, entry.id, values))
         session.flush()
         for project_id in entry.associated_projects:
@@ -232,10 +269,47 @@ def load_seed(
                     f"{source}: prompts[{index}].versions: version {version.id} belongs to "
                     f"prompt {existing.prompt_id}"
                 )
-            values = version.model_dump() | {"prompt_id": entry.id}
+            values = version.model_dump(exclude={"few_shot_examples"}) | {
+                "prompt_id": entry.id,
+                "organization_id": entry.organization,
+                "created_by_id": creator,
+                "created_at": SEEDED_AT,
+                "updated_at": SEEDED_AT,
+            }
             record("versions", version.id, _upsert(session, PromptVersion, version.id, values))
+            session.flush()
+            _set_few_shot_examples(session, version, entry.organization, source, index)
     session.flush()
+    sync_sequences(session)
     return result
+
+
+def _first_user(session: Session, organization: int) -> int | None:
+    return session.exec(select(func.min(User.id)).where(User.organization_id == organization)).one()
+
+
+def _set_few_shot_examples(
+    session: Session, version: SeedVersion, organization: int, source: str, index: int
+) -> None:
+    """Replace a seeded version's few-shot examples by the document's (tasks of the org)."""
+    session.execute(delete(FewShotExample).where(FewShotExample.version_id == version.id))
+    for example in version.few_shot_examples:
+        task = session.get(Task, example.task)
+        project = session.get(Project, task.project_id) if task is not None else None
+        if project is None or project.organization_id != organization:
+            raise SeedError(
+                f"{source}: prompts[{index}].versions: few-shot example task {example.task} "
+                f"does not exist in organization {organization}"
+            )
+        session.add(
+            FewShotExample(
+                version_id=version.id,
+                task_id=example.task,
+                annotation_id=example.annotation,
+                order=example.order,
+                created_at=SEEDED_AT,
+            )
+        )
 
 
 def _upsert(session: Session, model: type, row_id: int, values: dict[str, Any]) -> bool:
@@ -258,7 +332,7 @@ def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) ->
         surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
         if any(
             session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
-            for model in (Prediction, FailedPrediction, RunTask)
+            for model in (Prediction, FailedPrediction, RunTask, FewShotExample)
         ):
             raise SeedError(
                 f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
