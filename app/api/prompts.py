@@ -7,8 +7,8 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, or_, select
-from sqlmodel import Session, col
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
 from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, SessionDep
@@ -197,13 +197,12 @@ def render_prompts_get(session: Session, prompts: Sequence[Prompt]) -> list[dict
     ids = [p.id for p in prompts]
     users = creators(session, [p.created_by_id for p in prompts])
     project_ids = associated_project_ids(session, ids)
-    titles = dict(
-        session.execute(
-            select(col(Project.id), col(Project.title)).where(
-                col(Project.id).in_({pk for pks in project_ids.values() for pk in pks})
-            )
-        ).tuples()
-    )
+    wanted = {pk for pks in project_ids.values() for pk in pks}
+    titles: dict[int, str] = {}
+    for pk, title in session.execute(
+        select(col(Project.id), col(Project.title)).where(col(Project.id).in_(wanted))
+    ):
+        titles[pk] = title
     stats = prompt_stats(session, ids)
     return [
         model_interface_get(

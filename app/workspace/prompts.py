@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
+from sqlmodel import select as select_model
 
 from app import models
 from app.db import get_by_id, mark_seed_changed
@@ -550,7 +551,9 @@ def _answer(result: Any) -> str:
         for label in value.get("labels") or []:
             span = value.get("text")
             parts.append(f"{span}: {label}" if span is not None else str(label))
-    return ", ".join(parts) if parts else json.dumps(result, ensure_ascii=False)
+    if parts or not result:
+        return ", ".join(parts)
+    return json.dumps(result, ensure_ascii=False)
 
 
 def preview(session: Session, prompt: Prompt, version: PromptVersion, task: Task | None) -> str:
@@ -596,7 +599,7 @@ def compatible_projects_query(
     session: Session, user: User, skill: str, ids: list[int] | None, title: str | None
 ) -> Select[Any]:
     """The user's organization's projects a skill can run on, with the filters given."""
-    query = select(Project).where(col(Project.organization_id) == user.organization_id)
+    query = select_model(Project).where(col(Project.organization_id) == user.organization_id)
     if ids is not None:
         query = query.where(col(Project.id).in_([pk for pk in ids if 0 < pk <= MAX_ID]))
     if title:
