@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    text,
 )
 from sqlmodel import Field, SQLModel, col
 
@@ -41,6 +42,25 @@ class UTCDateTime(TypeDecorator[datetime]):
 def when(nullable: bool = True, index: bool = False) -> Any:
     """A UTC datetime column."""
     return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+# When rows that existed before a column was added were created, as far as anyone knows.
+EPOCH_DEFAULT = "1970-01-01 00:00:00+00:00"
+
+
+def stamp() -> Any:
+    """A required UTC datetime column; rows older than the column read the epoch."""
+    return Field(
+        default=None,
+        sa_column=Column(UTCDateTime(), nullable=False, server_default=text(f"'{EPOCH_DEFAULT}'")),
+    )
+
+
+def json_list() -> Any:
+    """A JSON column holding a list by default."""
+    return Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
 
 
 class RunStatus(StrEnum):
@@ -116,6 +136,19 @@ class Prompt(SQLModel, table=True):
     id: int = Field(primary_key=True)
     title: str
     organization_id: int = Field(foreign_key="organization.id", index=True)
+    # --- prompts workspace: Label Studio's ModelInterface fields ---
+    description: str | None = None
+    skill_name: str = Field(
+        default="TextClassification",
+        sa_type=String,
+        sa_column_kwargs={"server_default": "TextClassification"},
+    )
+    input_fields: Any = json_list()
+    output_classes: Any = json_list()
+    # The creator; no foreign key: Label Studio keeps the prompt when its creator goes (null).
+    created_by_id: int | None = None
+    created_at: datetime = stamp()
+    updated_at: datetime = stamp()
 
 
 class PromptProject(SQLModel, table=True):
@@ -141,6 +174,29 @@ class PromptVersion(SQLModel, table=True):
     # Emulator knobs: share of ground-truth tasks predicted correctly, share of predictions failing.
     accuracy: float = 0.8
     failure_rate: float = 0.0
+    # --- prompts workspace: Label Studio's ThirdPartyModelVersion fields ---
+    max_few_shot_examples: int | None = None
+    # A connection of the organization (model_provider_connection): no foreign key, as that
+    # table comes later in the revision chain.
+    model_provider_connection_id: int | None = None
+    organization_id: int | None = None
+    created_by_id: int | None = None
+    created_at: datetime = stamp()
+    updated_at: datetime = stamp()
+
+
+class FewShotExample(SQLModel, table=True):
+    """A few-shot example of a prompt version: a task and one of its annotations, in order."""
+
+    __tablename__ = "few_shot_example"
+
+    id: int | None = Field(default=None, primary_key=True)
+    version_id: int = Field(foreign_key="prompt_version.id", index=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    # An annotation of the task; no foreign key, as that table comes later in the chain.
+    annotation_id: int
+    order: int = 0
+    created_at: datetime = when(nullable=False)
 
 
 class ModelRun(SQLModel, table=True):

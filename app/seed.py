@@ -1,19 +1,20 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
-from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sqlalchemy import delete, exists, func, insert, update
-from sqlmodel import Session, SQLModel, col, select
+from sqlmodel import Session, select
 
-from app.config import Settings
+from app.db import sync_sequences
 from app.errors import BadRequest
 from app.models import (
     MAX_ID,
     FailedPrediction,
+    FewShotExample,
     Organization,
     Prediction,
     Project,
@@ -77,6 +78,18 @@ class SeedProject(StrictModel):
         return self
 
 
+# --- prompts workspace: prompts, versions and their few-shot examples ---
+# When seeded prompts and versions were created: fixed, so that a reset gives the same state.
+SEEDED_AT = datetime(2025, 1, 1, tzinfo=UTC)
+SKILLS = ("TextClassification", "NamedEntityRecognition")
+
+
+class SeedFewShotExample(StrictModel):
+    task: Ref
+    annotation: Ref
+    order: int = Field(default=0, ge=0, le=MAX_ID)
+
+
 class SeedVersion(StrictModel):
     id: int = Id
     title: str
@@ -85,6 +98,8 @@ class SeedVersion(StrictModel):
     provider_model_id: str = ""
     accuracy: float = Field(default=0.8, ge=0, le=1)
     failure_rate: float = Field(default=0.0, ge=0, le=1)
+    max_few_shot_examples: int | None = Field(default=None, ge=0, le=MAX_ID)
+    few_shot_examples: list[SeedFewShotExample] = []
 
 
 class SeedPrompt(StrictModel):
@@ -93,6 +108,15 @@ class SeedPrompt(StrictModel):
     organization: Ref
     associated_projects: list[Ref] = []
     versions: list[SeedVersion] = []
+    description: str | None = None
+    skill_name: str = Field(default="TextClassification", pattern=f"^({'|'.join(SKILLS)})$")
+    input_fields: list[str] = []
+    output_classes: list[str] = []
+    # The user who created it: the organization's first user when not given.
+    created_by: Ref | None = None
+
+
+# --- end of the prompts workspace's part ---
 
 
 class SeedDocument(StrictModel):
@@ -141,14 +165,13 @@ def read_seed_file(path: Path) -> SeedDocument:
     return parse_seed(data, str(path))
 
 
-def configured_seed(settings: Settings) -> tuple[SeedDocument, str]:
+def configured_seed(settings: Any) -> tuple[SeedDocument, str]:
     """The seed document the settings name (the built-in demo by default), and its source."""
     path = settings.seed_file or DEMO_SEED
     return read_seed_file(path), str(path)
 
 
 def _check_unique(document: SeedDocument, source: str) -> None:
-    lists: dict[str, Sequence[SeedOrganization | SeedUser | SeedProject | SeedPrompt | SeedVersion]]
     lists = {
         "organizations": document.organizations,
         "users": document.users,
@@ -194,52 +217,102 @@ def load_seed(
             "organizations", entry.id, _upsert(session, Organization, entry.id, entry.model_dump())
         )
     session.flush()
-    for index, user in enumerate(document.users):
-        org_of("users", index, user.organization)
+    for index, entry in enumerate(document.users):
+        org_of("users", index, entry.organization)
         owner = session.exec(
-            select(User).where(User.token == user.token, User.id != user.id)
+            select(User).where(User.token == entry.token, User.id != entry.id)
         ).first()
         if owner is not None:
             raise SeedError(
                 f"{source}: users[{index}].token: the token is already user {owner.id}'s"
             )
-        values = user.model_dump(exclude={"organization"}) | {"organization_id": user.organization}
-        record("users", user.id, _upsert(session, User, user.id, values))
-    for index, project in enumerate(document.projects):
-        org_of("projects", index, project.organization)
-        values = {"title": project.title, "organization_id": project.organization}
-        created = _upsert(session, Project, project.id, values)
+        values = entry.model_dump(exclude={"organization"}) | {
+            "organization_id": entry.organization
+        }
+        record("users", entry.id, _upsert(session, User, entry.id, values))
+    for index, entry in enumerate(document.projects):
+        org_of("projects", index, entry.organization)
+        values = {"title": entry.title, "organization_id": entry.organization}
+        created = _upsert(session, Project, entry.id, values)
         session.flush()
-        _set_tasks(session, project, source, index)
-        record("projects", project.id, created)
-    for index, prompt in enumerate(document.prompts):
-        org_of("prompts", index, prompt.organization)
-        values = {"title": prompt.title, "organization_id": prompt.organization}
-        record("prompts", prompt.id, _upsert(session, Prompt, prompt.id, values))
+        _set_tasks(session, entry, source, index)
+        record("projects", entry.id, created)
+    for index, entry in enumerate(document.prompts):
+        org_of("prompts", index, entry.organization)
+        creator = entry.created_by or _first_user(session, entry.organization)
+        values = {
+            "title": entry.title,
+            "organization_id": entry.organization,
+            "description": entry.description,
+            "skill_name": entry.skill_name,
+            "input_fields": entry.input_fields,
+            "output_classes": entry.output_classes,
+            "created_by_id": creator,
+            "created_at": SEEDED_AT,
+            "updated_at": SEEDED_AT,
+        }
+        record("prompts", entry.id, _upsert(session, Prompt, entry.id, values))
         session.flush()
-        for project_id in prompt.associated_projects:
-            associated = session.get(Project, project_id)
-            if associated is None or associated.organization_id != prompt.organization:
+        for project_id in entry.associated_projects:
+            project = session.get(Project, project_id)
+            if project is None or project.organization_id != entry.organization:
                 raise SeedError(
                     f"{source}: prompts[{index}].associated_projects: project {project_id} "
-                    f"does not exist in organization {prompt.organization}"
+                    f"does not exist in organization {entry.organization}"
                 )
-            if session.get(PromptProject, (prompt.id, project_id)) is None:
-                session.add(PromptProject(prompt_id=prompt.id, project_id=project_id))
-        for version in prompt.versions:
+            if session.get(PromptProject, (entry.id, project_id)) is None:
+                session.add(PromptProject(prompt_id=entry.id, project_id=project_id))
+        for version in entry.versions:
             existing = session.get(PromptVersion, version.id)
-            if existing is not None and existing.prompt_id != prompt.id:
+            if existing is not None and existing.prompt_id != entry.id:
                 raise SeedError(
                     f"{source}: prompts[{index}].versions: version {version.id} belongs to "
                     f"prompt {existing.prompt_id}"
                 )
-            values = version.model_dump() | {"prompt_id": prompt.id}
+            values = version.model_dump(exclude={"few_shot_examples"}) | {
+                "prompt_id": entry.id,
+                "organization_id": entry.organization,
+                "created_by_id": creator,
+                "created_at": SEEDED_AT,
+                "updated_at": SEEDED_AT,
+            }
             record("versions", version.id, _upsert(session, PromptVersion, version.id, values))
+            session.flush()
+            _set_few_shot_examples(session, version, entry.organization, source, index)
     session.flush()
+    sync_sequences(session)
     return result
 
 
-def _upsert(session: Session, model: type[SQLModel], row_id: int, values: dict[str, Any]) -> bool:
+def _first_user(session: Session, organization: int) -> int | None:
+    return session.exec(select(func.min(User.id)).where(User.organization_id == organization)).one()
+
+
+def _set_few_shot_examples(
+    session: Session, version: SeedVersion, organization: int, source: str, index: int
+) -> None:
+    """Replace a seeded version's few-shot examples by the document's (tasks of the org)."""
+    session.execute(delete(FewShotExample).where(FewShotExample.version_id == version.id))
+    for example in version.few_shot_examples:
+        task = session.get(Task, example.task)
+        project = session.get(Project, task.project_id) if task is not None else None
+        if project is None or project.organization_id != organization:
+            raise SeedError(
+                f"{source}: prompts[{index}].versions: few-shot example task {example.task} "
+                f"does not exist in organization {organization}"
+            )
+        session.add(
+            FewShotExample(
+                version_id=version.id,
+                task_id=example.task,
+                annotation_id=example.annotation,
+                order=example.order,
+                created_at=SEEDED_AT,
+            )
+        )
+
+
+def _upsert(session: Session, model: type, row_id: int, values: dict[str, Any]) -> bool:
     values = {k: v for k, v in values.items() if k != "id"}
     row = session.get(model, row_id)
     if row is None:
@@ -253,29 +326,25 @@ def _upsert(session: Session, model: type[SQLModel], row_id: int, values: dict[s
 
 def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) -> None:
     """Give a project exactly ``tasks`` tasks, ``ground_truth`` of them with ground truth."""
-    ids = list(
-        session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(col(Task.id)))
-    )
+    ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
     if len(ids) > entry.tasks:
         cutoff = ids[entry.tasks - 1] if entry.tasks else 0
-        surplus = select(Task.id).where(Task.project_id == entry.id, col(Task.id) > cutoff)
+        surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
         if any(
-            session.exec(select(exists().where(col(model.task_id).in_(surplus)))).one()
-            for model in (Prediction, FailedPrediction, RunTask)
+            session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
+            for model in (Prediction, FailedPrediction, RunTask, FewShotExample)
         ):
             raise SeedError(
                 f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
                 f"{entry.tasks} tasks: tasks beyond that have predictions or are in a run"
             )
-        session.execute(delete(Task).where(col(Task.project_id) == entry.id, col(Task.id) > cutoff))
+        session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
         ids = ids[: entry.tasks]
     flags = ground_truth_positions(entry.tasks, entry.ground_truth)
     if len(ids) < entry.tasks:
         # Explicit ids, so that loading the same seed into an empty database (a reset) gives
         # the same ids on every backend.
-        # coalesce() with a literal cannot be null; SQLAlchemy's stubs keep max()'s Optional.
-        last = session.exec(select(func.coalesce(func.max(col(Task.id)), 0))).one()
-        first = last + 1  # type: ignore[operator]
+        first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
         session.execute(
             insert(Task),
             [
@@ -285,16 +354,16 @@ def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) ->
         )
     if ids:
         session.execute(
-            update(Task).where(col(Task.project_id) == entry.id).values(has_ground_truth=False)
+            update(Task).where(Task.project_id == entry.id).values(has_ground_truth=False)
         )
         gt_ids = [task_id for task_id, flag in zip(ids, flags, strict=False) if flag]
         for chunk in range(0, len(gt_ids), 500):
             session.execute(
                 update(Task)
-                .where(col(Task.id).in_(gt_ids[chunk : chunk + 500]))
+                .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
                 .values(has_ground_truth=True)
             )
 
 
 def database_is_empty(session: Session) -> bool:
-    return not session.exec(select(exists().where(col(Organization.id).is_not(None)))).one()
+    return not session.exec(select(exists().where(Organization.id.is_not(None)))).one()

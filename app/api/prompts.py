@@ -1,17 +1,77 @@
-"""Prompt versions: how many tasks of a subset already have predictions."""
+"""Prompts, their versions and few-shot examples; how many tasks of a subset already have
+predictions of a version."""
 
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
-from app.deps import CurrentUserDep, SessionDep
+from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.errors import NotFound, ValidationFailed
+from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
-from app.lookups import own_project, prompt_version
-from app.models import ProjectSubset
-from app.validation import ChoiceField, IntegerField, PrimaryKeyField, validate
+from app.lookups import ordering_terms, own_project, prompt_version
+from app.models import FewShotExample, Project, ProjectSubset, Prompt, PromptVersion, User
+from app.pagination import paginate
+from app.render import (
+    compatible_project,
+    creators,
+    few_shot_example,
+    iso,
+    model_interface,
+    model_interface_get,
+    model_version,
+)
+from app.seed import SEEDED_AT
+from app.validation import (
+    BooleanField,
+    CharField,
+    ChoiceField,
+    Field,
+    IntegerField,
+    JSONField,
+    ListField,
+    PrimaryKeyField,
+    validate,
+)
+from app.workspace.prompts import (
+    PROVIDERS,
+    SKILLS,
+    annotation_results,
+    annotation_task,
+    associated_project_ids,
+    compatible_projects_query,
+    create_example,
+    create_prompt,
+    create_version,
+    default_version_name,
+    delete_example,
+    delete_prompt,
+    delete_version,
+    duplicate_prompt,
+    duplicate_version,
+    examples_of,
+    is_own_connection,
+    is_own_prompt,
+    own_example,
+    own_prompt,
+    own_task,
+    preview,
+    project_counts,
+    prompt_stats,
+    reorder_examples,
+    task_data,
+    update_example,
+    update_prompt,
+    update_version,
+    version_scores,
+)
 
 router = APIRouter(tags=["Prompts"])
 
@@ -49,3 +109,443 @@ def prediction_count(
     return JSONResponse(
         {"existing_predictions": total - missing, "tasks_to_run": missing, "total_tasks": total}
     )
+
+
+# --- prompts workspace: prompts, versions, few-shot examples ---
+
+PROMPTS = "/api/prompts/"
+PROMPT = "/api/prompts/{id}/"
+VERSIONS = "/api/prompts/{prompt_id}/versions"
+VERSION = VERSIONS + "/{version_id}"
+EXAMPLES = VERSION + "/few-shot-examples"
+PROMPT_ORDERING = {
+    "id": Prompt.id,
+    "title": Prompt.title,
+    "created_at": Prompt.created_at,
+    "updated_at": Prompt.updated_at,
+    "skill_name": Prompt.skill_name,
+}
+VERSION_ORDERING = {
+    "id": PromptVersion.id,
+    "title": PromptVersion.title,
+    "created_at": PromptVersion.created_at,
+    "updated_at": PromptVersion.updated_at,
+    "provider": PromptVersion.provider,
+    "provider_model_id": PromptVersion.provider_model_id,
+}
+EXAMPLE_ORDERING = {
+    "id": FewShotExample.id,
+    "order": FewShotExample.order,
+    "created_at": FewShotExample.created_at,
+    "task": FewShotExample.task_id,
+}
+PROJECT_ORDERING = {"id": Project.id, "title": Project.title}
+
+
+def _own_organization(user: User) -> Field:
+    return PrimaryKeyField(allow_null=True, resolve=lambda pk: pk == user.organization_id)
+
+
+def prompt_fields(session: Session, user: User, partial: bool) -> dict[str, Field]:
+    """The fields of ModelInterfaceRequest with DRF's rules; created_by is read-only."""
+    return {
+        "title": CharField(required=not partial, max_length=500),
+        "description": CharField(allow_null=True, allow_blank=True),
+        "skill_name": ChoiceField(choices=SKILLS),
+        "input_fields": JSONField(),
+        "output_classes": JSONField(),
+        "organization": _own_organization(user),
+        "associated_projects": ListField(child=PrimaryKeyField(resolve=own_project(session, user))),
+    }
+
+
+def version_fields(session: Session, user: User, partial: bool) -> dict[str, Field]:
+    """The fields of ThirdPartyModelVersionRequest with DRF's rules."""
+    return {
+        "title": CharField(required=not partial, max_length=500),
+        "prompt": CharField(required=not partial),
+        "provider": ChoiceField(choices=PROVIDERS),
+        "provider_model_id": CharField(required=not partial, max_length=255),
+        "max_few_shot_examples": IntegerField(min_value=0, allow_null=True),
+        "model_provider_connection": PrimaryKeyField(
+            allow_null=True, resolve=lambda pk: is_own_connection(session, user, pk)
+        ),
+        "organization": _own_organization(user),
+        "parent_model": PrimaryKeyField(resolve=lambda pk: is_own_prompt(session, user, pk)),
+    }
+
+
+def example_fields(session: Session, user: User, partial: bool) -> dict[str, Field]:
+    """The fields of FewShotExampleRequest: a task of the organization and its annotation."""
+    return {
+        "task": PrimaryKeyField(
+            required=not partial, resolve=lambda pk: own_task(session, user, pk) is not None
+        ),
+        "annotation": PrimaryKeyField(
+            required=not partial, resolve=lambda pk: annotation_task(session, user, pk) is not None
+        ),
+        "order": IntegerField(min_value=0),
+    }
+
+
+def _page_url(request: Request) -> str:
+    return str(request.url.replace(query=""))
+
+
+def render_prompts_get(session: Session, prompts: Sequence[Prompt]) -> list[dict[str, Any]]:
+    """Prompts as ModelInterfaceSerializerGET, with their creators, projects and counts."""
+    ids = [p.id for p in prompts]
+    users = creators(session, [p.created_by_id for p in prompts])
+    project_ids = associated_project_ids(session, ids)
+    wanted = {pk for pks in project_ids.values() for pk in pks}
+    titles: dict[int, str] = {}
+    for pk, title in session.execute(
+        select(col(Project.id), col(Project.title)).where(col(Project.id).in_(wanted))
+    ):
+        titles[pk] = title
+    stats = prompt_stats(session, ids)
+    return [
+        model_interface_get(
+            p,
+            users.get(p.created_by_id) if p.created_by_id is not None else None,
+            [{"id": pk, "title": titles.get(pk)} for pk in project_ids[p.id]],
+            stats[p.id],
+        )
+        for p in prompts
+    ]
+
+
+def render_prompt(session: Session, prompt: Prompt) -> dict[str, Any]:
+    users = creators(session, [prompt.created_by_id])
+    creator = users.get(prompt.created_by_id) if prompt.created_by_id is not None else None
+    return model_interface(prompt, creator, associated_project_ids(session, [prompt.id])[prompt.id])
+
+
+def render_versions(session: Session, versions: Sequence[PromptVersion]) -> list[dict[str, Any]]:
+    users = creators(session, [v.created_by_id for v in versions])
+    scores = version_scores(session, [v.id for v in versions])
+    return [
+        model_version(
+            v, users.get(v.created_by_id) if v.created_by_id is not None else None, scores[v.id]
+        )
+        for v in versions
+    ]
+
+
+def render_examples(session: Session, examples: Sequence[FewShotExample]) -> list[dict[str, Any]]:
+    datas = task_data(session, [e.task_id for e in examples])
+    results = annotation_results(session, [e.annotation_id for e in examples])
+    return [
+        few_shot_example(e, datas.get(e.task_id, {}), results.get(e.annotation_id, []))
+        for e in examples
+    ]
+
+
+@router.get(PROMPTS, summary="✨ List prompts")
+def list_prompts(request: Request, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+    """List all prompts."""
+    params = dict(request.query_params)
+    query = select(Prompt).where(col(Prompt.organization_id) == user.organization_id)
+    for term in (params.get("search") or "").replace(",", " ").split():
+        query = query.where(
+            or_(
+                func.lower(col(Prompt.title)).contains(term.lower(), autoescape=True),
+                func.lower(col(Prompt.description)).contains(term.lower(), autoescape=True),
+            )
+        )
+    query = query.order_by(*ordering_terms(params.get("ordering"), PROMPT_ORDERING), col(Prompt.id))
+    page = paginate(
+        session, query, _page_url(request), params, lambda rows: render_prompts_get(session, rows)
+    )
+    return JSONResponse(page)
+
+
+@router.post(PROMPTS, status_code=201, summary="✨ Create prompt")
+def create_prompt_route(
+    user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Create a new prompt."""
+    values = validate(prompt_fields(session, user, partial=False), body.data, form=body.form)
+    prompt = create_prompt(session, user, values, clock)
+    return JSONResponse(render_prompt(session, prompt), status_code=201)
+
+
+@router.get("/api/prompts/compatible-projects", summary="✨ List projects compatible with prompt")
+def compatible_projects(
+    request: Request, user: CurrentUserDep, session: SessionDep
+) -> JSONResponse:
+    """Retrieve a list of compatible project for prompt."""
+    params = dict(request.query_params)
+    skill = params.get("project_type") or SKILLS[0]
+    errors: dict[str, list[str]] = {}
+    if skill not in SKILLS:
+        errors["project_type"] = [
+            f"Select a valid choice. {skill} is not one of the available choices."
+        ]
+    raw_ids = [i.strip() for v in request.query_params.getlist("ids") for i in v.split(",")]
+    ids = None
+    if raw_ids != [] and raw_ids != [""]:
+        if not all(re.fullmatch(r"-?\d{1,12}", i) for i in raw_ids if i):
+            errors["ids"] = ["Enter a number."]
+        else:
+            ids = [int(i) for i in raw_ids if i]
+    if errors:
+        raise ValidationFailed(errors)
+    query = compatible_projects_query(session, user, skill, ids, params.get("title"))
+    if params.get("archived") in BooleanField.TRUE or params.get("workspaces"):
+        query = query.where(col(Project.id).is_(None))  # no project is in a workspace here
+    query = query.order_by(
+        *ordering_terms(params.get("ordering"), PROJECT_ORDERING), col(Project.id)
+    )
+
+    def render(rows: Sequence[Project]) -> list[dict[str, Any]]:
+        counts = project_counts(session, [p.id for p in rows])
+        return [compatible_project(p, counts[p.id], iso(SEEDED_AT) or "") for p in rows]
+
+    return JSONResponse(paginate(session, query, _page_url(request), params, render))
+
+
+@router.get(PROMPT, summary="✨ Get prompt")
+def get_prompt(id: int, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+    """Retrieve a specific prompt."""
+    prompt = own_prompt(session, user, id)
+    return JSONResponse(render_prompts_get(session, [prompt])[0])
+
+
+def _change_prompt(
+    id: int, user: User, body: Body, session: Session, clock: Clock, partial: bool
+) -> JSONResponse:
+    prompt = own_prompt(session, user, id)
+    values = validate(prompt_fields(session, user, partial), body.data, form=body.form)
+    return JSONResponse(render_prompt(session, update_prompt(session, prompt, values, clock)))
+
+
+@router.patch(PROMPT, summary="✨ Update prompt")
+def patch_prompt(
+    id: int, user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Update a specific prompt by ID."""
+    return _change_prompt(id, user, body, session, clock, partial=True)
+
+
+@router.put(PROMPT, summary="✨ Put prompt")
+def put_prompt(
+    id: int, user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Overwrite a specific prompt by ID."""
+    return _change_prompt(id, user, body, session, clock, partial=False)
+
+
+@router.delete(PROMPT, status_code=204, summary="✨ Delete prompt")
+def delete_prompt_route(id: int, user: CurrentUserDep, session: SessionDep) -> Response:
+    """Delete a prompt by ID"""
+    delete_prompt(session, own_prompt(session, user, id))
+    return Response(status_code=204)
+
+
+@router.post(PROMPT + "duplicate/", summary="✨ Duplicate a prompt")
+def duplicate_prompt_route(
+    id: int, user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Copy a prompt with its versions and their few-shot examples."""
+    prompt = own_prompt(session, user, id)
+    values = validate(prompt_fields(session, user, partial=True), body.data, form=body.form)
+    return JSONResponse(
+        render_prompt(session, duplicate_prompt(session, user, prompt, values, clock))
+    )
+
+
+@router.get(
+    "/api/prompts/{id}/get-default-version-name", summary="✨ Get default prompt version name"
+)
+def get_default_version_name(id: int, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+    """Get default prompt version name"""
+    prompt = own_prompt(session, user, id)
+    return JSONResponse({"default_model_version_name": default_version_name(session, prompt)})
+
+
+@router.get(VERSIONS, summary="✨ List prompt versions")
+def list_versions(
+    prompt_id: int, request: Request, user: CurrentUserDep, session: SessionDep
+) -> JSONResponse:
+    """List all versions of a prompt."""
+    prompt = own_prompt(session, user, prompt_id)
+    terms = ordering_terms(request.query_params.get("ordering"), VERSION_ORDERING)
+    versions = session.execute(
+        select(PromptVersion)
+        .where(col(PromptVersion.prompt_id) == prompt.id)
+        .order_by(*terms, col(PromptVersion.id))
+    ).scalars()
+    return JSONResponse(render_versions(session, list(versions)))
+
+
+@router.post(VERSIONS, status_code=201, summary="✨ Create prompt version")
+def create_version_route(
+    prompt_id: int, user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Create a new version of a prompt."""
+    prompt = own_prompt(session, user, prompt_id)
+    values = validate(version_fields(session, user, partial=False), body.data, form=body.form)
+    version = create_version(session, user, prompt, values, clock)
+    return JSONResponse(render_versions(session, [version])[0], status_code=201)
+
+
+@router.get(VERSION, summary="✨ Get prompt version")
+def get_version(
+    prompt_id: int, version_id: int, user: CurrentUserDep, session: SessionDep
+) -> JSONResponse:
+    """Retrieve a specific prompt of a model."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    return JSONResponse(render_versions(session, [version])[0])
+
+
+def _change_version(
+    prompt_id: int,
+    version_id: int,
+    user: User,
+    body: Body,
+    session: Session,
+    clock: Clock,
+    partial: bool,
+) -> JSONResponse:
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    values = validate(version_fields(session, user, partial), body.data, form=body.form)
+    version = update_version(session, version, values, clock)
+    return JSONResponse(render_versions(session, [version])[0])
+
+
+@router.patch(VERSION, summary="✨ Update prompt version")
+def patch_version(
+    prompt_id: int,
+    version_id: int,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Update a specific prompt version by ID."""
+    return _change_version(prompt_id, version_id, user, body, session, clock, partial=True)
+
+
+@router.put(VERSION, summary="✨ Put prompt version")
+def put_version(
+    prompt_id: int,
+    version_id: int,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Overwrite a specific prompt version by ID."""
+    return _change_version(prompt_id, version_id, user, body, session, clock, partial=False)
+
+
+@router.delete(VERSION, status_code=204, summary="✨ Delete prompt version")
+def delete_version_route(
+    prompt_id: int, version_id: int, user: CurrentUserDep, session: SessionDep
+) -> Response:
+    """Delete a prompt version by ID"""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    delete_version(session, version)
+    return Response(status_code=204)
+
+
+@router.post(VERSION + "/duplicate", summary="✨ Duplicate a prompt version")
+def duplicate_version_route(
+    prompt_id: int,
+    version_id: int,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Duplicate an existing version, optionally overriding the model/connection."""
+    prompt, version = prompt_version(session, user, prompt_id, version_id)
+    values = validate(version_fields(session, user, partial=True), body.data, form=body.form)
+    copy = duplicate_version(session, user, prompt, version, values, clock)
+    return JSONResponse(render_versions(session, [copy])[0])
+
+
+@router.get(EXAMPLES, summary="✨ List few-shot examples")
+def list_examples(
+    prompt_id: int, version_id: int, request: Request, user: CurrentUserDep, session: SessionDep
+) -> JSONResponse:
+    """The few-shot examples of a version, by order unless ordering says otherwise."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    terms = ordering_terms(request.query_params.get("ordering"), EXAMPLE_ORDERING)
+    return JSONResponse(render_examples(session, examples_of(session, version, terms)))
+
+
+@router.post(EXAMPLES, status_code=201, summary="✨ Create a few-shot example")
+def create_example_route(
+    prompt_id: int,
+    version_id: int,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Add a few-shot example to a version."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    values = validate(example_fields(session, user, partial=False), body.data, form=body.form)
+    example = create_example(session, user, version, values, clock)
+    return JSONResponse(render_examples(session, [example])[0], status_code=201)
+
+
+@router.post(EXAMPLES + "/reorder", summary="✨ Reorder few-shot examples")
+def reorder_examples_route(
+    prompt_id: int, version_id: int, user: CurrentUserDep, body: BodyDep, session: SessionDep
+) -> JSONResponse:
+    """Accept ordered list of example IDs, update order fields."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    data = {"ids": body.data} if isinstance(body.data, list) else body.data
+    fields: dict[str, Field] = {"ids": ListField(required=True, child=IntegerField(min_value=1))}
+    values = validate(fields, data, form=body.form)
+    examples = reorder_examples(session, version, values["ids"])
+    return JSONResponse(render_examples(session, examples))
+
+
+@router.patch(EXAMPLES + "/{id}", summary="✨ Update a few-shot example")
+def patch_example(
+    prompt_id: int,
+    version_id: int,
+    id: int,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+) -> JSONResponse:
+    """Change a few-shot example's task, annotation or order."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    example = own_example(session, version, id)
+    values = validate(example_fields(session, user, partial=True), body.data, form=body.form)
+    example = update_example(session, user, example, values)
+    return JSONResponse(render_examples(session, [example])[0])
+
+
+@router.delete(EXAMPLES + "/{id}", status_code=204, summary="✨ Delete a few-shot example")
+def delete_example_route(
+    prompt_id: int, version_id: int, id: int, user: CurrentUserDep, session: SessionDep
+) -> Response:
+    """Remove a few-shot example from a version."""
+    _, version = prompt_version(session, user, prompt_id, version_id)
+    delete_example(session, own_example(session, version, id))
+    return Response(status_code=204)
+
+
+@router.get(VERSION + "/prompt-preview", summary="✨ Preview assembled prompt")
+def prompt_preview(
+    prompt_id: int, version_id: int, request: Request, user: CurrentUserDep, session: SessionDep
+) -> JSONResponse:
+    """Return the fully assembled prompt with few-shot examples injected."""
+    prompt, version = prompt_version(session, user, prompt_id, version_id)
+    params = validate(
+        {"task": IntegerField(allow_null=True, min_value=-(2**63), max_value=2**63)},
+        dict(request.query_params),
+        form=True,
+    )
+    task = None
+    if params.get("task") is not None:
+        task = own_task(session, user, params["task"])
+        if task is None:
+            raise NotFound("Task")
+    return JSONResponse({"rendered_prompt": preview(session, prompt, version, task)})

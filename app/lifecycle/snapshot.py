@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
-from app.db import bulk_write_session, emulator_state
+from app.db import bulk_write_session, emulator_state, sync_sequences
 from app.errors import BadRequest
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.policy import Policy
@@ -222,18 +222,3 @@ def _clear(session: Session, tables: list[Table]) -> None:
         for table in reversed(tables):
             session.execute(delete(table))
     session.expire_all()
-
-
-def sync_sequences(session: Session) -> None:
-    """After rows were written with explicit ids, PostgreSQL's id sequences must follow."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for table in _tables():
-        key = list(table.primary_key.columns)
-        if len(key) == 1 and key[0].autoincrement is not False and key[0].name == "id":
-            session.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                    f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
-                )
-            )

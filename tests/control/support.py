@@ -121,3 +121,8 @@ def assert_error(
 
 def assert_invalid(response: httpx.Response, validation_errors: dict[str, list[str]]) -> None:
     assert_error(response, 400, "Validation error", validation_errors)
+
+
+def export(control: httpx.Client) -> dict[str, Any]:
+    """The whole state as the control plane exports it."""
+    return ok(control.get("/_emulator/export"))

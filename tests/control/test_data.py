@@ -30,7 +30,9 @@ NEW_ORG_SEED = {
     ],
     "prompts": [
         {"id": 3, "title": "Cover sheets", "organization": 3, "associated_projects": [4],
-         "versions": [{"id": 4, "title": "v1", "accuracy": 1.0}]},
+         "description": "TPS", "input_fields": ["text"], "output_classes": ["ok", "late"],
+         "versions": [{"id": 4, "title": "v1", "accuracy": 1.0, "max_few_shot_examples": 1,
+                       "few_shot_examples": [{"task": 471, "annotation": 1}]}]},
     ],
 }  # fmt: skip
 

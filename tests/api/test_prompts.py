@@ -1,0 +1,430 @@
+"""Prompts, versions and few-shot examples: bodies, validation, isolation, pagination, ordering."""
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from conftest import HANK_TOKEN, Emulator
+
+from .envelope import assert_error, assert_invalid
+
+ADA = {
+    "id": 1,
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "email": "ada@acme.test",
+    "username": "ada",
+    "avatar": None,
+}
+GLOBEX_PROJECT = 3
+GLOBEX_TASK = 300 + 120 + 1  # the first task of project 3 in the demo seed
+
+
+def ok(response: httpx.Response, status_code: int = 200) -> Any:
+    assert response.status_code == status_code, response.text
+    return response.json() if response.content else None
+
+
+@pytest.fixture
+def hank(server: Emulator) -> Iterator[httpx.Client]:
+    with server.client(HANK_TOKEN) as client:
+        yield client
+
+
+@pytest.fixture
+def prompt(api: httpx.Client) -> Iterator[dict[str, Any]]:
+    """A prompt of Ada's organization, deleted afterwards."""
+    body = {"title": f"Prompt {uuid.uuid4().hex[:8]}", "associated_projects": [1]}
+    created = ok(api.post("/api/prompts/", json=body), 201)
+    yield created
+    api.delete(f"/api/prompts/{created['id']}/")
+
+
+@pytest.fixture
+def version(api: httpx.Client, prompt: dict[str, Any]) -> dict[str, Any]:
+    body = {"title": "v1", "prompt": "Classify {text}", "provider_model_id": "gpt-4o"}
+    return ok(api.post(f"/api/prompts/{prompt['id']}/versions", json=body), 201)
+
+
+def test_create_prompt_answers_the_whole_model_interface(api):
+    body = {
+        "title": "Sentiment",
+        "description": "Tickets",
+        "skill_name": "NamedEntityRecognition",
+        "input_fields": ["text", "subject"],
+        "output_classes": {"any": "json"},
+        "associated_projects": [2, 1],
+        "created_by": {"username": "mallory"},
+        "organization": 1,
+    }
+    created = ok(api.post("/api/prompts/", json=body), 201)
+    try:
+        assert created == {
+            "id": created["id"],
+            "created_by": ADA,
+            "title": "Sentiment",
+            "description": "Tickets",
+            "created_at": created["created_at"],
+            "updated_at": created["created_at"],
+            "organization": 1,
+            "input_fields": ["text", "subject"],
+            "output_classes": {"any": "json"},
+            "skill_name": "NamedEntityRecognition",
+            "associated_projects": [1, 2],  # by project id
+        }
+        got = ok(api.get(f"/api/prompts/{created['id']}/"))
+        assert got == created | {
+            "associated_projects": [
+                {"id": 1, "title": "Support tickets"},
+                {"id": 2, "title": "Product reviews"},
+            ],
+            "versions_count": 0,
+            "runs_count": 0,
+            "best_score": None,
+        }
+    finally:
+        ok(api.delete(f"/api/prompts/{created['id']}/"), 204)
+
+
+def test_create_prompt_defaults(api):
+    created = ok(api.post("/api/prompts/", json={"title": "Bare"}), 201)
+    ok(api.delete(f"/api/prompts/{created['id']}/"), 204)
+    assert (created["skill_name"], created["input_fields"], created["output_classes"]) == (
+        "TextClassification",
+        [],
+        [],
+    )
+    assert (created["description"], created["associated_projects"]) == (None, [])
+
+
+@pytest.mark.parametrize(
+    ("body", "errors"),
+    [
+        ({}, {"title": ["This field is required."]}),
+        ({"title": ""}, {"title": ["This field may not be blank."]}),
+        ({"title": "x" * 501}, {"title": ["Ensure this field has no more than 500 characters."]}),
+        (
+            {"title": "t", "skill_name": "Summarize", "associated_projects": [GLOBEX_PROJECT]},
+            {
+                "skill_name": ['"Summarize" is not a valid choice.'],
+                "associated_projects": [f'Invalid pk "{GLOBEX_PROJECT}" - object does not exist.'],
+            },
+        ),
+        (
+            {"title": "t", "associated_projects": "1"},
+            {"associated_projects": ['Expected a list of items but got type "str".']},
+        ),
+        (
+            {"title": "t", "organization": 2, "input_fields": None},
+            {
+                "organization": ['Invalid pk "2" - object does not exist.'],
+                "input_fields": ["This field may not be null."],
+            },
+        ),
+    ],
+)
+def test_bad_prompt_body_is_400_with_every_field_and_creates_nothing(api, body, errors):
+    before = ok(api.get("/api/prompts/"))["count"]
+    assert_invalid(api.post("/api/prompts/", json=body), errors)
+    assert ok(api.get("/api/prompts/"))["count"] == before
+
+
+def test_patch_changes_only_what_is_given_and_put_needs_the_title(api, prompt):
+    path = f"/api/prompts/{prompt['id']}/"
+    patched = ok(api.patch(path, json={"description": "new", "associated_projects": [2]}))
+    assert patched == prompt | {
+        "description": "new",
+        "associated_projects": [2],
+        "updated_at": patched["updated_at"],
+    }
+    assert_invalid(api.put(path, json={"description": "x"}), {"title": ["This field is required."]})
+    put = ok(api.put(path, json={"title": "Renamed"}))
+    assert (put["title"], put["description"], put["associated_projects"]) == ("Renamed", "new", [2])
+
+
+def test_list_is_paginated_searched_and_ordered_both_ways(api):
+    token = uuid.uuid4().hex[:10]
+    ids = [
+        ok(api.post("/api/prompts/", json={"title": f"{token} {name}"}), 201)["id"]
+        for name in ("b", "a", "c")
+    ]
+    try:
+        first = ok(api.get("/api/prompts/", params={"search": token, "page_size": 2}))
+        assert first["count"] == 3
+        assert [p["id"] for p in first["results"]] == ids[:2]
+        assert first["previous"] is None
+        assert first["next"] == f"{api.base_url}/api/prompts/?search={token}&page_size=2&page=2"
+        second = ok(api.get(first["next"]))
+        assert [p["id"] for p in second["results"]] == ids[2:]
+        assert second["next"] is None
+        assert second["previous"] == f"{api.base_url}/api/prompts/?search={token}&page_size=2"
+        assert_error(
+            api.get("/api/prompts/", params={"search": token, "page": 3}), 404, "Invalid page."
+        )
+        by_title = ok(api.get("/api/prompts/", params={"search": token, "ordering": "title"}))
+        assert [p["title"][-1] for p in by_title["results"]] == ["a", "b", "c"]
+        desc = ok(api.get("/api/prompts/", params={"search": token, "ordering": "-title"}))
+        assert [p["title"][-1] for p in desc["results"]] == ["c", "b", "a"]
+        assert ok(api.get("/api/prompts/", params={"search": token.upper()}))["count"] == 3
+        assert ok(api.get("/api/prompts/", params={"search": f"{token} zz"}))["count"] == 0
+    finally:
+        for pk in ids:
+            api.delete(f"/api/prompts/{pk}/")
+
+
+def test_another_organizations_prompt_does_not_exist(api, hank, prompt, version):
+    pid, vid = prompt["id"], version["id"]
+    assert pid not in [p["id"] for p in ok(hank.get("/api/prompts/"))["results"]]
+    missing = "No ModelInterface matches the given query."
+    for method, path in [
+        ("GET", f"/api/prompts/{pid}/"),
+        ("PATCH", f"/api/prompts/{pid}/"),
+        ("PUT", f"/api/prompts/{pid}/"),
+        ("DELETE", f"/api/prompts/{pid}/"),
+        ("POST", f"/api/prompts/{pid}/duplicate/"),
+        ("GET", f"/api/prompts/{pid}/get-default-version-name"),
+        ("GET", f"/api/prompts/{pid}/versions"),
+        ("POST", f"/api/prompts/{pid}/versions"),
+        ("GET", f"/api/prompts/{pid}/versions/{vid}"),
+        ("PATCH", f"/api/prompts/{pid}/versions/{vid}"),
+        ("PUT", f"/api/prompts/{pid}/versions/{vid}"),
+        ("DELETE", f"/api/prompts/{pid}/versions/{vid}"),
+        ("POST", f"/api/prompts/{pid}/versions/{vid}/duplicate"),
+        ("GET", f"/api/prompts/{pid}/versions/{vid}/few-shot-examples"),
+        ("POST", f"/api/prompts/{pid}/versions/{vid}/few-shot-examples"),
+        ("POST", f"/api/prompts/{pid}/versions/{vid}/few-shot-examples/reorder"),
+        ("GET", f"/api/prompts/{pid}/versions/{vid}/prompt-preview"),
+    ]:
+        response = hank.request(method, path, json={"title": "stolen"})
+        assert_error(response, 404, missing)
+    assert ok(api.get(f"/api/prompts/{pid}/"))["title"] == prompt["title"]
+    assert ok(api.get(f"/api/prompts/{pid}/versions/{vid}"))["title"] == "v1"
+
+
+def test_missing_token_is_401_before_the_body(server):
+    with server.client(token=None) as anonymous:
+        response = anonymous.post(
+            "/api/prompts/", content=b"{", headers={"Content-Type": "application/json"}
+        )
+    assert_error(response, 401, "Authentication credentials were not provided.")
+
+
+def test_version_body_rules_and_title_unique_within_the_prompt(api, prompt, version):
+    path = f"/api/prompts/{prompt['id']}/versions"
+    assert version == {
+        "id": version["id"],
+        "created_by": ADA,
+        "title": "v1",
+        "parent_model": prompt["id"],
+        "prompt": "Classify {text}",
+        "provider": "OpenAI",
+        "provider_model_id": "gpt-4o",
+        "model_display_name": "gpt-4o",
+        "max_few_shot_examples": None,
+        "model_provider_connection": None,
+        "organization": 1,
+        "score": None,
+        "created_at": version["created_at"],
+        "updated_at": version["created_at"],
+    }
+    assert_invalid(
+        api.post(path, json={}),
+        {
+            "title": ["This field is required."],
+            "prompt": ["This field is required."],
+            "provider_model_id": ["This field is required."],
+        },
+    )
+    assert_invalid(
+        api.post(path, json={"title": "v2", "prompt": "p", "provider_model_id": "m",
+                             "provider": "Mistral", "max_few_shot_examples": -1,
+                             "model_provider_connection": 7, "parent_model": 2}),
+        {
+            "provider": ['"Mistral" is not a valid choice.'],
+            "max_few_shot_examples": ["Ensure this value is greater than or equal to 0."],
+            "model_provider_connection": ['Invalid pk "7" - object does not exist.'],
+            "parent_model": ['Invalid pk "2" - object does not exist.'],
+        },
+    )  # fmt: skip
+    body = {"title": "v1", "prompt": "p", "provider_model_id": "m"}
+    assert_invalid(
+        api.post(path, json=body),
+        {"non_field_errors": ["A version with this name already exists."]},
+    )
+    assert [v["id"] for v in ok(api.get(path))] == [version["id"]]
+
+
+def test_versions_list_orders_both_ways_and_patch_put_delete(api, prompt, version):
+    path = f"/api/prompts/{prompt['id']}/versions"
+    second = ok(
+        api.post(path, json={"title": "a-second", "prompt": "p", "provider_model_id": "m"}), 201
+    )
+    assert [v["id"] for v in ok(api.get(path))] == [version["id"], second["id"]]
+    assert [v["title"] for v in ok(api.get(path, params={"ordering": "title"}))] == [
+        "a-second",
+        "v1",
+    ]
+    assert [v["title"] for v in ok(api.get(path, params={"ordering": "-title"}))] == [
+        "v1",
+        "a-second",
+    ]
+    one = f"{path}/{second['id']}"
+    assert_invalid(
+        api.patch(one, json={"title": "v1"}),
+        {"non_field_errors": ["A version with this name already exists."]},
+    )
+    patched = ok(api.patch(one, json={"provider": "Anthropic", "max_few_shot_examples": 2}))
+    assert (patched["provider"], patched["max_few_shot_examples"], patched["title"]) == (
+        "Anthropic",
+        2,
+        "a-second",
+    )
+    assert_invalid(
+        api.put(one, json={"title": "x"}),
+        {"prompt": ["This field is required."], "provider_model_id": ["This field is required."]},
+    )
+    ok(api.delete(one), 204)
+    assert_error(api.get(one), 404, "No ThirdPartyModelVersion matches the given query.")
+    assert ok(api.get(f"/api/prompts/{prompt['id']}/"))["versions_count"] == 1
+
+
+def test_default_version_name_is_the_next_unused(api, prompt, version):
+    path = f"/api/prompts/{prompt['id']}/get-default-version-name"
+    assert ok(api.get(path)) == {"default_model_version_name": "v2"}
+
+
+def test_duplicates_copy_versions_and_examples(api, prompt, version):
+    pid, vid = prompt["id"], version["id"]
+    ok(
+        api.post(
+            f"/api/prompts/{pid}/versions/{vid}/few-shot-examples",
+            json={"task": 5, "annotation": 9},
+        ),
+        201,
+    )
+    copy = ok(api.post(f"/api/prompts/{pid}/versions/{vid}/duplicate", json={}))
+    assert (copy["title"], copy["prompt"], copy["parent_model"]) == (
+        "v1 (copy)",
+        "Classify {text}",
+        pid,
+    )
+    again = ok(
+        api.post(f"/api/prompts/{pid}/versions/{vid}/duplicate", json={"provider_model_id": "o3"})
+    )
+    assert (again["title"], again["provider_model_id"]) == ("v1 (copy 2)", "o3")
+    examples = ok(api.get(f"/api/prompts/{pid}/versions/{copy['id']}/few-shot-examples"))
+    assert [(e["task"], e["annotation"]) for e in examples] == [(5, 9)]
+    duplicate = ok(api.post(f"/api/prompts/{pid}/duplicate/", json={"title": "Twin"}))
+    try:
+        assert (duplicate["title"], duplicate["associated_projects"]) == ("Twin", [1])
+        titles = [v["title"] for v in ok(api.get(f"/api/prompts/{duplicate['id']}/versions"))]
+        assert titles == ["v1", "v1 (copy)", "v1 (copy 2)"]
+    finally:
+        ok(api.delete(f"/api/prompts/{duplicate['id']}/"), 204)
+
+
+def test_few_shot_examples_create_list_reorder_patch_delete(api, hank, prompt, version):
+    base = f"/api/prompts/{prompt['id']}/versions/{version['id']}/few-shot-examples"
+    assert_invalid(
+        api.post(base, json={}),
+        {"task": ["This field is required."], "annotation": ["This field is required."]},
+    )
+    assert_invalid(
+        api.post(base, json={"task": GLOBEX_TASK, "annotation": 1, "order": -1}),
+        {
+            "task": [f'Invalid pk "{GLOBEX_TASK}" - object does not exist.'],
+            "order": ["Ensure this value is greater than or equal to 0."],
+        },
+    )
+    first = ok(api.post(base, json={"task": 1, "annotation": 11}), 201)
+    assert first == {
+        "id": first["id"],
+        "task": 1,
+        "annotation": 11,
+        "order": 0,
+        "task_data": {},
+        "annotation_result": [],
+        "created_at": first["created_at"],
+    }
+    second = ok(api.post(base, json={"task": 2, "annotation": 12}), 201)
+    assert second["order"] == 1
+    assert [e["id"] for e in ok(api.get(base))] == [first["id"], second["id"]]
+    assert [e["id"] for e in ok(api.get(base, params={"ordering": "-id"}))] == [
+        second["id"],
+        first["id"],
+    ]
+    reordered = ok(api.post(f"{base}/reorder", json={"ids": [second["id"], first["id"]]}))
+    assert [(e["id"], e["order"]) for e in reordered] == [(second["id"], 0), (first["id"], 1)]
+    assert_invalid(
+        api.post(f"{base}/reorder", json={"ids": [999999]}),
+        {"ids": ['Invalid pk "999999" - object does not exist.']},
+    )
+    assert_invalid(api.post(f"{base}/reorder", json={}), {"ids": ["This field is required."]})
+    patched = ok(api.patch(f"{base}/{first['id']}", json={"order": 7}))
+    assert patched["order"] == 7
+    assert_error(
+        hank.patch(f"{base}/{first['id']}", json={"order": 1}),
+        404,
+        "No ModelInterface matches the given query.",
+    )
+    ok(api.delete(f"{base}/{first['id']}"), 204)
+    assert_error(
+        api.delete(f"{base}/{first['id']}"), 404, "No FewShotExample matches the given query."
+    )
+    assert [e["id"] for e in ok(api.get(base))] == [second["id"]]
+
+
+def test_prompt_preview_injects_examples_and_fills_a_task(api, prompt, version):
+    pid, vid = prompt["id"], version["id"]
+    path = f"/api/prompts/{pid}/versions/{vid}/prompt-preview"
+    assert ok(api.get(path)) == {"rendered_prompt": "Classify {text}"}
+    ok(
+        api.post(
+            f"/api/prompts/{pid}/versions/{vid}/few-shot-examples",
+            json={"task": 3, "annotation": 1},
+        ),
+        201,
+    )
+    assert ok(api.get(path)) == {"rendered_prompt": "Classify {text}\n\nExample 1:\nAnswer: "}
+    ok(api.patch(f"/api/prompts/{pid}/versions/{vid}", json={"max_few_shot_examples": 0}))
+    assert ok(api.get(path, params={"task": 1})) == {"rendered_prompt": "Classify {text}"}
+    assert_error(
+        api.get(path, params={"task": GLOBEX_TASK}), 404, "No Task matches the given query."
+    )
+    assert_invalid(api.get(path, params={"task": "x"}), {"task": ["A valid integer is required."]})
+
+
+def test_compatible_projects_are_the_organizations_filtered_and_paginated(api, hank):
+    page = ok(api.get("/api/prompts/compatible-projects"))
+    assert (page["count"], page["next"], page["previous"]) == (2, None, None)
+    support = page["results"][0]
+    assert {k: support[k] for k in ("id", "title", "task_number", "ground_truth_number")} == {
+        "id": 1,
+        "title": "Support tickets",
+        "task_number": 300,
+        "ground_truth_number": 90,
+    }
+    assert [p["id"] for p in ok(hank.get("/api/prompts/compatible-projects"))["results"]] == [3]
+    ordered = ok(api.get("/api/prompts/compatible-projects", params={"ordering": "-id"}))
+    assert [p["id"] for p in ordered["results"]] == [2, 1]
+    assert [
+        p["id"]
+        for p in ok(api.get("/api/prompts/compatible-projects", params={"ids": "2,3"}))["results"]
+    ] == [2]
+    assert [
+        p["id"]
+        for p in ok(api.get("/api/prompts/compatible-projects", params={"title": "REVIEW"}))[
+            "results"
+        ]
+    ] == [2]
+    second = ok(api.get("/api/prompts/compatible-projects", params={"page_size": 1, "page": 2}))
+    assert [p["id"] for p in second["results"]] == [2]
+    assert_invalid(
+        api.get("/api/prompts/compatible-projects", params={"project_type": "Chat", "ids": "a"}),
+        {
+            "project_type": ["Select a valid choice. Chat is not one of the available choices."],
+            "ids": ["Enter a number."],
+        },
+    )
