@@ -10,7 +10,7 @@ from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.auth import authenticate
+from app.auth import authenticate, authorization_header
 from app.db import read_session
 from app.errors import APIError, ValidationFailed, envelope
 from app.observability import BodyTooLarge
@@ -88,7 +88,10 @@ def _method_not_allowed(request: Request) -> JSONResponse:
     if request.url.path not in PUBLIC_PATHS:
         with read_session(request.app.state.engine) as session:
             try:
-                authenticate(session, request.headers.get("authorization"))
+                header = authorization_header(
+                    request.headers.get("authorization"), request.headers.get("x-api-key")
+                )
+                authenticate(session, header)
             except APIError as refused:
                 return error_response(request, refused)
     allowed: set[str] = set()
