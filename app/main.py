@@ -24,6 +24,7 @@ from app.error_handlers import install_error_handlers
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.worker import Worker
+from app.methods import MethodsMiddleware
 from app.migrate import migrate, startup_lock
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import Metrics, RequestMiddleware
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.admin_token = admin_token
     if settings.control_enabled:
         app.include_router(control.router)
+    # Innermost: HEAD and OPTIONS of every API route, journaled and faulted like the others.
+    app.add_middleware(MethodsMiddleware)
     if admin_token:
         app.add_middleware(
             control.AdminTokenMiddleware,
