@@ -177,3 +177,23 @@ def test_two_processes_on_one_database_fire_a_rule_exactly_its_times(
         # Requests that read the rule before it was spent count as matched, never as fired.
         assert rule["fired"] == 2
         assert rule["matched"] >= 2
+
+
+def test_the_client_authenticates_with_an_x_api_key_header(emulator, control):
+    client = LabelStudio(base_url=emulator.url, api_key=ADA_TOKEN, headers={"X-API-Key": ADA_TOKEN})
+    assert run_ids(client) == []
+    hank = LabelStudio(base_url=emulator.url, api_key=HANK_TOKEN, headers={"X-API-Key": HANK_TOKEN})
+    with pytest.raises(ApiError) as raised:
+        hank.prompts.runs.list(prompt_id=1, version_id=1)
+    assert raised.value.status_code == 404
+    wrong = LabelStudio(base_url=emulator.url, api_key="wrong", headers={"X-API-Key": "wrong"})
+    with pytest.raises(ApiError) as raised:
+        run_ids(wrong)
+    assert (raised.value.status_code, raised.value.body["detail"]) == (401, "Invalid token.")
+
+
+def test_the_client_sends_a_personal_access_token_in_x_api_key(emulator, control):
+    with emulator.client() as ada:
+        token = ok(ada.post("/api/token/"), 201)["token"]
+    client = LabelStudio(base_url=emulator.url, api_key=token, headers={"X-API-Key": token})
+    assert run_ids(client) == []
