@@ -1,4 +1,5 @@
-"""Authentication as Label Studio does it: legacy ``Token <key>`` or ``Bearer <access JWT>``."""
+"""Authentication as Label Studio does it: legacy ``Token <key>`` or ``Bearer <access JWT>``,
+also given as ``X-Api-Key: <key>``."""
 
 import hmac
 import uuid
@@ -51,6 +52,25 @@ def header_parts(header: str | None) -> list[bytes]:
     """An Authorization header split as DRF and simplejwt split it: its latin-1 bytes, on ASCII
     whitespace only (a no-break space or NEL is part of a word, not a separator)."""
     return (header or "").encode("latin-1").split()
+
+
+def authorization_header(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The Authorization header authentication reads. As Label Studio's XApiKeySupportMiddleware
+    does, an X-Api-Key header supersedes it: ``Token <key>``, or ``Bearer <key>`` when the key
+    is formatted as a JWT (an access token, which is what the SDK sends in it)."""
+    if x_api_key is None:
+        return authorization
+    keyword = "Bearer" if _jwt_formatted(x_api_key) else "Token"
+    return f"{keyword} {x_api_key}"
+
+
+def _jwt_formatted(token: str) -> bool:
+    """Whether a key is structured as a JWT, its signature and claims unchecked."""
+    try:
+        jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return False
+    return True
 
 
 def authenticate(session: Session, header: str | None) -> User:

@@ -22,7 +22,7 @@ class PolicyFields(BaseModel):
     # Tasks predicted per lifecycle step; each step updates the run's totals.
     batch_size: int = Field(default=10, ge=1, le=100_000)
     # Size of the Sample subset when a run gives no sample_subset_size.
-    sample_subset_size: int = Field(default=100, ge=0, le=MAX_ID)
+    sample_subset_size: int = Field(default=20, ge=0, le=MAX_ID)
     # A run ends Failed when its share of failed predictions is above this.
     failure_threshold: float = Field(default=0.5, ge=0, le=1)
     # Seed of the deterministic choices (sample order, correctness, failures).

@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.auth import authenticate
+from app.auth import authenticate, authorization_header
 from app.config import Settings
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
@@ -43,7 +43,10 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
 
 def current_user(request: Request, session: "SessionDep") -> User:
     """The authenticated user of a request; its session becomes a writer afterwards."""
-    user = authenticate(session, request.headers.get("authorization"))
+    header = authorization_header(
+        request.headers.get("authorization"), request.headers.get("x-api-key")
+    )
+    user = authenticate(session, header)
     begin_writes(session, request)
     request.state.user_id = user.id
     return user

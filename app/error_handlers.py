@@ -6,18 +6,16 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from app.auth import authenticate
+from app.auth import authenticate, authorization_header
 from app.db import read_session
 from app.errors import APIError, ValidationFailed, envelope
+from app.methods import PUBLIC_PATHS, path_methods
 from app.observability import BodyTooLarge
 
 log = logging.getLogger("lse_emulator")
-PUBLIC_PATHS = {"/api/token/refresh/"}
-METHOD_ORDER = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"]
 
 
 def error_response(request: Request, error: APIError) -> JSONResponse:
@@ -88,13 +86,12 @@ def _method_not_allowed(request: Request) -> JSONResponse:
     if request.url.path not in PUBLIC_PATHS:
         with read_session(request.app.state.engine) as session:
             try:
-                authenticate(session, request.headers.get("authorization"))
+                header = authorization_header(
+                    request.headers.get("authorization"), request.headers.get("x-api-key")
+                )
+                authenticate(session, header)
             except APIError as refused:
                 return error_response(request, refused)
-    allowed: set[str] = set()
-    for route in iter_route_contexts(request.app.router.routes):
-        if route.methods and route.path_regex.match(request.url.path):
-            allowed |= route.methods
-    allow = ", ".join(m for m in METHOD_ORDER if m in allowed)
+    allow = ", ".join(path_methods(request.app, request.url.path)[1])
     error = APIError(405, f'Method "{request.method}" not allowed.', headers={"Allow": allow})
     return error_response(request, error)

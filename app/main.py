@@ -11,17 +11,20 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine
 from sqlmodel import col, select
+from starlette.types import Receive, Scope, Send
 
 from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
 from app.config import Settings, needs_generated_admin_token
 from app.control import api as control
+from app.control.faults import SERVER_SEND, FaultMiddleware
 from app.control.journal import Journal, JournalMiddleware
 from app.db import make_engine, write_session
 from app.error_handlers import install_error_handlers
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.worker import Worker
+from app.methods import MethodsMiddleware
 from app.migrate import migrate, startup_lock
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import Metrics, RequestMiddleware
@@ -52,6 +55,16 @@ def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
                                  at=now, cause="restart", reason="server started"))  # fmt: skip
 
 
+class EmulatorApp(FastAPI):
+    """The application, which keeps the server's own ``send`` in each request's scope: a fault
+    rule that drops connections closes the request's connection through it."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope[SERVER_SEND] = send
+        await super().__call__(scope, receive, send)
+
+
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     """Build the application; nothing touches the database until the lifespan starts."""
     settings = settings or Settings()
@@ -76,7 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             await worker.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = EmulatorApp(
         title="Label Studio Enterprise Prompts API (lse-emulator)",
         version=__version__,
         lifespan=lifespan,
@@ -95,12 +108,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.admin_token = admin_token
     if settings.control_enabled:
         app.include_router(control.router)
+    # Innermost: HEAD and OPTIONS of every API route, journaled and faulted like the others.
+    app.add_middleware(MethodsMiddleware)
     if admin_token:
         app.add_middleware(
             control.AdminTokenMiddleware,
             admin_token=admin_token,
             control_enabled=settings.control_enabled,
         )
+    # Inside the journal and the request log, so that they record faulted requests too.
+    app.add_middleware(FaultMiddleware)
     app.add_middleware(JournalMiddleware, journal=app.state.journal)
     app.state.metrics = Metrics(lambda: getattr(app.state, "engine", None))
     app.add_middleware(

@@ -309,6 +309,34 @@ class EmulatorState(SQLModel, table=True):
     seed_changed: bool = False
 
 
+# --- Fault rules of the control plane (revision 0006) ---------------------------------------
+
+
+class FaultRule(SQLModel, table=True):
+    """A fault the emulator injects into matching Label Studio API requests: an error status,
+    a delay or a dropped connection. Its counters are updated atomically, so that a rule holds
+    across every process sharing the database."""
+
+    __tablename__ = "fault_rule"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # Null matches every method; a glob on the request path.
+    method: str | None = None
+    path: str
+    status: int | None = None
+    delay_ms: int | None = None
+    drop: bool = False
+    retry_after: int | None = None
+    times: int | None = None
+    probability: float | None = None
+    after: int = 0
+    user_id: int | None = None
+    organization_id: int | None = None
+    # How many requests matched it (method, path, caller), and how many of them it faulted.
+    matched: int = 0
+    fired: int = 0
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a table model, for statements that need no ORM objects."""
     table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it, undeclared

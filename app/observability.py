@@ -48,6 +48,10 @@ class Metrics:
         self.predictions = Counter(
             "lse_predictions", "Predictions made", ["outcome"], registry=self.registry
         )
+        # Faults injected, by rule and by what the request got: its status, "drop" or "delay".
+        self.faults = Counter(
+            "lse_faults", "Faults injected", ["rule", "status"], registry=self.registry
+        )
         self.registry.register(_RunsCollector(engine_getter))
 
     def observe_step(self, lag: float, made: int, failed: int) -> None:
@@ -123,7 +127,9 @@ class RequestMiddleware:
             else:
                 await self.app(scope, limited_receive, send_with_id)
         finally:
-            self._record(scope, status["code"], time.perf_counter() - started, request_id)
+            # A dropped connection got no answer at all: status 0.
+            code = 0 if scope.get("state", {}).get("dropped") else status["code"]
+            self._record(scope, code, time.perf_counter() - started, request_id)
 
     def _record(self, scope: Scope, status: int, seconds: float, request_id: str) -> None:
         route = scope.get("route")

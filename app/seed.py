@@ -51,7 +51,8 @@ class StrictModel(BaseModel):
 class SeedOrganization(StrictModel):
     id: int = Id
     title: str
-    legacy_api_tokens_enabled: bool = True
+    # Off unless given, as for a new organization of recent Label Studio (JWTSettings).
+    legacy_api_tokens_enabled: bool = False
 
 
 class SeedUser(StrictModel):
@@ -213,9 +214,12 @@ def load_seed(
             )
 
     for entry in document.organizations:
-        record(
-            "organizations", entry.id, _upsert(session, Organization, entry.id, entry.model_dump())
-        )
+        values = entry.model_dump()
+        if session.get(Organization, entry.id) is not None:
+            # An upsert that does not name the flag keeps the organization's (the default is
+            # for new organizations only).
+            values = entry.model_dump(exclude_unset=True)
+        record("organizations", entry.id, _upsert(session, Organization, entry.id, values))
     session.flush()
     for index, entry in enumerate(document.users):
         org_of("users", index, entry.organization)

@@ -101,7 +101,6 @@ def prediction_count(
     size = params.get("sample_subset_size")
     selection: dict[str, Any] = {
         "sample_size": policy.sample_subset_size if size is None else size,
-        "seed": policy.random_seed,
     }
     subset = (params["project"], params["project_subset"])
     total = count(session, subset_query(*subset, **selection))

@@ -31,6 +31,14 @@ from app.error_handlers import error_response
 from app.errors import ValidationFailed, unauthorized
 from app.lifecycle import machine
 from app.lifecycle.clock import Clock
+from app.lifecycle.faults import (
+    FaultRuleRequest,
+    add_rule,
+    delete_rule,
+    delete_rules,
+    list_rules,
+    rule_body,
+)
 from app.lifecycle.policy import Policy, PolicyChange
 from app.lifecycle.runs import change_clock, find_run, move_run, runs_in_order
 from app.lifecycle.snapshot import export_state, import_state, reset_state
@@ -277,6 +285,32 @@ def health(engine: EngineDep, worker: WorkerDep) -> JSONResponse:
     healthy = body["database"] == "ok" and body["worker"] == "ok"
     body["status"] = "ok" if healthy else "error"
     return JSONResponse(body, status_code=200 if healthy else 503)
+
+
+@router.post("/faults", summary="Add a fault rule", status_code=201)
+def post_fault(rule: FaultRuleRequest, session: WriteSessionDep) -> JSONResponse:
+    stored = add_rule(session, rule)
+    session.commit()
+    return JSONResponse(rule_body(stored), status_code=201)
+
+
+@router.get("/faults", summary="The fault rules, with how often each matched and fired")
+def get_faults(session: SessionDep) -> JSONResponse:
+    return JSONResponse([rule_body(rule) for rule in list_rules(session)])
+
+
+@router.delete("/faults/{rule_id}", summary="Remove a fault rule", status_code=204)
+def delete_fault(rule_id: int, session: WriteSessionDep) -> Response:
+    delete_rule(session, rule_id)
+    session.commit()
+    return Response(status_code=204)
+
+
+@router.delete("/faults", summary="Remove every fault rule")
+def delete_faults(session: WriteSessionDep) -> JSONResponse:
+    removed = delete_rules(session)
+    session.commit()
+    return JSONResponse({"detail": f"{removed} fault rules removed.", "removed": removed})
 
 
 @router.get("/fidelity", summary="How faithful each endpoint and behaviour is")

@@ -59,9 +59,12 @@ class JournalMiddleware:
                     "time": iso(utcnow()),
                     "method": scope["method"],
                     "path": scope["path"],
-                    "status": status["code"],
+                    # A dropped connection got no answer at all: status 0.
+                    "status": 0 if state.get("dropped") else status["code"],
                     "user_id": state.get("user_id"),
                     "run_id": state.get("run_id"),
+                    # The id of the fault rule that fired on the request, or null.
+                    "fault": state.get("fault"),
                 }
             )
 

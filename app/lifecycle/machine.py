@@ -82,7 +82,6 @@ def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: 
         run.project_id,
         run.project_subset,
         sample_size=_sample_size(run, policy),
-        seed=policy.random_seed,
         filters=run.filters_json,
         missing_for_version=run.version_id if run.only_missing_predictions else None,
     )

@@ -19,9 +19,10 @@ from app.seed import configured_seed, load_seed
 
 FORMAT = "lse-emulator/1"
 STATE_TABLE = EmulatorState.__tablename__
-# What runs and tokens add to the seed data; a reset removes it.
+# What runs, tokens and fault rules add to the seed data; a reset removes it.
 ADDED_SINCE_BOOT = {
     "access_token", "model_run", "run_task", "prediction", "failed_prediction", "run_event",
+    "fault_rule",
 }  # fmt: skip
 
 

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, exists, func, literal, not_, or_, true
+from sqlalchemy import Integer, and_, cast, exists, func, not_, or_, true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
@@ -12,10 +12,6 @@ from sqlmodel import Session, col, select
 from app.errors import ValidationFailed
 from app.models import Prediction, ProjectSubset, Task
 
-# A permutation of task ids for the Sample subset: a multiplicative hash, portable across
-# SQLite and PostgreSQL, ordered the same on both.
-_MULTIPLIER = 2654435761
-_MODULUS = 4294967291
 MAX_FILTER_ITEMS = 100
 
 NUMBER_OPERATORS: dict[str, Callable[[Mapped[int | None], int], ColumnElement[bool]]] = {
@@ -104,7 +100,6 @@ def subset_query(
     subset: str,
     *,
     sample_size: int,
-    seed: int,
     filters: Any = None,
     missing_for_version: int | None = None,
 ) -> Select[int | None]:
@@ -117,8 +112,9 @@ def subset_query(
         condition = and_(condition, filter_condition(filters))
     query: Select[int | None] = select(col(Task.id)).where(condition)
     if subset == ProjectSubset.SAMPLE:
-        order = (col(Task.id) * literal(_MULTIPLIER) + literal(seed)) % literal(_MODULUS)
-        query = query.order_by(order, col(Task.id)).limit(sample_size)
+        # "The first 20 tasks in the project" (Label Studio's Prompts guide): the first
+        # sample_size tasks by id.
+        query = query.order_by(col(Task.id)).limit(sample_size)
     if missing_for_version is not None:
         inner = query.subquery()
         already = exists().where(

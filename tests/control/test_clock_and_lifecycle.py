@@ -24,7 +24,7 @@ BOOT_POLICY = {
     "queue_delay_seconds": 0.2,
     "tasks_per_second": 2000.0,
     "batch_size": 25,
-    "sample_subset_size": 100,
+    "sample_subset_size": 20,
     "failure_threshold": 0.5,
     "random_seed": 0,
 }

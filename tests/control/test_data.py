@@ -19,7 +19,7 @@ from .support import (
 )
 
 NEW_ORG_SEED = {
-    "organizations": [{"id": 3, "title": "Initech"}],
+    "organizations": [{"id": 3, "title": "Initech", "legacy_api_tokens_enabled": True}],
     "users": [
         {"id": 3, "username": "peter", "organization": 3, "token": "initech-peter-token"}
     ],

@@ -26,6 +26,8 @@ CONTROL_PATHS = {
     "/_emulator/requests",
     "/_emulator/health",
     "/_emulator/fidelity",
+    "/_emulator/faults",
+    "/_emulator/faults/{rule_id}",
 }
 
 
@@ -52,13 +54,14 @@ def journal(control, **filters) -> list[dict]:
     """The journal without its times, which are wall-clock stamps."""
     entries = ok(control.get("/_emulator/requests", params=filters))
     for entry in entries:
-        assert list(entry) == ["time", "method", "path", "status", "user_id", "run_id"]
+        assert list(entry) == ["time", "method", "path", "status", "user_id", "run_id", "fault"]
         assert entry.pop("time").endswith("Z")
     return entries
 
 
 def entry(method: str, path: str, status: int, user_id=None, run_id=None) -> dict:
-    return {"method": method, "path": path, "status": status, "user_id": user_id, "run_id": run_id}
+    return {"method": method, "path": path, "status": status, "user_id": user_id, "run_id": run_id,
+            "fault": None}  # fmt: skip
 
 
 def test_journal_lists_api_requests_newest_first(control, ada, emulator):

@@ -1,0 +1,143 @@
+"""Fault injection at the HTTP edge: a matching rule answers a Label Studio API request with an
+error status, answers it late, or closes its connection, before the application reads its body
+or authenticates it, so that a faulted request has no effect."""
+
+import asyncio
+from typing import Any
+
+import anyio
+from sqlalchemy import Engine
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.auth import authenticate, authorization_header
+from app.control.journal import CONTROL_PREFIX
+from app.db import read_session, write_session
+from app.errors import APIError, envelope
+from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
+from app.lifecycle.policy import Policy
+
+# The scope key under which the application keeps the server's own ``send`` (see main.py), whose
+# connection a dropping rule closes.
+SERVER_SEND = "lse.server_send"
+# What Django and DRF answer for the statuses a view can fail with (429: DRF's Throttled).
+ENVELOPE_DETAIL = {
+    408: "Request timed out.",
+    409: "Conflict.",
+    500: "Internal server error",
+}
+# What nginx, in front of Label Studio's application server, answers when that server fails,
+# is unavailable or is too slow.
+GATEWAY_REASON = {
+    502: "Bad Gateway",
+    503: "Service Temporarily Unavailable",
+    504: "Gateway Time-out",
+}
+
+
+def throttled_detail(wait: int | None) -> str:
+    """DRF's Throttled message for a wait in seconds."""
+    if wait is None:
+        return "Request was throttled."
+    unit = "second" if wait == 1 else "seconds"
+    return f"Request was throttled. Expected available in {wait} {unit}."
+
+
+def gateway_page(status: int) -> str:
+    """nginx's own error page for a gateway status."""
+    title = f"{status} {GATEWAY_REASON[status]}"
+    return (
+        f"<html>\r\n<head><title>{title}</title></head>\r\n<body>\r\n"
+        f"<center><h1>{title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
+def fault_response(fault: Fault, version: str) -> Response:
+    """The answer of a rule with a status: the body Label Studio's stack gives for it."""
+    status = fault.status
+    assert status is not None  # only rules with a status answer
+    headers: dict[str, str] = {}
+    # DRF sets Retry-After only for a positive wait; nginx carries whatever is configured.
+    if fault.retry_after is not None and (fault.retry_after > 0 or status == 503):
+        headers["Retry-After"] = str(fault.retry_after)
+    if status in GATEWAY_REASON:
+        return HTMLResponse(gateway_page(status), status_code=status, headers=headers)
+    detail = throttled_detail(fault.retry_after) if status == 429 else ENVELOPE_DETAIL[status]
+    return JSONResponse(envelope(version, status, detail), status_code=status, headers=headers)
+
+
+def _caller(engine: Engine, headers: dict[bytes, bytes]) -> Caller | None:
+    """Who sent a request, from its credentials; None when they authenticate no one."""
+    header = authorization_header(
+        _text(headers.get(b"authorization")), _text(headers.get(b"x-api-key"))
+    )
+    with read_session(engine) as session:
+        try:
+            user = authenticate(session, header)
+        except APIError:
+            return None
+        return Caller(user.id, user.organization_id)
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode("latin-1")
+
+
+def decide(engine: Engine, method: str, path: str, headers: dict[bytes, bytes]) -> Fault | None:
+    """The fault a request gets, if any: one small query when no rule matches it."""
+    with read_session(engine) as session:
+        rules = candidates(session, method, path)
+        if not rules:
+            return None
+        seed = Policy.load(session).random_seed
+    caller = _caller(engine, headers) if any(scoped(rule) for rule in rules) else None
+    with write_session(engine) as session:
+        return fire(session, rules, caller, seed)
+
+
+async def drop_connection(scope: Scope) -> None:
+    """Close the request's connection without a byte of answer."""
+    server_send = scope.get(SERVER_SEND)
+    cycle = getattr(server_send, "__self__", None)
+    transport: Any = getattr(cycle, "transport", None)
+    if transport is None:
+        raise RuntimeError("the server gives no access to the connection: cannot drop it")
+    transport.close()
+    # Let the server see the connection gone, so that it does not try to answer for the app.
+    await asyncio.sleep(0)
+
+
+class FaultMiddleware:
+    """Applies the fault rules to every request outside /_emulator."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        application = scope["app"]
+        fault = await anyio.to_thread.run_sync(
+            decide,
+            application.state.engine,
+            scope["method"],
+            scope["path"],
+            dict(scope["headers"]),
+        )
+        if fault is None:
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        state["fault"] = fault.rule_id
+        application.state.metrics.faults.labels(str(fault.rule_id), fault.label).inc()
+        if fault.delay_ms:
+            await asyncio.sleep(fault.delay_ms / 1000)
+        if fault.drop:
+            state["dropped"] = True
+            await drop_connection(scope)
+        elif fault.status is not None:
+            version = application.state.settings.server_version
+            await fault_response(fault, version)(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
