@@ -100,9 +100,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         admin_token = secrets.token_urlsafe(32)
         log.warning("control plane admin token (generated): %s", admin_token)
     app.state.admin_token = admin_token
-    app.state.events = EventHub(
-        lambda: app.state.engine, clock, app.state.journal, POLL_SECONDS
-    )
+    app.state.events = EventHub(lambda: app.state.engine, clock, app.state.journal, POLL_SECONDS)
     if settings.control_enabled:
         app.include_router(control.router)
         app.include_router(console.router)

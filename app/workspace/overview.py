@@ -153,7 +153,7 @@ def console_runs(session: Session, runs: Sequence[ModelRun]) -> list[dict[str, A
         | {
             "total_failed": run.total_failed,
             "outcome": run.outcome,
-            "judged_predictions": judged.get(run.id, 0),
+            "judged_predictions": judged.get(run.id or 0, 0),
         }
         for run, shown in zip(runs, model_runs(session, runs), strict=True)
     ]
@@ -200,9 +200,7 @@ def run_tasks(session: Session, run: ModelRun, limit: int = 200) -> dict[str, An
     for pending in session.exec(select(RunTask).where(RunTask.run_id == run.id)):
         states.setdefault(pending.task_id, {"state": "pending", "correct": None})
     task_ids = sorted(states)[:limit]
-    tasks = {
-        task.id: task for task in session.exec(select(Task).where(col(Task.id).in_(task_ids)))
-    }
+    tasks = {task.id: task for task in session.exec(select(Task).where(col(Task.id).in_(task_ids)))}
     rows = []
     for task_id in task_ids:
         task = tasks.get(task_id)

@@ -353,7 +353,8 @@ function drawRun(run) {
   cells[0].textContent = `#${run.id}`;
   cells[1].textContent = found ? `${found.prompt.title} / ${found.version.title}` : `${run.parent_model} / ${run.model_version}`;
   cells[2].textContent = `${projectTitle(run.project)} (${run.project_subset})`;
-  cells[3].replaceChildren(h("span", { class: `status status-${run.status}` }, run.status), run.outcome ? h("span", { class: "sub" }, ` forced ${run.outcome}`) : null);
+  cells[3].replaceChildren(h("span", { class: `status status-${run.status}` }, run.status));
+  if (run.outcome) cells[3].append(h("span", { class: "sub" }, ` forced ${run.outcome}`));
   cells[4].replaceChildren(
     h("div", { class: "bar", role: "progressbar", "aria-valuemin": 0, "aria-valuemax": 100, "aria-valuenow": share,
       "aria-label": `Run ${run.id} progress`, title: `${run.total_predictions} predictions of ${total}` },
