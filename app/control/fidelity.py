@@ -55,6 +55,9 @@ FIDELITY: list[dict[str, str]] = [
      "note": "The emulator's own: clock, policy, run transitions, outcomes, data, journal, health. Open on loopback; elsewhere an admin token (generated when none is set) guards all of it but health, and /metrics."},
     {"area": "X-Emulator-Outcome", "level": DECISION,
      "note": "With an admin token in force, forcing an outcome needs X-Emulator-Admin-Token too; else 403 and no run is created."},
+    # The console and the API docs pages.
+    {"area": "/, /docs, /redoc", "level": DECISION,
+     "note": "The emulator's own pages: the console at / (part of the control plane: off with it, behind its admin token), and Swagger UI and ReDoc served from copies inside the package, never from a CDN."},
 ]  # fmt: skip
 
 
