@@ -17,6 +17,9 @@ from app import __version__
 from app.api import inference_runs, projects, prompts, tokens
 from app.config import Settings, needs_generated_admin_token
 from app.control import api as control
+from app.control import console
+from app.control.docs import install_docs
+from app.control.events import POLL_SECONDS, EventHub
 from app.control.faults import SERVER_SEND, FaultMiddleware
 from app.control.journal import Journal, JournalMiddleware
 from app.db import make_engine, write_session
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         try:
             yield
         finally:
+            await app.state.events.close()
             await worker.stop()
             engine.dispose()
 
@@ -94,6 +98,9 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version=__version__,
         lifespan=lifespan,
         redirect_slashes=False,
+        # Served by install_docs with the package's own copies of their scripts (no CDN).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.clock = clock
@@ -106,8 +113,13 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         admin_token = secrets.token_urlsafe(32)
         log.warning("control plane admin token (generated): %s", admin_token)
     app.state.admin_token = admin_token
+    app.state.events = EventHub(lambda: app.state.engine, clock, app.state.journal, POLL_SECONDS)
     if settings.control_enabled:
         app.include_router(control.router)
+        app.include_router(console.router)
+        app.include_router(console.page)
+        app.mount(console.CONSOLE_ASSETS, console.console_assets(), name="console-assets")
+    install_docs(app)
     # Innermost: HEAD and OPTIONS of every API route, journaled and faulted like the others.
     app.add_middleware(MethodsMiddleware)
     if admin_token:

@@ -35,6 +35,16 @@ class TimedH11Protocol(H11Protocol):
         self._disarm()
         super().connection_lost(exc)
 
+    def shutdown(self) -> None:
+        """On a graceful stop, an open event stream (the console's /_emulator/events) never
+        ends by itself: close its connection at once rather than wait out the grace period."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.scope.get("state", {}).get("event_stream"):
+                self.transport.close()
+                return
+        super().shutdown()
+
     def _watch(self) -> None:
         """Arm, keep or drop the deadline after h11 has seen what arrived."""
         if self.transport.is_closing():

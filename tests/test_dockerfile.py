@@ -86,6 +86,20 @@ def test_copied_files_install_and_serve_with_the_image_settings(tmp_path):
         server.wait(timeout=30)
     assert (site / "migrations" / "versions").is_dir()
     assert (site / "app" / "demo_seed.yaml").is_file()
+    # The console and the docs pages are served from files of the package, never from a CDN.
+    static = site / "app" / "control" / "static"
+    for asset in (
+        "VENDORED.md",
+        "console/index.html",
+        "console/console.js",
+        "console/console.css",
+        "vendor/swagger-ui/swagger-ui-bundle.js",
+        "vendor/swagger-ui/swagger-ui.css",
+        "vendor/swagger-ui/LICENSE",
+        "vendor/redoc/redoc.standalone.js",
+        "vendor/redoc/LICENSE",
+    ):
+        assert (static / asset).is_file(), asset
 
 
 def _assignments(arguments: str) -> list[tuple[str, str]]:

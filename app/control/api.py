@@ -16,6 +16,7 @@ from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import header_parts
+from app.control.events import ticket_is_valid
 from app.control.fidelity import FIDELITY
 from app.control.journal import CONTROL_PREFIX, JournalDep
 from app.db import emulator_state, read_session
@@ -93,6 +94,10 @@ class TransitionRequest(StrictModel):
 
 # A health probe needs no secret and learns nothing but "up".
 OPEN_CONTROL_PATHS = {CONTROL_PREFIX + "/health"}
+# The console's script and style, the same for everyone (the page asks for the token itself).
+OPEN_CONTROL_PREFIXES = (CONTROL_PREFIX + "/console/",)
+# EventSource cannot send headers: the event stream also takes a ticket signed with the token.
+EVENTS_PATH = CONTROL_PREFIX + "/events"
 METRICS_PATH = "/metrics"
 
 
@@ -113,11 +118,20 @@ class AdminTokenMiddleware:
             self.control_enabled
             and path.startswith(CONTROL_PREFIX)
             and path not in OPEN_CONTROL_PATHS
+            and not path.startswith(OPEN_CONTROL_PREFIXES)
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and self._guarded(scope["path"]):
             request = Request(scope)
+            ticket = request.query_params.get("ticket")
+            if (
+                scope["path"] == EVENTS_PATH
+                and ticket is not None
+                and ticket_is_valid(self.admin_token, ticket)
+            ):
+                await self.app(scope, receive, send)
+                return
             refusal = _refuse_admin(request, self.admin_token)
             if refusal is not None:
                 await refusal(scope, receive, send)

@@ -99,6 +99,9 @@ FIDELITY: list[dict[str, str]] = [
      "note": "429: the envelope with DRF's Throttled wording and Retry-After; 500: the envelope's 500; 408 and 409: the envelope (\"Request timed out.\", \"Conflict.\"); 502, 503, 504: nginx's HTML error page, as the proxy in front of Label Studio's server (nginx in its image) answers them."},
     {"area": "Dropped connections", "level": DECISION,
      "note": "A drop rule closes the connection without a byte of answer (the SDK sees httpx.RemoteProtocolError and retries it twice); the journal records status 0."},
+    # The console and the API docs pages.
+    {"area": "/, /docs, /redoc", "level": DECISION,
+     "note": "The emulator's own pages: the console at / (part of the control plane: off with it, behind its admin token), and Swagger UI and ReDoc served from copies inside the package, never from a CDN."},
 ]  # fmt: skip
 
 

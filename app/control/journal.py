@@ -10,14 +10,20 @@ from app.models import utcnow
 from app.render import iso
 
 CONTROL_PREFIX = "/_emulator"
+# The emulator's own pages (the console, the API docs) are not Label Studio API requests.
+OWN_PAGES = ("/", "/docs", "/redoc")
+OWN_PAGE_PREFIXES = (CONTROL_PREFIX, "/docs/")
 
 
 class Journal:
     def __init__(self, size: int) -> None:
         self.entries: deque[dict[str, Any]] = deque(maxlen=size)
+        # Entries ever added: the console's event stream sends those added since its last look.
+        self.added = 0
 
     def add(self, entry: dict[str, Any]) -> None:
         self.entries.appendleft(entry)
+        self.added += 1
 
     def clear(self) -> None:
         self.entries.clear()
@@ -42,7 +48,11 @@ class JournalMiddleware:
         self.journal = journal
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith(CONTROL_PREFIX):
+        if (
+            scope["type"] != "http"
+            or scope["path"] in OWN_PAGES
+            or scope["path"].startswith(OWN_PAGE_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         status = {"code": 500}

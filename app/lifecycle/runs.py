@@ -2,13 +2,13 @@
 move the clock. The Label Studio API, the control plane and the tests call these; each stores
 its change whole or raises a domain error and stores nothing."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from app.db import get_by_id, write_session
+from app.db import get_by_id, read_session, write_session
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
@@ -186,3 +186,24 @@ def runs_in_order(session: Session, run_ids: list[int]) -> list[ModelRun]:
     runs = session.exec(select(ModelRun).where(col(ModelRun.id).in_(run_ids))).all()
     by_id = {run.id: run for run in runs}
     return [by_id[i] for i in run_ids if i in by_id]
+
+
+def run_out_clock(engine: Engine, clock: Clock, max_moves: int = 100_000) -> list[int]:
+    """Advance the clock until every run that can end has ended (a Stuck run never does):
+    jump to the latest instant a step is due, apply everything due, again until none is.
+    Answers the runs it changed."""
+    changed: list[int] = []
+    for _ in range(max_moves):
+        with read_session(engine) as session:
+            latest = session.exec(
+                select(func.max(col(ModelRun.next_due_at))).where(
+                    col(ModelRun.status).in_(ACTIVE_STATUSES),
+                    col(ModelRun.next_due_at).is_not(None),
+                )
+            ).one()
+            now = clock.now(session)
+        if latest is None:
+            break
+        latest = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
+        changed += change_clock(engine, clock, instant=max(latest, now))
+    return list(dict.fromkeys(changed))

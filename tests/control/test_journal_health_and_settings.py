@@ -28,6 +28,13 @@ CONTROL_PATHS = {
     "/_emulator/fidelity",
     "/_emulator/faults",
     "/_emulator/faults/{rule_id}",
+    # The console's endpoints.
+    "/_emulator/workspace",
+    "/_emulator/runs",
+    "/_emulator/runs/{run_id}/tasks",
+    "/_emulator/clock/run-out",
+    "/_emulator/events",
+    "/_emulator/events/ticket",
 }
 
 
@@ -351,3 +358,22 @@ def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_tok
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def test_event_stream_takes_a_ticket_signed_with_the_admin_token(guarded):
+    with guarded.client(token=ADMIN_TOKEN) as admin, guarded.client(token=None) as anonymous:
+        assert_error(
+            anonymous.post("/_emulator/events/ticket"),
+            401,
+            "Authentication credentials were not provided.",
+        )
+        ticket = ok(admin.post("/_emulator/events/ticket"))["ticket"]
+        for bad in ("", "123.abc", ticket[:-1] + ("0" if ticket[-1] != "0" else "1")):
+            response = anonymous.get("/_emulator/events", params={"ticket": bad})
+            assert_error(response, 401, "Authentication credentials were not provided.")
+        with anonymous.stream("GET", "/_emulator/events", params={"ticket": ticket}) as stream:
+            assert stream.status_code == 200
+            assert next(line for line in stream.iter_lines() if line) == "retry: 2000"
+        # The console's assets carry no secret: the page loads them before asking for the token.
+        assert anonymous.get("/_emulator/console/console.js").status_code == 200
+        assert anonymous.get("/").status_code == 200
