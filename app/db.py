@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from app.models import MAX_ID, EmulatorState
 
@@ -159,3 +159,18 @@ def mark_seed_changed(session: Session) -> None:
     if not state.seed_changed:
         state.seed_changed = True
         session.add(state)
+
+
+def sync_sequences(session: Session) -> None:
+    """After rows were written with explicit ids, PostgreSQL's id sequences must follow."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for table in SQLModel.metadata.sorted_tables:
+        key = list(table.primary_key.columns)
+        if len(key) == 1 and key[0].autoincrement is not False and key[0].name == "id":
+            session.execute(
+                text(
+                    f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                    f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+                )
+            )

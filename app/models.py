@@ -87,6 +87,10 @@ class AccessToken(SQLModel, table=True):
     blacklisted_at: datetime | None = when()
 
 
+# When seed rows without a time of their own were made (projects' created_at, users' date_joined).
+SEED_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
+
+
 class Project(SQLModel, table=True):
     id: int = Field(primary_key=True)
     title: str | None = ""

@@ -8,7 +8,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
-from app.db import bulk_write_session, emulator_state
+from app.db import bulk_write_session, emulator_state, sync_sequences
 from app.errors import BadRequest
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.policy import Policy
@@ -40,10 +40,22 @@ def _rows(session: Session, table: Table) -> list[dict[str, Any]]:
     return [{k: iso(v) if k in stamps else v for k, v in row.items()} for row in rows]
 
 
-def export_state(session: Session) -> dict[str, Any]:
-    """Every row of every table, ordered by primary key, and the clock and policy."""
+# Write-only secrets: exported only when the control plane is guarded by an admin token.
+SECRET_COLUMNS = {
+    "model_provider_connection": ("api_key", "auth_token", "google_application_credentials"),
+}
+
+
+def export_state(session: Session, include_secrets: bool = True) -> dict[str, Any]:
+    """Every row of every table, ordered by primary key, and the clock and policy. Without
+    ``include_secrets``, the secret columns are exported as null (importing that document
+    gives back the same document)."""
     state = emulator_state(session)
     tables = {table.name: _rows(session, table) for table in _tables()}
+    if not include_secrets:
+        for name, columns in SECRET_COLUMNS.items():
+            for row in tables.get(name, []):
+                row.update(dict.fromkeys(columns))
     return {
         "format": FORMAT,
         "secret_key": state.secret_key,
@@ -185,18 +197,3 @@ def _clear(session: Session, tables: list[Table]) -> None:
         for table in reversed(tables):
             session.execute(delete(table))
     session.expire_all()
-
-
-def sync_sequences(session: Session) -> None:
-    """After rows were written with explicit ids, PostgreSQL's id sequences must follow."""
-    if session.get_bind().dialect.name != "postgresql":
-        return
-    for table in _tables():
-        key = list(table.primary_key.columns)
-        if len(key) == 1 and key[0].autoincrement is not False and key[0].name == "id":
-            session.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                    f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
-                )
-            )

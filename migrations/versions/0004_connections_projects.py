@@ -63,11 +63,11 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("pinned_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("source_interface_id", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("settings", sa.JSON(), nullable=True))
-        batch_op.create_foreign_key("fk_project_created_by_id_user", "user", ["created_by_id"], ["id"])
-    with op.batch_alter_table("access_token", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("blacklisted_at", sa.DateTime(timezone=True), nullable=True)
+        batch_op.create_foreign_key(
+            "fk_project_created_by_id_user", "user", ["created_by_id"], ["id"]
         )
+    with op.batch_alter_table("access_token", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("blacklisted_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
