@@ -93,7 +93,7 @@ SEED_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 class Project(SQLModel, table=True):
     id: int = Field(primary_key=True)
-    title: str | None = ""
+    title: str | None = None
     organization_id: int = Field(foreign_key="organization.id", index=True)
     # --- projects: Label Studio's project fields (revision 0004) ---
     description: str | None = ""

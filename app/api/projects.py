@@ -1,6 +1,7 @@
 """Projects: list, create, read, change, delete, and the subsets a prompt can run on."""
 
-from typing import Annotated
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -46,7 +47,7 @@ def list_projects(request: Request, user: CurrentUserDep, session: SessionDep) -
     if params.get("include"):
         include = {f.strip() for f in params["include"].split(",")} & set(COUNT_FIELDS)
 
-    def render(rows: list[Project]) -> list[dict]:
+    def render(rows: Sequence[Any]) -> list[dict[str, Any]]:
         facts = project_facts(session, list(rows))
         return [project(r, facts[r.id], DEFAULTS, "list", include) for r in rows]
 

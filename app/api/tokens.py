@@ -16,7 +16,7 @@ from app.deps import (
     WriteSessionDep,
 )
 from app.render import iso
-from app.validation import CharField, validate
+from app.validation import CharField, Field, validate
 from app.workspace.tokens import (
     blacklist_token,
     create_token,
@@ -27,7 +27,7 @@ from app.workspace.tokens import (
 )
 
 router = APIRouter(tags=["JWT"])
-REFRESH = {"refresh": CharField(required=True)}
+REFRESH: dict[str, Field] = {"refresh": CharField(required=True)}
 
 
 def _shown(token: str, created_at: str | None, expires_at: str | None) -> dict[str, str | None]:

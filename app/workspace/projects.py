@@ -243,6 +243,8 @@ def _checked(data: Any, form: bool, create: bool) -> dict[str, Any]:
         raise ValidationFailed(errors)
     for ignored in ("workspace", "organization"):
         values.pop(ignored, None)
+    if values.get("title") == "":
+        values["title"] = None  # a title is 3 to 50 characters or none at all
     return values
 
 
@@ -260,11 +262,11 @@ def _apply(project: Project, values: dict[str, Any]) -> None:
 
 def create_project(session: Session, user: User, data: Any, form: bool, clock: Clock) -> Project:
     values = _checked(data, form, create=True)
-    project = Project(
+    project = Project(  # type: ignore[call-arg]  # the database gives the id
         organization_id=user.organization_id,
         created_by_id=user.id,
         created_at=clock.now(session),
-        title="",
+        title=None,
         description="",
         label_config=DEFAULT_LABEL_CONFIG,
     )
@@ -301,15 +303,19 @@ def delete_project(session: Session, user: User, project_id: int) -> None:
     tasks = select(Task.id).where(Task.project_id == project.id)
     # Runs locked first, in the order a lifecycle step takes them, so a step under way ends
     # before its run disappears.
-    session.exec(runs.with_for_update())  # type: ignore[call-overload]
-    for model in (RunEvent, RunTask):
-        session.execute(delete(model).where(col(model.run_id).in_(runs)))
-    for model in (Prediction, FailedPrediction):  # type: ignore[assignment]
-        session.execute(
-            delete(model).where(
-                or_(col(model.run_id).in_(runs), col(model.task_id).in_(tasks))  # type: ignore[attr-defined]
-            )
+    session.exec(runs.with_for_update()).all()
+    session.execute(delete(RunEvent).where(col(RunEvent.run_id).in_(runs)))
+    session.execute(delete(RunTask).where(col(RunTask.run_id).in_(runs)))
+    session.execute(
+        delete(Prediction).where(
+            or_(col(Prediction.run_id).in_(runs), col(Prediction.task_id).in_(tasks))
         )
+    )
+    session.execute(
+        delete(FailedPrediction).where(
+            or_(col(FailedPrediction.run_id).in_(runs), col(FailedPrediction.task_id).in_(tasks))
+        )
+    )
     session.execute(delete(ModelRun).where(col(ModelRun.project_id) == project.id))
     session.execute(delete(Task).where(col(Task.project_id) == project.id))
     session.execute(delete(PromptProject).where(col(PromptProject.project_id) == project.id))
@@ -344,7 +350,7 @@ def project_counts(session: Session, ids: list[int]) -> dict[int, tuple[int, int
         .group_by(col(Task.project_id))
     ).all()
     predictions = dict(
-        session.execute(  # type: ignore[arg-type]
+        session.execute(
             select(Task.project_id, func.count())
             .join(Prediction, col(Prediction.task_id) == col(Task.id))
             .where(col(Task.project_id).in_(ids))
@@ -460,7 +466,7 @@ def project_query(user: User, filters: ProjectFilters) -> Select[Any]:
             col(Project.pinned_at).desc(),
             col(Project.created_at).desc(),
         ]
-    return query.order_by(*terms, col(Project.id).desc())  # type: ignore[return-value]
+    return query.order_by(*terms, col(Project.id).desc())
 
 
 def project_facts(session: Session, projects: list[Project]) -> dict[int, ProjectFacts]:

@@ -25,6 +25,8 @@ CHECKS = [not_a_server_error, response_schema_conformance]
 EXAMPLES = 50  # per operation; derandomized, so every run sends the same requests
 # Ids of the demo data (run 1 is created before the fuzzing): random ids would reach 404s only.
 KNOWN_IDS = {"prompt_id": 1, "version_id": 1, "project_pk": 1, "run_id": 1, "inference_run_id": 1}
+# --- projects and connections: /api/projects/{id}/, /api/model-provider-connections/{id}/ ---
+KNOWN_IDS["id"] = 1
 
 
 def fuzz(operation) -> None:
