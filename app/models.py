@@ -113,12 +113,27 @@ class AccessToken(SQLModel, table=True):
     token: str
     created_at: datetime = when(nullable=False)
     expires_at: datetime = when(nullable=False)
+    # When the token was revoked (blacklist or rotate); a revoked token refreshes nothing.
+    blacklisted_at: datetime | None = when()
+
+
+# When seed rows without a time of their own were made (projects' created_at, users' date_joined).
+SEED_EPOCH = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 class Project(SQLModel, table=True):
     id: int = Field(primary_key=True)
-    title: str
+    title: str | None = None
     organization_id: int = Field(foreign_key="organization.id", index=True)
+    # --- projects: Label Studio's project fields (revision 0004) ---
+    description: str | None = ""
+    label_config: str | None = "<View></View>"
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    created_at: datetime | None = when()
+    pinned_at: datetime | None = when()
+    source_interface_id: int | None = None
+    # Every other writable field of LseProjectResponse that was set (defaults are not stored).
+    settings: dict[str, Any] | None = Field(default=None, sa_type=JSON)
 
 
 class Task(SQLModel, table=True):
@@ -291,6 +306,38 @@ class RunEvent(SQLModel, table=True):
     # schedule | control | cancel | outcome | restart
     cause: str = Field(sa_type=String)
     reason: str = ""
+
+
+# --- connections: model provider connections (revision 0004) ---
+
+
+class ModelProviderConnection(SQLModel, table=True):
+    """A connection to a model provider (Label Studio's ModelProviderConnection). The secrets
+    (api_key, auth_token, google_application_credentials) are never answered."""
+
+    __tablename__ = "model_provider_connection"
+
+    id: int | None = Field(default=None, primary_key=True)
+    organization_id: int = Field(foreign_key="organization.id", index=True)
+    created_by_id: int | None = Field(default=None, foreign_key="user.id")
+    provider: str = Field(default="OpenAI", sa_type=String)
+    scope: str = Field(default="Organization", sa_type=String)
+    api_key: str | None = None
+    auth_token: str | None = None
+    google_application_credentials: str | None = None
+    deployment_name: str | None = None
+    endpoint: str | None = None
+    google_project_id: str | None = None
+    google_location: str | None = None
+    cached_available_models: str | None = None
+    is_internal: bool | None = False
+    budget_alert_threshold: float | None = None
+    budget_limit: float | None = None
+    budget_reset_period: str | None = Field(default=None, sa_type=String)
+    budget_total_spent: float | None = None
+    budget_last_reset_date: datetime | None = when()
+    created_at: datetime = when(nullable=False)
+    updated_at: datetime = when(nullable=False)
 
 
 class EmulatorState(SQLModel, table=True):

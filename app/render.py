@@ -6,7 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app.models import FewShotExample, ModelRun, Prompt, PromptVersion, RunEvent, User
+from app.models import SEED_EPOCH, FewShotExample, ModelRun, Prompt, PromptVersion, RunEvent, User
 
 
 def iso(value: datetime | None) -> str | None:
@@ -160,53 +160,221 @@ def few_shot_example(
     }
 
 
-def compatible_project(project: Any, counts: dict[str, int], created_at: str) -> dict[str, Any]:
-    """A project as the compatible-projects list shows it (AllRolesProjectList): its id, title
-    and counts; the settings the emulator does not model at Label Studio's defaults."""
+# --- connections, projects, users and server (Label Studio's JSON) ---
+
+
+def connection(row: Any, creator: dict[str, Any] | None) -> dict[str, Any]:
+    """A ModelProviderConnection; its secrets are write-only and never shown."""
     return {
-        "id": project.id,
-        "title": project.title,
-        "description": getattr(project, "description", "") or "",
-        "description_short": (getattr(project, "description", "") or "")[:100],
-        "label_config": getattr(project, "label_config", None),
-        "organization": project.organization_id,
-        "created_at": created_at,
-        "task_number": counts["tasks"],
-        "ground_truth_number": counts["ground_truth"],
-        "total_annotations_number": counts["ground_truth"],
-        "num_tasks_with_annotations": counts["ground_truth"],
-        "useful_annotation_number": counts["ground_truth"],
-        "total_predictions_number": counts["predictions"],
-        "finished_task_number": counts["ground_truth"],
+        "id": row.id,
+        "created_by": creator,
+        "model_params": {},
+        "provider": row.provider,
+        "deployment_name": row.deployment_name,
+        "endpoint": row.endpoint,
+        "scope": row.scope,
+        "cached_available_models": row.cached_available_models,
+        "google_project_id": row.google_project_id,
+        "google_location": row.google_location,
+        "is_internal": row.is_internal,
+        "budget_limit": row.budget_limit,
+        "budget_last_reset_date": iso(row.budget_last_reset_date),
+        "budget_reset_period": row.budget_reset_period,
+        "budget_total_spent": row.budget_total_spent,
+        "budget_alert_threshold": row.budget_alert_threshold,
+        "created_at": iso(row.created_at),
+        "updated_at": iso(row.updated_at),
+        "organization": row.organization_id,
+    }
+
+
+def connections(session: Session, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Connections with their creators loaded in one query."""
+    ids = {row.created_by_id for row in rows}
+    users = {u.id: user_simple(u) for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    return [connection(row, users.get(row.created_by_id)) for row in rows]
+
+
+def initials(user: User) -> str:
+    """Label Studio's initials of a user: first letters of the names, else of the username."""
+    if user.first_name and user.last_name:
+        return (user.first_name[:1] + user.last_name[:1]).upper()
+    if user.first_name or user.last_name:
+        return (user.first_name or user.last_name)[:1].upper()
+    return (user.username or user.email)[:2].upper() or "?"
+
+
+def whoami(user: User, organization_title: str, now: datetime) -> dict[str, Any]:
+    """WhoAmIUser: the user, their organization and their membership."""
+    membership = {
+        "active": True,
+        "flex": None,
+        "organization_id": user.organization_id,
+        "role": "OWNER",
+        "user_type": None,
+    }
+    return {
+        "id": user.id,
+        "first_name": user.first_name,
+        "last_name": user.last_name,
+        "username": user.username,
+        "email": user.email,
+        "last_activity": iso(now),
+        "custom_hotkeys": {},
+        "avatar": None,
+        "initials": initials(user),
+        "phone": "",
+        "active_organization": user.organization_id,
+        "active_organization_meta": {"title": organization_title},
+        "allow_newsletters": None,
+        "date_joined": iso(SEED_EPOCH),
+        "org_membership": [membership],
+        "organization_membership": membership,
+        "lse_fields": {
+            "active_organization_external_id": None,
+            "email_notification_settings": {},
+            "invite_activated": None,
+            "invite_expired": None,
+            "invite_expired_at": None,
+            "invited_at": None,
+            "invited_by": None,
+            "onboarding_state": "complete",
+            "social_auth_finished": None,
+            "trial_company": None,
+            "trial_experience_labeling": None,
+            "trial_license_enterprise": None,
+            "trial_models_in_production": None,
+            "trial_role": None,
+        },
+        "pause": None,
+        "permissions": [],
+        "social_accounts": [],
+    }
+
+
+def version(server_version: str) -> dict[str, Any]:
+    """VersionResponse: the server version (the one error envelopes carry) for every part."""
+    part = {"version": server_version, "commit": None, "branch": None, "date": None}
+    return {
+        "release": server_version,
+        "label-studio-os-package": part,
+        "label-studio-os-backend": part,
+        "label-studio-frontend": part,
+        "dm2": part,
+        "label-studio-converter": {"version": server_version},
+        "lsf": part,
+        "backend": part,
+        "edition": "Enterprise",
+    }
+
+
+# Keys of LseProjectCreate (the answer to a create) and of AllRolesProjectList (a list's items)
+# beyond LseProjectResponse's, as the contract lists them.
+PROJECT_CREATE_OMITS = frozenset({
+    "agreement_methodology", "agreement_threshold", "allow_stream", "annotation_limit_count",
+    "annotation_limit_percent", "annotator_evaluation_continuous_tasks",
+    "annotator_evaluation_metric", "annotator_evaluation_minimum_score",
+    "annotator_evaluation_minimum_tasks", "annotator_evaluation_onboarding_tasks",
+    "assignment_settings", "comment_classification_config", "custom_script",
+    "custom_task_lock_ttl", "data_types", "duplication_done", "duplication_status",
+    "is_dimensions_enabled", "max_additional_annotators_assignable", "members", "members_count",
+    "pause_on_failed_annotator_evaluation", "permissions", "prompts", "queue_left", "ready",
+    "rejected", "require_comment_on_skip", "review_settings", "review_total_tasks",
+    "reviewed_number", "reviewer_queue_total", "show_unused_data_columns_to_annotators",
+    "strict_task_overlap", "workspace_title",
+})  # fmt: skip
+PROJECT_LIST_OMITS = frozenset({"permissions", "task_data_login", "task_data_password"})
+PROJECT_PERMISSIONS = ["projects.view", "projects.change", "projects.delete", "tasks.view"]
+
+
+def _short(text: str | None, length: int = 300) -> str:
+    text = text or ""
+    return text if len(text) <= length else text[: length - 3] + "..."
+
+
+def project(
+    row: Any,
+    facts: Any,
+    defaults: dict[str, Any],
+    shape: str = "detail",
+    include: set[str] | None = None,
+) -> dict[str, Any]:
+    """A project as LseProjectResponse (``detail``), LseProjectCreate (``create``) or
+    AllRolesProjectList (``list``, whose count fields ``include`` may narrow)."""
+    stored = row.settings or {}
+    values = {key: stored.get(key, default) for key, default in defaults.items()}
+    config = facts.config
+    parsed = config.parsed() if config is not None else {}
+    finished = facts.ground_truth
+    body: dict[str, Any] = {
+        "id": row.id,
+        "title": row.title,
+        "description": row.description,
+        "label_config": row.label_config,
+        **{k: v for k, v in values.items() if k not in ("assignment_settings", "review_settings")},
+        "created_by": facts.creator,
+        "created_at": iso(row.created_at),
+        "organization": row.organization_id,
+        "pinned_at": iso(row.pinned_at),
+        "source_interface_id": row.source_interface_id,
+        "source_interface_version": stored.get("source_interface_version"),
+        "workspace": row.organization_id,
+        "workspace_title": "Default workspace",
+        "state": "CREATED",
+        "parsed_label_config": parsed,
+        "data_types": config.data_types() if config is not None else {},
+        "config_has_control_tags": bool(parsed),
+        "config_suitable_for_bulk_annotation": bool(parsed)
+        and all(
+            c.type in ("Choices", "TextArea") and c.attrs.get("perRegion") != "true"
+            for c in (config.controls if config is not None else [])
+        ),
+        "task_number": facts.tasks,
+        "finished_task_number": finished,
+        "total_predictions_number": facts.predictions,
+        "total_annotations_number": facts.ground_truth,
+        "num_tasks_with_annotations": facts.ground_truth,
+        "useful_annotation_number": facts.ground_truth,
+        "ground_truth_number": facts.ground_truth,
         "skipped_annotations_number": 0,
-        "queue_total": counts["tasks"],
-        "queue_done": counts["ground_truth"],
-        "queue_left": counts["tasks"] - counts["ground_truth"],
+        "queue_total": facts.tasks,
+        "queue_done": finished,
+        "queue_left": facts.tasks - finished,
         "rejected": 0,
         "reviewed_number": 0,
         "review_total_tasks": 0,
         "reviewer_queue_total": 0,
+        "ready": True,
+        "allow_stream": True,
+        "start_training_on_annotation_update": False,
+        "is_dimensions_enabled": False,
         "members": [],
         "members_count": 0,
-        "blueprints": [],
-        "prompts": None,
-        "allow_stream": True,
-        "ready": True,
-        "state": "CREATED",
-        "config_has_control_tags": True,
-        "config_suitable_for_bulk_annotation": False,
-        "is_dimensions_enabled": False,
-        "start_training_on_annotation_update": False,
-        "data_types": {},
-        "parsed_label_config": {},
-        "internal_description": None,
-        "internal_description_short": None,
-        "assignment_settings": {"id": project.id, "project": project.id},
+        "prompts": facts.prompts or [],
+        "permissions": PROJECT_PERMISSIONS,
+        "assignment_settings": {"id": row.id, "project": row.id, **values["assignment_settings"]},
         "review_settings": {
-            "id": project.id,
-            "project": project.id,
-            "requeue_rejected_tasks_to_annotator": False,
+            "id": row.id,
+            "project": row.id,
+            "requeue_rejected_tasks_to_annotator": values["review_settings"].get(
+                "requeue_rejected_tasks_mode"
+            )
+            == "requeue",
+            **values["review_settings"],
         },
-        "workspace": project.organization_id,
-        "workspace_title": None,
     }
+    if shape == "create":
+        return {k: v for k, v in body.items() if k not in PROJECT_CREATE_OMITS}
+    if shape == "list":
+        body = {k: v for k, v in body.items() if k not in PROJECT_LIST_OMITS}
+        body["blueprints"] = []
+        body["description_short"] = _short(row.description)
+        body["internal_description_short"] = None
+        if include is not None:
+            counts = {
+                "task_number", "finished_task_number", "total_predictions_number",
+                "total_annotations_number", "num_tasks_with_annotations",
+                "useful_annotation_number", "ground_truth_number", "skipped_annotations_number",
+            }  # fmt: skip
+            body = {k: v for k, v in body.items() if k not in counts or k in include}
+    return body

@@ -1,20 +1,30 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy import delete, exists, func, insert, update
 from sqlmodel import Session, select
 
 from app.db import sync_sequences
 from app.errors import BadRequest
+from app.label_config import LabelConfigError, parse_label_config
 from app.models import (
     MAX_ID,
+    SEED_EPOCH,
     FailedPrediction,
     FewShotExample,
+    ModelProviderConnection,
     Organization,
     Prediction,
     Project,
@@ -26,6 +36,7 @@ from app.models import (
     User,
 )
 
+DEFAULT_LABEL_CONFIG = "<View></View>"
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
 MAX_TASKS = 1_000_000
 Id = Field(ge=1, le=MAX_ID)
@@ -71,6 +82,13 @@ class SeedProject(StrictModel):
     organization: Ref
     tasks: int = Field(default=0, ge=0, le=MAX_TASKS)
     ground_truth: int = Field(default=0, ge=0)
+    # --- projects: Label Studio's project fields ---
+    description: str = ""
+    label_config: str = DEFAULT_LABEL_CONFIG
+    # The creating user (of the same organization); default: its first user.
+    created_by: Ref | None = None
+    created_at: AwareDatetime = SEED_EPOCH
+    pinned_at: AwareDatetime | None = None
 
     @model_validator(mode="after")
     def _ground_truth_within_tasks(self) -> "SeedProject":
@@ -78,10 +96,41 @@ class SeedProject(StrictModel):
             raise ValueError(f"ground_truth ({self.ground_truth}) exceeds tasks ({self.tasks})")
         return self
 
+    @field_validator("label_config")
+    @classmethod
+    def _label_config_parses(cls, value: str) -> str:
+        try:
+            parse_label_config(value)
+        except LabelConfigError as error:
+            raise ValueError(f"label_config: {error}") from None
+        return value
+
+
+class SeedConnection(StrictModel):
+    """A model provider connection; its secrets are write-only in the API."""
+
+    id: int = Id
+    organization: Ref
+    created_by: Ref | None = None
+    provider: Literal["OpenAI", "AzureOpenAI", "AzureAIFoundry", "VertexAI", "Gemini",
+                      "Anthropic", "Custom"] = "OpenAI"  # fmt: skip
+    scope: Literal["Organization", "User", "Model"] = "Organization"
+    api_key: str | None = None
+    auth_token: str | None = None
+    google_application_credentials: str | None = None
+    deployment_name: str | None = Field(default=None, max_length=512)
+    endpoint: str | None = Field(default=None, max_length=512)
+    google_project_id: str | None = Field(default=None, max_length=255)
+    google_location: str | None = Field(default=None, max_length=255)
+    cached_available_models: str | None = Field(default=None, max_length=4096)
+    is_internal: bool = False
+    budget_limit: float | None = Field(default=None, allow_inf_nan=False)
+    budget_alert_threshold: float | None = Field(default=None, allow_inf_nan=False)
+    budget_reset_period: Literal["Monthly", "Yearly"] | None = None
+    budget_total_spent: float | None = Field(default=None, allow_inf_nan=False)
+
 
 # --- prompts workspace: prompts, versions and their few-shot examples ---
-# When seeded prompts and versions were created: fixed, so that a reset gives the same state.
-SEEDED_AT = datetime(2025, 1, 1, tzinfo=UTC)
 SKILLS = ("TextClassification", "NamedEntityRecognition")
 
 
@@ -125,6 +174,7 @@ class SeedDocument(StrictModel):
     users: list[SeedUser] = []
     projects: list[SeedProject] = []
     prompts: list[SeedPrompt] = []
+    connections: list[SeedConnection] = []
 
 
 class SeedError(BadRequest):
@@ -179,6 +229,7 @@ def _check_unique(document: SeedDocument, source: str) -> None:
         "projects": document.projects,
         "prompts": document.prompts,
         "versions": [v for p in document.prompts for v in p.versions],
+        "connections": document.connections,
     }
     for name, entries in lists.items():
         seen: set[int] = set()
@@ -234,9 +285,33 @@ def load_seed(
             "organization_id": entry.organization
         }
         record("users", entry.id, _upsert(session, User, entry.id, values))
+
+    def user_of(kind: str, index: int, user_id: int | None, org_id: int) -> int | None:
+        """The creating user of an entry (the organization's first user when not given)."""
+        if user_id is None:
+            return session.exec(
+                select(User.id).where(User.organization_id == org_id).order_by(User.id)
+            ).first()
+        user = session.get(User, user_id)
+        if user is None or user.organization_id != org_id:
+            raise SeedError(
+                f"{source}: {kind}[{index}].created_by: user {user_id} does not exist in "
+                f"organization {org_id}"
+            )
+        return user_id
+
+    session.flush()
     for index, entry in enumerate(document.projects):
         org_of("projects", index, entry.organization)
-        values = {"title": entry.title, "organization_id": entry.organization}
+        values = {
+            "title": entry.title,
+            "organization_id": entry.organization,
+            "description": entry.description,
+            "label_config": entry.label_config,
+            "created_by_id": user_of("projects", index, entry.created_by, entry.organization),
+            "created_at": entry.created_at,
+            "pinned_at": entry.pinned_at,
+        }
         created = _upsert(session, Project, entry.id, values)
         session.flush()
         _set_tasks(session, entry, source, index)
@@ -252,8 +327,8 @@ def load_seed(
             "input_fields": entry.input_fields,
             "output_classes": entry.output_classes,
             "created_by_id": creator,
-            "created_at": SEEDED_AT,
-            "updated_at": SEEDED_AT,
+            "created_at": SEED_EPOCH,
+            "updated_at": SEED_EPOCH,
         }
         record("prompts", entry.id, _upsert(session, Prompt, entry.id, values))
         session.flush()
@@ -277,13 +352,28 @@ def load_seed(
                 "prompt_id": entry.id,
                 "organization_id": entry.organization,
                 "created_by_id": creator,
-                "created_at": SEEDED_AT,
-                "updated_at": SEEDED_AT,
+                "created_at": SEED_EPOCH,
+                "updated_at": SEED_EPOCH,
             }
             record("versions", version.id, _upsert(session, PromptVersion, version.id, values))
             session.flush()
             _set_few_shot_examples(session, version, entry.organization, source, index)
     session.flush()
+    for index, connection in enumerate(document.connections):
+        org_of("connections", index, connection.organization)
+        values = connection.model_dump(exclude={"organization", "created_by"}) | {
+            "organization_id": connection.organization,
+            "created_by_id": user_of(
+                "connections", index, connection.created_by, connection.organization
+            ),
+        }
+        existing = session.get(ModelProviderConnection, connection.id)
+        if existing is None:
+            values |= {"created_at": SEED_EPOCH, "updated_at": SEED_EPOCH}
+        created = _upsert(session, ModelProviderConnection, connection.id, values)
+        record("connections", connection.id, created)
+    session.flush()
+    # Rows were written with explicit ids: PostgreSQL's id sequences must follow them.
     sync_sequences(session)
     return result
 
@@ -311,7 +401,7 @@ def _set_few_shot_examples(
                 task_id=example.task,
                 annotation_id=example.annotation,
                 order=example.order,
-                created_at=SEEDED_AT,
+                created_at=SEED_EPOCH,
             )
         )
 

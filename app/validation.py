@@ -395,3 +395,64 @@ async def parse_body(request: Any) -> tuple[Any, bool]:
         form = await request.form()
         return {key: form.getlist(key)[-1] for key in form.keys()}, True
     raise APIError(415, f'Unsupported media type "{content_type}" in request.')
+
+
+# --- projects: DRF's CharField length bounds and DecimalField ---
+
+
+class BoundedCharField(CharField):
+    """A CharField with DRF's min_length too (a blank value, when allowed, skips the bounds)."""
+
+    def __init__(self, *, min_length: int | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.min_length = min_length
+
+    def convert(self, value: Any) -> str:
+        text = super().convert(value)
+        if text and self.min_length is not None and len(text) < self.min_length:
+            raise FieldError(f"Ensure this field has at least {self.min_length} characters.")
+        return text
+
+
+class DecimalField(Field):
+    """DRF's DecimalField: answered as a string with ``decimal_places`` digits."""
+
+    def __init__(self, *, max_digits: int, decimal_places: int, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.max_digits = max_digits
+        self.decimal_places = decimal_places
+
+    def convert(self, value: Any) -> str:
+        import decimal
+
+        if isinstance(value, str) and len(value) > 1000:
+            raise FieldError("String value too large.")
+        try:
+            if isinstance(value, bool) or not isinstance(value, int | float | str):
+                raise TypeError
+            number = decimal.Decimal(str(value).strip())
+        except (TypeError, ValueError, decimal.InvalidOperation):
+            raise FieldError("A valid number is required.") from None
+        if not number.is_finite():
+            raise FieldError("A valid number is required.")
+        _, digits, exponent = number.as_tuple()
+        assert isinstance(exponent, int)
+        places = max(0, -exponent)
+        whole = max(0, len(digits) + exponent) if exponent < 0 else len(digits) + exponent
+        if number == 0 and exponent >= 0:
+            whole = 0
+        total = whole + places
+        if total > self.max_digits:
+            raise FieldError(
+                f"Ensure that there are no more than {self.max_digits} digits in total."
+            )
+        if places > self.decimal_places:
+            raise FieldError(
+                f"Ensure that there are no more than {self.decimal_places} decimal places."
+            )
+        if whole > self.max_digits - self.decimal_places:
+            raise FieldError(
+                "Ensure that there are no more than "
+                f"{self.max_digits - self.decimal_places} digits before the decimal point."
+            )
+        return f"{number:.{self.decimal_places}f}"

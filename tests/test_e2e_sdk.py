@@ -113,7 +113,7 @@ def personal_token(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[E
         emulator.stop()
 
 
-def test_personal_token_is_a_refresh_jwt_listed_for_its_user(
+def test_personal_token_is_a_refresh_jwt_listed_without_its_signature(
     personal_token: tuple[Emulator, str],
 ) -> None:
     emulator, refresh = personal_token
@@ -122,8 +122,10 @@ def test_personal_token_is_a_refresh_jwt_listed_for_its_user(
 
     assert (claims["token_type"], claims["user_id"]) == ("refresh", "1")
     assert claims["exp"] > claims["iat"]
-    assert [t.token for t in sdk(emulator).tokens.list()] == [refresh]
-    assert [t.token for t in sdk(emulator).tokens.list(ordering="-created_at")] == [refresh]
+    # Listed as Label Studio lists it: header and payload only, never a usable token.
+    shown = ".".join(refresh.split(".")[:2])
+    assert [t.token for t in sdk(emulator).tokens.list()] == [shown]
+    assert [t.token for t in sdk(emulator).tokens.list(ordering="-created_at")] == [shown]
 
 
 def test_refresh_jwt_key_is_exchanged_for_access_tokens(

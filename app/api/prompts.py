@@ -20,15 +20,13 @@ from app.lookups import ordering_terms, own_project, prompt_version
 from app.models import FewShotExample, Project, ProjectSubset, Prompt, PromptVersion, User
 from app.pagination import paginate
 from app.render import (
-    compatible_project,
     creators,
     few_shot_example,
-    iso,
     model_interface,
     model_interface_get,
     model_version,
+    project,
 )
-from app.seed import SEEDED_AT
 from app.validation import (
     BooleanField,
     CharField,
@@ -40,6 +38,7 @@ from app.validation import (
     PrimaryKeyField,
     validate,
 )
+from app.workspace.projects import DEFAULTS, project_facts
 from app.workspace.prompts import (
     PROVIDERS,
     SKILLS,
@@ -63,7 +62,6 @@ from app.workspace.prompts import (
     own_prompt,
     own_task,
     preview,
-    project_counts,
     prompt_stats,
     reorder_examples,
     task_data,
@@ -298,8 +296,8 @@ def compatible_projects(
     )
 
     def render(rows: Sequence[Project]) -> list[dict[str, Any]]:
-        counts = project_counts(session, [p.id for p in rows])
-        return [compatible_project(p, counts[p.id], iso(SEEDED_AT) or "") for p in rows]
+        facts = project_facts(session, list(rows))
+        return [project(row, facts[row.id], DEFAULTS, "list") for row in rows]
 
     return JSONResponse(paginate(session, query, _page_url(request), params, render))
 

@@ -1,36 +1,37 @@
-"""Personal access tokens: refresh JWTs created by a user, exchanged for short-lived access JWTs."""
+"""Personal access tokens: refresh JWTs created by a user, exchanged for short-lived access JWTs,
+revoked and rotated."""
 
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated
 
-import jwt
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
-from sqlalchemy.orm import Mapped
-from sqlmodel import col, select
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
 
-from app.auth import claims_time, make_jwt, read_jwt
-from app.db import emulator_state
-from app.deps import CurrentUserDep, PublicBodyDep, SessionDep
-from app.errors import APIError
-from app.lookups import ordering_terms
-from app.models import AccessToken, User, utcnow
+from app.deps import (
+    BodyDep,
+    CurrentUserDep,
+    PublicBodyDep,
+    SessionDep,
+    SettingsDep,
+    WriteSessionDep,
+)
 from app.render import iso
-from app.validation import CharField, validate
+from app.validation import CharField, Field, validate
+from app.workspace.tokens import (
+    blacklist_token,
+    create_token,
+    live_tokens,
+    refresh_access,
+    rotate_token,
+    truncated,
+)
 
 router = APIRouter(tags=["JWT"])
-ORDERING: dict[str, Mapped[Any]] = {
-    "created_at": col(AccessToken.created_at),
-    "expires_at": col(AccessToken.expires_at),
-}
+REFRESH: dict[str, Field] = {"refresh": CharField(required=True)}
 
 
-def _shown(token: AccessToken) -> dict[str, str | None]:
-    return {
-        "token": token.token,
-        "created_at": iso(token.created_at),
-        "expires_at": iso(token.expires_at),
-    }
+def _shown(token: str, created_at: str | None, expires_at: str | None) -> dict[str, str | None]:
+    return {"token": token, "created_at": created_at, "expires_at": expires_at}
 
 
 @router.get("/api/token/", summary="List API tokens")
@@ -38,74 +39,49 @@ def list_tokens(
     user: CurrentUserDep, session: SessionDep, ordering: Annotated[str | None, Query()] = None
 ) -> JSONResponse:
     """List all API tokens for the current user."""
-    tokens = session.exec(
-        select(AccessToken)
-        .where(AccessToken.user_id == user.id)
-        .order_by(*ordering_terms(ordering, ORDERING), col(AccessToken.id))
+    return JSONResponse(
+        [
+            _shown(truncated(t.token), iso(t.created_at), iso(t.expires_at))
+            for t in live_tokens(session, user, ordering)
+        ]
     )
-    return JSONResponse([_shown(token) for token in tokens])
 
 
-@router.post(
-    "/api/token/",
-    status_code=201,
-    summary="Create API token",
-)
-def create_token(request: Request, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
+@router.post("/api/token/", status_code=201, summary="Create API token")
+def create_api_token(
+    user: CurrentUserDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
     """Create a new API token for the current user."""
-    valid = session.exec(
-        select(AccessToken).where(AccessToken.user_id == user.id, AccessToken.expires_at > utcnow())
-    ).first()
-    if valid is not None:
-        raise APIError(
-            409, "You already have a valid token. Please revoke it before creating a new one."
-        )
-    settings = request.app.state.settings
-    token, claims = make_jwt(
-        emulator_state(session).secret_key,
-        user.id,
-        "refresh",
-        timedelta(days=settings.refresh_token_days),
+    record = create_token(session, user, timedelta(days=settings.refresh_token_days))
+    return JSONResponse(
+        _shown(record.token, iso(record.created_at), iso(record.expires_at)), status_code=201
     )
-    record = AccessToken(
-        user_id=user.id,
-        jti=claims["jti"],
-        token=token,
-        created_at=claims_time(claims, "iat"),
-        expires_at=claims_time(claims, "exp"),
-    )
-    session.add(record)
-    session.commit()
-    return JSONResponse(_shown(record), status_code=201)
 
 
-def _refresh_error(detail: str) -> APIError:
-    return APIError(401, detail, headers={"WWW-Authenticate": 'Bearer realm="api"'})
-
-
-@router.post(
-    "/api/token/refresh/",
-    summary="Refresh JWT token",
-)
-def refresh_token(request: Request, body: PublicBodyDep, session: SessionDep) -> JSONResponse:
+@router.post("/api/token/refresh/", summary="Refresh JWT token")
+def refresh_token(body: PublicBodyDep, session: SessionDep, settings: SettingsDep) -> JSONResponse:
     """Get a new access token, using a refresh token."""
-    values = validate({"refresh": CharField(required=True)}, body.data, form=body.form)
-    secret = emulator_state(session).secret_key
-    try:
-        claims = read_jwt(secret, values["refresh"])
-    except jwt.ExpiredSignatureError:
-        raise _refresh_error("Token is expired") from None
-    except jwt.InvalidTokenError:
-        raise _refresh_error("Token is invalid") from None
-    if claims.get("token_type") != "refresh":
-        raise _refresh_error("Token has wrong type")
-    record = session.exec(select(AccessToken).where(AccessToken.jti == claims["jti"])).first()
-    if record is None or session.get(User, record.user_id) is None:
-        raise _refresh_error("Token is invalid")
-    access, _ = make_jwt(
-        secret,
-        record.user_id,
-        "access",
-        timedelta(seconds=request.app.state.settings.access_token_seconds),
+    values = validate(REFRESH, body.data, form=body.form)
+    lifetime = timedelta(seconds=settings.access_token_seconds)
+    return JSONResponse({"access": refresh_access(session, values["refresh"], lifetime)})
+
+
+@router.post("/api/token/blacklist/", status_code=204, summary="Blacklist a JWT refresh token")
+def blacklist(body: PublicBodyDep, session: WriteSessionDep) -> Response:
+    """Adds a JWT refresh token to the blacklist, preventing it from being used to obtain new
+    access tokens."""
+    values = validate(REFRESH, body.data, form=body.form)
+    blacklist_token(session, values["refresh"])
+    return Response(status_code=204)
+
+
+@router.post("/api/token/rotate/", summary="Rotate JWT refresh token")
+def rotate(
+    user: CurrentUserDep, body: BodyDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    """Creates a new JWT refresh token and blacklists the current one."""
+    values = validate(REFRESH, body.data, form=body.form)
+    record = rotate_token(
+        session, user, values["refresh"], timedelta(days=settings.refresh_token_days)
     )
-    return JSONResponse({"access": access})
+    return JSONResponse({"refresh": record.token})

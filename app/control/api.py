@@ -257,8 +257,9 @@ def reset(
 
 
 @router.get("/export", summary="The whole state as one JSON document")
-def export(session: SessionDep) -> JSONResponse:
-    return JSONResponse(export_state(session))
+def export(request: Request, session: SessionDep) -> JSONResponse:
+    """Connection secrets are included only when an admin token guards the control plane."""
+    return JSONResponse(export_state(session, include_secrets=bool(request.app.state.admin_token)))
 
 
 @router.post("/import", summary="Replace the whole state with an exported document")

@@ -102,6 +102,29 @@ FIDELITY: list[dict[str, str]] = [
     # The console and the API docs pages.
     {"area": "/, /docs, /redoc", "level": DECISION,
      "note": "The emulator's own pages: the console at / (part of the control plane: off with it, behind its admin token), and Swagger UI and ReDoc served from copies inside the package, never from a CDN."},
+    # --- connections, projects, users and tokens ---
+    {"area": "Model provider connections", "level": EXACT,
+     "note": "Paths, ModelProviderConnection fields, limits and DRF messages follow the public definition; api_key, auth_token and google_application_credentials are write-only: never answered, logged or journaled."},
+    {"area": "Connection checks and visibility", "level": DECISION,
+     "note": "No call to the provider checks a key. Internal connections and other users' User-scoped ones are not listed and are a 404; PUT changes the fields sent, as PATCH does (no field is required). Lists are ordered by id unless ordering names id, created_at, updated_at, provider or scope."},
+    {"area": "Connection secrets in the export", "level": DECISION,
+     "note": "GET /_emulator/export carries the secrets only when an admin token is in force; otherwise they are exported as null (an import of that document stores null)."},
+    {"area": "Projects", "level": APPROXIMATED,
+     "note": "LseProjectCreate, LseProjectResponse and AllRolesProjectList shapes with Label Studio's defaults; every writable field is stored; members, blueprints and permissions are fixed; the workspace is the organization's one (id = organization id), never archived; state is CREATED."},
+    {"area": "Project counts", "level": DECISION,
+     "note": "task_number counts tasks; a ground-truth task counts as one finished, annotated task (ground_truth_number, num_tasks_with_annotations, total_annotations_number, finished_task_number); total_predictions_number counts successful predictions on the project's tasks; include= keeps only the count fields it names."},
+    {"area": "GET /api/projects/", "level": APPROXIMATED,
+     "note": "Page-number pagination of 30 by default; filters title, search (title and description), ids, filter (pinned_only, exclude_pinned), archived, workspaces, state, source_interface_id; ordering id, title, created_at, pinned_at; by default pinned first, then newest."},
+    {"area": "Label config", "level": EXACT,
+     "note": "Parse errors, non-unique names and unknown toName answered with Label Studio's words (400 on label_config); document type declarations are refused as defusedxml refuses them. Label Studio's JSON-schema check of tags is not reproduced."},
+    {"area": "Project delete", "level": DECISION,
+     "note": "One transaction removes the project's runs with their history and remaining tasks, its tasks with their predictions and failed predictions, and its prompt associations."},
+    {"area": "GET /api/current-user/whoami, GET /api/version/", "level": APPROXIMATED,
+     "note": "WhoAmIUser of the user with an OWNER membership of their organization; every version part reports server_version (the version of error envelopes), edition Enterprise; /api/version/ needs no authentication, as the contract allows."},
+    {"area": "Token blacklist and rotate", "level": EXACT,
+     "note": "Blacklist (no authentication) answers 204, or 404 Token is invalid or already blacklisted.; rotate answers a new refresh token or 400 with the same words; a revoked token refreshes nothing (401 Token is blacklisted) and leaves room for a new one. The list shows live tokens' header and payload only."},
+    {"area": "Rotating another user's token", "level": DECISION,
+     "note": "400 Token is invalid or already blacklisted., and the token stays valid."},
 ]  # fmt: skip
 
 

@@ -42,10 +42,22 @@ def _rows(session: Session, table: Table) -> list[dict[str, Any]]:
     return [{k: iso(v) if k in stamps else v for k, v in row.items()} for row in rows]
 
 
-def export_state(session: Session) -> dict[str, Any]:
-    """Every row of every table, ordered by primary key, and the clock and policy."""
+# Write-only secrets: exported only when the control plane is guarded by an admin token.
+SECRET_COLUMNS = {
+    "model_provider_connection": ("api_key", "auth_token", "google_application_credentials"),
+}
+
+
+def export_state(session: Session, include_secrets: bool = True) -> dict[str, Any]:
+    """Every row of every table, ordered by primary key, and the clock and policy. Without
+    ``include_secrets``, the secret columns are exported as null (importing that document
+    gives back the same document)."""
     state = emulator_state(session)
     tables = {table.name: _rows(session, table) for table in _tables()}
+    if not include_secrets:
+        for name, columns in SECRET_COLUMNS.items():
+            for row in tables.get(name, []):
+                row.update(dict.fromkeys(columns))
     return {
         "format": FORMAT,
         "secret_key": state.secret_key,

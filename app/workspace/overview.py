@@ -8,13 +8,13 @@ from typing import Any
 from sqlalchemy import Table, case, func
 from sqlmodel import Session, SQLModel, col, select
 
-from app import models
 from app.db import get_by_id
 from app.errors import ValidationFailed
 from app.lifecycle.clock import Clock
 from app.lifecycle.runs import create_run
 from app.models import (
     FailedPrediction,
+    ModelProviderConnection,
     ModelRun,
     Organization,
     Prediction,
@@ -128,13 +128,10 @@ def workspace(session: Session) -> dict[str, Any]:
     }
 
 
-def connections(session: Session) -> list[dict[str, Any]] | None:
-    """Provider connections without their keys; None while the emulator has no such table."""
-    model: type[SQLModel] | None = getattr(models, "ModelProviderConnection", None)
-    if model is None:
-        return None
-    rows = session.exec(select(model)).all()
-    return sorted((public_columns(row) for row in rows), key=lambda c: c.get("id") or 0)
+def connections(session: Session) -> list[dict[str, Any]]:
+    """Provider connections without their keys."""
+    rows = session.exec(select(ModelProviderConnection).order_by(col(ModelProviderConnection.id)))
+    return [public_columns(row) for row in rows]
 
 
 def console_runs(session: Session, runs: Sequence[ModelRun]) -> list[dict[str, Any]]:

@@ -612,26 +612,3 @@ def compatible_projects_query(
         ]
         query = query.where(col(Project.id).in_(fitting))
     return query
-
-
-def project_counts(session: Session, project_ids: Sequence[int]) -> dict[int, dict[str, int]]:
-    """Each project's tasks, ground-truth tasks and successful predictions."""
-    counts = {pk: {"tasks": 0, "ground_truth": 0, "predictions": 0} for pk in project_ids}
-    tasks = session.execute(
-        select(col(Task.project_id), col(Task.has_ground_truth), func.count())
-        .where(col(Task.project_id).in_(project_ids))
-        .group_by(col(Task.project_id), col(Task.has_ground_truth))
-    )
-    for project_id, ground_truth, number in tasks:
-        counts[project_id]["tasks"] += number
-        if ground_truth:
-            counts[project_id]["ground_truth"] += number
-    predictions = session.execute(
-        select(col(Task.project_id), func.count())
-        .join(Prediction, col(Prediction.task_id) == col(Task.id))
-        .where(col(Task.project_id).in_(project_ids))
-        .group_by(col(Task.project_id))
-    )
-    for project_id, number in predictions:
-        counts[project_id]["predictions"] = number
-    return counts

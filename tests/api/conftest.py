@@ -4,6 +4,7 @@ the root one, whose helpers it imports."""
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from conftest import BACKENDS, Emulator, running_emulator
 
@@ -16,3 +17,13 @@ def server(
     directory = tmp_path_factory.mktemp(f"api-{request.param}")
     with running_emulator(request.param, directory, local=True) as emulator:
         yield emulator
+
+
+@pytest.fixture
+def fresh_state(server: Emulator) -> Iterator[None]:
+    """For tests that change the workspace: the demo data before, and again after, so that the
+    tests sharing the server see it as they expect."""
+    with httpx.Client(base_url=server.url) as control:
+        control.post("/_emulator/reset").raise_for_status()
+        yield
+        control.post("/_emulator/reset").raise_for_status()

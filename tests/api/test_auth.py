@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from conftest import ADA_TOKEN, FAST, Emulator
+from conftest import ADA_TOKEN, FAST, HANK_TOKEN, Emulator
 from jwt.utils import base64url_encode
 
 from .envelope import assert_error, assert_invalid
@@ -88,6 +88,20 @@ def test_bad_credentials_are_401_with_www_authenticate_token(server, authorizati
         ("GET", "/api/prompts/1/versions/1/prediction-count?project=1"),
         ("GET", "/api/token/"),
         ("POST", "/api/token/"),
+        ("POST", "/api/token/rotate/"),
+        ("GET", "/api/projects/"),
+        ("POST", "/api/projects/"),
+        ("GET", "/api/projects/1/"),
+        ("PATCH", "/api/projects/1/"),
+        ("DELETE", "/api/projects/1/"),
+        ("GET", "/api/model-provider-connections/"),
+        ("POST", "/api/model-provider-connections/"),
+        ("GET", "/api/model-provider-connections/provider-choices"),
+        ("GET", "/api/model-provider-connections/1/"),
+        ("PATCH", "/api/model-provider-connections/1/"),
+        ("PUT", "/api/model-provider-connections/1/"),
+        ("DELETE", "/api/model-provider-connections/1/"),
+        ("GET", "/api/current-user/whoami"),
     ],
 )
 def test_missing_token_is_401_on_every_endpoint(server, method, path):
@@ -271,12 +285,13 @@ def test_second_token_create_is_409(jwt_server, refresh):
     assert_error(response, 409, TOKEN_EXISTS)
 
 
-def test_token_list_shows_the_created_token(jwt_server, created):
+def test_token_list_shows_the_created_token_without_its_signature(jwt_server, created):
     with jwt_server.client() as client:
         response = client.get("/api/token/")
 
     assert response.status_code == 200
-    assert response.json() == [created.json()]
+    header, payload, _signature = created.json()["token"].split(".")
+    assert response.json() == [created.json() | {"token": f"{header}.{payload}"}]
 
 
 def test_refresh_answers_an_access_token_without_authorization(jwt_server, refresh):
@@ -398,3 +413,79 @@ def test_refresh_with_an_access_token_is_401_wrong_type(jwt_server, access):
 )
 def test_refresh_body_is_validated(jwt_server, body, errors):
     assert_invalid(post_refresh(jwt_server, json=body), errors)
+
+
+# --- revoking and rotating personal access tokens --------------------------------------------
+
+INVALID_OR_BLACKLISTED = "Token is invalid or already blacklisted."
+
+
+@pytest.fixture
+def own_server(start_emulator) -> Emulator:
+    """An emulator of the test's own: revoking a token changes the user for good."""
+    return start_emulator(**FAST)
+
+
+def _new_token(client: httpx.Client) -> str:
+    response = client.post("/api/token/")
+    assert response.status_code == 201, response.text
+    return response.json()["token"]
+
+
+def test_blacklist_revokes_the_token_and_allows_a_new_one(own_server):
+    with own_server.client() as client:
+        token = _new_token(client)
+
+        revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+
+        assert revoked.status_code == 204
+        assert revoked.content == b""
+        assert client.get("/api/token/").json() == []
+        assert_error(post_refresh(own_server, json={"refresh": token}), 401, "Token is blacklisted")
+        again = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+        assert_error(again, 404, INVALID_OR_BLACKLISTED)
+        assert _new_token(client) != token
+
+
+@pytest.mark.parametrize("token", ["garbage", forged_jwt(FOREIGN_SECRET, "refresh")])
+def test_blacklist_of_an_invalid_token_is_404(own_server, token):
+    response = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+
+    assert_error(response, 404, INVALID_OR_BLACKLISTED)
+
+
+def test_blacklist_body_is_validated(own_server):
+    response = httpx.post(own_server.url + "/api/token/blacklist/", json={})
+
+    assert_invalid(response, {"refresh": ["This field is required."]})
+
+
+def test_rotate_revokes_the_token_and_answers_a_new_one(own_server):
+    with own_server.client() as client:
+        token = _new_token(client)
+
+        rotated = client.post("/api/token/rotate/", json={"refresh": token})
+
+        assert rotated.status_code == 200, rotated.text
+        assert list(rotated.json()) == ["refresh"]
+        new = rotated.json()["refresh"]
+        assert new != token
+        assert post_refresh(own_server, json={"refresh": new}).status_code == 200
+        assert_error(post_refresh(own_server, json={"refresh": token}), 401, "Token is blacklisted")
+        listed = client.get("/api/token/").json()
+        assert [t["token"] for t in listed] == [".".join(new.split(".")[:2])]
+        assert_error(
+            client.post("/api/token/rotate/", json={"refresh": token}), 400, INVALID_OR_BLACKLISTED
+        )
+
+
+def test_rotate_needs_authentication_and_the_users_own_token(own_server):
+    with own_server.client() as ada, own_server.client(HANK_TOKEN) as hank:
+        token = _new_token(ada)
+
+        anonymous = httpx.post(own_server.url + "/api/token/rotate/", json={"refresh": token})
+        foreign = hank.post("/api/token/rotate/", json={"refresh": token})
+
+        assert_unauthorized(anonymous, NOT_PROVIDED)
+        assert_error(foreign, 400, INVALID_OR_BLACKLISTED)
+        assert post_refresh(own_server, json={"refresh": token}).status_code == 200

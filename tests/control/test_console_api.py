@@ -18,7 +18,9 @@ def test_workspace_lists_every_organization_without_a_secret(control):
         "id": 1, "title": "Support tickets", "organization": 1, "tasks": 300, "ground_truth": 90
     }  # fmt: skip
     assert [v["accuracy"] for v in workspace["prompts"][0]["versions"]] == [0.72, 0.91]
-    assert workspace["connections"] is None
+    assert [(c["id"], c["organization_id"]) for c in workspace["connections"]] == [(1, 1), (2, 2)]
+    assert "sk-demo" not in json.dumps(workspace)
+    assert not {"api_key", "auth_token"} & set(workspace["connections"][0])
 
 
 def test_a_run_started_on_the_control_plane_is_listed_by_the_api(control, ada):

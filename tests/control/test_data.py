@@ -180,7 +180,7 @@ def _missing_parent(document):
 
 
 def _missing_required_column(document):
-    del document["tables"]["project"][0]["title"]
+    del document["tables"]["project"][0]["organization_id"]
 
 
 def _id_too_large(document):
@@ -277,9 +277,8 @@ def test_seed_upserts_by_id_and_answers_what_it_created_and_updated(control, emu
         "updated": {"projects": [2]},
     }
     tables = export(control)["tables"]
-    assert {"id": 2, "title": "Product reviews (renamed)", "organization_id": 1} in tables[
-        "project"
-    ]
+    (renamed,) = [p for p in tables["project"] if p["id"] == 2]
+    assert (renamed["title"], renamed["organization_id"]) == ("Product reviews (renamed)", 1)
     assert sum(t["has_ground_truth"] for t in tables["task"] if t["project_id"] == 2) == 60
     with emulator.client("initech-peter-token") as peter:
         assert ok(peter.get("/api/projects/4/subsets")) == [
@@ -355,6 +354,22 @@ def test_seed_upserts_by_id_and_answers_what_it_created_and_updated(control, emu
             "seed: organizations[0].title: Value error, null characters are not allowed",
         ),
         ([{"id": 1}], "seed: document: Input should be a valid dictionary or instance of SeedDocument"),
+        (
+            {"projects": [{"id": 1, "title": "Support tickets", "organization": 1,
+                           "label_config": "<View>"}]},
+            "seed: projects[0].label_config: Value error, label_config: no element found: "
+            "line 1, column 6",
+        ),
+        (
+            {"projects": [{"id": 1, "title": "Support tickets", "organization": 1,
+                           "created_by": 2}]},
+            "seed: projects[0].created_by: user 2 does not exist in organization 1",
+        ),
+        (
+            {"connections": [{"id": 5, "organization": 1, "provider": "Mistral"}]},
+            "seed: connections[0].provider: Input should be 'OpenAI', 'AzureOpenAI', "
+            "'AzureAIFoundry', 'VertexAI', 'Gemini', 'Anthropic' or 'Custom'",
+        ),
     ],
 )  # fmt: skip
 def test_bad_seed_is_400_naming_entry_and_problem_and_changes_nothing(
@@ -403,3 +418,47 @@ def test_imported_signing_key_signs_and_checks_tokens_at_once(control, ada):
     access = ok(ada.post("/api/token/refresh/", json={"refresh": token}))["access"]
     runs = ada.get(RUNS, headers={"Authorization": f"Bearer {access}"})
     assert runs.status_code == 200
+
+
+# --- connections and projects in seed documents and exports ---
+
+WORKSPACE_SEED = {
+    "projects": [
+        {"id": 5, "title": "Spam", "organization": 1, "tasks": 4, "ground_truth": 2,
+         "description": "Inbox", "pinned_at": "2025-06-01T00:00:00Z",
+         "label_config": '<View><Text name="t" value="$t"/><Choices name="c" toName="t">'
+                         '<Choice value="Spam"/></Choices></View>'},
+    ],
+    "connections": [
+        {"id": 7, "organization": 1, "provider": "Gemini", "api_key": "sk-seeded",
+         "budget_limit": 100.0, "budget_reset_period": "Monthly"},
+    ],
+}  # fmt: skip
+
+
+def test_seed_declares_projects_fields_and_connections(control, ada, boot_export):
+    assert ok(control.post("/_emulator/seed", json=WORKSPACE_SEED)) == {
+        "created": {"projects": [5], "connections": [7]},
+        "updated": {},
+    }
+    project = ok(ada.get("/api/projects/5/"))
+    assert (project["description"], project["pinned_at"]) == ("Inbox", "2025-06-01T00:00:00Z")
+    assert (project["task_number"], project["ground_truth_number"]) == (4, 2)
+    assert project["created_by"]["id"] == 1
+    assert project["created_at"] == "2025-01-01T00:00:00Z"
+    connection = ok(ada.get("/api/model-provider-connections/7/"))
+    assert (connection["provider"], connection["budget_limit"]) == ("Gemini", 100.0)
+    assert "api_key" not in connection
+
+    ok(control.post("/_emulator/reset"))
+    assert export(control)["tables"] == boot_export["tables"]
+
+
+def test_export_without_an_admin_token_masks_secrets_and_still_round_trips(control, ada):
+    ok(control.post("/_emulator/seed", json=WORKSPACE_SEED))
+    first = export(control)
+    assert {r["api_key"] for r in first["tables"]["model_provider_connection"]} == {None}
+
+    ok(control.post("/_emulator/import", json=first))
+    assert export(control) == first
+    assert ok(ada.get("/api/model-provider-connections/7/"))["provider"] == "Gemini"

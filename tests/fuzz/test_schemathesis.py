@@ -26,8 +26,8 @@ EXAMPLES = 50  # per operation; derandomized, so every run sends the same reques
 # Ids of the demo data (run 1 is created before the fuzzing): random ids would reach 404s only.
 STREAMS = {"/_emulator/events"}
 KNOWN_IDS = {"prompt_id": 1, "version_id": 1, "project_pk": 1, "run_id": 1, "inference_run_id": 1}
-# Ids of the prompts workspace: {id} of /api/prompts/{id}/ and of few-shot examples.
-KNOWN_IDS |= {"id": 1}
+# Ids of the workspace: {id} of prompts, few-shot examples, projects and connections.
+KNOWN_IDS["id"] = 1
 
 
 def fuzz(operation) -> None:
