@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from sqlmodel import select
 
 from app import __version__
-from app.api import inference_runs, projects, prompts, tokens
+from app.api import inference_runs, predictions, projects, prompts, tasks, tokens
 from app.config import Settings, needs_generated_admin_token
 from app.control import api as control
 from app.control.journal import Journal, JournalMiddleware
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.clock = clock
     app.state.journal = Journal(settings.journal_size)
-    for module in (inference_runs, projects, prompts, tokens):
+    for module in (inference_runs, projects, prompts, tokens, tasks, predictions):
         app.include_router(module.router)
     admin_token = settings.admin_token
     if needs_generated_admin_token(settings):

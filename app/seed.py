@@ -1,16 +1,19 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import delete, exists, func, insert, update
+from sqlalchemy import delete, exists, func, insert, true, update
 from sqlmodel import Session, select
 
 from app.errors import BadRequest
+from app.lifecycle.clock import Clock
 from app.models import (
     MAX_ID,
+    Annotation,
     FailedPrediction,
     Organization,
     Prediction,
@@ -22,6 +25,7 @@ from app.models import (
     Task,
     User,
 )
+from app.workspace.tasks import insert_tasks, next_inner_id, sync_ground_truth
 
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
 MAX_TASKS = 1_000_000
@@ -61,16 +65,51 @@ class SeedUser(StrictModel):
     token: str = Field(min_length=1, pattern=r"^\S+$")
 
 
+# --- tasks workspace: tasks given one by one ---
+
+
+class SeedAnnotation(StrictModel):
+    result: list[dict[str, Any]] = []
+    ground_truth: bool = False
+    was_cancelled: bool = False
+    lead_time: float | None = None
+
+
+class SeedPrediction(StrictModel):
+    result: list[dict[str, Any]] = []
+    score: float | None = None
+    model_version: str = ""
+
+
+class SeedTask(StrictModel):
+    data: dict[str, Any]
+    meta: dict[str, Any] = {}
+    annotations: list[SeedAnnotation] = []
+    predictions: list[SeedPrediction] = []
+
+
+# --- end of tasks workspace block ---
+
+
 class SeedProject(StrictModel):
     id: int = Id
     title: str
     organization: Ref
-    tasks: int = Field(default=0, ge=0, le=MAX_TASKS)
+    # A number of generated tasks, or the tasks themselves.
+    tasks: Annotated[int, Field(ge=0, le=MAX_TASKS)] | list[SeedTask] = 0
     ground_truth: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
     def _ground_truth_within_tasks(self) -> "SeedProject":
-        if self.ground_truth > self.tasks:
+        if isinstance(self.tasks, list):
+            if self.ground_truth:
+                raise ValueError(
+                    "ground_truth counts generated tasks: with a list of tasks, mark their "
+                    "annotations ground_truth: true instead"
+                )
+            if len(self.tasks) > MAX_TASKS:
+                raise ValueError(f"at most {MAX_TASKS} tasks")
+        elif self.ground_truth > self.tasks:
             raise ValueError(f"ground_truth ({self.ground_truth}) exceeds tasks ({self.tasks})")
         return self
 
@@ -175,6 +214,7 @@ def load_seed(
     session: Session, document: SeedDocument, source: str
 ) -> dict[str, dict[str, list[int]]]:
     """Upsert a seed document by id; answers the ids created and changed, per kind."""
+    now = Clock().now(session)
     result: dict[str, dict[str, list[int]]] = {"created": {}, "updated": {}}
 
     def record(kind: str, row_id: int, created: bool) -> None:
@@ -209,7 +249,7 @@ def load_seed(
         values = {"title": entry.title, "organization_id": entry.organization}
         created = _upsert(session, Project, entry.id, values)
         session.flush()
-        _set_tasks(session, entry, source, index)
+        _set_tasks(session, entry, source, index, now)
         record("projects", entry.id, created)
     for index, entry in enumerate(document.prompts):
         org_of("prompts", index, entry.organization)
@@ -250,11 +290,52 @@ def _upsert(session: Session, model: type, row_id: int, values: dict[str, Any]) 
     return False
 
 
-def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) -> None:
-    """Give a project exactly ``tasks`` tasks, ``ground_truth`` of them with ground truth."""
+def _set_tasks(
+    session: Session, entry: SeedProject, source: str, index: int, now: datetime
+) -> None:
+    """Give a project exactly its tasks: ``tasks`` generated ones, ``ground_truth`` of them with
+    a ground-truth annotation, or the tasks listed."""
+    count = len(entry.tasks) if isinstance(entry.tasks, list) else entry.tasks
+    ids = _resize(session, entry, count, source, index)
+    if isinstance(entry.tasks, list):
+        _set_listed_tasks(session, entry.id, entry.tasks, ids, now)
+        return
+    flags = ground_truth_positions(entry.tasks, entry.ground_truth)
+    if len(ids) < entry.tasks:
+        # Explicit ids, so that loading the same seed into an empty database (a reset) gives
+        # the same ids on every backend.
+        first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
+        inner = next_inner_id(session, entry.id)
+        for chunk in range(len(ids), entry.tasks, SEED_BATCH):
+            session.execute(
+                insert(Task),
+                [
+                    {
+                        "id": first + position - len(ids),
+                        "project_id": entry.id,
+                        "has_ground_truth": False,
+                        "data": sample_data(inner + position - len(ids)),
+                        "meta": {},
+                        "inner_id": inner + position - len(ids),
+                        "allow_skip": True,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for position in range(chunk, min(chunk + SEED_BATCH, entry.tasks))
+                ],
+            )
+        ids = ids + list(range(first, first + entry.tasks - len(ids)))
+    _set_generated_ground_truth(session, entry.id, ids, flags, now)
+
+
+def _resize(
+    session: Session, entry: SeedProject, count: int, source: str, index: int
+) -> list[int]:
+    """Cut a project's tasks down to ``count`` (not below tasks with predictions or in a run);
+    answers the ids kept, in id order."""
     ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
-    if len(ids) > entry.tasks:
-        cutoff = ids[entry.tasks - 1] if entry.tasks else 0
+    if len(ids) > count:
+        cutoff = ids[count - 1] if count else 0
         surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
         if any(
             session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
@@ -262,33 +343,129 @@ def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) ->
         ):
             raise SeedError(
                 f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
-                f"{entry.tasks} tasks: tasks beyond that have predictions or are in a run"
+                f"{count} tasks: tasks beyond that have predictions or are in a run"
             )
+        session.execute(delete(Annotation).where(Annotation.task_id.in_(surplus)))
         session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
-        ids = ids[: entry.tasks]
-    flags = ground_truth_positions(entry.tasks, entry.ground_truth)
-    if len(ids) < entry.tasks:
-        # Explicit ids, so that loading the same seed into an empty database (a reset) gives
-        # the same ids on every backend.
-        first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
+        ids = ids[:count]
+    return ids
+
+
+def _set_generated_ground_truth(
+    session: Session, project_id: int, ids: list[int], flags: list[bool], now: datetime
+) -> None:
+    """Make the flagged tasks (and only those) carry a ground-truth annotation agreeing with
+    their generated text, and has_ground_truth say so."""
+    wanted = {task_id for task_id, flag in zip(ids, flags, strict=False) if flag}
+    has = set(
+        session.exec(
+            select(Annotation.task_id).where(
+                Annotation.project_id == project_id, Annotation.ground_truth == true()
+            )
+        )
+    )
+    stale = sorted(has - wanted)
+    for chunk in range(0, len(stale), 500):
         session.execute(
-            insert(Task),
+            delete(Annotation).where(
+                Annotation.task_id.in_(stale[chunk : chunk + 500]),
+                Annotation.ground_truth == true(),
+            )
+        )
+    positions = {task_id: position for position, task_id in enumerate(ids)}
+    missing = sorted(wanted - has)
+    inner = dict(
+        session.exec(select(Task.id, Task.inner_id).where(Task.project_id == project_id)).all()
+    )
+    for chunk in range(0, len(missing), SEED_BATCH):
+        session.execute(
+            insert(Annotation),
             [
-                {"id": first + offset, "project_id": entry.id, "has_ground_truth": flag}
-                for offset, flag in enumerate(flags[len(ids) :])
+                {
+                    "task_id": task_id,
+                    "project_id": project_id,
+                    "result": sample_ground_truth(inner.get(task_id) or positions[task_id] + 1),
+                    "ground_truth": True,
+                    "was_cancelled": False,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for task_id in missing[chunk : chunk + SEED_BATCH]
             ],
         )
-    if ids:
+    if stale or missing or (has != wanted):
         session.execute(
-            update(Task).where(Task.project_id == entry.id).values(has_ground_truth=False)
+            update(Task).where(Task.project_id == project_id).values(has_ground_truth=False)
         )
-        gt_ids = [task_id for task_id, flag in zip(ids, flags, strict=False) if flag]
+        gt_ids = sorted(wanted)
         for chunk in range(0, len(gt_ids), 500):
             session.execute(
                 update(Task)
                 .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
                 .values(has_ground_truth=True)
             )
+
+
+def _set_listed_tasks(
+    session: Session, project_id: int, tasks: list[SeedTask], ids: list[int], now: datetime
+) -> None:
+    """The listed tasks: existing ones (in id order) take the data, annotations and predictions
+    of their entry; the rest are created."""
+    specs = [task.model_dump() for task in tasks]
+    for task_id, spec in zip(ids, specs, strict=False):
+        session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(data=spec["data"], meta=spec["meta"], updated_at=now)
+        )
+        session.execute(delete(Annotation).where(Annotation.task_id == task_id))
+        # Predictions of runs stay (runs counted them); listed ones replace the others.
+        session.execute(
+            delete(Prediction).where(Prediction.task_id == task_id, Prediction.run_id.is_(None))
+        )
+        rows = [{"task_id": task_id, "project_id": project_id, "result": a["result"],
+                 "ground_truth": a["ground_truth"], "was_cancelled": a["was_cancelled"],
+                 "lead_time": a["lead_time"], "created_at": now, "updated_at": now}
+                for a in spec["annotations"]]  # fmt: skip
+        if rows:
+            session.execute(insert(Annotation), rows)
+        predictions = [{"task_id": task_id, "project_id": project_id, "created_at": now,
+                        "updated_at": now, **p} for p in spec["predictions"]]  # fmt: skip
+        if predictions:
+            session.execute(insert(Prediction), predictions)
+    sync_ground_truth(session, ids)
+    if len(specs) > len(ids):
+        insert_tasks(session, project_id, specs[len(ids) :], now)
+
+
+# Generated tasks read like support tickets; their ground truth agrees with the text.
+SAMPLE_TICKETS = (
+    ("Thanks a lot, the new release fixed my sync problem right away!", "Positive"),
+    ("My order arrived damaged and nobody answers my emails.", "Negative"),
+    ("How do I change the billing address on my account?", "Neutral"),
+    ("Great support today, Maria solved everything in five minutes.", "Positive"),
+    ("The app crashes every time I open the settings page.", "Negative"),
+    ("Is there a way to export my invoices as CSV?", "Neutral"),
+    ("I love the dark mode, it makes late shifts much easier.", "Positive"),
+    ("I was charged twice for the same subscription this month.", "Negative"),
+    ("Can I add a second user to my plan?", "Neutral"),
+    ("Delivery was faster than promised, thank you!", "Positive"),
+    ("Your checkout page keeps rejecting my card.", "Negative"),
+    ("Where can I find the API documentation?", "Neutral"),
+)
+SEED_BATCH = 50_000  # rows per INSERT of generated tasks and annotations
+
+
+def sample_data(number: int) -> dict[str, Any]:
+    """The data of the generated task ``number`` (its inner id)."""
+    return {"text": SAMPLE_TICKETS[(number - 1) % len(SAMPLE_TICKETS)][0], "ticket": number}
+
+
+def sample_ground_truth(number: int) -> list[dict[str, Any]]:
+    """The ground-truth result of the generated task ``number``: its sentiment."""
+    label = SAMPLE_TICKETS[(number - 1) % len(SAMPLE_TICKETS)][1]
+    return [{"id": f"gt-{number}", "from_name": "sentiment", "to_name": "text",
+             "type": "choices", "origin": "manual", "value": {"choices": [label]}}]  # fmt: skip
 
 
 def database_is_empty(session: Session) -> bool:

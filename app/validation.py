@@ -395,3 +395,25 @@ async def parse_body(request: Any) -> tuple[Any, bool]:
         form = await request.form()
         return {key: form.getlist(key)[-1] for key in form.keys()}, True
     raise APIError(415, f'Unsupported media type "{content_type}" in request.')
+
+
+# --- tasks workspace ---
+
+
+class DictField(Field):
+    """A JSON object (DRF's DictField; form fields hold JSON text)."""
+
+    def form_value(self, form: Mapping[str, Any], name: str) -> Any:
+        if name not in form:
+            return EMPTY
+        try:
+            return loads_json(form[name])
+        except ValueError:
+            return form[name]
+
+    def convert(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise FieldError(f'Expected a dictionary of items but got type "{type(value).__name__}".')
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise FieldError(f"Value is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
+        return dict(value)

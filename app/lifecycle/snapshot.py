@@ -21,6 +21,7 @@ STATE_TABLE = EmulatorState.__tablename__
 # What runs and tokens add to the seed data; a reset removes it.
 ADDED_SINCE_BOOT = {
     "access_token", "model_run", "run_task", "prediction", "failed_prediction", "run_event",
+    "project_import",
 }  # fmt: skip
 
 
