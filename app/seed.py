@@ -6,13 +6,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import delete, exists, func, insert, true, update
+from sqlalchemy import JSON, case, delete, exists, func, insert, literal, true, update
 from sqlmodel import Session, select
 
 from app.errors import BadRequest
 from app.lifecycle.clock import Clock
 from app.models import (
     MAX_ID,
+    UTCDateTime,
     Annotation,
     FailedPrediction,
     Organization,
@@ -301,31 +302,99 @@ def _set_tasks(
         _set_listed_tasks(session, entry.id, entry.tasks, ids, now)
         return
     flags = ground_truth_positions(entry.tasks, entry.ground_truth)
+    first = None
     if len(ids) < entry.tasks:
         # Explicit ids, so that loading the same seed into an empty database (a reset) gives
-        # the same ids on every backend.
+        # the same ids on every backend. Plain integers per row; the rest is set in SQL below.
         first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
-        inner = next_inner_id(session, entry.id)
-        for chunk in range(len(ids), entry.tasks, SEED_BATCH):
-            session.execute(
-                insert(Task),
-                [
-                    {
-                        "id": first + position - len(ids),
-                        "project_id": entry.id,
-                        "has_ground_truth": False,
-                        "data": sample_data(inner + position - len(ids)),
-                        "meta": {},
-                        "inner_id": inner + position - len(ids),
-                        "allow_skip": True,
-                        "created_at": now,
-                        "updated_at": now,
-                    }
-                    for position in range(chunk, min(chunk + SEED_BATCH, entry.tasks))
-                ],
+        inner = next_inner_id(session, entry.id) - len(ids)
+        # The table's INSERT, not the ORM's: no per-row defaults in Python (data and meta
+        # start as the column's default and are set below).
+        session.execute(
+            Task.__table__.insert(),  # type: ignore[attr-defined]
+            [
+                {"id": first + position - len(ids), "project_id": entry.id,
+                 "has_ground_truth": flags[position]}  # fmt: skip
+                for position in range(len(ids), entry.tasks)
+            ],
+        )
+        inner_id = Task.id - first + inner + len(ids)
+        session.execute(
+            update(Task)
+            .where(Task.project_id == entry.id, Task.id >= first)
+            .values(
+                inner_id=inner_id,
+                allow_skip=True,
+                data=_sample_data_sql(session, inner_id),
+                meta=literal({}, JSON),
+                created_at=now,
+                updated_at=now,
             )
-        ids = ids + list(range(first, first + entry.tasks - len(ids)))
-    _set_generated_ground_truth(session, entry.id, ids, flags, now)
+        )
+    if ids:
+        session.execute(
+            update(Task)
+            .where(Task.project_id == entry.id, Task.id <= ids[-1])
+            .values(has_ground_truth=False)
+        )
+        gt_ids = [task_id for task_id, flag in zip(ids, flags, strict=False) if flag]
+        for chunk in range(0, len(gt_ids), 500):
+            session.execute(
+                update(Task)
+                .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
+                .values(has_ground_truth=True)
+            )
+    _ground_truth_annotations(session, entry.id, now)
+
+
+def _ground_truth_annotations(session: Session, project_id: int, now: datetime) -> None:
+    """Make the annotations agree with has_ground_truth for generated tasks, in SQL: a task
+    flagged gets a ground-truth annotation (its sentiment), one not flagged loses its own."""
+    has_gt = exists().where(
+        Annotation.task_id == Task.id, Annotation.ground_truth == true()
+    )
+    flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
+    session.execute(
+        delete(Annotation).where(
+            Annotation.project_id == project_id,
+            Annotation.ground_truth == true(),
+            Annotation.task_id.not_in(flagged),
+        )
+    )
+    position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
+    result = case(
+        *[
+            (position == index, literal(sample_ground_truth_for(label), JSON))
+            for index, (_, label) in enumerate(SAMPLE_TICKETS)
+        ]
+    )
+    session.execute(
+        insert(Annotation).from_select(
+            ["task_id", "project_id", "result", "ground_truth", "was_cancelled", "created_at",
+             "updated_at"],  # fmt: skip
+            select(
+                Task.id,
+                Task.project_id,
+                result,
+                literal(True),
+                literal(False),
+                literal(now, UTCDateTime()),
+                literal(now, UTCDateTime()),
+            ).where(Task.project_id == project_id, Task.has_ground_truth == true(), ~has_gt),
+        )
+    )
+
+
+def _sample_data_sql(session: Session, inner_id: Any) -> Any:
+    """The generated data of a task as an SQL expression of its inner id: {"text", "ticket"}."""
+    position = (inner_id - 1) % len(SAMPLE_TICKETS)
+    text = case(*[(position == i, literal(t)) for i, (t, _) in enumerate(SAMPLE_TICKETS)])
+    build = (
+        func.json_build_object
+        if session.get_bind().dialect.name == "postgresql"
+        else func.json_object
+    )
+    return build(literal("text"), text, literal("ticket"), inner_id)
 
 
 def _resize(
@@ -349,61 +418,6 @@ def _resize(
         session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
         ids = ids[:count]
     return ids
-
-
-def _set_generated_ground_truth(
-    session: Session, project_id: int, ids: list[int], flags: list[bool], now: datetime
-) -> None:
-    """Make the flagged tasks (and only those) carry a ground-truth annotation agreeing with
-    their generated text, and has_ground_truth say so."""
-    wanted = {task_id for task_id, flag in zip(ids, flags, strict=False) if flag}
-    has = set(
-        session.exec(
-            select(Annotation.task_id).where(
-                Annotation.project_id == project_id, Annotation.ground_truth == true()
-            )
-        )
-    )
-    stale = sorted(has - wanted)
-    for chunk in range(0, len(stale), 500):
-        session.execute(
-            delete(Annotation).where(
-                Annotation.task_id.in_(stale[chunk : chunk + 500]),
-                Annotation.ground_truth == true(),
-            )
-        )
-    positions = {task_id: position for position, task_id in enumerate(ids)}
-    missing = sorted(wanted - has)
-    inner = dict(
-        session.exec(select(Task.id, Task.inner_id).where(Task.project_id == project_id)).all()
-    )
-    for chunk in range(0, len(missing), SEED_BATCH):
-        session.execute(
-            insert(Annotation),
-            [
-                {
-                    "task_id": task_id,
-                    "project_id": project_id,
-                    "result": sample_ground_truth(inner.get(task_id) or positions[task_id] + 1),
-                    "ground_truth": True,
-                    "was_cancelled": False,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for task_id in missing[chunk : chunk + SEED_BATCH]
-            ],
-        )
-    if stale or missing or (has != wanted):
-        session.execute(
-            update(Task).where(Task.project_id == project_id).values(has_ground_truth=False)
-        )
-        gt_ids = sorted(wanted)
-        for chunk in range(0, len(gt_ids), 500):
-            session.execute(
-                update(Task)
-                .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
-                .values(has_ground_truth=True)
-            )
 
 
 def _set_listed_tasks(
@@ -453,19 +467,12 @@ SAMPLE_TICKETS = (
     ("Your checkout page keeps rejecting my card.", "Negative"),
     ("Where can I find the API documentation?", "Neutral"),
 )
-SEED_BATCH = 50_000  # rows per INSERT of generated tasks and annotations
 
 
-def sample_data(number: int) -> dict[str, Any]:
-    """The data of the generated task ``number`` (its inner id)."""
-    return {"text": SAMPLE_TICKETS[(number - 1) % len(SAMPLE_TICKETS)][0], "ticket": number}
-
-
-def sample_ground_truth(number: int) -> list[dict[str, Any]]:
-    """The ground-truth result of the generated task ``number``: its sentiment."""
-    label = SAMPLE_TICKETS[(number - 1) % len(SAMPLE_TICKETS)][1]
-    return [{"id": f"gt-{number}", "from_name": "sentiment", "to_name": "text",
-             "type": "choices", "origin": "manual", "value": {"choices": [label]}}]  # fmt: skip
+def sample_ground_truth_for(label: str) -> list[dict[str, Any]]:
+    """The ground-truth result of a generated task whose sentiment is ``label``."""
+    return [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+             "origin": "manual", "value": {"choices": [label]}}]  # fmt: skip
 
 
 def database_is_empty(session: Session) -> bool:
