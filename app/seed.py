@@ -13,7 +13,6 @@ from app.errors import BadRequest
 from app.lifecycle.clock import Clock
 from app.models import (
     MAX_ID,
-    UTCDateTime,
     Annotation,
     FailedPrediction,
     Organization,
@@ -25,6 +24,7 @@ from app.models import (
     RunTask,
     Task,
     User,
+    UTCDateTime,
 )
 from app.workspace.tasks import insert_tasks, next_inner_id, sync_ground_truth
 
@@ -313,8 +313,11 @@ def _set_tasks(
         session.execute(
             Task.__table__.insert(),  # type: ignore[attr-defined]
             [
-                {"id": first + position - len(ids), "project_id": entry.id,
-                 "has_ground_truth": flags[position]}  # fmt: skip
+                {
+                    "id": first + position - len(ids),
+                    "project_id": entry.id,
+                    "has_ground_truth": flags[position],
+                }  # fmt: skip
                 for position in range(len(ids), entry.tasks)
             ],
         )
@@ -350,9 +353,7 @@ def _set_tasks(
 def _ground_truth_annotations(session: Session, project_id: int, now: datetime) -> None:
     """Make the annotations agree with has_ground_truth for generated tasks, in SQL: a task
     flagged gets a ground-truth annotation (its sentiment), one not flagged loses its own."""
-    has_gt = exists().where(
-        Annotation.task_id == Task.id, Annotation.ground_truth == true()
-    )
+    has_gt = exists().where(Annotation.task_id == Task.id, Annotation.ground_truth == true())
     flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
     session.execute(
         delete(Annotation).where(
@@ -370,8 +371,15 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
     )
     session.execute(
         insert(Annotation).from_select(
-            ["task_id", "project_id", "result", "ground_truth", "was_cancelled", "created_at",
-             "updated_at"],  # fmt: skip
+            [
+                "task_id",
+                "project_id",
+                "result",
+                "ground_truth",
+                "was_cancelled",
+                "created_at",
+                "updated_at",
+            ],  # fmt: skip
             select(
                 Task.id,
                 Task.project_id,
@@ -397,9 +405,7 @@ def _sample_data_sql(session: Session, inner_id: Any) -> Any:
     return build(literal("text"), text, literal("ticket"), inner_id)
 
 
-def _resize(
-    session: Session, entry: SeedProject, count: int, source: str, index: int
-) -> list[int]:
+def _resize(session: Session, entry: SeedProject, count: int, source: str, index: int) -> list[int]:
     """Cut a project's tasks down to ``count`` (not below tasks with predictions or in a run);
     answers the ids kept, in id order."""
     ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))

@@ -413,7 +413,9 @@ class DictField(Field):
 
     def convert(self, value: Any) -> dict[str, Any]:
         if not isinstance(value, Mapping):
-            raise FieldError(f'Expected a dictionary of items but got type "{type(value).__name__}".')
+            raise FieldError(
+                f'Expected a dictionary of items but got type "{type(value).__name__}".'
+            )
         if json_depth(value) > MAX_JSON_DEPTH:
             raise FieldError(f"Value is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
         return dict(value)

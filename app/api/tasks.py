@@ -41,11 +41,11 @@ router = APIRouter()
 INT64 = {"min_value": -(2**63), "max_value": 2**63 - 1}
 # Data Manager ordering keys (``query={"ordering": [...]}``) the emulator can sort by.
 TASK_ORDERING = {
-    "tasks:id": Task.id,
-    "tasks:inner_id": Task.inner_id,
-    "tasks:created_at": Task.created_at,
-    "tasks:updated_at": Task.updated_at,
-    "tasks:ground_truth": Task.has_ground_truth,
+    "tasks:id": col(Task.id),
+    "tasks:inner_id": col(Task.inner_id),
+    "tasks:created_at": col(Task.created_at),
+    "tasks:updated_at": col(Task.updated_at),
+    "tasks:ground_truth": col(Task.has_ground_truth),
 }
 
 
@@ -87,7 +87,9 @@ def _query_document(raw: str | None) -> dict[str, Any]:
     try:
         document = json.loads(raw)
     except ValueError:
-        raise BadRequest("query must be a JSON object: {filters, selectedItems, ordering}") from None
+        raise BadRequest(
+            "query must be a JSON object: {filters, selectedItems, ordering}"
+        ) from None
     if not isinstance(document, dict):
         raise BadRequest("query must be a JSON object: {filters, selectedItems, ordering}")
     return document
@@ -146,7 +148,7 @@ def list_tasks(
             raise NotFound("View")  # the emulator has no Data Manager views
         raise APIError(404, "Neither project nor view id specified")
     try:
-        project_id = int(project)  # type: ignore[arg-type]
+        project_id = int(project)
     except ValueError:
         raise BadRequest(f"Incorrect value for project={project}") from None
     found = get_by_id(session, Project, project_id)
@@ -154,7 +156,7 @@ def list_tasks(
         raise NotFound("Project")
     page, size = _page(params)
     document = _query_document(query)
-    condition: ColumnElement[bool] = Task.project_id == project_id
+    condition: ColumnElement[bool] = col(Task.project_id) == project_id
     try:
         if document.get("filters"):
             condition = and_(condition, filter_condition(document["filters"]))
@@ -170,7 +172,9 @@ def list_tasks(
     if only_annotated in ("true", "True", "1"):
         condition = and_(
             condition,
-            exists().where(Annotation.task_id == Task.id, Annotation.was_cancelled == false()),
+            exists().where(
+                col(Annotation.task_id) == col(Task.id), col(Annotation.was_cancelled) == false()
+            ),
         )
     ordering = document.get("ordering") or []
     terms = []
@@ -179,15 +183,15 @@ def list_tasks(
             if isinstance(term, str) and term.lstrip("-") in TASK_ORDERING:
                 column = TASK_ORDERING[term.lstrip("-")]
                 terms.append(desc(column) if term.startswith("-") else asc(column))
-    ids = select(Task.id).where(condition)
+    ids = select(col(Task.id)).where(condition)
     total = session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
     total_annotations = session.execute(
-        select(func.count(Annotation.id)).where(
-            col(Annotation.task_id).in_(ids), Annotation.was_cancelled == false()
+        select(func.count(col(Annotation.id))).where(
+            col(Annotation.task_id).in_(ids), col(Annotation.was_cancelled) == false()
         )
     ).scalar_one()
     total_predictions = session.execute(
-        select(func.count(Prediction.id)).where(col(Prediction.task_id).in_(ids))
+        select(func.count(col(Prediction.id))).where(col(Prediction.task_id).in_(ids))
     ).scalar_one()
     tasks = list(
         session.execute(

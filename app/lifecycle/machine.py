@@ -132,9 +132,7 @@ def predict_batches(
     # no longer counts in total_tasks, so the totals still add up.
     gone = [task_id for task_id, _, exists in found if exists is None]
     if gone:
-        session.execute(
-            delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id.in_(gone))
-        )
+        session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id.in_(gone)))
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
     rows = [(task_id, has_gt) for task_id, has_gt, exists in found if exists is not None]
     if not rows:
@@ -166,7 +164,9 @@ def predict_batches(
         session.execute(Prediction.__table__.insert(), made)
     if failed:
         session.execute(FailedPrediction.__table__.insert(), failed)
-    session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= found[-1][0]))
+    session.execute(
+        delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= found[-1][0])
+    )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)

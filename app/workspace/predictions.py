@@ -12,13 +12,13 @@ from app.errors import NotFound, ValidationFailed
 from app.models import ModelRun, Prediction, Project, Task, User
 from app.validation import (
     CharField,
+    DictField,
     Field,
     FloatField,
     IntegerField,
     JSONField,
     ListField,
     PrimaryKeyField,
-    DictField,
 )
 from app.workspace.tasks import task_in_org
 
@@ -82,19 +82,17 @@ def _apply(session: Session, prediction: Prediction, values: dict[str, Any]) -> 
         prediction.version_id = run.version_id if run else None
     if prediction.run_id is not None:
         clash = session.execute(
-            select(Prediction.id).where(
-                Prediction.run_id == prediction.run_id,
-                Prediction.task_id == prediction.task_id,
-                Prediction.id != (prediction.id or 0),
+            select(col(Prediction.id)).where(
+                col(Prediction.run_id) == prediction.run_id,
+                col(Prediction.task_id) == prediction.task_id,
+                col(Prediction.id) != (prediction.id or 0),
             )
         ).first()
         if clash is not None:
             raise ValidationFailed({"non_field_errors": [UNIQUE_RUN_TASK]})
 
 
-def create_prediction(
-    session: Session, values: dict[str, Any], now: datetime
-) -> Prediction:
+def create_prediction(session: Session, values: dict[str, Any], now: datetime) -> Prediction:
     """A prediction from a validated PredictionRequest body."""
     prediction = Prediction(task_id=values["task"], created_at=now, updated_at=now)
     _apply(session, prediction, values)
@@ -121,9 +119,7 @@ def delete_prediction(session: Session, user: User, prediction_id: int) -> None:
     session.commit()
 
 
-def filter_ids(
-    resolve: Callable[[int], bool], name: str, raw: str | None
-) -> int | None:
+def filter_ids(resolve: Callable[[int], bool], name: str, raw: str | None) -> int | None:
     """A django-filter ModelChoiceFilter value: an id of an object the user can see, else 400."""
     if raw is None or raw == "":
         return None
@@ -142,14 +138,18 @@ def list_predictions(
     session: Session, user: User, task: int | None, project: int | None, task_project: int | None
 ) -> list[Prediction]:
     """The organization's predictions, by id, filtered as Label Studio's filterset does."""
-    org_projects = select(Project.id).where(Project.organization_id == user.organization_id)
+    org_projects = select(col(Project.id)).where(
+        col(Project.organization_id) == user.organization_id
+    )
     query = select(Prediction).where(col(Prediction.project_id).in_(org_projects))
     if task is not None:
-        query = query.where(Prediction.task_id == task)
+        query = query.where(col(Prediction.task_id) == task)
     if project is not None:
-        query = query.where(Prediction.project_id == project)
+        query = query.where(col(Prediction.project_id) == project)
     if task_project is not None:
         query = query.where(
-            col(Prediction.task_id).in_(select(Task.id).where(Task.project_id == task_project))
+            col(Prediction.task_id).in_(
+                select(col(Task.id)).where(col(Task.project_id) == task_project)
+            )
         )
     return list(session.execute(query.order_by(col(Prediction.id))).scalars())

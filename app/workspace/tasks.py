@@ -68,7 +68,9 @@ def task_in_org(session: Session, user: User) -> Any:
 def next_inner_id(session: Session, project_id: int) -> int:
     """The inner id the next task of a project gets (inner ids count from 1 per project)."""
     last = session.execute(
-        select(func.coalesce(func.max(Task.inner_id), 0)).where(Task.project_id == project_id)
+        select(func.coalesce(func.max(col(Task.inner_id)), 0)).where(
+            col(Task.project_id) == project_id
+        )
     ).scalar_one()
     return int(last) + 1
 
@@ -79,13 +81,11 @@ def sync_ground_truth(session: Session, task_ids: Iterable[int]) -> None:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         has_gt = exists().where(
-            Annotation.task_id == Task.id,
-            Annotation.ground_truth == true(),
-            Annotation.was_cancelled == False,  # noqa: E712 (SQL comparison)
+            col(Annotation.task_id) == col(Task.id),
+            col(Annotation.ground_truth) == true(),
+            col(Annotation.was_cancelled) == False,  # noqa: E712 (SQL comparison)
         )
-        session.execute(
-            update(Task).where(col(Task.id).in_(chunk)).values(has_ground_truth=has_gt)
-        )
+        session.execute(update(Task).where(col(Task.id).in_(chunk)).values(has_ground_truth=has_gt))
 
 
 # --- validation of tasks as a body or an import names them ---
@@ -171,7 +171,8 @@ def check_import_items(
             "predictions": ListField(child=JSONField(), default=[]),
         }
         values, errors = _check(fields, item)
-        annotations, predictions = [], []
+        annotations: list[dict[str, Any]] = []
+        predictions: list[dict[str, Any]] = []
         if not errors:
             data = values["data"]
             for name in preannotated:
@@ -352,7 +353,9 @@ def create_task(session: Session, user: User, values: dict[str, Any], now: datet
     }
     (task_id,), _, _ = insert_tasks(session, values["project"], [spec], now, user)
     if values.get("inner_id") is not None:
-        session.execute(update(Task).where(Task.id == task_id).values(inner_id=values["inner_id"]))
+        session.execute(
+            update(Task).where(col(Task.id) == task_id).values(inner_id=values["inner_id"])
+        )
     mark_seed_changed(session)
     session.commit()
     task = session.get(Task, task_id)
@@ -375,7 +378,7 @@ def update_task(
         task.project_id = project
         for model in (Annotation, Prediction):
             session.execute(
-                update(model).where(model.task_id == task.id).values(project_id=project)
+                update(model).where(col(model.task_id) == task.id).values(project_id=project)
             )
     task.updated_at = now
     session.add(task)
@@ -392,7 +395,7 @@ def delete_task(session: Session, user: User, task_id: int) -> None:
     task = own_task(session, user, task_id)
     # Lock the runs that still hold the task before touching it, as a lifecycle step locks its
     # run before the run's tasks: a step under way finishes first, none starts meanwhile.
-    holders = select(RunTask.run_id).where(RunTask.task_id == task.id)
+    holders = select(col(RunTask.run_id)).where(col(RunTask.task_id) == task.id)
     runs = session.execute(
         select(ModelRun)
         .where(col(ModelRun.id).in_(holders), col(ModelRun.status).in_(ACTIVE_STATUSES))
@@ -401,15 +404,15 @@ def delete_task(session: Session, user: User, task_id: int) -> None:
     ).scalars()
     for run in runs:
         left = session.execute(
-            delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id == task.id)
+            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id) == task.id)
         )
         if getattr(left, "rowcount", 0):
             run.total_tasks = max((run.total_tasks or 0) - 1, 0)
             session.add(run)
-    session.execute(delete(RunTask).where(RunTask.task_id == task.id))
+    session.execute(delete(RunTask).where(col(RunTask.task_id) == task.id))
     for model in (Prediction, FailedPrediction, Annotation):
-        session.execute(delete(model).where(model.task_id == task.id))
-    session.execute(delete(Task).where(Task.id == task.id))
+        session.execute(delete(model).where(col(model.task_id) == task.id))
+    session.execute(delete(Task).where(col(Task.id) == task.id))
     mark_seed_changed(session)
     session.commit()
 
@@ -423,15 +426,11 @@ def task_counts(
     if not task_ids:
         return annotations, predictions
     for annotation in session.execute(
-        select(Annotation)
-        .where(col(Annotation.task_id).in_(task_ids))
-        .order_by(col(Annotation.id))
+        select(Annotation).where(col(Annotation.task_id).in_(task_ids)).order_by(col(Annotation.id))
     ).scalars():
         annotations[annotation.task_id].append(annotation)
     for prediction in session.execute(
-        select(Prediction)
-        .where(col(Prediction.task_id).in_(task_ids))
-        .order_by(col(Prediction.id))
+        select(Prediction).where(col(Prediction.task_id).in_(task_ids)).order_by(col(Prediction.id))
     ).scalars():
         predictions[prediction.task_id].append(prediction)
     return annotations, predictions
