@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sqlalchemy import JSON, case, delete, exists, func, insert, literal, true, update
+from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
 from sqlmodel import Session, select
 
 from app.errors import BadRequest
@@ -321,6 +321,14 @@ def _set_tasks(
                 for position in range(len(ids), entry.tasks)
             ],
         )
+        if session.get_bind().dialect.name == "postgresql":
+            # Ids were given: the sequence must follow, for tasks created through the API.
+            session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('task', 'id'), "
+                    "(SELECT MAX(id) FROM task) + 1, false)"
+                )
+            )
         inner_id = Task.id - first + inner + len(ids)
         session.execute(
             update(Task)
@@ -396,13 +404,13 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
 def _sample_data_sql(session: Session, inner_id: Any) -> Any:
     """The generated data of a task as an SQL expression of its inner id: {"text", "ticket"}."""
     position = (inner_id - 1) % len(SAMPLE_TICKETS)
-    text = case(*[(position == i, literal(t)) for i, (t, _) in enumerate(SAMPLE_TICKETS)])
+    sentence = case(*[(position == i, literal(t)) for i, (t, _) in enumerate(SAMPLE_TICKETS)])
     build = (
         func.json_build_object
         if session.get_bind().dialect.name == "postgresql"
         else func.json_object
     )
-    return build(literal("text"), text, literal("ticket"), inner_id)
+    return build(literal("text"), sentence, literal("ticket"), inner_id)
 
 
 def _resize(session: Session, entry: SeedProject, count: int, source: str, index: int) -> list[int]:
