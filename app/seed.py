@@ -1,7 +1,7 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,7 +10,6 @@ from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, 
 from sqlmodel import Session, select
 
 from app.errors import BadRequest
-from app.lifecycle.clock import Clock
 from app.models import (
     MAX_ID,
     Annotation,
@@ -29,6 +28,9 @@ from app.models import (
 from app.workspace.tasks import insert_tasks, next_inner_id, sync_ground_truth
 
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
+# When seeded tasks and annotations say they were made: fixed, so that loading the same seed
+# again (a reset) gives exactly the same rows.
+SEED_INSTANT = datetime(2024, 1, 1, tzinfo=UTC)
 MAX_TASKS = 1_000_000
 Id = Field(ge=1, le=MAX_ID)
 Ref = Annotated[int, Field(ge=1, le=MAX_ID)]  # an id naming another entry
@@ -215,7 +217,7 @@ def load_seed(
     session: Session, document: SeedDocument, source: str
 ) -> dict[str, dict[str, list[int]]]:
     """Upsert a seed document by id; answers the ids created and changed, per kind."""
-    now = Clock().now(session)
+    now = SEED_INSTANT
     result: dict[str, dict[str, list[int]]] = {"created": {}, "updated": {}}
 
     def record(kind: str, row_id: int, created: bool) -> None:
