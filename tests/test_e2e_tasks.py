@@ -3,10 +3,11 @@ predictions through label-studio-sdk against a real emulator process."""
 
 import itertools
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
+from conftest import ADA_TOKEN, BACKENDS, HANK_TOKEN, Emulator, running_emulator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -19,17 +20,25 @@ def sdk(emulator: Emulator, token: str = ADA_TOKEN) -> LabelStudio:
     return LabelStudio(base_url=emulator.url, api_key=token, timeout=30)
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Emulator]:
+    """An emulator of this module's own: its new projects and tasks stay out of shared ones."""
+    directory = tmp_path_factory.mktemp(f"e2e-tasks-{request.param}")
+    with running_emulator(request.param, directory, local=False) as emulator:
+        yield emulator
+
+
 @pytest.fixture
 def project(server: Emulator) -> int:
-    """A fresh, empty project of organization 1, associated with prompt 1."""
+    """A fresh, empty project of organization 1."""
     project_id = next(_ids)
     with httpx.Client(base_url=server.url) as control:
         seeded = control.post(
             "/_emulator/seed",
             json={
-                "projects": [{"id": project_id, "title": f"E2E {project_id}", "organization": 1}],
-                "prompts": [{"id": 1, "title": "Ticket sentiment", "organization": 1,
-                             "associated_projects": [1, 2, project_id]}],
+                "projects": [{"id": project_id, "title": f"E2E {project_id}", "organization": 1}]
             },
         )  # fmt: skip
         assert seeded.status_code == 200, seeded.text

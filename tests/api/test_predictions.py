@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import HANK_TOKEN, Emulator
+from conftest import BACKENDS, HANK_TOKEN, Emulator, running_emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -14,6 +14,16 @@ _ids = itertools.count(9300)
 RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
            "value": {"choices": ["Negative"]}}]  # fmt: skip
 NO_CHOICE = "Select a valid choice. That choice is not one of the available choices."
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Emulator]:
+    """An emulator of this module's own: its new projects and tasks stay out of shared ones."""
+    directory = tmp_path_factory.mktemp(f"predictions-{request.param}")
+    with running_emulator(request.param, directory, local=True) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -144,10 +154,6 @@ def test_predictions_of_another_organization_are_404_and_unlisted(api, hank, tas
 
 def test_posted_predictions_do_not_count_as_a_versions_unless_they_name_its_run(api, tasks):
     project, (first, second) = tasks
-    with httpx.Client(base_url=str(api.base_url)) as control:
-        control.post("/_emulator/seed", json={"prompts": [
-            {"id": 1, "title": "Ticket sentiment", "organization": 1,
-             "associated_projects": [1, 2, project]}]})  # fmt: skip
     count = {"project": project, "project_subset": "All"}
     url = "/api/prompts/1/versions/1/prediction-count"
     api.post("/api/predictions/", json={"task": first, "result": RESULT, "model_version": "v1"})

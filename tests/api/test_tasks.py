@@ -6,13 +6,23 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import HANK_TOKEN, Emulator
+from conftest import BACKENDS, HANK_TOKEN, Emulator, running_emulator
 
 from .envelope import assert_error, assert_invalid
 
 _ids = itertools.count(9100)
 GT_RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
               "value": {"choices": ["Positive"]}}]  # fmt: skip
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Emulator]:
+    """An emulator of this module's own: its new projects and tasks stay out of shared ones."""
+    directory = tmp_path_factory.mktemp(f"tasks-{request.param}")
+    with running_emulator(request.param, directory, local=True) as emulator:
+        yield emulator
 
 
 @pytest.fixture
@@ -269,10 +279,6 @@ def wait_for_end(api: httpx.Client, version: int, run_id: int) -> dict:
 
 
 def test_a_run_over_imported_ground_truth_predicts_every_task_and_they_read_back(api, project):
-    with httpx.Client(base_url=str(api.base_url)) as control:
-        control.post("/_emulator/seed", json={"prompts": [
-            {"id": 1, "title": "Ticket sentiment", "organization": 1,
-             "associated_projects": [1, 2, project]}]})  # fmt: skip
     import_tasks(
         api,
         project,
@@ -305,10 +311,6 @@ def test_a_run_over_imported_ground_truth_predicts_every_task_and_they_read_back
 
 
 def test_a_task_deleted_during_a_run_is_dropped_from_it_and_the_run_ends(api, project):
-    with httpx.Client(base_url=str(api.base_url)) as control:
-        control.post("/_emulator/seed", json={"prompts": [
-            {"id": 1, "title": "Ticket sentiment", "organization": 1,
-             "associated_projects": [1, 2, project]}]})  # fmt: skip
     ids = import_tasks(api, project, [{"text": f"t{i}"} for i in range(4)])["task_ids"]
     run = api.post(
         "/api/prompts/1/versions/1/inference-runs",
