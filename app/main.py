@@ -14,7 +14,16 @@ from sqlmodel import col, select
 from starlette.types import Receive, Scope, Send
 
 from app import __version__
-from app.api import connections, inference_runs, projects, prompts, tokens, users
+from app.api import (
+    connections,
+    inference_runs,
+    predictions,
+    projects,
+    prompts,
+    tasks,
+    tokens,
+    users,
+)
 from app.config import Settings, needs_generated_admin_token
 from app.control import api as control
 from app.control import console
@@ -105,7 +114,16 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.settings = settings
     app.state.clock = clock
     app.state.journal = Journal(settings.journal_size)
-    for module in (inference_runs, projects, prompts, tokens, connections, users):
+    for module in (
+        inference_runs,
+        projects,
+        prompts,
+        tokens,
+        connections,
+        users,
+        tasks,
+        predictions,
+    ):
         app.include_router(module.router)
     admin_token = settings.admin_token
     if needs_generated_admin_token(settings):

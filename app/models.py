@@ -141,8 +141,17 @@ class Task(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     project_id: int = Field(foreign_key="project.id")
-    # Whether the task carries a ground-truth annotation (the HasGT subset).
+    # Whether the task carries a ground-truth annotation (the HasGT subset); kept in step with
+    # the task's annotations by app.workspace.tasks.
     has_ground_truth: bool = False
+    # --- tasks workspace: Label Studio's Task fields ---
+    data: Any = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    meta: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    # Position of the task in its project, from 1.
+    inner_id: int | None = Field(default=None, sa_type=BigInteger)
+    allow_skip: bool | None = True
+    created_at: datetime | None = when()
+    updated_at: datetime | None = when()
 
 
 class Prompt(SQLModel, table=True):
@@ -257,17 +266,27 @@ class RunTask(SQLModel, table=True):
 
 
 class Prediction(SQLModel, table=True):
-    """A successful prediction of a prompt version on a task, made by a run."""
+    """Label Studio's Prediction: made by a run (run and version set: a successful prediction
+    of that version) or posted through the API (run and version null unless it names a run)."""
 
     __table_args__ = (Index("ix_prediction_version_task", "version_id", "task_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    run_id: int = Field(foreign_key="model_run.id", index=True)
-    task_id: int = Field(foreign_key="task.id")
-    version_id: int = Field(foreign_key="prompt_version.id")
+    run_id: int | None = Field(default=None, foreign_key="model_run.id", index=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    version_id: int | None = Field(default=None, foreign_key="prompt_version.id")
     # Null on tasks without ground truth: correctness is only known against ground truth.
     correct: bool | None = None
     created_at: datetime = when(nullable=False)
+    # --- tasks workspace: Label Studio's Prediction fields ---
+    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
+    result: Any = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    score: float | None = None
+    model_version: str = ""
+    cluster: int | None = None
+    neighbors: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    mislabeling: float = 0.0
+    updated_at: datetime | None = when()
 
 
 Index("uq_prediction_run_task", col(Prediction.run_id), col(Prediction.task_id), unique=True)
@@ -291,6 +310,47 @@ Index(
     col(FailedPrediction.task_id),
     unique=True,
 )
+
+
+# --- tasks workspace: annotations and imports ---
+
+
+class Annotation(SQLModel, table=True):
+    """Label Studio's Annotation; a ground-truth one makes its task a HasGT task."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    task_id: int = Field(foreign_key="task.id", index=True)
+    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
+    result: Any = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    ground_truth: bool = False
+    was_cancelled: bool = False
+    completed_by_id: int | None = Field(default=None, foreign_key="user.id")
+    lead_time: float | None = None
+    import_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime | None = when()
+    updated_at: datetime | None = when()
+
+
+class ProjectImport(SQLModel, table=True):
+    """An import of tasks into a project (Label Studio Enterprise imports asynchronously)."""
+
+    __tablename__ = "project_import"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="project.id", index=True)
+    status: str = Field(default="created", sa_type=String)
+    error: str | None = None
+    commit_to_project: bool = True
+    return_task_ids: bool = False
+    preannotated_from_fields: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
+    task_count: int = 0
+    annotation_count: int = 0
+    prediction_count: int = 0
+    duration: int = 0
+    task_ids: Any = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = when(nullable=False)
+    updated_at: datetime = when(nullable=False)
+    finished_at: datetime | None = when()
 
 
 class RunEvent(SQLModel, table=True):

@@ -1,6 +1,7 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,7 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import delete, exists, func, insert, update
+from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
 from sqlmodel import Session, select
 
 from app.db import sync_sequences
@@ -22,6 +23,7 @@ from app.label_config import LabelConfigError, parse_label_config
 from app.models import (
     MAX_ID,
     SEED_EPOCH,
+    Annotation,
     FailedPrediction,
     FewShotExample,
     ModelProviderConnection,
@@ -34,7 +36,9 @@ from app.models import (
     RunTask,
     Task,
     User,
+    UTCDateTime,
 )
+from app.workspace.tasks import insert_tasks, next_inner_id, sync_ground_truth
 
 DEFAULT_LABEL_CONFIG = "<View></View>"
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
@@ -76,11 +80,38 @@ class SeedUser(StrictModel):
     token: str = Field(min_length=1, pattern=r"^\S+$")
 
 
+# --- tasks workspace: tasks given one by one ---
+
+
+class SeedAnnotation(StrictModel):
+    result: list[dict[str, Any]] = []
+    ground_truth: bool = False
+    was_cancelled: bool = False
+    lead_time: float | None = None
+
+
+class SeedPrediction(StrictModel):
+    result: list[dict[str, Any]] = []
+    score: float | None = None
+    model_version: str = ""
+
+
+class SeedTask(StrictModel):
+    data: dict[str, Any]
+    meta: dict[str, Any] = {}
+    annotations: list[SeedAnnotation] = []
+    predictions: list[SeedPrediction] = []
+
+
+# --- end of tasks workspace block ---
+
+
 class SeedProject(StrictModel):
     id: int = Id
     title: str
     organization: Ref
-    tasks: int = Field(default=0, ge=0, le=MAX_TASKS)
+    # A number of generated tasks, or the tasks themselves.
+    tasks: Annotated[int, Field(ge=0, le=MAX_TASKS)] | list[SeedTask] = 0
     ground_truth: int = Field(default=0, ge=0)
     # --- projects: Label Studio's project fields ---
     description: str = ""
@@ -92,7 +123,15 @@ class SeedProject(StrictModel):
 
     @model_validator(mode="after")
     def _ground_truth_within_tasks(self) -> "SeedProject":
-        if self.ground_truth > self.tasks:
+        if isinstance(self.tasks, list):
+            if self.ground_truth:
+                raise ValueError(
+                    "ground_truth counts generated tasks: with a list of tasks, mark their "
+                    "annotations ground_truth: true instead"
+                )
+            if len(self.tasks) > MAX_TASKS:
+                raise ValueError(f"at most {MAX_TASKS} tasks")
+        elif self.ground_truth > self.tasks:
             raise ValueError(f"ground_truth ({self.ground_truth}) exceeds tasks ({self.tasks})")
         return self
 
@@ -253,6 +292,7 @@ def load_seed(
     session: Session, document: SeedDocument, source: str
 ) -> dict[str, dict[str, list[int]]]:
     """Upsert a seed document by id; answers the ids created and changed, per kind."""
+    now = SEED_EPOCH
     result: dict[str, dict[str, list[int]]] = {"created": {}, "updated": {}}
 
     def record(kind: str, row_id: int, created: bool) -> None:
@@ -314,7 +354,7 @@ def load_seed(
         }
         created = _upsert(session, Project, entry.id, values)
         session.flush()
-        _set_tasks(session, entry, source, index)
+        _set_tasks(session, entry, source, index, now)
         record("projects", entry.id, created)
     for index, entry in enumerate(document.prompts):
         org_of("prompts", index, entry.organization)
@@ -418,37 +458,62 @@ def _upsert(session: Session, model: type, row_id: int, values: dict[str, Any]) 
     return False
 
 
-def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) -> None:
-    """Give a project exactly ``tasks`` tasks, ``ground_truth`` of them with ground truth."""
-    ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
-    if len(ids) > entry.tasks:
-        cutoff = ids[entry.tasks - 1] if entry.tasks else 0
-        surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
-        if any(
-            session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
-            for model in (Prediction, FailedPrediction, RunTask, FewShotExample)
-        ):
-            raise SeedError(
-                f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
-                f"{entry.tasks} tasks: tasks beyond that have predictions or are in a run"
-            )
-        session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
-        ids = ids[: entry.tasks]
+def _set_tasks(
+    session: Session, entry: SeedProject, source: str, index: int, now: datetime
+) -> None:
+    """Give a project exactly its tasks: ``tasks`` generated ones, ``ground_truth`` of them with
+    a ground-truth annotation, or the tasks listed."""
+    count = len(entry.tasks) if isinstance(entry.tasks, list) else entry.tasks
+    ids = _resize(session, entry, count, source, index)
+    if isinstance(entry.tasks, list):
+        _set_listed_tasks(session, entry.id, entry.tasks, ids, now)
+        return
     flags = ground_truth_positions(entry.tasks, entry.ground_truth)
+    first = None
     if len(ids) < entry.tasks:
         # Explicit ids, so that loading the same seed into an empty database (a reset) gives
-        # the same ids on every backend.
+        # the same ids on every backend. Plain integers per row; the rest is set in SQL below.
         first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
+        inner = next_inner_id(session, entry.id) - len(ids)
+        # The table's INSERT, not the ORM's: no per-row defaults in Python (data and meta
+        # start as the column's default and are set below).
         session.execute(
-            insert(Task),
+            Task.__table__.insert(),  # type: ignore[attr-defined]
             [
-                {"id": first + offset, "project_id": entry.id, "has_ground_truth": flag}
-                for offset, flag in enumerate(flags[len(ids) :])
+                {
+                    "id": first + position - len(ids),
+                    "project_id": entry.id,
+                    "has_ground_truth": flags[position],
+                }  # fmt: skip
+                for position in range(len(ids), entry.tasks)
             ],
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            # Ids were given: the sequence must follow, for tasks created through the API.
+            session.execute(
+                text(
+                    "SELECT setval(pg_get_serial_sequence('task', 'id'), "
+                    "(SELECT MAX(id) FROM task) + 1, false)"
+                )
+            )
+        inner_id = Task.id - first + inner + len(ids)
+        session.execute(
+            update(Task)
+            .where(Task.project_id == entry.id, Task.id >= first)
+            .values(
+                inner_id=inner_id,
+                allow_skip=True,
+                data=_sample_data_sql(session, inner_id),
+                meta=literal({}, JSON),
+                created_at=now,
+                updated_at=now,
+            )
         )
     if ids:
         session.execute(
-            update(Task).where(Task.project_id == entry.id).values(has_ground_truth=False)
+            update(Task)
+            .where(Task.project_id == entry.id, Task.id <= ids[-1])
+            .values(has_ground_truth=False)
         )
         gt_ids = [task_id for task_id, flag in zip(ids, flags, strict=False) if flag]
         for chunk in range(0, len(gt_ids), 500):
@@ -457,6 +522,138 @@ def _set_tasks(session: Session, entry: SeedProject, source: str, index: int) ->
                 .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
                 .values(has_ground_truth=True)
             )
+    _ground_truth_annotations(session, entry.id, now)
+
+
+def _ground_truth_annotations(session: Session, project_id: int, now: datetime) -> None:
+    """Make the annotations agree with has_ground_truth for generated tasks, in SQL: a task
+    flagged gets a ground-truth annotation (its sentiment), one not flagged loses its own."""
+    has_gt = exists().where(Annotation.task_id == Task.id, Annotation.ground_truth == true())
+    flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
+    session.execute(
+        delete(Annotation).where(
+            Annotation.project_id == project_id,
+            Annotation.ground_truth == true(),
+            Annotation.task_id.not_in(flagged),
+        )
+    )
+    position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
+    result = case(
+        *[
+            (position == index, literal(sample_ground_truth_for(label), JSON))
+            for index, (_, label) in enumerate(SAMPLE_TICKETS)
+        ]
+    )
+    session.execute(
+        insert(Annotation).from_select(
+            [
+                "task_id",
+                "project_id",
+                "result",
+                "ground_truth",
+                "was_cancelled",
+                "created_at",
+                "updated_at",
+            ],  # fmt: skip
+            select(
+                Task.id,
+                Task.project_id,
+                result,
+                literal(True),
+                literal(False),
+                literal(now, UTCDateTime()),
+                literal(now, UTCDateTime()),
+            ).where(Task.project_id == project_id, Task.has_ground_truth == true(), ~has_gt),
+        )
+    )
+
+
+def _sample_data_sql(session: Session, inner_id: Any) -> Any:
+    """The generated data of a task as an SQL expression of its inner id: {"text", "ticket"}."""
+    position = (inner_id - 1) % len(SAMPLE_TICKETS)
+    sentence = case(*[(position == i, literal(t)) for i, (t, _) in enumerate(SAMPLE_TICKETS)])
+    build = (
+        func.json_build_object
+        if session.get_bind().dialect.name == "postgresql"
+        else func.json_object
+    )
+    return build(literal("text"), sentence, literal("ticket"), inner_id)
+
+
+def _resize(session: Session, entry: SeedProject, count: int, source: str, index: int) -> list[int]:
+    """Cut a project's tasks down to ``count`` (not below tasks with predictions or in a run);
+    answers the ids kept, in id order."""
+    ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
+    if len(ids) > count:
+        cutoff = ids[count - 1] if count else 0
+        surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
+        if any(
+            session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
+            for model in (Prediction, FailedPrediction, RunTask, FewShotExample)
+        ):
+            raise SeedError(
+                f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
+                f"{count} tasks: tasks beyond that have predictions or are in a run"
+            )
+        session.execute(delete(Annotation).where(Annotation.task_id.in_(surplus)))
+        session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
+        ids = ids[:count]
+    return ids
+
+
+def _set_listed_tasks(
+    session: Session, project_id: int, tasks: list[SeedTask], ids: list[int], now: datetime
+) -> None:
+    """The listed tasks: existing ones (in id order) take the data, annotations and predictions
+    of their entry; the rest are created."""
+    specs = [task.model_dump() for task in tasks]
+    for task_id, spec in zip(ids, specs, strict=False):
+        session.execute(
+            update(Task)
+            .where(Task.id == task_id)
+            .values(data=spec["data"], meta=spec["meta"], updated_at=now)
+        )
+        session.execute(delete(Annotation).where(Annotation.task_id == task_id))
+        # Predictions of runs stay (runs counted them); listed ones replace the others.
+        session.execute(
+            delete(Prediction).where(Prediction.task_id == task_id, Prediction.run_id.is_(None))
+        )
+        rows = [{"task_id": task_id, "project_id": project_id, "result": a["result"],
+                 "ground_truth": a["ground_truth"], "was_cancelled": a["was_cancelled"],
+                 "lead_time": a["lead_time"], "created_at": now, "updated_at": now}
+                for a in spec["annotations"]]  # fmt: skip
+        if rows:
+            session.execute(insert(Annotation), rows)
+        predictions = [{"task_id": task_id, "project_id": project_id, "created_at": now,
+                        "updated_at": now, **p} for p in spec["predictions"]]  # fmt: skip
+        if predictions:
+            session.execute(insert(Prediction), predictions)
+    sync_ground_truth(session, ids)
+    if len(specs) > len(ids):
+        insert_tasks(session, project_id, specs[len(ids) :], now)
+
+
+# Generated tasks read like support tickets; their ground truth agrees with the text.
+SAMPLE_TICKETS = (
+    ("Thanks a lot, the new release fixed my sync problem right away!", "Positive"),
+    ("My order arrived damaged and nobody answers my emails.", "Negative"),
+    ("How do I change the billing address on my account?", "Neutral"),
+    ("Great support today, Maria solved everything in five minutes.", "Positive"),
+    ("The app crashes every time I open the settings page.", "Negative"),
+    ("Is there a way to export my invoices as CSV?", "Neutral"),
+    ("I love the dark mode, it makes late shifts much easier.", "Positive"),
+    ("I was charged twice for the same subscription this month.", "Negative"),
+    ("Can I add a second user to my plan?", "Neutral"),
+    ("Delivery was faster than promised, thank you!", "Positive"),
+    ("Your checkout page keeps rejecting my card.", "Negative"),
+    ("Where can I find the API documentation?", "Neutral"),
+)
+
+
+def sample_ground_truth_for(label: str) -> list[dict[str, Any]]:
+    """The ground-truth result of a generated task whose sentiment is ``label``."""
+    return [{"from_name": "sentiment", "to_name": "text", "type": "choices",
+             "origin": "manual", "value": {"choices": [label]}}]  # fmt: skip
 
 
 def database_is_empty(session: Session) -> bool:

@@ -456,3 +456,27 @@ class DecimalField(Field):
                 f"{self.max_digits - self.decimal_places} digits before the decimal point."
             )
         return f"{number:.{self.decimal_places}f}"
+
+
+# --- tasks workspace ---
+
+
+class DictField(Field):
+    """A JSON object (DRF's DictField; form fields hold JSON text)."""
+
+    def form_value(self, form: Mapping[str, Any], name: str) -> Any:
+        if name not in form:
+            return EMPTY
+        try:
+            return loads_json(form[name])
+        except ValueError:
+            return form[name]
+
+    def convert(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, Mapping):
+            raise FieldError(
+                f'Expected a dictionary of items but got type "{type(value).__name__}".'
+            )
+        if json_depth(value) > MAX_JSON_DEPTH:
+            raise FieldError(f"Value is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
+        return dict(value)

@@ -121,17 +121,27 @@ def predict_batches(
 ) -> int:
     """Predict the run's next tasks (in task-id order) batch after batch, each stamped with its
     own instant, in one round of queries; update the totals and answer how many were processed."""
-    rows = session.exec(
-        select(RunTask.task_id, Task.has_ground_truth)
-        .join(Task, col(Task.id) == RunTask.task_id)
+    found = session.exec(
+        select(RunTask.task_id, Task.has_ground_truth, Task.id)
+        .outerjoin(Task, Task.id == RunTask.task_id)
         .where(RunTask.run_id == run.id)
         .order_by(col(RunTask.task_id))
         .limit(sum(size for _, size in batches))
     ).all()
-    if not rows:
+    if not found:
         return 0
-    versions: dict[int, PromptVersion] = session.info.setdefault("versions", {})
-    version = versions.get(run.version_id) or session.get_one(PromptVersion, run.version_id)
+    # A task deleted after the run's start is dropped from its subset: it is not predicted and
+    # no longer counts in total_tasks, so the totals still add up.
+    gone = [task_id for task_id, _, exists in found if exists is None]
+    if gone:
+        session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id.in_(gone)))
+        run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
+    rows = [(task_id, has_gt) for task_id, has_gt, exists in found if exists is not None]
+    if not rows:
+        session.add(run)
+        return len(found)
+    versions = session.info.setdefault("versions", {})
+    version = versions.get(run.version_id) or session.get(PromptVersion, run.version_id)
     versions[run.version_id] = version
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
@@ -141,6 +151,8 @@ def predict_batches(
     for (task_id, has_gt), at in zip(rows, instants, strict=False):
         base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
                 "created_at": at}  # fmt: skip
+        labels = {"project_id": run.project_id, "model_version": version.title,
+                  "updated_at": at, "result": []}  # fmt: skip
         if chance.fails(seed, run.version_id, task_id, version.failure_rate):
             failed.append({**base, "error_type": "ProviderError",
                            "message": f"{version.provider} returned an error for task {task_id}"})  # fmt: skip
@@ -149,20 +161,20 @@ def predict_batches(
             chance.correct(seed, run.version_id, task_id, version.accuracy) if has_gt else None
         )
         correct_count += bool(is_correct)
-        made.append({**base, "correct": is_correct})
+        made.append({**base, **labels, "correct": is_correct})
     if made:
         session.execute(table_of(Prediction).insert(), made)
     if failed:
-        session.execute(table_of(FailedPrediction).insert(), failed)
+        session.execute(FailedPrediction.__table__.insert(), failed)
     session.execute(
-        delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id) <= rows[-1][0])
+        delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= found[-1][0])
     )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
     run.predictions_updated_at = instants[len(rows) - 1]
     session.add(run)
-    return len(rows)
+    return len(found)
 
 
 def finish(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:

@@ -23,6 +23,7 @@ STATE_TABLE = EmulatorState.__tablename__
 ADDED_SINCE_BOOT = {
     "access_token", "model_run", "run_task", "prediction", "failed_prediction", "run_event",
     "fault_rule",
+    "project_import",
 }  # fmt: skip
 
 

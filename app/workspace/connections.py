@@ -5,13 +5,14 @@ write-only: stored, never answered (``app.render.connection`` leaves them out)."
 
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from app.db import get_by_id, mark_seed_changed
 from app.errors import NotFound
 from app.lifecycle.clock import Clock
 from app.lookups import ordering_terms
-from app.models import ModelProviderConnection, User
+from app.models import ModelProviderConnection, PromptVersion, User
 from app.validation import BooleanField, CharField, ChoiceField, Field, FloatField, validate
 
 PROVIDERS = ["OpenAI", "AzureOpenAI", "AzureAIFoundry", "VertexAI", "Gemini", "Anthropic", "Custom"]
@@ -122,6 +123,13 @@ def update_connection(
 
 
 def delete_connection(session: Session, user: User, connection_id: int) -> None:
-    session.delete(get_connection(session, user, connection_id))
+    """Delete a connection; versions that used it keep running, with no connection."""
+    connection = get_connection(session, user, connection_id)
+    session.execute(
+        update(PromptVersion)
+        .where(col(PromptVersion.model_provider_connection_id) == connection.id)
+        .values(model_provider_connection_id=None)
+    )
+    session.delete(connection)
     mark_seed_changed(session)
     session.commit()

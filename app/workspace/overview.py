@@ -186,7 +186,7 @@ def run_tasks(session: Session, run: ModelRun, limit: int = 200) -> dict[str, An
         states[prediction.task_id] = {
             "state": "predicted",
             "correct": prediction.correct,
-            "result": getattr(prediction, "result", None),
+            "result": prediction.result,
         }
     for failure in session.exec(select(FailedPrediction).where(FailedPrediction.run_id == run.id)):
         states[failure.task_id] = {
@@ -205,7 +205,7 @@ def run_tasks(session: Session, run: ModelRun, limit: int = 200) -> dict[str, An
             {
                 "id": task_id,
                 "ground_truth": task.has_ground_truth if task else None,
-                "data": getattr(task, "data", None),
+                "data": task.data,
             }
             | states[task_id]
         )

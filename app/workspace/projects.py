@@ -14,10 +14,13 @@ from app.lifecycle.clock import Clock
 from app.lookups import ordering_terms
 from app.models import (
     MAX_ID,
+    Annotation,
     FailedPrediction,
+    FewShotExample,
     ModelRun,
     Prediction,
     Project,
+    ProjectImport,
     Prompt,
     PromptProject,
     RunEvent,
@@ -297,7 +300,8 @@ def update_project(session: Session, user: User, project_id: int, data: Any, for
 
 def delete_project(session: Session, user: User, project_id: int) -> None:
     """Delete a project with what Label Studio's model deletes with it (its runs and their
-    history, its tasks with their predictions, its prompt associations), in one transaction."""
+    history, its tasks with their annotations, predictions and few-shot uses, its imports, its
+    prompt associations), in one transaction."""
     project = get_project(session, user, project_id, lock=True)
     runs = select(ModelRun.id).where(ModelRun.project_id == project.id)
     tasks = select(Task.id).where(Task.project_id == project.id)
@@ -317,6 +321,9 @@ def delete_project(session: Session, user: User, project_id: int) -> None:
         )
     )
     session.execute(delete(ModelRun).where(col(ModelRun.project_id) == project.id))
+    for model in (Annotation, FewShotExample):
+        session.execute(delete(model).where(col(model.task_id).in_(tasks)))
+    session.execute(delete(ProjectImport).where(col(ProjectImport.project_id) == project.id))
     session.execute(delete(Task).where(col(Task.project_id) == project.id))
     session.execute(delete(PromptProject).where(col(PromptProject.project_id) == project.id))
     session.delete(project)

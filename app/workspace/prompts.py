@@ -12,14 +12,15 @@ from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
-from app import models
 from app.db import get_by_id, mark_seed_changed
 from app.errors import NotFound, ValidationFailed
 from app.lifecycle.clock import Clock
 from app.models import (
     MAX_ID,
+    Annotation,
     FailedPrediction,
     FewShotExample,
+    ModelProviderConnection,
     ModelRun,
     Prediction,
     Project,
@@ -40,8 +41,6 @@ PROMPT_COLUMNS = ("title", "description", "skill_name", "input_fields", "output_
 VERSION_COLUMNS = ("title", "prompt", "provider", "provider_model_id", "max_few_shot_examples")
 
 # Tables other resources add later in the revision chain: used once they exist.
-_CONNECTION: Any = getattr(models, "ModelProviderConnection", None)
-_ANNOTATION: Any = getattr(models, "Annotation", None)
 
 
 # --- lookups: another organization's objects do not exist for the user ---
@@ -72,20 +71,14 @@ def own_task(session: Session, user: User, task_id: int) -> Task | None:
 
 
 def is_own_connection(session: Session, user: User, pk: int) -> bool:
-    """Whether an id names a model provider connection of the user's organization (none exist
-    before the connections table does)."""
-    if _CONNECTION is None:
-        return False
-    connection = session.get(_CONNECTION, pk)
+    """Whether an id names a model provider connection of the user's organization."""
+    connection = session.get(ModelProviderConnection, pk)
     return connection is not None and connection.organization_id == user.organization_id
 
 
 def annotation_task(session: Session, user: User, pk: int) -> int | None:
-    """The task of an annotation of the user's organization (None: no such annotation). Before
-    the annotations table exists, an annotation id is taken as given: 0 stands for "any task"."""
-    if _ANNOTATION is None:
-        return 0
-    annotation = session.get(_ANNOTATION, pk)
+    """The task of an annotation of the user's organization (None: no such annotation)."""
+    annotation = session.get(Annotation, pk)
     if annotation is None or own_task(session, user, annotation.task_id) is None:
         return None
     task_id: int = annotation.task_id
@@ -506,17 +499,15 @@ def reorder_examples(
 
 
 def task_data(session: Session, task_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
-    """Each task's data (empty before tasks carry data)."""
+    """Each task's data."""
     tasks = session.execute(select(Task).where(col(Task.id).in_(task_ids))).scalars()
-    return {task.id: getattr(task, "data", None) or {} for task in tasks if task.id is not None}
+    return {task.id: task.data or {} for task in tasks if task.id is not None}
 
 
 def annotation_results(session: Session, annotation_ids: Sequence[int]) -> dict[int, Any]:
-    """Each annotation's result (empty before annotations are stored)."""
-    if _ANNOTATION is None:
-        return {}
+    """Each annotation's result."""
     rows = session.execute(
-        select(_ANNOTATION.id, _ANNOTATION.result).where(_ANNOTATION.id.in_(annotation_ids))
+        select(Annotation.id, Annotation.result).where(col(Annotation.id).in_(annotation_ids))
     )
     return {pk: result for pk, result in rows}
 
@@ -578,7 +569,7 @@ def preview(session: Session, prompt: Prompt, version: PromptVersion, task: Task
             blocks.append("\n".join(lines))
         text = f"{text}\n\n" + "\n\n".join(blocks)
     if task is not None:
-        text = _fill(text, getattr(task, "data", None) or {})
+        text = _fill(text, task.data or {})
     return text
 
 
@@ -604,11 +595,7 @@ def compatible_projects_query(
         query = query.where(col(Project.id).in_([pk for pk in ids if 0 < pk <= MAX_ID]))
     if title:
         query = query.where(func.lower(col(Project.title)).contains(title.lower(), autoescape=True))
-    if hasattr(Project, "label_config"):
-        fitting = [
-            p.id
-            for p in session.execute(query).scalars()
-            if _config_fits(getattr(p, "label_config", None), skill)
-        ]
-        query = query.where(col(Project.id).in_(fitting))
-    return query
+    fitting = [
+        p.id for p in session.execute(query).scalars() if _config_fits(p.label_config, skill)
+    ]
+    return query.where(col(Project.id).in_(fitting))

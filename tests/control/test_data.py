@@ -144,7 +144,7 @@ def _without_format(document):
 
 
 def _unknown_table(document):
-    document["tables"]["annotation"] = []
+    document["tables"]["annotation_draft"] = []
 
 
 def _unknown_column(document):
@@ -207,7 +207,7 @@ def _duplicate_id(document):
     ("spoil", "detail"),
     [
         (_without_format, 'document: "format" must be "lse-emulator/1"'),
-        (_unknown_table, "tables: unknown table 'annotation'"),
+        (_unknown_table, "tables: unknown table 'annotation_draft'"),
         (_unknown_column, "tables.project[0]: unknown column 'color'"),
         (_rows_not_a_list, "tables.project: must be a list of rows"),
         (_bad_timestamp, "tables.model_run[0].created_at: 'yesterday' is not an ISO 8601 instant"),
@@ -462,3 +462,72 @@ def test_export_without_an_admin_token_masks_secrets_and_still_round_trips(contr
     ok(control.post("/_emulator/import", json=first))
     assert export(control) == first
     assert ok(ada.get("/api/model-provider-connections/7/"))["provider"] == "Gemini"
+
+
+# --- tasks workspace: tasks listed in a seed, annotations and predictions in the state ---
+
+LISTED_SEED = {
+    "projects": [
+        {"id": 7, "title": "Listed", "organization": 1, "tasks": [
+            {"data": {"text": "good"}, "annotations": [
+                {"result": [{"type": "choices", "value": {"choices": ["Positive"]}}],
+                 "ground_truth": True}]},
+            {"data": {"text": "plain"}, "meta": {"source": "seed"},
+             "predictions": [{"result": [], "score": 0.5, "model_version": "m0"}]},
+        ]},
+    ],
+}  # fmt: skip
+
+
+def test_seed_lists_tasks_with_ground_truth_annotations_and_reset_restores_them(
+    control, ada, boot_export
+):
+    assert ok(control.post("/_emulator/seed", json=LISTED_SEED))["created"] == {"projects": [7]}
+    subsets = {s["subset"]: s["count"] for s in ok(ada.get("/api/projects/7/subsets"))}
+    assert (subsets["All"], subsets["HasGT"]) == (2, 1)
+    listed = ok(ada.get("/api/tasks/", params={"project": 7, "fields": "all"}))
+    good, plain = listed["tasks"]
+    assert (good["data"], good["ground_truth"], good["created_at"]) == (
+        {"text": "good"}, True, "2025-01-01T00:00:00Z",
+    )  # fmt: skip
+    assert good["annotations"][0]["ground_truth"] is True
+    assert (plain["meta"], plain["predictions"][0]["model_version"]) == ({"source": "seed"}, "m0")
+    # Upserting the same project again keeps two tasks, the first one still ground truth.
+    ok(control.post("/_emulator/seed", json=LISTED_SEED))
+    assert ok(ada.get("/api/tasks/", params={"project": 7}))["total"] == 2
+    ok(control.post("/_emulator/reset"))
+    assert export(control) == boot_export
+
+
+def test_generated_ground_truth_tasks_carry_a_ground_truth_annotation(control, ada):
+    listed = ok(ada.get("/api/tasks/", params={"project": 3, "fields": "all"}, headers={
+        "Authorization": "Token globex-hank-f9e8d7c6b5a4938271605f4e3d2c1b0a"}))  # fmt: skip
+    assert listed["total"] == 50 and listed["total_annotations"] == 20
+    for task in listed["tasks"]:
+        assert task["ground_truth"] == any(a["ground_truth"] for a in task["annotations"])
+        assert task["data"]["text"] and task["inner_id"] == task["data"]["ticket"]
+
+
+def test_seed_with_a_list_of_tasks_and_a_ground_truth_count_is_refused(control):
+    document = {"projects": [{"id": 8, "title": "x", "organization": 1,
+                              "tasks": [{"data": {}}], "ground_truth": 1}]}  # fmt: skip
+    response = control.post("/_emulator/seed", json=document)
+    assert response.status_code == 400
+    assert (
+        "with a list of tasks, mark their annotations ground_truth: true"
+        in response.json()["detail"]
+    )
+
+
+def test_import_of_an_export_round_trips_tasks_annotations_and_predictions(control, ada):
+    ok(control.post("/_emulator/seed", json=LISTED_SEED))
+    task = ok(ada.get("/api/tasks/", params={"project": 7}))["tasks"][1]["id"]
+    ok(ada.post("/api/predictions/", json={"task": task, "result": [], "score": 0.1}), 201)
+    first = export(control)
+    assert len(first["tables"]["annotation"]) == 90 + 40 + 20 + 1
+    assert len(first["tables"]["prediction"]) == 2
+    ok(control.post("/_emulator/reset"))
+    ok(control.post("/_emulator/import", json=first))
+    assert export(control) == first
+    created = ok(ada.post("/api/tasks/", json={"project": 7, "data": {"text": "new"}}), 201)
+    assert created["inner_id"] == 3

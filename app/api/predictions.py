@@ -1,0 +1,96 @@
+"""Predictions: list (filtered), create, get, update, overwrite, delete."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
+
+from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.lookups import own_project
+from app.render import prediction_json
+from app.validation import validate
+from app.workspace.predictions import (
+    create_prediction,
+    delete_prediction,
+    filter_ids,
+    list_predictions,
+    own_prediction,
+    prediction_fields,
+    update_prediction,
+)
+from app.workspace.tasks import task_in_org
+
+router = APIRouter(tags=["Predictions"])
+ONE = "/api/predictions/{id}/"
+
+
+@router.get("/api/predictions/", summary="List predictions")
+def list_predictions_route(
+    user: CurrentUserDep,
+    session: SessionDep,
+    task: Annotated[str | None, Query()] = None,
+    project: Annotated[str | None, Query()] = None,
+    task__project: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """List all predictions and their IDs."""
+    projects = own_project(session, user)
+    chosen = {
+        "task": filter_ids(task_in_org(session, user), "task", task),
+        "project": filter_ids(projects, "project", project),
+        "task_project": filter_ids(projects, "task__project", task__project),
+    }
+    predictions = list_predictions(session, user, **chosen)
+    return JSONResponse([prediction_json(p) for p in predictions])
+
+
+@router.post("/api/predictions/", status_code=201, summary="Create prediction")
+def create_prediction_route(
+    user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Create a prediction for a specific task."""
+    values = validate(prediction_fields(session, user), body.data, form=body.form)
+    prediction = create_prediction(session, values, clock.now(session))
+    return JSONResponse(prediction_json(prediction), status_code=201)
+
+
+@router.get(ONE, summary="Get prediction details")
+def get_prediction(id: int, user: CurrentUserDep, session: SessionDep) -> JSONResponse:  # noqa: A002
+    """Get details about a specific prediction by its ID."""
+    return JSONResponse(prediction_json(own_prediction(session, user, id)))
+
+
+@router.patch(ONE, summary="Update prediction")
+def patch_prediction(
+    id: int,  # noqa: A002
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Update prediction data by prediction ID."""
+    own_prediction(session, user, id)
+    values = validate(prediction_fields(session, user, partial=True), body.data, form=body.form)
+    prediction = update_prediction(session, user, id, values, clock.now(session))
+    return JSONResponse(prediction_json(prediction))
+
+
+@router.put(ONE, summary="Update prediction")
+def put_prediction(
+    id: int,  # noqa: A002
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Overwrite prediction data by prediction ID."""
+    own_prediction(session, user, id)
+    values = validate(prediction_fields(session, user), body.data, form=body.form)
+    prediction = update_prediction(session, user, id, values, clock.now(session))
+    return JSONResponse(prediction_json(prediction))
+
+
+@router.delete(ONE, status_code=204, summary="Delete prediction")
+def delete_prediction_route(id: int, user: CurrentUserDep, session: SessionDep) -> Response:  # noqa: A002
+    """Delete a prediction by prediction ID."""
+    delete_prediction(session, user, id)
+    return Response(status_code=204)

@@ -1,0 +1,310 @@
+"""Tasks of a project: list (paginated), create, get, update, delete; and imports of tasks."""
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import and_, asc, desc, exists, false, func, not_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import Session, col
+
+from app.db import get_by_id
+from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.errors import APIError, BadRequest, NotFound
+from app.lifecycle.subsets import FilterError, filter_condition
+from app.lookups import own_project
+from app.models import MAX_ID, Annotation, Prediction, Project, Task, User
+from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
+from app.render import project_import_json, task_json
+from app.validation import (
+    BooleanField,
+    DictField,
+    Field,
+    IntegerField,
+    JSONField,
+    PrimaryKeyField,
+    validate,
+)
+from app.workspace.tasks import (
+    MAX_IMPORT_TASKS,
+    create_task,
+    delete_task,
+    find_import,
+    import_tasks,
+    own_task,
+    task_counts,
+    update_task,
+)
+
+router = APIRouter()
+INT64 = {"min_value": -(2**63), "max_value": 2**63 - 1}
+# Data Manager ordering keys (``query={"ordering": [...]}``) the emulator can sort by.
+TASK_ORDERING = {
+    "tasks:id": col(Task.id),
+    "tasks:inner_id": col(Task.inner_id),
+    "tasks:created_at": col(Task.created_at),
+    "tasks:updated_at": col(Task.updated_at),
+    "tasks:ground_truth": col(Task.has_ground_truth),
+}
+
+
+def task_fields(session: Session, user: User, partial: bool) -> dict[str, Field]:
+    """LseTaskRequest (PatchedLseTaskRequest when partial): the writable fields the emulator
+    stores; the counters Label Studio computes are read-only here and ignored when sent."""
+    return {
+        "data": DictField(required=not partial),
+        "project": PrimaryKeyField(required=not partial, resolve=own_project(session, user)),
+        "meta": JSONField(allow_null=True),
+        "allow_skip": BooleanField(allow_null=True),
+        "inner_id": IntegerField(allow_null=not partial, **INT64),
+    }
+
+
+def task_id_of(raw: str) -> int:
+    """The task id of a URL (a string in the contract): anything but an id names no task."""
+    try:
+        value = int(raw)
+    except ValueError:
+        raise NotFound("Task") from None
+    if not 0 < value <= MAX_ID:
+        raise NotFound("Task")
+    return value
+
+
+def render_tasks(session: Session, tasks: list[Task], nested: bool) -> list[dict[str, Any]]:
+    ids = [task.id for task in tasks if task.id is not None]
+    annotations, predictions = task_counts(session, ids)
+    return [
+        task_json(task, annotations[task.id or 0], predictions[task.id or 0], nested)
+        for task in tasks
+    ]
+
+
+def _query_document(raw: str | None) -> dict[str, Any]:
+    if raw is None or raw == "":
+        return {}
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        raise BadRequest(
+            "query must be a JSON object: {filters, selectedItems, ordering}"
+        ) from None
+    if not isinstance(document, dict):
+        raise BadRequest("query must be a JSON object: {filters, selectedItems, ordering}")
+    return document
+
+
+def _selected(items: Any) -> ColumnElement[bool] | None:
+    """selectedItems: {"all": false, "included": [ids]} or {"all": true, "excluded": [ids]}."""
+    if items is None:
+        return None
+    if not isinstance(items, dict) or not isinstance(items.get("all"), bool):
+        raise BadRequest('selectedItems must be {"all": false, "included": [...]} or '
+                         '{"all": true, "excluded": [...]}')  # fmt: skip
+    key = "excluded" if items["all"] else "included"
+    ids = items.get(key, [])
+    if not isinstance(ids, list) or not all(isinstance(i, int) and not isinstance(i, bool)
+                                            for i in ids):  # fmt: skip
+        raise BadRequest(f"selectedItems.{key} must be a list of task ids")
+    ids = [i for i in ids if 0 < i <= MAX_ID]
+    if items["all"]:
+        return not_(col(Task.id).in_(ids)) if ids else true()
+    return col(Task.id).in_(ids) if ids else false()
+
+
+def _page(params: dict[str, str]) -> tuple[int, int]:
+    size_raw = params.get("page_size")
+    try:
+        size = int(size_raw) if size_raw is not None else DEFAULT_PAGE_SIZE
+    except ValueError:
+        size = DEFAULT_PAGE_SIZE
+    size = min(size if size > 0 else DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    try:
+        page = int(params.get("page", "1"))
+    except ValueError:
+        raise APIError(404, "Invalid page.") from None
+    if page < 1:
+        raise APIError(404, "Invalid page.")
+    return page, size
+
+
+@router.get("/api/tasks/", tags=["Tasks"], summary="List tasks")
+def list_tasks(
+    request: Request,
+    user: CurrentUserDep,
+    session: SessionDep,
+    project: Annotated[str | None, Query()] = None,
+    view: Annotated[str | None, Query()] = None,
+    fields: Annotated[str | None, Query(json_schema_extra={"enum": ["all", "task_only"]})] = None,
+    only_annotated: Annotated[str | None, Query()] = None,
+    query: Annotated[str | None, Query()] = None,
+    selectedItems: Annotated[str | None, Query()] = None,  # noqa: N803 (the contract's name)
+) -> JSONResponse:
+    """Retrieve a paginated list of tasks of a project."""
+    params = dict(request.query_params)
+    if project in (None, "", "0"):
+        if view not in (None, "", "0"):
+            raise NotFound("View")  # the emulator has no Data Manager views
+        raise APIError(404, "Neither project nor view id specified")
+    try:
+        project_id = int(project)
+    except ValueError:
+        raise BadRequest(f"Incorrect value for project={project}") from None
+    found = get_by_id(session, Project, project_id)
+    if found is None or found.organization_id != user.organization_id:
+        raise NotFound("Project")
+    page, size = _page(params)
+    document = _query_document(query)
+    condition: ColumnElement[bool] = col(Task.project_id) == project_id
+    try:
+        if document.get("filters"):
+            condition = and_(condition, filter_condition(document["filters"]))
+    except FilterError as error:
+        raise BadRequest(str(error)) from None
+    chosen = _selected(
+        document.get("selectedItems")
+        if selectedItems is None
+        else _query_document(selectedItems) or None
+    )
+    if chosen is not None:
+        condition = and_(condition, chosen)
+    if only_annotated in ("true", "True", "1"):
+        condition = and_(
+            condition,
+            exists().where(
+                col(Annotation.task_id) == col(Task.id), col(Annotation.was_cancelled) == false()
+            ),
+        )
+    ordering = document.get("ordering") or []
+    terms = []
+    if isinstance(ordering, list):
+        for term in ordering[:1]:  # Label Studio sorts by one field
+            if isinstance(term, str) and term.lstrip("-") in TASK_ORDERING:
+                column = TASK_ORDERING[term.lstrip("-")]
+                terms.append(desc(column) if term.startswith("-") else asc(column))
+    ids = select(col(Task.id)).where(condition)
+    total = session.execute(select(func.count()).select_from(ids.subquery())).scalar_one()
+    total_annotations = session.execute(
+        select(func.count(col(Annotation.id))).where(
+            col(Annotation.task_id).in_(ids), col(Annotation.was_cancelled) == false()
+        )
+    ).scalar_one()
+    total_predictions = session.execute(
+        select(func.count(col(Prediction.id))).where(col(Prediction.task_id).in_(ids))
+    ).scalar_one()
+    tasks = list(
+        session.execute(
+            select(Task)
+            .where(condition)
+            .order_by(*terms, col(Task.id))
+            .limit(size)
+            .offset((page - 1) * size)
+        ).scalars()
+    )
+    return JSONResponse(
+        {
+            "total_annotations": total_annotations,
+            "total_predictions": total_predictions,
+            "total": total,
+            "tasks": render_tasks(session, tasks, nested=fields == "all"),
+        }
+    )
+
+
+@router.post("/api/tasks/", status_code=201, tags=["Tasks"], summary="Create a new task")
+def create_task_route(
+    user: CurrentUserDep, body: BodyDep, session: SessionDep, clock: ClockDep
+) -> JSONResponse:
+    """Create a new task"""
+    values = validate(task_fields(session, user, partial=False), body.data, form=body.form)
+    task = create_task(session, user, values, clock.now(session))
+    return JSONResponse(render_tasks(session, [task], nested=True)[0], status_code=201)
+
+
+@router.get("/api/tasks/{id}/", tags=["Tasks"], summary="Get task")
+def get_task(id: str, user: CurrentUserDep, session: SessionDep) -> JSONResponse:  # noqa: A002
+    """Get task data, metadata, annotations and other attributes for a specific labeling task."""
+    task = own_task(session, user, task_id_of(id))
+    return JSONResponse(render_tasks(session, [task], nested=True)[0])
+
+
+@router.patch("/api/tasks/{id}/", tags=["Tasks"], summary="Update task")
+def patch_task(
+    id: str,  # noqa: A002
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+) -> JSONResponse:
+    """Update the attributes of an existing labeling task."""
+    task_id = task_id_of(id)
+    own_task(session, user, task_id)
+    values = validate(task_fields(session, user, partial=True), body.data, form=body.form)
+    task = update_task(session, user, task_id, values, clock.now(session))
+    return JSONResponse(render_tasks(session, [task], nested=True)[0])
+
+
+@router.delete("/api/tasks/{id}/", status_code=204, tags=["Tasks"], summary="Delete task")
+def delete_task_route(id: str, user: CurrentUserDep, session: SessionDep) -> Response:  # noqa: A002
+    """Delete a task in Label Studio. This action cannot be undone!"""
+    delete_task(session, user, task_id_of(id))
+    return Response(status_code=204)
+
+
+def _flag(raw: str | None, default: bool) -> bool:
+    if raw is None:
+        return default
+    return raw.strip().lower() in ("1", "true", "yes", "on", "t", "y")
+
+
+@router.post("/api/projects/{id}/import", status_code=201, tags=["Import"], summary="Import tasks")
+def import_tasks_route(
+    id: int,  # noqa: A002
+    request: Request,
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+    commit_to_project: Annotated[str | None, Query()] = None,
+    return_task_ids: Annotated[str | None, Query()] = None,
+) -> JSONResponse:
+    """Import data as labeling tasks in bulk; answers {"import": id} to poll."""
+    project = get_by_id(session, Project, id)
+    if project is None or project.organization_id != user.organization_id:
+        raise NotFound("Project")
+    items = body.data
+    if body.form:
+        raise BadRequest("Only JSON tasks can be posted to the emulator: send a JSON list.")
+    if isinstance(items, dict):
+        items = [items]
+    if not isinstance(items, list):
+        raise BadRequest(
+            f"Incorrect task data: expected a list of tasks, but got {type(items).__name__}."
+        )
+    if not items:
+        raise BadRequest("No tasks found in the request.")
+    if len(items) > MAX_IMPORT_TASKS:
+        raise BadRequest(f"Too many tasks in one request: at most {MAX_IMPORT_TASKS}.")
+    options = {
+        "commit_to_project": _flag(commit_to_project, True),
+        "return_task_ids": _flag(return_task_ids, False),
+        "preannotated_from_fields": request.query_params.getlist("preannotated_from_fields"),
+    }
+    record = import_tasks(session, user, project, items, options, clock.now(session))
+    return JSONResponse({"import": record.id}, status_code=201)
+
+
+@router.get(
+    "/api/projects/{id}/imports/{import_pk}/",
+    tags=["Projects"],
+    summary="Get project import status ",
+)
+def get_import(
+    id: int,  # noqa: A002
+    import_pk: int,
+    user: CurrentUserDep,
+    session: SessionDep,
+) -> JSONResponse:
+    """Poll the status of a project import."""
+    return JSONResponse(project_import_json(find_import(session, user, id, import_pk)))

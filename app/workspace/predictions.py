@@ -1,0 +1,155 @@
+"""Predictions through the API: create, change, delete (runs make theirs in app.lifecycle)."""
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from app.db import get_by_id
+from app.errors import NotFound, ValidationFailed
+from app.models import ModelRun, Prediction, Project, Task, User
+from app.validation import (
+    CharField,
+    DictField,
+    Field,
+    FloatField,
+    IntegerField,
+    JSONField,
+    ListField,
+    PrimaryKeyField,
+)
+from app.workspace.tasks import task_in_org
+
+UNIQUE_RUN_TASK = "The fields model_run, task must make a unique set."
+
+
+def prediction_fields(session: Session, user: User, partial: bool = False) -> dict[str, Field]:
+    """PredictionRequest (PatchedPredictionRequest when partial) with DRF's rules; related
+    ids resolve within the user's organization."""
+
+    def run_in_org(pk: int) -> bool:
+        run = session.get(ModelRun, pk)
+        return run is not None and run.organization_id == user.organization_id
+
+    def project_in_org(pk: int) -> bool:
+        project = session.get(Project, pk)
+        return project is not None and project.organization_id == user.organization_id
+
+    return {
+        "result": ListField(child=DictField(), required=not partial),
+        "task": PrimaryKeyField(required=not partial, resolve=task_in_org(session, user)),
+        "project": PrimaryKeyField(allow_null=True, resolve=project_in_org),
+        "score": FloatField(allow_null=True),
+        "model_version": CharField(allow_blank=True),
+        "cluster": IntegerField(allow_null=True),
+        "neighbors": JSONField(allow_null=True),
+        "mislabeling": FloatField(),
+        # No ML backend exists in the emulator: any id names nothing.
+        "model": PrimaryKeyField(allow_null=True, resolve=lambda pk: False),
+        "model_run": PrimaryKeyField(allow_null=True, resolve=run_in_org),
+    }
+
+
+def own_prediction(session: Session, user: User, prediction_id: int) -> Prediction:
+    """A prediction of a project of the user's organization, or Label Studio's 404."""
+    prediction = get_by_id(session, Prediction, prediction_id)
+    if prediction is not None and prediction.project_id is not None:
+        project = session.get(Project, prediction.project_id)
+        if project is not None and project.organization_id == user.organization_id:
+            return prediction
+    raise NotFound("Prediction")
+
+
+def _apply(session: Session, prediction: Prediction, values: dict[str, Any]) -> None:
+    """Copy validated values onto a prediction; a named run makes it a prediction of the run's
+    version, unique per (run, task) as runs' predictions are."""
+    if "task" in values:
+        prediction.task_id = values["task"]
+        if "project" not in values or values["project"] is None:
+            task = session.get(Task, values["task"])
+            assert task is not None
+            prediction.project_id = task.project_id
+    if values.get("project") is not None:
+        prediction.project_id = values["project"]
+    for name in ("result", "score", "model_version", "cluster", "neighbors", "mislabeling"):
+        if name in values:
+            setattr(prediction, name, values[name])
+    if "model_run" in values:
+        run = session.get(ModelRun, values["model_run"]) if values["model_run"] else None
+        prediction.run_id = run.id if run else None
+        prediction.version_id = run.version_id if run else None
+    if prediction.run_id is not None:
+        clash = session.execute(
+            select(col(Prediction.id)).where(
+                col(Prediction.run_id) == prediction.run_id,
+                col(Prediction.task_id) == prediction.task_id,
+                col(Prediction.id) != (prediction.id or 0),
+            )
+        ).first()
+        if clash is not None:
+            raise ValidationFailed({"non_field_errors": [UNIQUE_RUN_TASK]})
+
+
+def create_prediction(session: Session, values: dict[str, Any], now: datetime) -> Prediction:
+    """A prediction from a validated PredictionRequest body."""
+    prediction = Prediction(task_id=values["task"], created_at=now, updated_at=now)
+    _apply(session, prediction, values)
+    session.add(prediction)
+    session.commit()
+    return prediction
+
+
+def update_prediction(
+    session: Session, user: User, prediction_id: int, values: dict[str, Any], now: datetime
+) -> Prediction:
+    """Change a prediction (PUT: every required field given; PATCH: some)."""
+    prediction = own_prediction(session, user, prediction_id)
+    _apply(session, prediction, values)
+    prediction.updated_at = now
+    session.add(prediction)
+    session.commit()
+    return prediction
+
+
+def delete_prediction(session: Session, user: User, prediction_id: int) -> None:
+    prediction = own_prediction(session, user, prediction_id)
+    session.delete(prediction)
+    session.commit()
+
+
+def filter_ids(resolve: Callable[[int], bool], name: str, raw: str | None) -> int | None:
+    """A django-filter ModelChoiceFilter value: an id of an object the user can see, else 400."""
+    if raw is None or raw == "":
+        return None
+    try:
+        pk = int(raw)
+    except ValueError:
+        pk = 0
+    if not 0 < pk <= 2**31 - 1 or not resolve(pk):
+        raise ValidationFailed(
+            {name: ["Select a valid choice. That choice is not one of the available choices."]}
+        )
+    return pk
+
+
+def list_predictions(
+    session: Session, user: User, task: int | None, project: int | None, task_project: int | None
+) -> list[Prediction]:
+    """The organization's predictions, by id, filtered as Label Studio's filterset does."""
+    org_projects = select(col(Project.id)).where(
+        col(Project.organization_id) == user.organization_id
+    )
+    query = select(Prediction).where(col(Prediction.project_id).in_(org_projects))
+    if task is not None:
+        query = query.where(col(Prediction.task_id) == task)
+    if project is not None:
+        query = query.where(col(Prediction.project_id) == project)
+    if task_project is not None:
+        query = query.where(
+            col(Prediction.task_id).in_(
+                select(col(Task.id)).where(col(Task.project_id) == task_project)
+            )
+        )
+    return list(session.execute(query.order_by(col(Prediction.id))).scalars())
