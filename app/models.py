@@ -254,6 +254,9 @@ class ModelRun(SQLModel, table=True):
     total_failed: int = 0
     next_due_at: datetime | None = when()
     outcome: str | None = Field(default=None, sa_type=String)
+    # Who makes the predictions: "simulated" (the emulator, on the virtual clock) or "external"
+    # (a worker posting them through the batch endpoints).
+    inference_mode: str = Field(default="simulated", sa_type=String)
 
 
 class RunTask(SQLModel, table=True):
@@ -287,6 +290,13 @@ class Prediction(SQLModel, table=True):
     neighbors: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     mislabeling: float = 0.0
     updated_at: datetime | None = when()
+    # --- results: what the model's call cost (the inference service reports it per task) ---
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    prompt_cost_usd: float | None = None
+    completion_cost_usd: float | None = None
+    total_cost_usd: float | None = None
+    inference_time: float | None = None
 
 
 Index("uq_prediction_run_task", col(Prediction.run_id), col(Prediction.task_id), unique=True)
@@ -302,6 +312,10 @@ class FailedPrediction(SQLModel, table=True):
     error_type: str = "ProviderError"
     message: str = ""
     created_at: datetime = when(nullable=False)
+    # --- results: what the model's call cost, when it was made ---
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    total_cost_usd: float | None = None
 
 
 Index(
