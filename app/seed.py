@@ -15,7 +15,8 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
-from sqlmodel import Session, select
+from sqlalchemy import select as core_select
+from sqlmodel import Session, col, select
 
 from app.db import sync_sequences
 from app.errors import BadRequest
@@ -37,6 +38,7 @@ from app.models import (
     Task,
     User,
     UTCDateTime,
+    table_of,
 )
 from app.workspace.tasks import insert_tasks, next_inner_id, sync_ground_truth
 
@@ -262,20 +264,20 @@ def configured_seed(settings: Any) -> tuple[SeedDocument, str]:
 
 
 def _check_unique(document: SeedDocument, source: str) -> None:
-    lists = {
-        "organizations": document.organizations,
-        "users": document.users,
-        "projects": document.projects,
-        "prompts": document.prompts,
-        "versions": [v for p in document.prompts for v in p.versions],
-        "connections": document.connections,
+    ids = {
+        "organizations": [o.id for o in document.organizations],
+        "users": [u.id for u in document.users],
+        "projects": [p.id for p in document.projects],
+        "prompts": [p.id for p in document.prompts],
+        "versions": [v.id for p in document.prompts for v in p.versions],
+        "connections": [c.id for c in document.connections],
     }
-    for name, entries in lists.items():
+    for name, entry_ids in ids.items():
         seen: set[int] = set()
-        for index, entry in enumerate(entries):
-            if entry.id in seen:
-                raise SeedError(f"{source}: {name}[{index}].id: id {entry.id} appears twice")
-            seen.add(entry.id)
+        for index, entry_id in enumerate(entry_ids):
+            if entry_id in seen:
+                raise SeedError(f"{source}: {name}[{index}].id: id {entry_id} appears twice")
+            seen.add(entry_id)
     tokens: set[str] = set()
     for index, user in enumerate(document.users):
         if user.token in tokens:
@@ -304,33 +306,33 @@ def load_seed(
                 f"{source}: {kind}[{index}].organization: organization {org_id} does not exist"
             )
 
-    for entry in document.organizations:
-        values = entry.model_dump()
-        if session.get(Organization, entry.id) is not None:
+    for org_entry in document.organizations:
+        values = org_entry.model_dump()
+        if session.get(Organization, org_entry.id) is not None:
             # An upsert that does not name the flag keeps the organization's (the default is
             # for new organizations only).
-            values = entry.model_dump(exclude_unset=True)
-        record("organizations", entry.id, _upsert(session, Organization, entry.id, values))
+            values = org_entry.model_dump(exclude_unset=True)
+        record("organizations", org_entry.id, _upsert(session, Organization, org_entry.id, values))
     session.flush()
-    for index, entry in enumerate(document.users):
-        org_of("users", index, entry.organization)
+    for index, user_entry in enumerate(document.users):
+        org_of("users", index, user_entry.organization)
         owner = session.exec(
-            select(User).where(User.token == entry.token, User.id != entry.id)
+            select(User).where(User.token == user_entry.token, User.id != user_entry.id)
         ).first()
         if owner is not None:
             raise SeedError(
                 f"{source}: users[{index}].token: the token is already user {owner.id}'s"
             )
-        values = entry.model_dump(exclude={"organization"}) | {
-            "organization_id": entry.organization
+        values = user_entry.model_dump(exclude={"organization"}) | {
+            "organization_id": user_entry.organization
         }
-        record("users", entry.id, _upsert(session, User, entry.id, values))
+        record("users", user_entry.id, _upsert(session, User, user_entry.id, values))
 
     def user_of(kind: str, index: int, user_id: int | None, org_id: int) -> int | None:
         """The creating user of an entry (the organization's first user when not given)."""
         if user_id is None:
             return session.exec(
-                select(User.id).where(User.organization_id == org_id).order_by(User.id)
+                select(User.id).where(User.organization_id == org_id).order_by(col(User.id))
             ).first()
         user = session.get(User, user_id)
         if user is None or user.organization_id != org_id:
@@ -341,63 +343,65 @@ def load_seed(
         return user_id
 
     session.flush()
-    for index, entry in enumerate(document.projects):
-        org_of("projects", index, entry.organization)
+    for index, project_entry in enumerate(document.projects):
+        org_of("projects", index, project_entry.organization)
         values = {
-            "title": entry.title,
-            "organization_id": entry.organization,
-            "description": entry.description,
-            "label_config": entry.label_config,
-            "created_by_id": user_of("projects", index, entry.created_by, entry.organization),
-            "created_at": entry.created_at,
-            "pinned_at": entry.pinned_at,
+            "title": project_entry.title,
+            "organization_id": project_entry.organization,
+            "description": project_entry.description,
+            "label_config": project_entry.label_config,
+            "created_by_id": user_of(
+                "projects", index, project_entry.created_by, project_entry.organization
+            ),
+            "created_at": project_entry.created_at,
+            "pinned_at": project_entry.pinned_at,
         }
-        created = _upsert(session, Project, entry.id, values)
+        created = _upsert(session, Project, project_entry.id, values)
         session.flush()
-        _set_tasks(session, entry, source, index, now)
-        record("projects", entry.id, created)
-    for index, entry in enumerate(document.prompts):
-        org_of("prompts", index, entry.organization)
-        creator = entry.created_by or _first_user(session, entry.organization)
+        _set_tasks(session, project_entry, source, index, now)
+        record("projects", project_entry.id, created)
+    for index, prompt_entry in enumerate(document.prompts):
+        org_of("prompts", index, prompt_entry.organization)
+        creator = prompt_entry.created_by or _first_user(session, prompt_entry.organization)
         values = {
-            "title": entry.title,
-            "organization_id": entry.organization,
-            "description": entry.description,
-            "skill_name": entry.skill_name,
-            "input_fields": entry.input_fields,
-            "output_classes": entry.output_classes,
+            "title": prompt_entry.title,
+            "organization_id": prompt_entry.organization,
+            "description": prompt_entry.description,
+            "skill_name": prompt_entry.skill_name,
+            "input_fields": prompt_entry.input_fields,
+            "output_classes": prompt_entry.output_classes,
             "created_by_id": creator,
             "created_at": SEED_EPOCH,
             "updated_at": SEED_EPOCH,
         }
-        record("prompts", entry.id, _upsert(session, Prompt, entry.id, values))
+        record("prompts", prompt_entry.id, _upsert(session, Prompt, prompt_entry.id, values))
         session.flush()
-        for project_id in entry.associated_projects:
+        for project_id in prompt_entry.associated_projects:
             project = session.get(Project, project_id)
-            if project is None or project.organization_id != entry.organization:
+            if project is None or project.organization_id != prompt_entry.organization:
                 raise SeedError(
                     f"{source}: prompts[{index}].associated_projects: project {project_id} "
-                    f"does not exist in organization {entry.organization}"
+                    f"does not exist in organization {prompt_entry.organization}"
                 )
-            if session.get(PromptProject, (entry.id, project_id)) is None:
-                session.add(PromptProject(prompt_id=entry.id, project_id=project_id))
-        for version in entry.versions:
+            if session.get(PromptProject, (prompt_entry.id, project_id)) is None:
+                session.add(PromptProject(prompt_id=prompt_entry.id, project_id=project_id))
+        for version in prompt_entry.versions:
             existing = session.get(PromptVersion, version.id)
-            if existing is not None and existing.prompt_id != entry.id:
+            if existing is not None and existing.prompt_id != prompt_entry.id:
                 raise SeedError(
                     f"{source}: prompts[{index}].versions: version {version.id} belongs to "
                     f"prompt {existing.prompt_id}"
                 )
             values = version.model_dump(exclude={"few_shot_examples"}) | {
-                "prompt_id": entry.id,
-                "organization_id": entry.organization,
+                "prompt_id": prompt_entry.id,
+                "organization_id": prompt_entry.organization,
                 "created_by_id": creator,
                 "created_at": SEED_EPOCH,
                 "updated_at": SEED_EPOCH,
             }
             record("versions", version.id, _upsert(session, PromptVersion, version.id, values))
             session.flush()
-            _set_few_shot_examples(session, version, entry.organization, source, index)
+            _set_few_shot_examples(session, version, prompt_entry.organization, source, index)
     session.flush()
     for index, connection in enumerate(document.connections):
         org_of("connections", index, connection.organization)
@@ -407,8 +411,8 @@ def load_seed(
                 "connections", index, connection.created_by, connection.organization
             ),
         }
-        existing = session.get(ModelProviderConnection, connection.id)
-        if existing is None:
+        stored = session.get(ModelProviderConnection, connection.id)
+        if stored is None:
             values |= {"created_at": SEED_EPOCH, "updated_at": SEED_EPOCH}
         created = _upsert(session, ModelProviderConnection, connection.id, values)
         record("connections", connection.id, created)
@@ -426,7 +430,7 @@ def _set_few_shot_examples(
     session: Session, version: SeedVersion, organization: int, source: str, index: int
 ) -> None:
     """Replace a seeded version's few-shot examples by the document's (tasks of the org)."""
-    session.execute(delete(FewShotExample).where(FewShotExample.version_id == version.id))
+    session.execute(delete(FewShotExample).where(col(FewShotExample.version_id) == version.id))
     for example in version.few_shot_examples:
         task = session.get(Task, example.task)
         project = session.get(Project, task.project_id) if task is not None else None
@@ -473,12 +477,13 @@ def _set_tasks(
     if len(ids) < entry.tasks:
         # Explicit ids, so that loading the same seed into an empty database (a reset) gives
         # the same ids on every backend. Plain integers per row; the rest is set in SQL below.
-        first = session.exec(select(func.coalesce(func.max(Task.id), 0))).one() + 1
+        top = session.execute(select(func.coalesce(func.max(col(Task.id)), 0))).scalar_one()
+        first = int(top) + 1
         inner = next_inner_id(session, entry.id) - len(ids)
         # The table's INSERT, not the ORM's: no per-row defaults in Python (data and meta
         # start as the column's default and are set below).
         session.execute(
-            Task.__table__.insert(),  # type: ignore[attr-defined]
+            table_of(Task).insert(),
             [
                 {
                     "id": first + position - len(ids),
@@ -496,10 +501,10 @@ def _set_tasks(
                     "(SELECT MAX(id) FROM task) + 1, false)"
                 )
             )
-        inner_id = Task.id - first + inner + len(ids)
+        inner_id = col(Task.id) - first + inner + len(ids)
         session.execute(
             update(Task)
-            .where(Task.project_id == entry.id, Task.id >= first)
+            .where(col(Task.project_id) == entry.id, col(Task.id) >= first)
             .values(
                 inner_id=inner_id,
                 allow_skip=True,
@@ -512,14 +517,14 @@ def _set_tasks(
     if ids:
         session.execute(
             update(Task)
-            .where(Task.project_id == entry.id, Task.id <= ids[-1])
+            .where(col(Task.project_id) == entry.id, col(Task.id) <= ids[-1])
             .values(has_ground_truth=False)
         )
         gt_ids = [task_id for task_id, flag in zip(ids, flags, strict=False) if flag]
         for chunk in range(0, len(gt_ids), 500):
             session.execute(
                 update(Task)
-                .where(Task.id.in_(gt_ids[chunk : chunk + 500]))
+                .where(col(Task.id).in_(gt_ids[chunk : chunk + 500]))
                 .values(has_ground_truth=True)
             )
     _ground_truth_annotations(session, entry.id, now)
@@ -528,13 +533,15 @@ def _set_tasks(
 def _ground_truth_annotations(session: Session, project_id: int, now: datetime) -> None:
     """Make the annotations agree with has_ground_truth for generated tasks, in SQL: a task
     flagged gets a ground-truth annotation (its sentiment), one not flagged loses its own."""
-    has_gt = exists().where(Annotation.task_id == Task.id, Annotation.ground_truth == true())
+    has_gt = exists().where(
+        col(Annotation.task_id) == Task.id, col(Annotation.ground_truth) == true()
+    )
     flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
     session.execute(
         delete(Annotation).where(
-            Annotation.project_id == project_id,
-            Annotation.ground_truth == true(),
-            Annotation.task_id.not_in(flagged),
+            col(Annotation.project_id) == project_id,
+            col(Annotation.ground_truth) == true(),
+            col(Annotation.task_id).not_in(flagged),
         )
     )
     position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
@@ -555,15 +562,18 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
                 "created_at",
                 "updated_at",
             ],  # fmt: skip
-            select(
-                Task.id,
-                Task.project_id,
+            # Core's select: SQLModel's select takes at most four columns.
+            core_select(
+                col(Task.id),
+                col(Task.project_id),
                 result,
                 literal(True),
                 literal(False),
                 literal(now, UTCDateTime()),
                 literal(now, UTCDateTime()),
-            ).where(Task.project_id == project_id, Task.has_ground_truth == true(), ~has_gt),
+            ).where(
+                col(Task.project_id) == project_id, col(Task.has_ground_truth) == true(), ~has_gt
+            ),
         )
     )
 
@@ -583,20 +593,26 @@ def _sample_data_sql(session: Session, inner_id: Any) -> Any:
 def _resize(session: Session, entry: SeedProject, count: int, source: str, index: int) -> list[int]:
     """Cut a project's tasks down to ``count`` (not below tasks with predictions or in a run);
     answers the ids kept, in id order."""
-    ids = list(session.exec(select(Task.id).where(Task.project_id == entry.id).order_by(Task.id)))
+    ids = [
+        task_id
+        for task_id in session.exec(
+            select(Task.id).where(Task.project_id == entry.id).order_by(col(Task.id))
+        )
+        if task_id is not None
+    ]
     if len(ids) > count:
         cutoff = ids[count - 1] if count else 0
-        surplus = select(Task.id).where(Task.project_id == entry.id, Task.id > cutoff)
+        surplus = select(Task.id).where(Task.project_id == entry.id, col(Task.id) > cutoff)
         if any(
-            session.exec(select(exists().where(model.task_id.in_(surplus)))).one()
+            session.exec(select(exists().where(col(model.task_id).in_(surplus)))).one()
             for model in (Prediction, FailedPrediction, RunTask, FewShotExample)
         ):
             raise SeedError(
                 f"{source}: projects[{index}].tasks: cannot shrink project {entry.id} to "
                 f"{count} tasks: tasks beyond that have predictions or are in a run"
             )
-        session.execute(delete(Annotation).where(Annotation.task_id.in_(surplus)))
-        session.execute(delete(Task).where(Task.project_id == entry.id, Task.id > cutoff))
+        session.execute(delete(Annotation).where(col(Annotation.task_id).in_(surplus)))
+        session.execute(delete(Task).where(col(Task.project_id) == entry.id, col(Task.id) > cutoff))
         ids = ids[:count]
     return ids
 
@@ -610,13 +626,15 @@ def _set_listed_tasks(
     for task_id, spec in zip(ids, specs, strict=False):
         session.execute(
             update(Task)
-            .where(Task.id == task_id)
+            .where(col(Task.id) == task_id)
             .values(data=spec["data"], meta=spec["meta"], updated_at=now)
         )
-        session.execute(delete(Annotation).where(Annotation.task_id == task_id))
+        session.execute(delete(Annotation).where(col(Annotation.task_id) == task_id))
         # Predictions of runs stay (runs counted them); listed ones replace the others.
         session.execute(
-            delete(Prediction).where(Prediction.task_id == task_id, Prediction.run_id.is_(None))
+            delete(Prediction).where(
+                col(Prediction.task_id) == task_id, col(Prediction.run_id).is_(None)
+            )
         )
         rows = [{"task_id": task_id, "project_id": project_id, "result": a["result"],
                  "ground_truth": a["ground_truth"], "was_cancelled": a["was_cancelled"],
@@ -657,4 +675,4 @@ def sample_ground_truth_for(label: str) -> list[dict[str, Any]]:
 
 
 def database_is_empty(session: Session) -> bool:
-    return not session.exec(select(exists().where(Organization.id.is_not(None)))).one()
+    return not session.exec(select(exists().where(col(Organization.id).is_not(None)))).one()

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import func, or_
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
@@ -115,28 +116,28 @@ PROMPT = "/api/prompts/{id}/"
 VERSIONS = "/api/prompts/{prompt_id}/versions"
 VERSION = VERSIONS + "/{version_id}"
 EXAMPLES = VERSION + "/few-shot-examples"
-PROMPT_ORDERING = {
-    "id": Prompt.id,
-    "title": Prompt.title,
-    "created_at": Prompt.created_at,
-    "updated_at": Prompt.updated_at,
-    "skill_name": Prompt.skill_name,
+PROMPT_ORDERING: dict[str, Mapped[Any]] = {
+    "id": col(Prompt.id),
+    "title": col(Prompt.title),
+    "created_at": col(Prompt.created_at),
+    "updated_at": col(Prompt.updated_at),
+    "skill_name": col(Prompt.skill_name),
 }
-VERSION_ORDERING = {
-    "id": PromptVersion.id,
-    "title": PromptVersion.title,
-    "created_at": PromptVersion.created_at,
-    "updated_at": PromptVersion.updated_at,
-    "provider": PromptVersion.provider,
-    "provider_model_id": PromptVersion.provider_model_id,
+VERSION_ORDERING: dict[str, Mapped[Any]] = {
+    "id": col(PromptVersion.id),
+    "title": col(PromptVersion.title),
+    "created_at": col(PromptVersion.created_at),
+    "updated_at": col(PromptVersion.updated_at),
+    "provider": col(PromptVersion.provider),
+    "provider_model_id": col(PromptVersion.provider_model_id),
 }
-EXAMPLE_ORDERING = {
-    "id": FewShotExample.id,
-    "order": FewShotExample.order,
-    "created_at": FewShotExample.created_at,
-    "task": FewShotExample.task_id,
+EXAMPLE_ORDERING: dict[str, Mapped[Any]] = {
+    "id": col(FewShotExample.id),
+    "order": col(FewShotExample.order),
+    "created_at": col(FewShotExample.created_at),
+    "task": col(FewShotExample.task_id),
 }
-PROJECT_ORDERING = {"id": Project.id, "title": Project.title}
+PROJECT_ORDERING: dict[str, Mapped[Any]] = {"id": col(Project.id), "title": col(Project.title)}
 
 
 def _own_organization(user: User) -> Field:

@@ -123,7 +123,7 @@ def predict_batches(
     own instant, in one round of queries; update the totals and answer how many were processed."""
     found = session.exec(
         select(RunTask.task_id, Task.has_ground_truth, Task.id)
-        .outerjoin(Task, Task.id == RunTask.task_id)
+        .outerjoin(Task, col(Task.id) == RunTask.task_id)
         .where(RunTask.run_id == run.id)
         .order_by(col(RunTask.task_id))
         .limit(sum(size for _, size in batches))
@@ -134,14 +134,16 @@ def predict_batches(
     # no longer counts in total_tasks, so the totals still add up.
     gone = [task_id for task_id, _, exists in found if exists is None]
     if gone:
-        session.execute(delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id.in_(gone)))
+        session.execute(
+            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(gone))
+        )
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
     rows = [(task_id, has_gt) for task_id, has_gt, exists in found if exists is not None]
     if not rows:
         session.add(run)
         return len(found)
-    versions = session.info.setdefault("versions", {})
-    version = versions.get(run.version_id) or session.get(PromptVersion, run.version_id)
+    versions: dict[int, PromptVersion] = session.info.setdefault("versions", {})
+    version = versions.get(run.version_id) or session.get_one(PromptVersion, run.version_id)
     versions[run.version_id] = version
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
@@ -165,9 +167,9 @@ def predict_batches(
     if made:
         session.execute(table_of(Prediction).insert(), made)
     if failed:
-        session.execute(FailedPrediction.__table__.insert(), failed)
+        session.execute(table_of(FailedPrediction).insert(), failed)
     session.execute(
-        delete(RunTask).where(RunTask.run_id == run.id, RunTask.task_id <= found[-1][0])
+        delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id) <= found[-1][0])
     )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count

@@ -6,6 +6,7 @@ write-only: stored, never answered (``app.render.connection`` leaves them out)."
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.db import get_by_id, mark_seed_changed
@@ -18,12 +19,12 @@ from app.validation import BooleanField, CharField, ChoiceField, Field, FloatFie
 PROVIDERS = ["OpenAI", "AzureOpenAI", "AzureAIFoundry", "VertexAI", "Gemini", "Anthropic", "Custom"]
 SCOPES = ["Organization", "User", "Model"]
 SECRETS = ("api_key", "auth_token", "google_application_credentials")
-ORDERING = {
-    "id": ModelProviderConnection.id,
-    "created_at": ModelProviderConnection.created_at,
-    "updated_at": ModelProviderConnection.updated_at,
-    "provider": ModelProviderConnection.provider,
-    "scope": ModelProviderConnection.scope,
+ORDERING: dict[str, Mapped[Any]] = {
+    "id": col(ModelProviderConnection.id),
+    "created_at": col(ModelProviderConnection.created_at),
+    "updated_at": col(ModelProviderConnection.updated_at),
+    "provider": col(ModelProviderConnection.provider),
+    "scope": col(ModelProviderConnection.scope),
 }
 
 

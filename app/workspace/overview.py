@@ -205,7 +205,7 @@ def run_tasks(session: Session, run: ModelRun, limit: int = 200) -> dict[str, An
             {
                 "id": task_id,
                 "ground_truth": task.has_ground_truth if task else None,
-                "data": task.data,
+                "data": task.data if task else None,
             }
             | states[task_id]
         )

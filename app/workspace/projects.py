@@ -1,10 +1,13 @@
 """Projects of an organization: list (filtered, ordered, paginated), create, read, change and
 delete with everything that depends on them. Task counts are computed from the task table."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, case, delete, func, or_
+from sqlalchemy import ColumnElement, Select, case, delete, func, or_
+from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.elements import OrderByList
 from sqlmodel import Session, col, select
 
 from app.db import get_by_id, mark_seed_changed
@@ -136,11 +139,11 @@ BOOLEANS = (
     "show_ground_truth_first", "show_instruction", "show_overlap_first", "show_skip_button",
     "strict_task_overlap", "use_custom_interface",
 )  # fmt: skip
-ORDERING = {
-    "id": Project.id,
-    "title": Project.title,
-    "created_at": Project.created_at,
-    "pinned_at": Project.pinned_at,
+ORDERING: dict[str, Mapped[Any]] = {
+    "id": col(Project.id),
+    "title": col(Project.title),
+    "created_at": col(Project.created_at),
+    "pinned_at": col(Project.pinned_at),
 }
 COUNT_FIELDS = (
     "task_number", "finished_task_number", "total_predictions_number", "total_annotations_number",
@@ -466,7 +469,7 @@ def project_query(user: User, filters: ProjectFilters) -> Select[Any]:
         query = query.where(nothing)
     if filters.workspaces is not None and filters.workspaces != user.organization_id:
         query = query.where(nothing)
-    terms = ordering_terms(filters.ordering, ORDERING)
+    terms: Sequence[ColumnElement[Any] | OrderByList] = ordering_terms(filters.ordering, ORDERING)
     if not terms:
         terms = [
             col(Project.pinned_at).is_(None),

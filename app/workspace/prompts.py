@@ -507,7 +507,9 @@ def task_data(session: Session, task_ids: Sequence[int]) -> dict[int, dict[str, 
 def annotation_results(session: Session, annotation_ids: Sequence[int]) -> dict[int, Any]:
     """Each annotation's result."""
     rows = session.execute(
-        select(Annotation.id, Annotation.result).where(col(Annotation.id).in_(annotation_ids))
+        select(col(Annotation.id), col(Annotation.result)).where(
+            col(Annotation.id).in_(annotation_ids)
+        )
     )
     return {pk: result for pk, result in rows}
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from typing import Any
 
 import jwt
+from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.auth import claims_time, make_jwt, read_jwt
@@ -15,7 +16,10 @@ from app.models import AccessToken, User, utcnow
 
 TOKEN_EXISTS = "You already have a valid token. Please revoke it before creating a new one."
 INVALID_OR_BLACKLISTED = "Token is invalid or already blacklisted."
-ORDERING = {"created_at": AccessToken.created_at, "expires_at": AccessToken.expires_at}
+ORDERING: dict[str, Mapped[Any]] = {
+    "created_at": col(AccessToken.created_at),
+    "expires_at": col(AccessToken.expires_at),
+}
 
 
 def truncated(token: str) -> str:
