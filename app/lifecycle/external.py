@@ -8,6 +8,7 @@ counted into the totals. When no task is left, the run ends through ``machine.fi
 simulated one does. No HTTP here.
 """
 
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -38,6 +39,7 @@ EXTERNAL = "external"
 INFERENCE_MODES = (SIMULATED, EXTERNAL)
 INFERENCE_HEADER = "X-Emulator-Inference"
 MAX_BATCH_ITEMS = 10_000
+ITEM = re.compile(r"\w+\[(\d+)\]")
 COUNTS = ("prompt_tokens", "completion_tokens")
 AMOUNTS = ("prompt_cost_usd", "completion_cost_usd", "total_cost_usd", "inference_time")
 
@@ -71,6 +73,11 @@ def waiting_run(session: Session, user: User, run_id: int) -> ModelRun:
             "it is InProgress."
         )
     return run
+
+
+def in_item_order(errors: list[str]) -> list[str]:
+    """Messages ordered by the item they name (``results[3]...``), stably."""
+    return sorted(errors, key=lambda message: int(ITEM.match(message).group(1)))  # type: ignore[union-attr]
 
 
 def _task_id(where: str, item: Any) -> int | str:
@@ -146,6 +153,7 @@ def _numbers(where: str, item: dict[str, Any], errors: list[str]) -> dict[str, A
         ):
             kind = "a whole number" if whole else "a number"
             errors.append(f"{where}.{name}: {kind} >= 0 or null is required.")
+            values[name] = None
         else:
             values[name] = value
     return values
@@ -209,7 +217,7 @@ def record_predictions(
                      "inference_time": numbers["inference_time"]})  # fmt: skip
     if errors:
         session.rollback()
-        raise ValidationFailed({"results": errors})
+        raise ValidationFailed({"results": in_item_order(errors)})
     _store(session, run, made, failed, correct, now)
     return run
 
@@ -238,7 +246,7 @@ def record_failures(
         })  # fmt: skip
     if errors:
         session.rollback()
-        raise ValidationFailed({"failed_predictions": errors})
+        raise ValidationFailed({"failed_predictions": in_item_order(errors)})
     _store(session, run, [], failed, 0, now)
     return run
 

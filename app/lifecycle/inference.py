@@ -137,7 +137,7 @@ def predict(
     result = to_result(shape.config, output, data, (version_id, task_id))
     if ground_truth is None:
         correct = None
-    elif control is None:  # nothing to compare: the version's accuracy decides
+    elif truth is None:  # the ground truth says nothing the model fills: accuracy decides
         correct = chance.correct(seed, version_id, task_id, accuracy)
     else:
         correct = matches(result, ground_truth, control)
