@@ -27,6 +27,9 @@ class PolicyFields(BaseModel):
     failure_threshold: float = Field(default=0.5, ge=0, le=1)
     # Seed of the deterministic choices (sample order, correctness, failures).
     random_seed: int = Field(default=0, ge=0, le=MAX_ID)
+    # Who makes a new run's predictions: "simulated" (the emulator) or "external" (a worker
+    # posting them through the batch endpoints); X-Emulator-Inference on the create chooses too.
+    inference_mode: Literal["simulated", "external"] = "simulated"
 
 
 class Settings(BaseSettings, PolicyFields):

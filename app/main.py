@@ -17,6 +17,7 @@ from app import __version__
 from app.api import (
     connections,
     inference_runs,
+    model_run_batches,
     predictions,
     projects,
     prompts,
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app.state.journal = Journal(settings.journal_size)
     for module in (
         inference_runs,
+        model_run_batches,
         projects,
         prompts,
         tokens,

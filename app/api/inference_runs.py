@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 from app.config import Settings
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, SettingsDep
 from app.errors import APIError, ValidationFailed
+from app.lifecycle.external import INFERENCE_HEADER
 from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, create_run
 from app.lookups import ordering_terms, own_project, prompt_version
 from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
@@ -64,10 +65,13 @@ def run_fields(session: Session, user: User) -> dict[str, Field]:
     }
 
 
-def requested_outcome(request: Request, settings: Settings) -> str | None:
-    """The X-Emulator-Outcome header, a control-plane power: ignored while the control plane
-    is off; with an admin token in force, the request must carry it too."""
-    value = request.headers.get(OUTCOME_HEADER)
+def requested_outcome(
+    request: Request, settings: Settings, header: str = OUTCOME_HEADER
+) -> str | None:
+    """The X-Emulator-Outcome header (or another control-plane header), a control-plane power:
+    ignored while the control plane is off; with an admin token in force, the request must
+    carry it too."""
+    value = request.headers.get(header)
     if value is None or not settings.control_enabled:
         return None
     admin_token: str = request.app.state.admin_token
@@ -75,7 +79,7 @@ def requested_outcome(request: Request, settings: Settings) -> str | None:
     if admin_token and not hmac.compare_digest(given.encode("latin-1"), admin_token.encode()):
         raise APIError(
             403,
-            f"{OUTCOME_HEADER} needs the control plane's admin token: send it as {ADMIN_HEADER}.",
+            f"{header} needs the control plane's admin token: send it as {ADMIN_HEADER}.",
         )
     return value
 
@@ -99,7 +103,8 @@ def create_inference_run(
     prompt, version = prompt_version(session, user, prompt_id, version_id)
     values = validate(run_fields(session, user), body.data, form=body.form)
     outcome = requested_outcome(request, settings)
-    run = create_run(session, user, prompt, version, values, outcome, clock)
+    inference = requested_outcome(request, settings, INFERENCE_HEADER)
+    run = create_run(session, user, prompt, version, values, outcome, clock, inference)
     request.state.run_id = run.id
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)
 

@@ -32,6 +32,7 @@ from app.error_handlers import error_response
 from app.errors import ValidationFailed, unauthorized
 from app.lifecycle import machine
 from app.lifecycle.clock import Clock
+from app.lifecycle.external import pending_tasks
 from app.lifecycle.faults import (
     FaultRuleRequest,
     add_rule,
@@ -205,6 +206,15 @@ def transition_run(
 @router.get("/runs/{run_id}/history", summary="Every status change of a run")
 def get_run_history(run_id: int, session: SessionDep) -> JSONResponse:
     return JSONResponse(run_history(session, find_run(session, run_id)))
+
+
+@router.get("/runs/{run_id}/pending-tasks", summary="The tasks an external run still waits for")
+def get_pending_tasks(run_id: int, session: SessionDep) -> JSONResponse:
+    run = find_run(session, run_id)
+    tasks = pending_tasks(session, run)
+    return JSONResponse({"run": run.id, "status": run.status,
+                         "inference_mode": run.inference_mode, "count": len(tasks),
+                         "tasks": tasks})  # fmt: skip
 
 
 @router.get("/runs/{run_id}/wait", summary="Wait until a run reaches a status")

@@ -148,6 +148,19 @@ FIDELITY: list[dict[str, str]] = [
      "note": "Only predictions made by a run, or posted with model_run, belong to that run's version (prediction-count, only_missing_predictions); model_run and task are unique together (400 The fields model_run, task must make a unique set.); model names no object (no ML backends)."},
     {"area": "Seeded tasks", "level": DECISION,
      "note": "Generated tasks have support-ticket data {text, ticket}; ground-truth ones carry a ground-truth choices annotation agreeing with the text; seeded rows are stamped 2025-01-01T00:00:00Z so that a reset restores them exactly."},
+    # --- results: predictions made by runs, batch endpoints, external inference ---
+    {"area": "Predictions made by runs", "level": APPROXIMATED,
+     "note": "A run's predictions are Prediction rows whose result fills the label config's first fillable control (origin \"prediction\", a 10-character region id); correct means the chosen labels equal the ground truth's."},
+    {"area": "Simulated tokens and costs", "level": DECISION,
+     "note": "Tokens are one per 4 characters of the prompt filled with the task data and of the answer; prices per 1,000 tokens from the README's price table (gpt-4o-mini's for unlisted models)."},
+    {"area": "batch-predictions and batch-failed-predictions", "level": APPROXIMATED,
+     "note": "Accept Adala's LSEBatchItem shape; a batch is stored whole or refused whole with a 400 naming each bad item; the answer echoes the items with job_id."},
+    {"area": "Batches for a simulated or finished run", "level": DECISION,
+     "note": "400: only an external run that is InProgress takes posted predictions; an unknown or another organization's run is a 404."},
+    {"area": "X-Emulator-Inference", "level": DECISION,
+     "note": "external makes a run wait for a worker's batches; it completes once every task of its subset has a prediction or a failure. Needs X-Emulator-Admin-Token when an admin token is in force."},
+    {"area": "try-task", "level": APPROXIMATED,
+     "note": "Answers the prediction a run of the version makes on the task, with the model's raw JSON answer and token usage; a prompt override changes only the tokens counted; a simulated failure adds an error object."},
 ]  # fmt: skip
 
 

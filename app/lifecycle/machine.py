@@ -19,8 +19,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import read_session, write_session
 from app.errors import ValidationFailed
-from app.lifecycle import chance
 from app.lifecycle.clock import Clock
+from app.lifecycle.model import run_model, task_inputs
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_query
 from app.models import (
@@ -28,7 +28,6 @@ from app.models import (
     FailedPrediction,
     ModelRun,
     Prediction,
-    PromptVersion,
     RunEvent,
     RunStatus,
     RunTask,
@@ -142,28 +141,31 @@ def predict_batches(
     if not rows:
         session.add(run)
         return len(found)
-    versions: dict[int, PromptVersion] = session.info.setdefault("versions", {})
-    version = versions.get(run.version_id) or session.get_one(PromptVersion, run.version_id)
-    versions[run.version_id] = version
+    model = run_model(session, run)
+    version = model.version
+    data, truths = task_inputs(session, [task_id for task_id, _ in rows])
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     correct_count = 0
     instants = [at for at, size in batches for _ in range(size)]
     for (task_id, has_gt), at in zip(rows, instants, strict=False):
-        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
-                "created_at": at}  # fmt: skip
-        labels = {"project_id": run.project_id, "model_version": version.title,
-                  "updated_at": at, "result": []}  # fmt: skip
-        if chance.fails(seed, run.version_id, task_id, version.failure_rate):
-            failed.append({**base, "error_type": "ProviderError",
-                           "message": f"{version.provider} returned an error for task {task_id}"})  # fmt: skip
-            continue
-        is_correct = (
-            chance.correct(seed, run.version_id, task_id, version.accuracy) if has_gt else None
+        one = model.predict(
+            seed, task_id, data.get(task_id), truths.get(task_id) if has_gt else None
         )
-        correct_count += bool(is_correct)
-        made.append({**base, **labels, "correct": is_correct})
+        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                "created_at": at, "prompt_tokens": one.prompt_tokens,
+                "completion_tokens": one.completion_tokens,
+                "total_cost_usd": one.total_cost_usd}  # fmt: skip
+        if one.error_type is not None:
+            failed.append({**base, "error_type": one.error_type, "message": one.message})
+            continue
+        correct_count += bool(one.correct)
+        made.append({**base, "project_id": run.project_id, "model_version": version.title,
+                     "updated_at": at, "result": one.result, "score": one.score,
+                     "correct": one.correct, "prompt_cost_usd": one.prompt_cost_usd,
+                     "completion_cost_usd": one.completion_cost_usd,
+                     "inference_time": one.inference_time})  # fmt: skip
     if made:
         session.execute(table_of(Prediction).insert(), made)
     if failed:
@@ -200,7 +202,8 @@ def _schedule_next(session: Session, run: ModelRun, policy: Policy, at: datetime
     left = remaining(run)
     if left <= 0:
         finish(session, run, policy, at, "schedule")
-    elif run.outcome == "Stuck":
+    elif run.outcome == "Stuck" or run.inference_mode == "external":
+        # An external run waits for its worker's batches (app.lifecycle.external).
         run.next_due_at = None
         session.add(run)
     else:

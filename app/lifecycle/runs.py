@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.db import get_by_id, read_session, write_session
 from app.errors import BadRequest, NotFound, ValidationFailed
-from app.lifecycle import machine
+from app.lifecycle import external, machine
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import filter_condition
@@ -58,9 +58,11 @@ def create_run(
     values: dict[str, Any],
     outcome: str | None,
     clock: Clock,
+    inference: str | None = None,
 ) -> ModelRun:
-    """A Pending run of a version over a project subset, from a validated ModelRun body and
-    the outcome its creator forces (None: the policy decides)."""
+    """A Pending run of a version over a project subset, from a validated ModelRun body, the
+    outcome its creator forces (None: the policy decides) and the inference mode it asks for
+    (None: the policy's)."""
     check_totals(values)
     if values["project_subset"] == ProjectSubset.CUSTOM:
         filter_condition(values.get("filters_json"))
@@ -70,6 +72,8 @@ def create_run(
             raise BadRequest(
                 f'Unknown {OUTCOME_HEADER} "{outcome}": use one of {", ".join(OUTCOMES)}.'
             )
+    policy = Policy.load(session)
+    mode = external.inference_mode(inference, policy)
     now = clock.now(session)
     run = ModelRun(
         organization_id=user.organization_id,
@@ -88,8 +92,9 @@ def create_run(
         predictions_updated_at=values.get("predictions_updated_at"),
         created_at=now,
         outcome=outcome,
+        inference_mode=mode,
     )
-    machine.schedule_new(run, Policy.load(session), now)
+    machine.schedule_new(run, policy, now)
     session.add(run)
     session.commit()
     return run

@@ -1,0 +1,301 @@
+"""The external-worker mode: a run whose predictions an inference service posts.
+
+An external run starts as any run does (its subset frozen into ``run_task``) and then waits. The
+batch endpoints hand their items here: each batch is checked whole (the run is the caller's
+organization's, external and InProgress; every task is one the run still waits for, once; every
+output fits the label config), stored whole in one transaction that holds the run's row lock, and
+counted into the totals. When no task is left, the run ends through ``machine.finish`` as a
+simulated one does. No HTTP here.
+"""
+
+import re
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func
+from sqlmodel import Session, col, select
+
+from app.db import get_by_id
+from app.errors import BadRequest, NotFound, ValidationFailed
+from app.lifecycle import machine
+from app.lifecycle.clock import Clock
+from app.lifecycle.model import run_model, task_inputs
+from app.lifecycle.outputs import OutputError, matches, to_result
+from app.lifecycle.policy import Policy
+from app.models import (
+    FailedPrediction,
+    ModelRun,
+    Prediction,
+    RunStatus,
+    RunTask,
+    Task,
+    User,
+    table_of,
+)
+
+SIMULATED = "simulated"
+EXTERNAL = "external"
+INFERENCE_MODES = (SIMULATED, EXTERNAL)
+INFERENCE_HEADER = "X-Emulator-Inference"
+MAX_BATCH_ITEMS = 10_000
+ITEM = re.compile(r"\w+\[(\d+)\]")
+COUNTS = ("prompt_tokens", "completion_tokens")
+AMOUNTS = ("prompt_cost_usd", "completion_cost_usd", "total_cost_usd", "inference_time")
+
+
+def inference_mode(header: str | None, policy: Policy) -> str:
+    """The mode of a new run: the header's, else the policy's."""
+    if header is None:
+        return policy.inference_mode
+    mode = header.strip().lower()
+    if mode not in INFERENCE_MODES:
+        raise BadRequest(
+            f'Unknown {INFERENCE_HEADER} "{header.strip()}": use one of {", ".join(INFERENCE_MODES)}.'
+        )
+    return mode
+
+
+def waiting_run(session: Session, user: User, run_id: int) -> ModelRun:
+    """The caller's external run that waits for predictions, its row locked for this
+    transaction (replicas posting batches for one run take turns)."""
+    run = get_by_id(session, ModelRun, run_id, lock=True)
+    if run is None or run.organization_id != user.organization_id:
+        raise NotFound("ModelRun")
+    if run.inference_mode != EXTERNAL:
+        raise BadRequest(
+            f"Inference run {run.id} is simulated: the emulator makes its predictions. "
+            f"Create the run with {INFERENCE_HEADER}: external to post them."
+        )
+    if run.status != RunStatus.IN_PROGRESS:
+        raise BadRequest(
+            f"Inference run {run.id} is {run.status}; predictions are accepted only while "
+            "it is InProgress."
+        )
+    return run
+
+
+def in_item_order(errors: list[str]) -> list[str]:
+    """Messages ordered by the item they name (``results[3]...``), stably."""
+    return sorted(errors, key=lambda message: int(ITEM.match(message).group(1)))  # type: ignore[union-attr]
+
+
+def _task_id(where: str, item: Any) -> int | str:
+    """The item's task id, or the message saying why it has none."""
+    if not isinstance(item, dict):
+        return f"{where}: expected an object with a task_id, got {type(item).__name__}."
+    task_id = item.get("task_id")
+    if isinstance(task_id, bool) or not isinstance(task_id, int):
+        return f"{where}.task_id: a whole number is required."
+    return task_id
+
+
+def _check_tasks(
+    session: Session, run: ModelRun, items: Sequence[Any], field: str, errors: list[str]
+) -> dict[int, int]:
+    """Item index -> task id for the items naming a task the run waits for, once; the others'
+    messages go to ``errors``."""
+    found: dict[int, int] = {}
+    for index, item in enumerate(items):
+        task_id = _task_id(f"{field}[{index}]", item)
+        if isinstance(task_id, str):
+            errors.append(task_id)
+        else:
+            found[index] = task_id
+    ids = set(found.values())
+    waiting = set(
+        session.exec(
+            select(RunTask.task_id).where(RunTask.run_id == run.id, col(RunTask.task_id).in_(ids))
+        ).all()
+    )
+    done = ids - waiting
+    made = set()
+    if done:
+        for model in (Prediction, FailedPrediction):
+            made |= set(
+                session.exec(
+                    select(model.task_id).where(
+                        model.run_id == run.id, col(model.task_id).in_(done)
+                    )
+                ).all()
+            )
+    seen: dict[int, int] = {}
+    good: dict[int, int] = {}
+    for index, task_id in found.items():
+        where = f"{field}[{index}].task_id"
+        if task_id in seen:
+            errors.append(f"{where}: task {task_id} is also {field}[{seen[task_id]}].")
+        elif task_id in made:
+            errors.append(f"{where}: task {task_id} already has a result in run {run.id}.")
+        elif task_id not in waiting:
+            errors.append(f"{where}: task {task_id} is not in the subset of run {run.id}.")
+        else:
+            good[index] = task_id
+        seen.setdefault(task_id, index)
+    return good
+
+
+def _numbers(where: str, item: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """The token counts and costs of an item (null when not sent)."""
+    values: dict[str, Any] = {}
+    for name in (*COUNTS, *AMOUNTS):
+        value = item.get(name)
+        whole = name in COUNTS
+        if value is None:
+            values[name] = None
+        elif (
+            isinstance(value, bool)
+            or not isinstance(value, int if whole else int | float)
+            or value < 0
+            or value != value
+            or value == float("inf")
+            or value > 2**53
+        ):
+            kind = "a whole number" if whole else "a number"
+            errors.append(f"{where}.{name}: {kind} >= 0 or null is required.")
+            values[name] = None
+        else:
+            values[name] = value
+    return values
+
+
+def _text(where: str, item: dict[str, Any], name: str, errors: list[str]) -> str:
+    value = item.get(name)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors.append(f"{where}.{name}: a string or null is required.")
+        return ""
+    return value
+
+
+def record_predictions(
+    session: Session, user: User, run_id: int, results: Sequence[Any], clock: Clock
+) -> ModelRun:
+    """Store a batch of an inference service's results (Adala's LSEBatchItem) for an external
+    run, whole or not at all; an item flagged ``error`` is recorded as a failed prediction."""
+    run = waiting_run(session, user, run_id)
+    errors: list[str] = []
+    tasks = _check_tasks(session, run, results, "results", errors)
+    model = run_model(session, run)
+    data, truths = task_inputs(session, list(tasks.values()))
+    now = clock.now(session)
+    made: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    correct = 0
+    for index, task_id in tasks.items():
+        where = f"results[{index}]"
+        item = results[index]
+        if task_id not in data:
+            errors.append(f"{where}.task_id: task {task_id} no longer exists.")
+            continue
+        numbers = _numbers(where, item, errors)
+        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                "created_at": now, "prompt_tokens": numbers["prompt_tokens"],
+                "completion_tokens": numbers["completion_tokens"],
+                "total_cost_usd": numbers["total_cost_usd"]}  # fmt: skip
+        if item.get("error") is True:
+            error_type = _text(where, item, "message", errors) or "Error"
+            message = _text(where, item, "details", errors)
+            failed.append({**base, "error_type": error_type, "message": message})
+            continue
+        try:
+            result = to_result(
+                model.shape.config, item.get("output"), data[task_id], (run.id, task_id),
+                f"{where}.output",
+            )  # fmt: skip
+        except OutputError as error:
+            errors.append(str(error))
+            continue
+        truth = truths.get(task_id)
+        is_correct = matches(result, truth, model.shape.control) if truth is not None else None
+        correct += bool(is_correct)
+        made.append({**base, "project_id": run.project_id, "model_version": model.version.title,
+                     "updated_at": now, "result": result, "score": None, "correct": is_correct,
+                     "prompt_cost_usd": numbers["prompt_cost_usd"],
+                     "completion_cost_usd": numbers["completion_cost_usd"],
+                     "inference_time": numbers["inference_time"]})  # fmt: skip
+    if errors:
+        session.rollback()
+        raise ValidationFailed({"results": in_item_order(errors)})
+    _store(session, run, made, failed, correct, now)
+    return run
+
+
+def record_failures(
+    session: Session, user: User, run_id: int, failures: Sequence[Any], clock: Clock
+) -> ModelRun:
+    """Store a batch of failed predictions ({task_id, message, error_type}) for an external
+    run, whole or not at all."""
+    run = waiting_run(session, user, run_id)
+    errors: list[str] = []
+    tasks = _check_tasks(session, run, failures, "failed_predictions", errors)
+    now = clock.now(session)
+    failed: list[dict[str, Any]] = []
+    for index, task_id in tasks.items():
+        where = f"failed_predictions[{index}]"
+        item = failures[index]
+        numbers = _numbers(where, item, errors)
+        failed.append({
+            "run_id": run.id, "task_id": task_id, "version_id": run.version_id, "created_at": now,
+            "error_type": _text(where, item, "error_type", errors) or "Error",
+            "message": _text(where, item, "message", errors),
+            "prompt_tokens": numbers["prompt_tokens"],
+            "completion_tokens": numbers["completion_tokens"],
+            "total_cost_usd": numbers["total_cost_usd"],
+        })  # fmt: skip
+    if errors:
+        session.rollback()
+        raise ValidationFailed({"failed_predictions": in_item_order(errors)})
+    _store(session, run, [], failed, 0, now)
+    return run
+
+
+def _store(
+    session: Session,
+    run: ModelRun,
+    made: list[dict[str, Any]],
+    failed: list[dict[str, Any]],
+    correct: int,
+    now: datetime,
+) -> None:
+    done = [row["task_id"] for row in (*made, *failed)]
+    if made:
+        session.execute(table_of(Prediction).insert(), made)
+    if failed:
+        session.execute(table_of(FailedPrediction).insert(), failed)
+    if done:
+        session.execute(
+            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(done))
+        )
+    run.total_predictions = (run.total_predictions or 0) + len(made)
+    run.total_correct_predictions = (run.total_correct_predictions or 0) + correct
+    run.total_failed += len(failed)
+    if made:
+        run.predictions_updated_at = now
+    session.add(run)
+    left = session.exec(
+        select(func.count())
+        .select_from(RunTask)
+        .join(Task, col(Task.id) == col(RunTask.task_id))
+        .where(RunTask.run_id == run.id)
+    ).one()
+    if left == 0:
+        # Tasks deleted since the run started leave its subset, as in the simulated mode.
+        gone = session.exec(
+            select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
+        ).one()
+        if gone:
+            session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id))
+            run.total_tasks = max((run.total_tasks or 0) - gone, 0)
+        machine.finish(session, run, Policy.load(session), now, "external")
+    session.commit()
+
+
+def pending_tasks(session: Session, run: ModelRun) -> list[int]:
+    """The tasks an InProgress run still waits for, in id order (empty once it has ended)."""
+    return list(
+        session.exec(
+            select(RunTask.task_id).where(RunTask.run_id == run.id).order_by(col(RunTask.task_id))
+        ).all()
+    )

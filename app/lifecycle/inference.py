@@ -1,0 +1,150 @@
+"""The simulated model: what a prompt version answers on a task, deterministically.
+
+Given (seed, version, task), the model fails with the version's ``failure_rate``; otherwise it
+answers the ground truth with the version's ``accuracy`` and another class when it errs (on a
+task without ground truth it names a class drawn from the same numbers). Its answer is an
+output keyed by the label config's control names, as an inference service posts it, turned into
+a Label Studio result by ``app.lifecycle.outputs``; correctness is then found by comparing that
+result with the ground truth, as a client would. Tokens and costs come from
+``app.lifecycle.pricing``. A run's batches and try-task both call ``predict``. No HTTP here.
+"""
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.lifecycle import chance
+from app.lifecycle.outputs import SPAN_TYPES, Shape, matches, output_of, to_result
+from app.lifecycle.pricing import cost, count_tokens
+
+# Errors a provider answers, as the inference service reports them (error_type, message).
+PROVIDER_ERRORS = (
+    ("RateLimitError", "Rate limit reached for {model}: please try again in 20s."),
+    ("APITimeoutError", "Request to {provider} timed out."),
+    ("InternalServerError", "{provider} answered 500: The server had an error while processing "
+                            "your request."),
+)  # fmt: skip
+PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+@dataclass
+class Made:
+    """One task's prediction (or failure) with what the call cost."""
+
+    task_id: int
+    output: dict[str, Any] | None
+    result: list[dict[str, Any]]
+    correct: bool | None
+    score: float | None
+    raw_response: str
+    prompt_tokens: int
+    completion_tokens: int
+    prompt_cost_usd: float
+    completion_cost_usd: float
+    inference_time: float
+    error_type: str | None = None
+    message: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def total_cost_usd(self) -> float:
+        return round(self.prompt_cost_usd + self.completion_cost_usd, 8)
+
+
+def render_prompt(template: str, data: Any, input_fields: list[str] | None = None) -> str:
+    """The prompt sent for a task: ``{field}`` placeholders filled from the task data; a prompt
+    without placeholders gets the task's input fields appended."""
+    values = data if isinstance(data, dict) else {}
+
+    def fill(match: re.Match[str]) -> str:
+        value = values.get(match.group(1))
+        return match.group(0) if value is None else str(value)
+
+    if PLACEHOLDER.search(template):
+        return PLACEHOLDER.sub(fill, template)
+    keys = [k for k in input_fields or [] if k in values] or list(values)
+    return "\n".join([template, *(str(values[k]) for k in keys)])
+
+
+def _pick(seed: int, version_id: int, task_id: int, options: list[Any]) -> Any:
+    return options[int(chance.unit(seed, "class", version_id, task_id) * len(options))]
+
+
+def _wrong_output(
+    shape: Shape, seed: int, version_id: int, task_id: int, data: Any, truth: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What the model answers when it does not answer the ground truth."""
+    control = shape.control
+    assert control is not None  # callers check
+    true_value = truth.get(control.name) if truth else None
+    true_labels = {true_value} if isinstance(true_value, str) else set()
+    if control.type in SPAN_TYPES and isinstance(true_value, list):
+        true_labels = {label for span in true_value for label in span.get("labels", [])}
+    others = [c for c in shape.classes if c not in true_labels] or shape.classes
+    text = data.get(shape.data_key) if isinstance(data, dict) else None
+    text = text if isinstance(text, str) else ""
+    if control.type in SPAN_TYPES:
+        if not others:
+            return {control.name: []}
+        word = re.match(r"\s*(\S+)", text)
+        start, end = (word.start(1), word.end(1)) if word else (0, 0)
+        label = _pick(seed, version_id, task_id, others)
+        return {control.name: [{"start": start, "end": end, "text": text[start:end],
+                                "labels": [label]}]}  # fmt: skip
+    if control.type in ("Choices", "Taxonomy"):
+        return {control.name: _pick(seed, version_id, task_id, others)} if others else {}
+    if control.type == "TextArea":
+        answer = _pick(seed, version_id, task_id, others) if others else " ".join(text.split()[:3])
+        return {control.name: answer if answer != true_value else f"{answer}?"}
+    number = true_value + 1 if isinstance(true_value, int | float) else 1
+    return {control.name: number}
+
+
+def predict(
+    *,
+    seed: int,
+    version_id: int,
+    accuracy: float,
+    failure_rate: float,
+    provider: str,
+    provider_model_id: str,
+    prompt: str,
+    input_fields: list[str] | None,
+    shape: Shape,
+    task_id: int,
+    data: Any,
+    ground_truth: Any,
+) -> Made:
+    """The version's prediction on a task; ``ground_truth`` is the result of the task's
+    ground-truth annotation, or None for a task without one."""
+    sent = render_prompt(prompt, data, input_fields)
+    prompt_tokens = count_tokens(sent) + count_tokens(", ".join(shape.classes))
+    draw = chance.unit(seed, "time", version_id, task_id)
+    if chance.fails(seed, version_id, task_id, failure_rate):
+        error_type, message = _pick(seed, version_id, task_id, list(PROVIDER_ERRORS))
+        message = message.format(model=provider_model_id or provider, provider=provider)
+        return Made(task_id, None, [], None, None, "", prompt_tokens, 0, 0.0, 0.0,
+                    round(0.5 + 29.5 * draw, 3), error_type, message)  # fmt: skip
+    control = shape.control
+    truth = output_of(ground_truth, control) if ground_truth is not None else None
+    if control is None:
+        output: dict[str, Any] = {}
+    elif truth is not None and chance.correct(seed, version_id, task_id, accuracy):
+        output = truth
+    else:
+        output = _wrong_output(shape, seed, version_id, task_id, data, truth)
+    result = to_result(shape.config, output, data, (version_id, task_id))
+    if ground_truth is None:
+        correct = None
+    elif truth is None:  # the ground truth says nothing the model fills: accuracy decides
+        correct = chance.correct(seed, version_id, task_id, accuracy)
+    else:
+        correct = matches(result, ground_truth, control)
+    raw = json.dumps(output, ensure_ascii=False)
+    completion_tokens = count_tokens(raw)
+    prompt_cost, completion_cost = cost(provider_model_id, prompt_tokens, completion_tokens)
+    score = round(0.5 + 0.5 * chance.unit(seed, "score", version_id, task_id), 4)
+    seconds = round(0.2 + 0.002 * prompt_tokens + 0.02 * completion_tokens + 0.5 * draw, 3)
+    return Made(task_id, output, result, correct, score, raw, prompt_tokens, completion_tokens,
+                prompt_cost, completion_cost, seconds)  # fmt: skip

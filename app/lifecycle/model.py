@@ -1,0 +1,120 @@
+"""A prompt version on a project, ready to predict: the version, its prompt and the shape of
+its predictions on the project (the label config parsed once per session), and the task inputs
+a batch needs, fetched for the whole batch at once. No HTTP here."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from app.lifecycle.inference import Made, predict
+from app.lifecycle.outputs import Shape, shape
+from app.models import Annotation, ModelRun, Project, Prompt, PromptVersion, Task
+
+
+@dataclass(frozen=True)
+class VersionModel:
+    version: PromptVersion
+    prompt: Prompt
+    project_id: int
+    shape: Shape
+
+    def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
+        v = self.version
+        fields = [f for f in self.prompt.input_fields or [] if isinstance(f, str)]
+        return predict(
+            seed=seed, version_id=v.id, accuracy=v.accuracy, failure_rate=v.failure_rate,
+            provider=v.provider, provider_model_id=v.provider_model_id, prompt=v.prompt,
+            input_fields=fields, shape=self.shape, task_id=task_id, data=data,
+            ground_truth=ground_truth,
+        )  # fmt: skip
+
+
+def version_model(
+    session: Session, version: PromptVersion, project_id: int, prompt: Prompt | None = None
+) -> VersionModel:
+    """A version on a project; cached in the session (a run's batches parse the config once)."""
+    cache: dict[tuple[int, int], VersionModel] = session.info.setdefault("version_models", {})
+    key = (version.id, project_id)
+    if key not in cache:
+        prompt = prompt or session.get(Prompt, version.prompt_id)
+        project = session.get(Project, project_id)
+        assert prompt is not None  # a version always has its prompt
+        config = project.label_config if project is not None else None
+        cache[key] = VersionModel(version, prompt, project_id, shape(config, prompt.output_classes))
+    return cache[key]
+
+
+def run_model(session: Session, run: ModelRun) -> VersionModel:
+    """The version of a run on its project."""
+    cache: dict[tuple[int, int], VersionModel] = session.info.setdefault("version_models", {})
+    hit = cache.get((run.version_id, run.project_id))
+    if hit is not None:
+        return hit
+    version = session.get(PromptVersion, run.version_id)
+    assert version is not None  # a run's version is kept while the run exists
+    return version_model(session, version, run.project_id)
+
+
+def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
+    """The data of tasks and the result of each one's ground-truth annotation (the first by id),
+    in one query."""
+    rows = session.exec(
+        select(Task.id, Task.data, Annotation.result)
+        .outerjoin(
+            Annotation,
+            (col(Annotation.task_id) == col(Task.id))
+            & col(Annotation.ground_truth)
+            & ~col(Annotation.was_cancelled),
+        )
+        .where(col(Task.id).in_(task_ids))
+        .order_by(col(Task.id), col(Annotation.id))
+    ).all()
+    data: dict[int, Any] = {}
+    truths: dict[int, Any] = {}
+    for task_id, task_data, result in rows:
+        assert task_id is not None
+        if task_id not in data:
+            data[task_id] = task_data
+            if result is not None:
+                truths[task_id] = result
+    return data, truths
+
+
+def try_task(
+    session: Session,
+    prompt: Prompt,
+    version: PromptVersion,
+    project_id: int,
+    task_id: int,
+    seed: int,
+    prompt_override: str | None = None,
+) -> dict[str, Any]:
+    """What the version answers on one task, as a run of it would (nothing is stored), in
+    Label Studio's TryTaskResponse shape; a prompt override changes only what is sent."""
+    model = version_model(session, version, project_id, prompt)
+    if prompt_override:
+        changed = version.model_copy(update={"prompt": prompt_override})
+        model = VersionModel(changed, prompt, project_id, model.shape)
+    data, truths = task_inputs(session, [task_id])
+    made = model.predict(seed, task_id, data.get(task_id), truths.get(task_id))
+    usage: dict[str, Any] = {
+        "prompt_tokens": made.prompt_tokens,
+        "completion_tokens": made.completion_tokens,
+        "total_tokens": made.prompt_tokens + made.completion_tokens,
+        "prompt_cost_usd": made.prompt_cost_usd,
+        "completion_cost_usd": made.completion_cost_usd,
+        "total_cost_usd": made.total_cost_usd,
+        "inference_time": made.inference_time,
+    }
+    body: dict[str, Any] = {
+        "task_id": task_id,
+        "annotation_result": made.result,
+        "parsed_result": made.output,
+        "raw_response": made.raw_response,
+        "usage": usage,
+    }
+    if made.error_type is not None:
+        body["error"] = {"error_type": made.error_type, "message": made.message}
+    return body

@@ -1,0 +1,229 @@
+"""A model's output and Label Studio's ``result``, both ways, through the project's label config.
+
+An inference service answers per task an ``output`` keyed by the label config's control tags
+(``{"sentiment": "Positive"}`` for ``<Choices name="sentiment" toName="text">``), as Adala's
+``LSEBatchItem`` posts it. ``to_result`` turns it into the regions Label Studio stores on a
+prediction, refusing what the config does not allow (with a message naming the item's field);
+``chosen`` reads back what a result chose, so that a prediction and a ground-truth annotation
+can be compared. The simulated model and the batch endpoints share both. No HTTP here.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from app.label_config import ControlTag, LabelConfig, LabelConfigError, parse_label_config
+
+# What a control's result keeps in ``value``, by control type (Label Studio's result types).
+VALUE_KEYS = {
+    "Choices": "choices",
+    "Taxonomy": "taxonomy",
+    "Labels": "labels",
+    "TextArea": "text",
+    "Rating": "rating",
+    "Number": "number",
+}
+SPAN_TYPES = {"Labels"}
+ORIGIN = "prediction"
+
+
+class OutputError(ValueError):
+    """An output the label config does not allow; the message names the field at fault."""
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What a version's predictions look like on a project: the control they fill (the first
+    one Label Studio's Prompts can fill), the object it labels and the classes it may name."""
+
+    config: LabelConfig | None
+    control: ControlTag | None
+    data_key: str
+    classes: list[str]
+
+
+def shape(label_config: str | None, output_classes: list[str] | None) -> Shape:
+    """The shape of predictions for a label config and a prompt's output classes (the config's
+    labels when the prompt names none)."""
+    try:
+        config = parse_label_config(label_config or "<View></View>")
+    except LabelConfigError:
+        return Shape(None, None, "", [])
+    control = next(
+        (c for kind in VALUE_KEYS for c in config.controls if c.type == kind),
+        None,
+    )
+    if control is None:
+        return Shape(config, None, "", [])
+    target = config.object(control.to_name[0]) if control.to_name else None
+    classes = [str(c) for c in output_classes or [] if isinstance(c, str)] or list(control.labels)
+    return Shape(config, control, target.data_key if target else "", classes)
+
+
+def region_id(*parts: object) -> str:
+    """A short region id fixed by its parts (Label Studio's ids are 10 characters)."""
+    return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=5).hexdigest()
+
+
+def _labels(where: str, value: Any, control: ControlTag) -> list[str]:
+    """A label or a list of labels, each one of the control's (when it declares any)."""
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(item, str) for item in items):
+        raise OutputError(f"{where}: expected a label or a list of labels, got {_show(value)}.")
+    allowed = control.labels
+    for item in items:
+        if allowed and item not in allowed:
+            raise OutputError(f'{where}: "{item}" is not one of {", ".join(allowed)}.')
+    return list(items)
+
+
+def _show(value: Any) -> str:
+    text = repr(value) if not isinstance(value, str) else f'"{value}"'
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _region(control: ControlTag, seed: object, index: int, value: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": region_id(seed, control.name, index),
+        "from_name": control.name,
+        "to_name": control.to_name[0] if control.to_name else "",
+        "type": control.type.lower(),
+        "origin": ORIGIN,
+        "value": value,
+    }
+
+
+def _spans(
+    where: str, value: Any, control: ControlTag, text: str, seed: object
+) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise OutputError(f"{where}: expected a list of spans, got {_show(value)}.")
+    regions = []
+    for index, span in enumerate(value):
+        at = f"{where}[{index}]"
+        if not isinstance(span, dict):
+            raise OutputError(f"{at}: expected a span {{start, end, labels}}, got {_show(span)}.")
+        start, end = span.get("start"), span.get("end")
+        if (
+            isinstance(start, bool)
+            or isinstance(end, bool)
+            or not isinstance(start, int)
+            or not isinstance(end, int)
+            or not 0 <= start <= end
+        ):
+            raise OutputError(f"{at}: start and end must be whole numbers, 0 <= start <= end.")
+        if text and end > len(text):
+            raise OutputError(f"{at}: end {end} is past the end of the text ({len(text)}).")
+        labels = _labels(f"{at}.labels", span.get("labels", span.get("label")), control)
+        found = span.get("text", text[start:end])
+        if not isinstance(found, str):
+            raise OutputError(f"{at}.text: expected a string, got {_show(found)}.")
+        value_json = {"start": start, "end": end, "text": found, "labels": labels}
+        regions.append(_region(control, seed, index, value_json))
+    return regions
+
+
+def to_result(
+    config: LabelConfig | None, output: Any, data: Any, seed: object, where: str = "output"
+) -> list[dict[str, Any]]:
+    """Label Studio's ``result`` for an output ``{control name: value}``; ``seed`` fixes the
+    region ids. Raises OutputError naming ``where`` and the key at fault."""
+    if not isinstance(output, dict):
+        raise OutputError(
+            f"{where}: expected an object keyed by control names, got {_show(output)}."
+        )
+    result: list[dict[str, Any]] = []
+    for name, value in output.items():
+        at = f"{where}.{name}"
+        control = config.control(name) if config else None
+        if control is None:
+            names = ", ".join(c.name for c in config.controls) if config else ""
+            raise OutputError(
+                f'{at}: the label config has no control named "{name}"'
+                + (f" (it has {names})." if names else ".")
+            )
+        kind = VALUE_KEYS.get(control.type)
+        if kind is None:
+            raise OutputError(f"{at}: {control.type} controls cannot take a model's output.")
+        if control.type in SPAN_TYPES:
+            target = config.object(control.to_name[0]) if config and control.to_name else None
+            text = data.get(target.data_key, "") if target and isinstance(data, dict) else ""
+            result += _spans(at, value, control, text if isinstance(text, str) else "", seed)
+        elif kind in ("choices", "taxonomy"):
+            labels = _labels(at, value, control)
+            if kind == "taxonomy":
+                result.append(_region(control, seed, 0, {kind: [[label] for label in labels]}))
+            else:
+                result.append(_region(control, seed, 0, {kind: labels}))
+        elif kind == "text":
+            texts = value if isinstance(value, list) else [value]
+            if not texts or not all(isinstance(t, str) for t in texts):
+                raise OutputError(f"{at}: expected a text or a list of texts, got {_show(value)}.")
+            result.append(_region(control, seed, 0, {kind: list(texts)}))
+        else:  # rating, number
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise OutputError(f"{at}: expected a number, got {_show(value)}.")
+            result.append(_region(control, seed, 0, {kind: value}))
+    return result
+
+
+def chosen(result: Any, control: ControlTag | None) -> frozenset[Any] | None:
+    """What a result chose with a control: its labels (or texts, numbers; spans as (start, end,
+    labels)); None when the result says nothing with that control."""
+    if control is None or not isinstance(result, list):
+        return None
+    kind = VALUE_KEYS.get(control.type, control.type.lower())
+    picked: set[Any] = set()
+    found = False
+    for region in result:
+        if not isinstance(region, dict) or region.get("from_name") != control.name:
+            continue
+        value = region.get("value")
+        if not isinstance(value, dict) or kind not in value:
+            continue
+        found = True
+        item = value[kind]
+        if control.type in SPAN_TYPES:
+            picked.add((value.get("start"), value.get("end"), tuple(sorted(map(str, item or [])))))
+        elif isinstance(item, list):
+            picked.update(tuple(i) if isinstance(i, list) else i for i in item)
+        else:
+            picked.add(item)
+    return frozenset(picked) if found else None
+
+
+def matches(prediction: Any, ground_truth: Any, control: ControlTag | None) -> bool:
+    """Whether a prediction's result chose what the ground truth chose with the control."""
+    truth = chosen(ground_truth, control)
+    return truth is not None and chosen(prediction, control) == truth
+
+
+def output_of(result: Any, control: ControlTag | None) -> dict[str, Any] | None:
+    """The output that would give this result with the control (the ground truth as a model
+    would answer it), or None."""
+    if control is None or not isinstance(result, list):
+        return None
+    kind = VALUE_KEYS.get(control.type)
+    values = [
+        region["value"]
+        for region in result
+        if isinstance(region, dict)
+        and region.get("from_name") == control.name
+        and isinstance(region.get("value"), dict)
+        and kind in region["value"]
+    ]
+    if not values or kind is None:
+        return None
+    if control.type in SPAN_TYPES:
+        spans = [
+            {"start": v.get("start"), "end": v.get("end"), "text": v.get("text", ""),
+             "labels": list(v[kind])}
+            for v in values
+        ]  # fmt: skip
+        return {control.name: spans}
+    item = values[0][kind]
+    if kind == "taxonomy" and isinstance(item, list):
+        item = [i[-1] if isinstance(i, list) and i else i for i in item]
+    if kind in ("choices", "taxonomy") and isinstance(item, list) and len(item) == 1:
+        item = item[0]
+    return {control.name: item}
