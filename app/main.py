@@ -20,6 +20,7 @@ from app.api import (
     predictions,
     projects,
     prompts,
+    results,
     tasks,
     tokens,
     users,
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         users,
         tasks,
         predictions,
+        results,
     ):
         app.include_router(module.router)
     admin_token = settings.admin_token
