@@ -470,7 +470,7 @@ class RefineJob(SQLModel, table=True):
     __tablename__ = "refine_job"
 
     # The refinement_job_id Label Studio answers (a string).
-    id: str = Field(primary_key=True, max_length=64)
+    id: str = Field(primary_key=True, max_length=64, sa_column_kwargs={"autoincrement": False})
     organization_id: int = Field(index=True)
     prompt_id: int
     version_id: int = Field(index=True)
