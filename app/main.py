@@ -21,6 +21,7 @@ from app.api import (
     predictions,
     projects,
     prompts,
+    results,
     tasks,
     tokens,
     users,
@@ -125,6 +126,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         users,
         tasks,
         predictions,
+        results,
     ):
         app.include_router(module.router)
     admin_token = settings.admin_token

@@ -458,6 +458,36 @@ class FaultRule(SQLModel, table=True):
     fired: int = 0
 
 
+# --- results: prompt refinement jobs (revision 0008) ---------------------------------------
+
+
+class RefineJob(SQLModel, table=True):
+    """A refinement of a prompt version by a teacher model: Pending, then InProgress, then
+    Completed with a new version holding the refined prompt, each step due at an instant of the
+    virtual clock. Ids of versions and projects carry no foreign key: deleting them leaves the
+    job, which then names what is gone."""
+
+    __tablename__ = "refine_job"
+
+    # The refinement_job_id Label Studio answers (a string).
+    id: str = Field(primary_key=True, max_length=64, sa_column_kwargs={"autoincrement": False})
+    organization_id: int = Field(index=True)
+    prompt_id: int
+    version_id: int = Field(index=True)
+    project_id: int
+    created_by_id: int | None = None
+    teacher_model_name: str
+    teacher_connection_id: int
+    status: str = Field(default="Pending", sa_type=String)
+    created_at: datetime = when(nullable=False)
+    # When the next step is due (null once the job has ended).
+    next_due_at: datetime | None = when(index=True)
+    completed_at: datetime | None = when()
+    refined_version_id: int | None = None
+    reasoning: str | None = None
+    total_cost_usd: float | None = None
+
+
 def table_of(model: type[SQLModel]) -> Table:
     """The Core table of a table model, for statements that need no ORM objects."""
     table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel sets it, undeclared

@@ -66,3 +66,35 @@ def paginate(
         "previous": link(page - 1) if page > 1 else None,
         "results": render(rows),
     }
+
+
+def paginate_list(
+    items: Sequence[Any],
+    url: str,
+    params: dict[str, str],
+    render: Callable[[Sequence[Any]], list[dict[str, Any]]],
+    default_page_size: int = DEFAULT_PAGE_SIZE,
+) -> dict[str, Any]:
+    """``paginate`` over items already computed in memory (filters SQL cannot express)."""
+    size = min(_positive(params.get("page_size"), default_page_size) or default_page_size,
+               MAX_PAGE_SIZE)  # fmt: skip
+    raw_page = params.get("page", "1")
+    count = len(items)
+    pages = max(1, -(-count // size))
+    page = pages if raw_page == "last" else _positive(raw_page, 1)
+    if page is None or page > pages:
+        raise APIError(404, "Invalid page.")
+
+    def link(number: int) -> str | None:
+        query_string = {**params, "page": str(number)}
+        if number == 1:
+            query_string.pop("page")
+        encoded = urlencode(query_string)
+        return f"{url}?{encoded}" if encoded else url
+
+    return {
+        "count": count,
+        "next": link(page + 1) if page < pages else None,
+        "previous": link(page - 1) if page > 1 else None,
+        "results": render(items[(page - 1) * size : page * size]),
+    }

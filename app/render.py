@@ -517,3 +517,21 @@ def project_import_json(record: Any) -> dict[str, Any]:
         "tasks": None,
         "task_ids": record.task_ids,
     }
+
+
+# --- results: refinement jobs ---
+
+
+def refined_prompt(
+    job: Any, previous_version: dict[str, Any] | None, refined: Any | None
+) -> dict[str, Any]:
+    """A refinement job as RefinedPromptResponse: the refined prompt once Completed."""
+    return {
+        "title": refined.title if refined is not None else None,
+        "reasoning": job.reasoning,
+        "prompt": refined.prompt if refined is not None else "",
+        "refinement_job_id": job.id,
+        "refinement_status": job.status,
+        "total_cost": f"{job.total_cost_usd:.8f}" if job.total_cost_usd is not None else None,
+        "previous_version": previous_version,
+    }

@@ -161,6 +161,27 @@ FIDELITY: list[dict[str, str]] = [
      "note": "external makes a run wait for a worker's batches; it completes once every task of its subset has a prediction or a failure. Needs X-Emulator-Admin-Token when an admin token is in force."},
     {"area": "try-task", "level": APPROXIMATED,
      "note": "Answers the prediction a run of the version makes on the task, with the model's raw JSON answer and token usage; a prompt override changes only the tokens counted; a simulated failure adds an error object."},
+    # --- results: indicators, regressions, subset tasks, cost estimates, refinement ---
+    {"area": "Key indicators", "level": DECISION,
+     "note": "GET inference-runs/{id}/indicators/ lists accuracy, predictions, failures and cost (each {key, title, values}), computed from the run's stored predictions and failures; .../indicators/{key} answers {title, values}; an unknown key is 404 No KeyIndicator matches the given query."},
+    {"area": "Accuracy indicator", "level": APPROXIMATED,
+     "note": "Correct predictions over judged ones (predictions on ground-truth tasks); failures are not judged; null for All and Sample runs (the Prompts page shows no accuracy for them) and when nothing was judged."},
+    {"area": "Cost indicator", "level": DECISION,
+     "note": "Sums of the run's predictions' total_cost_usd, prompt/completion costs and token counts (failed calls not included), rounded to 1e-8 USD."},
+    {"area": "Bulk indicators", "level": DECISION,
+     "note": "The contract names no parameter: run_ids (comma-separated, at most 20, required) selects the runs; runs of other organizations or unknown ids are left out; results follow the order asked."},
+    {"area": "Regressions", "level": DECISION,
+     "note": "The contract names no parameter: run_a and run_b (required). Over ground-truth tasks, a failed prediction counts as incorrect: correct in A and incorrect in B is a regression, the reverse an improvement; judged only in B is new, only in A removed. Each item is {task_id, prediction_a, correct_a, prediction_b, correct_b}, by task id."},
+    {"area": "Re-evaluate", "level": APPROXIMATED,
+     "note": "As the contract describes: a new run of model_version_id over chosen tasks (custom: task_ids of one project; failed / incorrect: those of source_model_run_id; regressions: those regressed from source_model_run_id to run_b_id), judged against the ground truth as it is then. 201 echoes the request with the chosen task_ids; a mode that selects nothing is a 400 on mode."},
+    {"area": "Subset tasks", "level": DECISION,
+     "note": "DRF page-number pagination over tasks; results holds one {task_result_list, task_count, next_cursor: null, previous_cursor: null}. model_run (its subset and tasks) or parent_model (required otherwise, latest prediction of any version; model_version narrows it) picks the prediction; score is 1/0 for a judged prediction, else the prediction's score; error is {message, error_type} of a failure; ordering id or score."},
+    {"area": "Alignment filters", "level": DECISION,
+     "note": "alignment_outcome without alignment_class: true_positive is a correct prediction, false_positive/false_negative labels predicted but not expected / expected but not predicted; with alignment_class, per that class (alignment_from_name limits it to one control); output_class keeps predictions choosing that class."},
+    {"area": "Cost estimate", "level": DECISION,
+     "note": "Query project (default: the prompt's first associated project) and project_subset (All, HasGT default, Sample); per task, the prompt preview filled with the task's data in prompt tokens and the longest label in completion tokens, priced from the price table; amounts as strings with 8 decimals; a prompt with no project answers is_error true."},
+    {"area": "Prompt refinement", "level": DECISION,
+     "note": "A job is Pending for queue_delay_seconds, InProgress for 10 s, then Completed with a new version (title '<old> (refined)', the old prompt plus the labels and a few-shot hint, accuracy knob +0.05 capped at 0.98); async=false completes it at once. GET answers 202 until Completed, then 200; refinement_job_id is required. Reset removes jobs; export/import carries them."},
 ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import read_session, write_session
 from app.errors import ValidationFailed
+from app.lifecycle import refine
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import run_model, task_inputs
 from app.lifecycle.policy import Policy
@@ -83,6 +84,7 @@ def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: 
         sample_size=_sample_size(run, policy),
         filters=run.filters_json,
         missing_for_version=run.version_id if run.only_missing_predictions else None,
+        task_ids=run.task_ids if isinstance(run.task_ids, list) else None,
     )
     session.execute(
         insert(RunTask).from_select(
@@ -284,8 +286,11 @@ def settle(
     # An idle look needs no write lock: read first, lock only when a step is due.
     with read_session(engine) as session:
         horizon = until if until is not None else clock.now(session)
-        if not session.exec(select(due_runs(horizon).exists())).one():
-            return changed
+        idle = not session.exec(select(due_runs(horizon).exists())).one()
+    # Refinement jobs follow the same clock (they touch no run, so their order is free).
+    refine.settle_due(engine, horizon)
+    if idle:
+        return changed
     while not stopping():
         # Steps are grouped into transactions of a few milliseconds: one commit per step costs
         # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,

@@ -24,6 +24,7 @@ ADDED_SINCE_BOOT = {
     "access_token", "model_run", "run_task", "prediction", "failed_prediction", "run_event",
     "fault_rule",
     "project_import",
+    "refine_job",
 }  # fmt: skip
 
 

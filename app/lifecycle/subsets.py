@@ -102,10 +102,13 @@ def subset_query(
     sample_size: int,
     filters: Any = None,
     missing_for_version: int | None = None,
+    task_ids: list[int] | None = None,
 ) -> Select[int | None]:
     """SELECT task ids of a project subset; with missing_for_version, only tasks without a
-    successful prediction of that version."""
+    successful prediction of that version; with task_ids (a re-evaluation), only those tasks."""
     condition = col(Task.project_id) == project_id
+    if task_ids is not None:
+        condition = and_(condition, col(Task.id).in_(task_ids))
     if subset == ProjectSubset.HAS_GT:
         condition = and_(condition, col(Task.has_ground_truth) == true())
     elif subset == ProjectSubset.CUSTOM:

@@ -29,6 +29,8 @@ KNOWN_IDS = {"prompt_id": 1, "version_id": 1, "project_pk": 1, "run_id": 1, "inf
 # Ids of the workspace: prompts, few-shot examples, projects, connections, tasks and
 # predictions ("id"), and import 1 (made before fuzzing).
 KNOWN_IDS |= {"id": 1, "import_pk": 1}
+# --- results: a key indicator of run 1 ---
+KNOWN_IDS |= {"indicator_key": "accuracy"}
 
 
 def fuzz(operation) -> None:
