@@ -113,7 +113,12 @@ def test_indicators_are_computed_from_the_runs_predictions(
         assert one.json() == {"title": "Accuracy", "values": values}
         cost = api.get(f"/api/inference-runs/{runs['a']}/indicators/cost").json()
         assert cost["title"] == "Cost"
-        expected_cost = round(sum(p.get("total_cost_usd") or 0 for p in made), 8)
+        # What each prediction cost is stored, not shown by the Prediction API: read the rows.
+        with httpx.Client(base_url=server.url) as control:
+            rows = control.get("/_emulator/export").json()["tables"]["prediction"]
+        costs = [row["total_cost_usd"] for row in rows if row["run_id"] == runs["a"]]
+        assert len(costs) == len(made) and all(cost > 0 for cost in costs)
+        expected_cost = round(sum(costs), 8)
         assert cost["values"]["total_cost_usd"] == pytest.approx(expected_cost)
 
 
