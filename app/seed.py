@@ -435,6 +435,13 @@ def _set_few_shot_examples(
                 f"{source}: prompts[{index}].versions: few-shot example task {example.task} "
                 f"does not exist in organization {organization}"
             )
+        # As the API requires: the example's answer is an annotation of its own task.
+        annotation = session.get(Annotation, example.annotation)
+        if annotation is None or annotation.task_id != example.task:
+            raise SeedError(
+                f"{source}: prompts[{index}].versions: few-shot example annotation "
+                f"{example.annotation} is not one of task {example.task}'s"
+            )
         session.add(
             FewShotExample(
                 version_id=version.id,
@@ -530,13 +537,13 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
     flagged gets a ground-truth annotation (its sentiment), one not flagged loses its own."""
     has_gt = exists().where(Annotation.task_id == Task.id, Annotation.ground_truth == true())
     flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
-    session.execute(
-        delete(Annotation).where(
-            Annotation.project_id == project_id,
-            Annotation.ground_truth == true(),
-            Annotation.task_id.not_in(flagged),
-        )
+    unflagged = (
+        Annotation.project_id == project_id,
+        Annotation.ground_truth == true(),
+        Annotation.task_id.not_in(flagged),
     )
+    _delete_few_shot_uses(session, select(Annotation.id).where(*unflagged))
+    session.execute(delete(Annotation).where(*unflagged))
     position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
     result = case(
         *[
@@ -566,6 +573,12 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
             ).where(Task.project_id == project_id, Task.has_ground_truth == true(), ~has_gt),
         )
     )
+
+
+def _delete_few_shot_uses(session: Session, annotation_ids: Any) -> None:
+    """Remove the few-shot examples answered by annotations about to go, as deleting their task
+    would."""
+    session.execute(delete(FewShotExample).where(FewShotExample.annotation_id.in_(annotation_ids)))
 
 
 def _sample_data_sql(session: Session, inner_id: Any) -> Any:
@@ -613,6 +626,7 @@ def _set_listed_tasks(
             .where(Task.id == task_id)
             .values(data=spec["data"], meta=spec["meta"], updated_at=now)
         )
+        _delete_few_shot_uses(session, select(Annotation.id).where(Annotation.task_id == task_id))
         session.execute(delete(Annotation).where(Annotation.task_id == task_id))
         # Predictions of runs stay (runs counted them); listed ones replace the others.
         session.execute(

@@ -28,11 +28,13 @@ NEW_ORG_SEED = {
         {"id": 2, "title": "Product reviews (renamed)", "organization": 1, "tasks": 120,
          "ground_truth": 60},
     ],
+    # Project 4's tasks are 471-480; 473 is the first with ground truth, and its generated
+    # annotation is the first after the demo's 150.
     "prompts": [
         {"id": 3, "title": "Cover sheets", "organization": 3, "associated_projects": [4],
          "description": "TPS", "input_fields": ["text"], "output_classes": ["ok", "late"],
          "versions": [{"id": 4, "title": "v1", "accuracy": 1.0, "max_few_shot_examples": 1,
-                       "few_shot_examples": [{"task": 471, "annotation": 1}]}]},
+                       "few_shot_examples": [{"task": 473, "annotation": 151}]}]},
     ],
 }  # fmt: skip
 
