@@ -17,6 +17,7 @@ from pydantic import (
 from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import sync_sequences
 from app.errors import BadRequest
@@ -439,6 +440,13 @@ def _set_few_shot_examples(
                 f"{source}: prompts[{index}].versions: few-shot example task {example.task} "
                 f"does not exist in organization {organization}"
             )
+        # As the API requires: the example's answer is an annotation of its own task.
+        annotation = session.get(Annotation, example.annotation)
+        if annotation is None or annotation.task_id != example.task:
+            raise SeedError(
+                f"{source}: prompts[{index}].versions: few-shot example annotation "
+                f"{example.annotation} is not one of task {example.task}'s"
+            )
         session.add(
             FewShotExample(
                 version_id=version.id,
@@ -537,13 +545,13 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
         col(Annotation.task_id) == Task.id, col(Annotation.ground_truth) == true()
     )
     flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
-    session.execute(
-        delete(Annotation).where(
-            col(Annotation.project_id) == project_id,
-            col(Annotation.ground_truth) == true(),
-            col(Annotation.task_id).not_in(flagged),
-        )
+    unflagged = (
+        col(Annotation.project_id) == project_id,
+        col(Annotation.ground_truth) == true(),
+        col(Annotation.task_id).not_in(flagged),
     )
+    _delete_few_shot_uses(session, select(Annotation.id).where(*unflagged))
+    session.execute(delete(Annotation).where(*unflagged))
     position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
     result = case(
         *[
@@ -575,6 +583,16 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
                 col(Task.project_id) == project_id, col(Task.has_ground_truth) == true(), ~has_gt
             ),
         )
+    )
+
+
+def _delete_few_shot_uses(
+    session: Session, annotation_ids: SelectOfScalar[int] | SelectOfScalar[None]
+) -> None:
+    """Remove the few-shot examples answered by annotations about to go, as deleting their task
+    would."""
+    session.execute(
+        delete(FewShotExample).where(col(FewShotExample.annotation_id).in_(annotation_ids))
     )
 
 
@@ -628,6 +646,9 @@ def _set_listed_tasks(
             update(Task)
             .where(col(Task.id) == task_id)
             .values(data=spec["data"], meta=spec["meta"], updated_at=now)
+        )
+        _delete_few_shot_uses(
+            session, select(Annotation.id).where(col(Annotation.task_id) == task_id)
         )
         session.execute(delete(Annotation).where(col(Annotation.task_id) == task_id))
         # Predictions of runs stay (runs counted them); listed ones replace the others.

@@ -20,6 +20,28 @@ ADA = {
 }
 GLOBEX_PROJECT = 3
 GLOBEX_TASK = 300 + 120 + 1  # the first task of project 3 in the demo seed
+GLOBEX_ANNOTATION = 131  # the demo seed's first ground truth of project 3, on task 423
+# Ground truth the demo seed generates for project 1: task -> its annotation, its data's text
+# and the sentiment its result chooses.
+SEEDED = {
+    4: (1, "Great support today, Maria solved everything in five minutes.", "Positive"),
+    7: (2, "I love the dark mode, it makes late shifts much easier.", "Positive"),
+    10: (3, "Delivery was faster than promised, thank you!", "Positive"),
+    14: (4, "My order arrived damaged and nobody answers my emails.", "Negative"),
+}
+
+
+def seeded_example(task: int) -> dict[str, Any]:
+    """What a few-shot example of a seeded ground-truth task shows of the task and annotation."""
+    annotation, text, sentiment = SEEDED[task]
+    result = {"from_name": "sentiment", "to_name": "text", "type": "choices", "origin": "manual",
+              "value": {"choices": [sentiment]}}  # fmt: skip
+    return {
+        "task": task,
+        "annotation": annotation,
+        "task_data": {"text": text, "ticket": task},
+        "annotation_result": [result],
+    }
 
 
 def ok(response: httpx.Response, status_code: int = 200) -> Any:
@@ -300,7 +322,7 @@ def test_duplicates_copy_versions_and_examples(api, prompt, version):
     ok(
         api.post(
             f"/api/prompts/{pid}/versions/{vid}/few-shot-examples",
-            json={"task": 5, "annotation": 9},
+            json={"task": 7, "annotation": 2},
         ),
         201,
     )
@@ -315,7 +337,7 @@ def test_duplicates_copy_versions_and_examples(api, prompt, version):
     )
     assert (again["title"], again["provider_model_id"]) == ("v1 (copy 2)", "o3")
     examples = ok(api.get(f"/api/prompts/{pid}/versions/{copy['id']}/few-shot-examples"))
-    assert [(e["task"], e["annotation"]) for e in examples] == [(5, 9)]
+    assert [(e["task"], e["annotation"]) for e in examples] == [(7, 2)]
     duplicate = ok(api.post(f"/api/prompts/{pid}/duplicate/", json={"title": "Twin"}))
     try:
         assert (duplicate["title"], duplicate["associated_projects"]) == ("Twin", [1])
@@ -338,19 +360,35 @@ def test_few_shot_examples_create_list_reorder_patch_delete(api, hank, prompt, v
             "order": ["Ensure this value is greater than or equal to 0."],
         },
     )
-    first = ok(api.post(base, json={"task": 1, "annotation": 11}), 201)
+    assert_invalid(
+        api.post(base, json={"task": 4, "annotation": 999999}),
+        {"annotation": ['Invalid pk "999999" - object does not exist.']},
+    )
+    assert_invalid(
+        api.post(base, json={"task": 4, "annotation": GLOBEX_ANNOTATION}),
+        {"annotation": [f'Invalid pk "{GLOBEX_ANNOTATION}" - object does not exist.']},
+    )
+    assert_invalid(
+        api.post(base, json={"task": 4, "annotation": 2}),  # annotation 2 is task 7's
+        {"non_field_errors": ["The annotation is not one of the task's."]},
+    )
+    first = ok(api.post(base, json={"task": 4, "annotation": 1}), 201)
     assert first == {
         "id": first["id"],
-        "task": 1,
-        "annotation": 11,
+        **seeded_example(4),
         "order": 0,
-        "task_data": {},
-        "annotation_result": [],
         "created_at": first["created_at"],
     }
-    second = ok(api.post(base, json={"task": 2, "annotation": 12}), 201)
+    # The example shows the task's data and the annotation's result as the tasks API does.
+    task = ok(api.get("/api/tasks/4/"))
+    assert (first["task_data"], [first["annotation_result"]]) == (
+        task["data"],
+        [a["result"] for a in task["annotations"] if a["id"] == 1],
+    )
+    second = ok(api.post(base, json={"task": 7, "annotation": 2}), 201)
     assert second["order"] == 1
     assert [e["id"] for e in ok(api.get(base))] == [first["id"], second["id"]]
+    assert ok(api.get(base))[1] == second | seeded_example(7)
     assert [e["id"] for e in ok(api.get(base, params={"ordering": "-id"}))] == [
         second["id"],
         first["id"],
@@ -364,6 +402,12 @@ def test_few_shot_examples_create_list_reorder_patch_delete(api, hank, prompt, v
     assert_invalid(api.post(f"{base}/reorder", json={}), {"ids": ["This field is required."]})
     patched = ok(api.patch(f"{base}/{first['id']}", json={"order": 7}))
     assert patched["order"] == 7
+    assert_invalid(
+        api.patch(f"{base}/{first['id']}", json={"task": 10}),  # annotation 1 stays task 4's
+        {"non_field_errors": ["The annotation is not one of the task's."]},
+    )
+    moved = ok(api.patch(f"{base}/{first['id']}", json={"task": 10, "annotation": 3}))
+    assert moved == patched | seeded_example(10)
     assert_error(
         hank.patch(f"{base}/{first['id']}", json={"order": 1}),
         404,
@@ -383,13 +427,23 @@ def test_prompt_preview_injects_examples_and_fills_a_task(api, prompt, version):
     ok(
         api.post(
             f"/api/prompts/{pid}/versions/{vid}/few-shot-examples",
-            json={"task": 3, "annotation": 1},
+            json={"task": 14, "annotation": 4},
         ),
         201,
     )
-    assert ok(api.get(path)) == {"rendered_prompt": "Classify {text}\n\nExample 1:\nAnswer: "}
+    example = (
+        "Example 1:\ntext: My order arrived damaged and nobody answers my emails.\n"
+        "ticket: 14\nAnswer: Negative"
+    )
+    assert ok(api.get(path)) == {"rendered_prompt": f"Classify {{text}}\n\n{example}"}
+    assert ok(api.get(path, params={"task": 1})) == {
+        "rendered_prompt": "Classify Thanks a lot, the new release fixed my sync problem right "
+        f"away!\n\n{example}"
+    }
     ok(api.patch(f"/api/prompts/{pid}/versions/{vid}", json={"max_few_shot_examples": 0}))
-    assert ok(api.get(path, params={"task": 1})) == {"rendered_prompt": "Classify {text}"}
+    assert ok(api.get(path, params={"task": 1})) == {
+        "rendered_prompt": "Classify Thanks a lot, the new release fixed my sync problem right away!"
+    }
     assert_error(
         api.get(path, params={"task": GLOBEX_TASK}), 404, "No Task matches the given query."
     )

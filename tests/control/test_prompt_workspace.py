@@ -1,6 +1,8 @@
 """Prompts and versions made through the API run like seeded ones; deleting them removes what
 depends on them; seed documents declare them and reset and export/import round-trip them."""
 
+import pytest
+
 from .support import SLOW, advance, at, create_run, export, freeze_at_t0, ok, set_policy
 
 SEED = {
@@ -20,7 +22,7 @@ SEED = {
                     "title": "v1",
                     "prompt": "Find brands in {text}",
                     "max_few_shot_examples": 1,
-                    "few_shot_examples": [{"task": 301, "annotation": 4, "order": 2}],
+                    "few_shot_examples": [{"task": 303, "annotation": 91, "order": 2}],
                 }
             ],
         }
@@ -67,7 +69,7 @@ def test_deleting_a_version_or_prompt_removes_its_runs_and_predictions(control, 
     create_run(ada, path=runs)
     create_run(ada, path=runs, outcome="Stuck")
     advance(control, 20)
-    ok(ada.post(f"/api/prompts/{pid}/versions/{vid}/few-shot-examples", json={"task": 1, "annotation": 1}), 201)  # fmt: skip
+    ok(ada.post(f"/api/prompts/{pid}/versions/{vid}/few-shot-examples", json={"task": 4, "annotation": 1}), 201)  # fmt: skip
     tables = export(control)["tables"]
     assert {r["version_id"] for r in tables["model_run"]} == {vid}
     assert tables["prediction"] and tables["run_task"] and tables["run_event"]
@@ -105,7 +107,9 @@ def test_seed_declares_prompt_fields_and_examples_and_round_trips(control, ada, 
         "input_fields": ["text"], "output_classes": ["Brand"], "created_at": "2025-01-01T00:00:00Z",
     }  # fmt: skip
     (example,) = ok(ada.get("/api/prompts/5/versions/9/few-shot-examples"))
-    assert (example["task"], example["annotation"], example["order"]) == (301, 4, 2)
+    # Task 303 is project 2's first with ground truth; the seed gives it annotation 91.
+    assert (example["task"], example["annotation"], example["order"]) == (303, 91, 2)
+    assert example["annotation_result"][0]["value"] == {"choices": ["Neutral"]}
     assert ok(ada.get("/api/prompts/5/versions/9"))["max_few_shot_examples"] == 1
     document = export(control)
     ok(control.post("/_emulator/reset"))
@@ -125,3 +129,49 @@ def test_seed_example_task_must_be_the_organizations(control, boot_export):
         "seed: prompts[0].versions: few-shot example task 421 does not exist in organization 1"
     )
     assert export(control) == boot_export
+
+
+@pytest.mark.parametrize(
+    ("example", "detail"),
+    [
+        ({"task": 301, "annotation": 4}, "annotation 4 is not one of task 301's"),  # task 14's
+        ({"task": 303, "annotation": 999999}, "annotation 999999 is not one of task 303's"),
+    ],
+)
+def test_seed_example_annotation_must_be_one_of_the_tasks(control, boot_export, example, detail):
+    document = {"prompts": [{**SEED["prompts"][0], "versions": [
+        {"id": 9, "title": "v1", "few_shot_examples": [example]}]}]}  # fmt: skip
+    response = control.post("/_emulator/seed", json=document)
+    assert response.status_code == 400
+    assert response.json()["detail"] == f"seed: prompts[0].versions: few-shot example {detail}"
+    assert export(control) == boot_export
+
+
+def test_seed_removing_ground_truth_removes_the_few_shot_examples_it_answered(control, ada):
+    pid, vid = make_prompt(ada)
+    base = f"/api/prompts/{pid}/versions/{vid}/few-shot-examples"
+    ok(ada.post(base, json={"task": 4, "annotation": 1}), 201)
+    kept = ok(ada.post(base, json={"task": 10, "annotation": 3}), 201)
+    # 30 of 300 tasks with ground truth: every tenth, so task 10 keeps its annotation and task 4
+    # loses its own.
+    fewer = {"id": 1, "title": "Support tickets", "organization": 1, "tasks": 300,
+             "ground_truth": 30}  # fmt: skip
+    ok(control.post("/_emulator/seed", json={"projects": [fewer]}))
+    assert ok(ada.get("/api/tasks/4/"))["annotations"] == []
+    assert ok(ada.get(base)) == [kept]
+
+
+def test_seed_replacing_a_listed_tasks_annotations_removes_their_few_shot_uses(control, ada):
+    listed = {"projects": [{"id": 6, "title": "Listed", "organization": 1, "tasks": [
+        {"data": {"text": "good"}, "annotations": [
+            {"result": [{"type": "choices", "value": {"choices": ["Positive"]}}]}]}]}]}  # fmt: skip
+    ok(control.post("/_emulator/seed", json=listed))
+    (task,) = ok(ada.get("/api/tasks/", params={"project": 6, "fields": "all"}))["tasks"]
+    (annotation,) = task["annotations"]
+    pid, vid = make_prompt(ada)
+    base = f"/api/prompts/{pid}/versions/{vid}/few-shot-examples"
+    ok(ada.post(base, json={"task": task["id"], "annotation": annotation["id"]}), 201)
+    # Seeding again replaces the task's annotations (SQLite may give the new one the old id).
+    ok(control.post("/_emulator/seed", json=listed))
+    assert len(ok(ada.get(f"/api/tasks/{task['id']}/"))["annotations"]) == 1
+    assert ok(ada.get(base)) == []
