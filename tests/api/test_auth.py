@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from conftest import ADA_TOKEN, FAST, Emulator
+from conftest import ADA_TOKEN, FAST, LocalEmulator
 from jwt.utils import base64url_encode
 
 from .envelope import assert_error, assert_invalid
@@ -216,7 +216,7 @@ def test_legacy_key_is_refused_when_its_organization_disabled_legacy_tokens(
 @pytest.fixture(scope="module")
 def jwt_server(tmp_path_factory: pytest.TempPathFactory):
     """An emulator of its own: creating a personal access token changes the user for good."""
-    emulator = Emulator(tmp_path_factory.mktemp("jwt"), dict(FAST)).start()
+    emulator = LocalEmulator(tmp_path_factory.mktemp("jwt"), dict(FAST)).start()
     yield emulator
     emulator.stop()
 
@@ -250,7 +250,7 @@ def secret(jwt_server) -> str:
     return key
 
 
-def post_refresh(server: Emulator, **kwargs) -> httpx.Response:
+def post_refresh(server: LocalEmulator, **kwargs) -> httpx.Response:
     return httpx.post(server.url + "/api/token/refresh/", **kwargs)
 
 
