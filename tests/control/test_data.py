@@ -375,14 +375,18 @@ def test_seed_cannot_shrink_a_project_below_tasks_a_run_still_has_to_predict(con
 
 def test_imported_signing_key_signs_and_checks_tokens_at_once(control, ada):
     before = ok(ada.post("/api/token/"), 201)["token"]
+    original = export(control)
     document = export(control)
     document["secret_key"] = "a-key-from-another-emulator"
     document["tables"]["access_token"] = []
     ok(control.post("/_emulator/import", json=document))
-
-    refused = ada.post("/api/token/refresh/", json={"refresh": before})
-    assert (refused.status_code, refused.json()["detail"]) == (401, "Token is invalid")
-    token = ok(ada.post("/api/token/"), 201)["token"]
-    access = ok(ada.post("/api/token/refresh/", json={"refresh": token}))["access"]
-    runs = ada.get(RUNS, headers={"Authorization": f"Bearer {access}"})
-    assert runs.status_code == 200
+    try:
+        refused = ada.post("/api/token/refresh/", json={"refresh": before})
+        assert (refused.status_code, refused.json()["detail"]) == (401, "Token is invalid")
+        token = ok(ada.post("/api/token/"), 201)["token"]
+        access = ok(ada.post("/api/token/refresh/", json={"refresh": token}))["access"]
+        runs = ada.get(RUNS, headers={"Authorization": f"Bearer {access}"})
+        assert runs.status_code == 200
+    finally:
+        # A reset keeps the signing key (it is not seed data): give the module's server back its own.
+        ok(control.post("/_emulator/import", json=original))
