@@ -258,3 +258,19 @@ def test_custom_filter_values_no_column_can_hold_are_refused(value):
     item = {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": value}
     with pytest.raises(FilterError):
         filter_condition({"conjunction": "and", "items": [item]})
+
+
+def test_subset_counts_of_a_project_without_tasks_are_zero(db):
+    engine, _ = db
+    with Session(engine) as session:
+        assert subset_counts(session, 999, 25) == [
+            {"subset": "All", "count": 0},
+            {"subset": "HasGT", "count": 0},
+            {"subset": "Sample", "count": 0},
+        ]
+        assert subset_counts(session, 3, 25) == [  # the demo seed's project 3: 50 tasks, 20 GT
+            {"subset": "All", "count": 50},
+            {"subset": "HasGT", "count": 20},
+            {"subset": "Sample", "count": 25},
+        ]
+        assert subset_counts(session, 3, 60)[2] == {"subset": "Sample", "count": 50}
