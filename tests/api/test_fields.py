@@ -2,7 +2,8 @@
 every bound, called directly (the HTTP tests of test_validation.py show them through a body)."""
 
 import asyncio
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from starlette.requests import Request
@@ -195,6 +196,8 @@ def test_a_choice_is_matched_by_its_text():
         ("2030-1-2T3:4:5,1234567-05", utc(2030, 1, 2, 8, 4, 5, 123456)),
         ("2030-1-2T3:4:5 -05:30", utc(2030, 1, 2, 8, 34, 5)),
         ("2030-1-2T3:4:5+01", utc(2030, 1, 2, 2, 4, 5)),
+        ("2030-1-2T13:4:5+1030", utc(2030, 1, 2, 2, 34, 5)),
+        ("2030-1-2T3:4:5-11", utc(2030, 1, 2, 14, 4, 5)),
         (" 2030-1-2 3:4 ", utc(2030, 1, 2, 3, 4)),
     ],
 )
@@ -206,6 +209,19 @@ def test_datetimes_are_read_as_drf_reads_them_and_kept_in_utc(sent, instant):
 @pytest.mark.parametrize("sent", ["yesterday", "2030-1-2T3", 20300102, [], "2030-13-01T00:00"])
 def test_values_that_are_not_datetimes_are_refused(sent):
     assert message(DateTimeField(), sent) == DATETIME_FORMAT
+
+
+@pytest.mark.parametrize("sent", ["2030-01-02T03:04:05", "2030-1-2 3:4:5", "2030-01-02T03:04:05Z"])
+def test_a_datetime_without_an_offset_is_utc_whatever_the_machines_time_zone(monkeypatch, sent):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        parsed = DateTimeField().run(sent)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert parsed == utc(2030, 1, 2, 3, 4, 5)
+    assert parsed.utcoffset() == timedelta(0) and parsed.tzname() == "UTC"
 
 
 def test_an_instant_before_the_first_utc_instant_is_out_of_range():
