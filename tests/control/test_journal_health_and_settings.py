@@ -128,16 +128,19 @@ def test_bad_journal_filter_is_400(control):
     assert response.status_code == 400, response.text
 
 
-def test_journal_keeps_only_the_newest_requests(start_emulator):
-    emulator = start_emulator(journal_size=2)
-    with emulator.client(token=None) as control, emulator.client() as ada:
-        ok(ada.get(RUNS))
-        ok(ada.get("/api/projects/1/subsets"))
-        ok(ada.get("/api/projects/2/subsets"))
-        assert journal(control) == [
-            entry("GET", "/api/projects/2/subsets", 200, 1),
-            entry("GET", "/api/projects/1/subsets", 200, 1),
-        ]
+def test_journal_keeps_only_the_newest_requests(tmp_path):
+    emulator = LocalEmulator(tmp_path, {**FAST, "journal_size": 2}).start()
+    try:
+        with emulator.client(token=None) as control, emulator.client() as ada:
+            ok(ada.get(RUNS))
+            ok(ada.get("/api/projects/1/subsets"))
+            ok(ada.get("/api/projects/2/subsets"))
+            assert journal(control) == [
+                entry("GET", "/api/projects/2/subsets", 200, 1),
+                entry("GET", "/api/projects/1/subsets", 200, 1),
+            ]
+    finally:
+        emulator.stop()
 
 
 def test_health_reports_database_and_worker(control):
