@@ -274,3 +274,13 @@ def test_subset_counts_of_a_project_without_tasks_are_zero(db):
             {"subset": "Sample", "count": 25},
         ]
         assert subset_counts(session, 3, 60)[2] == {"subset": "Sample", "count": 50}
+
+
+def test_custom_subset_keeps_to_its_project(db):
+    engine, _ = db
+    every_task = {"items": [{"filter": "filter:tasks:id", "operator": "greater", "value": 0}]}
+    with Session(engine) as session:
+        selected = set(session.exec(subset_query(2, "Custom", sample_size=25, seed=0,
+                                                 filters=every_task)))  # fmt: skip
+        project_2 = set(session.exec(select(Task.id).where(Task.project_id == 2)))
+    assert len(selected) == 120 and selected == project_2  # the demo seed's project 2
