@@ -284,3 +284,26 @@ def test_custom_subset_keeps_to_its_project(db):
                                                  filters=every_task)))  # fmt: skip
         project_2 = set(session.exec(select(Task.id).where(Task.project_id == 2)))
     assert len(selected) == 120 and selected == project_2  # the demo seed's project 2
+
+
+@pytest.mark.parametrize("seed", [0, 7, 123456])
+def test_sample_subset_is_the_multiplicative_hash_order_of_the_seed(db, seed):
+    engine, _ = db
+    with Session(engine) as session:
+        ids = list(session.exec(select(Task.id).where(Task.project_id == 1)))
+        sample = list(session.exec(subset_query(1, "Sample", sample_size=5, seed=seed)))
+    expected = sorted(ids, key=lambda i: ((i * 2654435761 + seed) % 4294967291, i))[:5]
+    assert sample == expected
+
+
+def test_missing_predictions_are_counted_per_version(db):
+    engine, clock = db
+    create(engine, clock)  # version 1 over the 90 ground-truth tasks of project 1
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        missing = {
+            version: count(session, subset_query(1, "All", sample_size=25, seed=0,
+                                                 missing_for_version=version))
+            for version in (1, 2)
+        }  # fmt: skip
+    assert missing == {1: 300 - 90, 2: 300}
