@@ -307,3 +307,25 @@ def test_missing_predictions_are_counted_per_version(db):
             for version in (1, 2)
         }  # fmt: skip
     assert missing == {1: 300 - 90, 2: 300}
+
+
+def test_each_failed_prediction_names_the_provider_and_the_task_at_its_batch_instant(db):
+    engine, clock = db
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = 1.0
+    run_id = create(engine, clock, project_subset="Sample", sample_subset_size=12)
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        picked = list(session.exec(subset_query(1, "Sample", sample_size=12, seed=0)))
+        failed = session.exec(
+            select(FailedPrediction).where(FailedPrediction.run_id == run_id)
+            .order_by(FailedPrediction.task_id)
+        ).all()  # fmt: skip
+    assert [(f.task_id, f.version_id, f.error_type, f.message, f.created_at) for f in failed] == [
+        (task_id, 1, "ProviderError", f"OpenAI returned an error for task {task_id}",
+         at(6) if index < 10 else at(6.2))
+        for index, task_id in enumerate(sorted(picked))
+    ]  # fmt: skip
+    run = get(engine, run_id)
+    assert (run.status, run.total_tasks, run.total_predictions, run.completed_at) == (
+        RunStatus.FAILED, 12, 0, at(6.2))  # fmt: skip
