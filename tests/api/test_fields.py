@@ -311,6 +311,13 @@ def test_a_body_that_is_not_an_object_is_refused_whole(data, errors):
     assert refused.value.validation_errors == {"non_field_errors": errors}
 
 
+def test_validate_reads_json_by_default_where_an_empty_string_is_blank():
+    with pytest.raises(ValidationFailed) as refused:
+        validate({"c": CharField()}, {"c": ""})
+    assert refused.value.validation_errors == {"c": ["This field may not be blank."]}
+    assert validate({"c": CharField()}, {"c": ""}, form=True) == {}
+
+
 def test_validate_reads_a_form_with_form_rules():
     fields = {"a": IntegerField(allow_null=True), "b": JSONField()}
     assert validate(fields, {"a": "", "b": "[1]"}, form=True) == {"a": None, "b": [1]}
@@ -363,6 +370,7 @@ def parsed(body: bytes, content_type: str | None):
         (b'{"a": 1}', "Application/JSON ; charset=utf-8", ({"a": 1}, False)),
         ('{"a": "é"}'.encode("latin-1"), 'application/json; charset="latin-1"', ({"a": "é"}, False)),
         ('{"a": "é"}'.encode("utf-16"), "application/json; Charset=utf-16", ({"a": "é"}, False)),
+        ('{"a": "é"}'.encode("latin-1"), "application/json;charset=latin-1", ({"a": "é"}, False)),
         ('{"a": "é"}'.encode(), "application/json; charset=", ({"a": "é"}, False)),
         (b"", "application/json", ({}, False)),
         (b"", "application/x-www-form-urlencoded", ({}, True)),
@@ -381,6 +389,7 @@ def test_bodies_are_parsed_by_their_media_type_and_charset(body, content_type, r
         (b"{", "application/json", 400, "JSON parse error - Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
         (b"[NaN]", "application/json", 400, "JSON parse error - Out of range float values are not JSON compliant: 'NaN'"),
         (b"{}", "application/json; charset=klingon", 400, "JSON parse error - unknown encoding: klingon"),
+        (b"{}", "application/json; charset=klingon=1", 400, "JSON parse error - unknown encoding: klingon=1"),
         (b"\xff", "application/json", 400, "JSON parse error - 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
         (b"<a/>", "application/xml", 415, 'Unsupported media type "application/xml" in request.'),
         (b"{}", None, 415, 'Unsupported media type "" in request.'),
