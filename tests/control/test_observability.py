@@ -4,6 +4,7 @@ process; here the mutation run sees them."""
 
 import logging
 import re
+import time
 
 import httpx
 import pytest
@@ -101,12 +102,20 @@ def test_each_request_logs_one_line_with_its_id_status_and_user(ada, caplog):
     ada.get(RUNS, headers={"X-Request-Id": "one-line"})
     ada.get("/api/prompts/999/versions/1/inference-runs", headers={"X-Request-Id": "missing"})
 
-    lines = [r.getMessage() for r in caplog.records if r.name == "lse_emulator.requests"]
-    (found,) = [line for line in lines if line.startswith("request_id=one-line ")]
+    def lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "lse_emulator.requests"]
+
+    # The line is written once the answer has been sent: wait for it, up to a deadline.
+    deadline = time.monotonic() + 10
+    wanted = ("request_id=one-line ", "request_id=missing ")
+    while not all(any(line.startswith(w) for line in lines()) for w in wanted):
+        assert time.monotonic() < deadline, f"a request's log line is missing from {lines()}"
+        time.sleep(0.01)
+    (found,) = [line for line in lines() if line.startswith("request_id=one-line ")]
     assert re.fullmatch(
         rf"request_id=one-line method=GET path={RUNS} status=200 ms=\d+(\.\d+)? user_id=1", found
     ), found
-    (missing,) = [line for line in lines if line.startswith("request_id=missing ")]
+    (missing,) = [line for line in lines() if line.startswith("request_id=missing ")]
     assert " status=404 " in missing and missing.endswith(" user_id=1")
 
 
