@@ -223,11 +223,41 @@ class SeedError(BadRequest):
     """A seed document that cannot be loaded; the message names the source, entry and problem."""
 
 
+# What pydantic says of a union's branch that the value's type does not fit at all.
+WRONG_TYPE = {"int_type", "int_parsing", "list_type", "dict_type", "model_type"}
+
+
+def _is_branch(part: Any) -> bool:
+    """A union's branch in an error location ("constrained-int", "list[SeedTask]"), which no
+    field name is."""
+    return isinstance(part, str) and ("[" in part or "-" in part)
+
+
 def _where(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
+        if _is_branch(part):
+            continue
         out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
     return out or "document"
+
+
+def _problems(errors: list[Any]) -> list[str]:
+    """One line per problem; of a union (``tasks``: a count or a list), a branch the value's
+    type does not fit is quiet when another branch has something to say."""
+
+    def root(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+        return next((loc[:i] for i, part in enumerate(loc) if _is_branch(part)), loc)
+
+    spoken = [e["loc"] for e in errors if e["type"] not in WRONG_TYPE]
+    kept = [
+        e
+        for e in errors
+        if e["type"] not in WRONG_TYPE
+        or root(e["loc"]) == e["loc"]
+        or not any(loc[: len(root(e["loc"]))] == root(e["loc"]) for loc in spoken)
+    ]
+    return list(dict.fromkeys(f"{_where(e['loc'])}: {e['msg']}" for e in kept))
 
 
 def parse_seed(data: Any, source: str) -> SeedDocument:
@@ -235,7 +265,7 @@ def parse_seed(data: Any, source: str) -> SeedDocument:
     try:
         document = SeedDocument.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(f"{_where(e['loc'])}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(_problems(error.errors()))
         raise SeedError(f"{source}: {problems}") from None
     _check_unique(document, source)
     return document

@@ -28,7 +28,21 @@ os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get(
 
 
 POSTGRES = os.environ.get("LSE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
-BACKENDS = ["sqlite", "postgresql"]
+# Every storage test runs on each backend named here; LSE_TEST_BACKENDS=sqlite narrows the run
+# to SQLite (the mutation run does, so that each mutant's tests run once, not twice).
+BACKENDS = os.environ.get("LSE_TEST_BACKENDS", "sqlite,postgresql").split(",")
+assert set(BACKENDS) <= {"sqlite", "postgresql"}, f"LSE_TEST_BACKENDS={BACKENDS} names no backend"
+
+# Fixtures that start a real server process: a test that asks for one belongs to the
+# end-to-end tier, which runs the installed code and so is out of reach of mutants.
+PROCESS_FIXTURES = {"start_emulator", "lse_url"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that start a server process, so that `-m "not process"` leaves them out."""
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.process)
 
 
 @functools.cache

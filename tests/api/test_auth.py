@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from conftest import ADA_TOKEN, FAST, HANK_TOKEN, Emulator
+from conftest import ADA_TOKEN, FAST, HANK_TOKEN, Emulator, LocalEmulator
 from jwt.utils import base64url_encode
 
 from .envelope import assert_error, assert_invalid
@@ -28,6 +28,7 @@ TOKEN_EXISTS = "You already have a valid token. Please revoke it before creating
 
 
 def forged_jwt(secret: str, token_type: str = "access", lifetime: int = 300, **claims) -> str:
+    """A JWT signed with a secret; a claim given as None is left out."""
     now = int(time.time())
     payload = {
         "token_type": token_type,
@@ -37,6 +38,7 @@ def forged_jwt(secret: str, token_type: str = "access", lifetime: int = 300, **c
         "user_id": "1",
         **claims,
     }
+    payload = {name: value for name, value in payload.items() if value is not None}
     return jwt.encode(payload, secret, algorithm="HS256")
 
 
@@ -230,7 +232,7 @@ def test_legacy_key_is_refused_when_its_organization_disabled_legacy_tokens(
 @pytest.fixture(scope="module")
 def jwt_server(tmp_path_factory: pytest.TempPathFactory):
     """An emulator of its own: creating a personal access token changes the user for good."""
-    emulator = Emulator(tmp_path_factory.mktemp("jwt"), dict(FAST)).start()
+    emulator = LocalEmulator(tmp_path_factory.mktemp("jwt"), dict(FAST)).start()
     yield emulator
     emulator.stop()
 
@@ -264,7 +266,7 @@ def secret(jwt_server) -> str:
     return key
 
 
-def post_refresh(server: Emulator, **kwargs) -> httpx.Response:
+def post_refresh(server: LocalEmulator, **kwargs) -> httpx.Response:
     return httpx.post(server.url + "/api/token/refresh/", **kwargs)
 
 
@@ -383,6 +385,27 @@ def test_expired_access_jwt_is_401_not_provided(jwt_server, secret):
 
     assert accepted.status_code == 200, accepted.text
     assert_unauthorized(refused, NOT_PROVIDED)
+
+
+@pytest.mark.parametrize("missing", ["exp", "jti", "token_type"])
+def test_access_jwt_without_a_required_claim_is_401_not_provided(jwt_server, secret, missing):
+    complete = forged_jwt(secret)
+    incomplete = forged_jwt(secret, **{missing: None})
+
+    accepted = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {complete}"})
+    refused = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {incomplete}"})
+
+    assert accepted.status_code == 200, accepted.text
+    assert_unauthorized(refused, NOT_PROVIDED)
+
+
+@pytest.mark.parametrize("missing", ["exp", "jti"])
+def test_refresh_jwt_without_a_required_claim_is_401_token_is_invalid(jwt_server, secret, missing):
+    response = post_refresh(
+        jwt_server, json={"refresh": forged_jwt(secret, "refresh", **{missing: None})}
+    )
+
+    assert_error(response, 401, "Token is invalid")
 
 
 @pytest.mark.parametrize(

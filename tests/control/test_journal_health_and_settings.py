@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import psycopg
 import pytest
-from conftest import ADA_TOKEN, FAST, POSTGRES, Emulator, postgres_database
+from conftest import ADA_TOKEN, FAST, POSTGRES, Emulator, LocalEmulator, postgres_database
 
 from .support import RUNS, assert_error, create_run, ok
 
@@ -44,7 +44,9 @@ ADMIN_TOKEN = "s3cret-admin"
 @pytest.fixture(scope="module")
 def disabled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """A server with the control plane switched off."""
-    emulator = Emulator(tmp_path_factory.mktemp("disabled"), {**FAST, "control_enabled": False})
+    emulator = LocalEmulator(
+        tmp_path_factory.mktemp("disabled"), {**FAST, "control_enabled": False}
+    )
     yield emulator.start()
     emulator.stop()
 
@@ -52,7 +54,9 @@ def disabled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     """A server whose control plane requires the admin token."""
-    emulator = Emulator(tmp_path_factory.mktemp("guarded"), {**FAST, "admin_token": ADMIN_TOKEN})
+    emulator = LocalEmulator(
+        tmp_path_factory.mktemp("guarded"), {**FAST, "admin_token": ADMIN_TOKEN}
+    )
     yield emulator.start()
     emulator.stop()
 
@@ -134,16 +138,19 @@ def test_bad_journal_filter_is_400(control):
     assert response.status_code == 400, response.text
 
 
-def test_journal_keeps_only_the_newest_requests(start_emulator):
-    emulator = start_emulator(journal_size=2)
-    with emulator.client(token=None) as control, emulator.client() as ada:
-        ok(ada.get(RUNS))
-        ok(ada.get("/api/projects/1/subsets"))
-        ok(ada.get("/api/projects/2/subsets"))
-        assert journal(control) == [
-            entry("GET", "/api/projects/2/subsets", 200, 1),
-            entry("GET", "/api/projects/1/subsets", 200, 1),
-        ]
+def test_journal_keeps_only_the_newest_requests(tmp_path):
+    emulator = LocalEmulator(tmp_path, {**FAST, "journal_size": 2}).start()
+    try:
+        with emulator.client(token=None) as control, emulator.client() as ada:
+            ok(ada.get(RUNS))
+            ok(ada.get("/api/projects/1/subsets"))
+            ok(ada.get("/api/projects/2/subsets"))
+            assert journal(control) == [
+                entry("GET", "/api/projects/2/subsets", 200, 1),
+                entry("GET", "/api/projects/1/subsets", 200, 1),
+            ]
+    finally:
+        emulator.stop()
 
 
 def test_health_reports_database_and_worker(control):
@@ -316,6 +323,7 @@ def test_health_is_503_naming_the_database_when_it_is_unreachable(start_emulator
         assert (body["status"], body["database"]) == ("error", "unreachable")
 
 
+@pytest.mark.process
 def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_token(tmp_path):
     """Bound to 0.0.0.0 without an admin token, as the image runs: one token is generated,
     printed, and required by every worker process."""

@@ -51,6 +51,19 @@ def listed(client: httpx.Client, **query: object) -> list[int]:
         ("-project,id", ["all2", "hasgt", "sample"]),
         ("-triggered_at", ["sample", "all2", "hasgt"]),
         ("unknown,-completed_at", ["sample", "all2", "hasgt"]),
+        (" -id ", ["sample", "all2", "hasgt"]),
+        ("id,-id", ["hasgt", "all2", "sample"]),  # a field named again is dropped
+        ("-id,id", ["sample", "all2", "hasgt"]),
+        ("-total_tasks,-total_tasks,id", ["all2", "hasgt", "sample"]),
+        ("", ["hasgt", "all2", "sample"]),
+        ("-", ["hasgt", "all2", "sample"]),
+        ("-unknown", ["hasgt", "all2", "sample"]),
+        ("completed_at", ["hasgt", "all2", "sample"]),
+        ("triggered_at", ["hasgt", "all2", "sample"]),
+        ("-predictions_updated_at", ["sample", "all2", "hasgt"]),
+        ("predictions_updated_at", ["hasgt", "all2", "sample"]),
+        ("status,-id", ["sample", "all2", "hasgt"]),
+        ("-project,-id", ["all2", "sample", "hasgt"]),
     ],
 )
 def test_list_ordering_sorts_each_way(ada, three_runs, ordering, expected):
@@ -142,3 +155,51 @@ def test_cancel_of_a_finished_run_is_refused_with_its_status(control, ada):
         f"Inference run {run_id} is already Completed; "
         "only Pending or InProgress runs can be canceled.",
     )
+
+
+MAX_ID = 2**31 - 1
+LAST_IDS_SEED = {
+    "projects": [{"id": MAX_ID, "title": "Last", "organization": 1, "tasks": 4, "ground_truth": 2}],
+    "prompts": [{"id": MAX_ID, "title": "Last", "organization": 1, "associated_projects": [MAX_ID],
+                 "versions": [{"id": MAX_ID, "title": "last", "accuracy": 1.0}]}],
+}  # fmt: skip
+
+
+def test_objects_with_the_largest_id_a_column_holds_are_found(control, ada):
+    ok(control.post("/_emulator/seed", json=LAST_IDS_SEED))
+    runs = f"/api/prompts/{MAX_ID}/versions/{MAX_ID}/inference-runs"
+
+    assert ok(ada.get(f"/api/projects/{MAX_ID}/subsets")) == [
+        {"subset": "All", "count": 4},
+        {"subset": "HasGT", "count": 2},
+        {"subset": "Sample", "count": 4},
+    ]
+    assert ok(ada.get(runs)) == []
+    run = create_run(ada, path=runs, project=MAX_ID, organization=1)
+    assert (run["project"], run["parent_model"], run["model_version"]) == (MAX_ID, MAX_ID, MAX_ID)
+    assert [r["id"] for r in ok(ada.get(runs, params={"project": MAX_ID}))] == [run["id"]]
+    assert [r["id"] for r in ok(ada.get(runs, params={"parent_model": MAX_ID}))] == [run["id"]]
+    assert ok(ada.get(f"/api/prompts/{MAX_ID}/versions/{MAX_ID}/prediction-count",
+                      params={"project": MAX_ID})) == {
+        "existing_predictions": 0, "tasks_to_run": 2, "total_tasks": 2
+    }  # fmt: skip
+    assert ok(ada.post(f"{runs}/{run['id']}/cancel")) == {"detail": "Inference run canceled."}
+
+
+@pytest.mark.parametrize("path_id", ["0", "-1"])
+def test_ids_below_one_name_nothing(ada, path_id):
+    assert_error(
+        ada.get(f"/api/projects/{path_id}/subsets"), 404, "No Project matches the given query."
+    )
+    assert_error(
+        ada.get(f"/api/prompts/{path_id}/versions/1/inference-runs"),
+        404,
+        "No ModelInterface matches the given query.",
+    )
+    assert_error(
+        ada.get(f"/api/prompts/1/versions/{path_id}/inference-runs"),
+        404,
+        "No ThirdPartyModelVersion matches the given query.",
+    )
+    assert ok(ada.get(RUNS, params={"project": path_id})) == []
+    assert ok(ada.get(RUNS, params={"parent_model": path_id})) == []

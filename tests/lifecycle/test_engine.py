@@ -10,6 +10,7 @@ from app.config import Settings
 from app.db import make_engine, write_session
 from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import Clock
+from app.lifecycle.inference import PROVIDER_ERRORS
 from app.lifecycle.runs import create_run
 from app.lifecycle.subsets import (
     FilterError,
@@ -258,3 +259,75 @@ def test_custom_filter_values_no_column_can_hold_are_refused(value):
     item = {"filter": "filter:tasks:id", "operator": "greater", "type": "Number", "value": value}
     with pytest.raises(FilterError):
         filter_condition({"conjunction": "and", "items": [item]})
+
+
+def test_subset_counts_of_a_project_without_tasks_are_zero(db):
+    engine, _ = db
+    with Session(engine) as session:
+        assert subset_counts(session, 999, 25) == [
+            {"subset": "All", "count": 0},
+            {"subset": "HasGT", "count": 0},
+            {"subset": "Sample", "count": 0},
+        ]
+        assert subset_counts(session, 3, 25) == [  # the demo seed's project 3: 50 tasks, 20 GT
+            {"subset": "All", "count": 50},
+            {"subset": "HasGT", "count": 20},
+            {"subset": "Sample", "count": 25},
+        ]
+        assert subset_counts(session, 3, 60)[2] == {"subset": "Sample", "count": 50}
+
+
+def test_custom_subset_keeps_to_its_project(db):
+    engine, _ = db
+    every_task = {"items": [{"filter": "filter:tasks:id", "operator": "greater", "value": 0}]}
+    with Session(engine) as session:
+        selected = set(session.exec(subset_query(2, "Custom", sample_size=25,
+                                                 filters=every_task)))  # fmt: skip
+        project_2 = set(session.exec(select(Task.id).where(Task.project_id == 2)))
+    assert len(selected) == 120 and selected == project_2  # the demo seed's project 2
+
+
+def test_sample_subset_is_the_first_tasks_by_id(db):
+    engine, _ = db
+    with Session(engine) as session:
+        ids = list(session.exec(select(Task.id).where(Task.project_id == 1)))
+        sample = list(session.exec(subset_query(1, "Sample", sample_size=5)))
+    assert sample == sorted(ids)[:5]
+
+
+def test_missing_predictions_are_counted_per_version(db):
+    engine, clock = db
+    create(engine, clock)  # version 1 over the 90 ground-truth tasks of project 1
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        missing = {
+            version: count(session, subset_query(1, "All", sample_size=25,
+                                                 missing_for_version=version))
+            for version in (1, 2)
+        }  # fmt: skip
+    assert missing == {1: 300 - 90, 2: 300}
+
+
+def test_each_failed_prediction_names_the_provider_and_the_task_at_its_batch_instant(db):
+    engine, clock = db
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = 1.0
+    run_id = create(engine, clock, project_subset="Sample", sample_subset_size=12)
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        picked = list(session.exec(subset_query(1, "Sample", sample_size=12)))
+        failed = session.exec(
+            select(FailedPrediction).where(FailedPrediction.run_id == run_id)
+            .order_by(FailedPrediction.task_id)
+        ).all()  # fmt: skip
+    # Version 1 is OpenAI's gpt-4o-mini: each failure is one of the provider's errors.
+    errors = {(kind, text.format(model="gpt-4o-mini", provider="OpenAI"))
+              for kind, text in PROVIDER_ERRORS}  # fmt: skip
+    assert [(f.task_id, f.version_id, f.created_at) for f in failed] == [
+        (task_id, 1, at(6) if index < 10 else at(6.2))
+        for index, task_id in enumerate(sorted(picked))
+    ]
+    assert {(f.error_type, f.message) for f in failed} <= errors
+    run = get(engine, run_id)
+    assert (run.status, run.total_tasks, run.total_predictions, run.completed_at) == (
+        RunStatus.FAILED, 12, 0, at(6.2))  # fmt: skip
