@@ -5,8 +5,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 from conftest import ADA_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
+from label_studio_sdk.core.api_error import ApiError
 from playwright.sync_api import Page, expect
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,6 +93,29 @@ def test_the_journal_shows_an_sdk_call_live(page: Page, emulator: Emulator):
     expect(entry).to_contain_text("GET /api/prompts/1/versions/2/inference-runs")
     expect(entry).to_contain_text("200")
     expect(entry).to_contain_text("ada@acme.test")
+
+
+def test_a_fault_rule_added_in_the_console_fails_the_next_sdk_call(page: Page, emulator: Emulator):
+    open_console(page, emulator)
+    form = page.locator("#fault-form")
+    form.get_by_label("Method").fill("GET")
+    form.get_by_label("Path").fill("/api/prompts/1/versions/1/inference-runs")
+    form.get_by_label("Status").fill("503")
+    form.get_by_label("Times").fill("3")  # the SDK's three attempts
+    form.get_by_role("button", name="Add rule").click()
+    expect(page.locator("#faults li")).to_have_count(1)
+    expect(page.locator("#faults li").first).to_contain_text("503")
+
+    with pytest.raises(ApiError) as refused:
+        sdk(emulator).prompts.runs.list(prompt_id=1, version_id=1)
+    assert refused.value.status_code == 503
+    expect(page.locator("#requests tbody tr").first).to_contain_text("503")
+    # The rule is spent: the next call goes through.
+    assert sdk(emulator).prompts.runs.list(prompt_id=1, version_id=1) is not None
+    with httpx.Client(base_url=emulator.url) as control:
+        (rule,) = control.get("/_emulator/faults").json()
+        assert rule["fired"] == 3
+        control.delete("/_emulator/faults").raise_for_status()
 
 
 def test_a_run_shows_its_timeline_tasks_and_accuracy_chart(page: Page, emulator: Emulator):
