@@ -582,10 +582,10 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
     )
     _delete_few_shot_uses(session, select(Annotation.id).where(*unflagged))
     session.execute(delete(Annotation).where(*unflagged))
-    position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
+    issue = _issue_sql(func.coalesce(Task.inner_id, Task.id))
     result = case(
         *[
-            (position == index, literal(sample_ground_truth_for(label), JSON))
+            (issue == index, literal(sample_ground_truth_for(label), JSON))
             for index, (_, label) in enumerate(SAMPLE_TICKETS)
         ]
     )
@@ -626,10 +626,21 @@ def _delete_few_shot_uses(
     )
 
 
+def _issue_sql(inner_id: Any) -> Any:
+    """Which of SAMPLE_TICKETS a generated task is about, as ``sample_ticket`` picks it."""
+    return ((inner_id - 1) // len(OPENINGS)) % len(SAMPLE_TICKETS)
+
+
 def _sample_data_sql(session: Session, inner_id: Any) -> Any:
-    """The generated data of a task as an SQL expression of its inner id: {"text", "ticket"}."""
-    position = (inner_id - 1) % len(SAMPLE_TICKETS)
-    sentence = case(*[(position == i, literal(t)) for i, (t, _) in enumerate(SAMPLE_TICKETS)])
+    """The generated data of a task as an SQL expression of its inner id: {"text", "ticket"},
+    the text being ``sample_ticket(inner_id)``."""
+    position = inner_id - 1
+    opening = case(*[(position % len(OPENINGS) == i, literal(o)) for i, o in enumerate(OPENINGS)])
+    issue = _issue_sql(inner_id)
+    body = case(*[(issue == i, literal(t)) for i, (t, _) in enumerate(SAMPLE_TICKETS)])
+    turn = (position // (len(OPENINGS) * len(SAMPLE_TICKETS))) % len(SIGN_OFFS)
+    sign_off = case(*[(turn == i, literal(s)) for i, s in enumerate(SIGN_OFFS)])
+    sentence = opening + body + sign_off
     build = (
         func.json_build_object
         if session.get_bind().dialect.name == "postgresql"
@@ -702,7 +713,11 @@ def _set_listed_tasks(
         insert_tasks(session, project_id, specs[len(ids) :], now)
 
 
-# Generated tasks read like support tickets; their ground truth agrees with the text.
+# Generated tasks read like support tickets: an opening, an issue and a sign-off, so that 360
+# tasks in a row all differ; their ground truth is the issue's sentiment.
+OPENINGS = ("", "Hi team, ", "Hello. ", "Hi there! ", "Good morning, ")
+SIGN_OFFS = ("", " Thanks.", " Order A-1042.", " Sent from my phone.", " Best, Sam",
+             " Account 88-311.")  # fmt: skip
 SAMPLE_TICKETS = (
     ("Thanks a lot, the new release fixed my sync problem right away!", "Positive"),
     ("My order arrived damaged and nobody answers my emails.", "Negative"),
@@ -717,6 +732,14 @@ SAMPLE_TICKETS = (
     ("Your checkout page keeps rejecting my card.", "Negative"),
     ("Where can I find the API documentation?", "Neutral"),
 )
+
+
+def sample_ticket(inner_id: int) -> tuple[str, str]:
+    """The text of the generated task with this inner id (1, 2, ...) and its sentiment."""
+    position = inner_id - 1
+    text, label = SAMPLE_TICKETS[(position // len(OPENINGS)) % len(SAMPLE_TICKETS)]
+    turn = (position // (len(OPENINGS) * len(SAMPLE_TICKETS))) % len(SIGN_OFFS)
+    return OPENINGS[position % len(OPENINGS)] + text + SIGN_OFFS[turn], label
 
 
 def sample_ground_truth_for(label: str) -> list[dict[str, Any]]:

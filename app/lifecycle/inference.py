@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.lifecycle import chance
-from app.lifecycle.outputs import SPAN_TYPES, Shape, matches, output_of, to_result
+from app.lifecycle.outputs import (
+    SPAN_TYPES,
+    OutputError,
+    Shape,
+    matches,
+    output_of,
+    to_result,
+)
 from app.lifecycle.pricing import cost, count_tokens
 
 # Errors a provider answers, as the inference service reports them (error_type, message).
@@ -134,7 +141,14 @@ def predict(
         output = truth
     else:
         output = _wrong_output(shape, seed, version_id, task_id, data, truth)
-    result = to_result(shape.config, output, data, (version_id, task_id))
+    try:
+        result = to_result(shape.config, output, data, (version_id, task_id))
+    except OutputError as error:
+        # An answer the label config cannot hold (a ground truth imported with labels the
+        # config lacks, copied by the model) is a failed prediction, as the inference service
+        # reports an output it cannot turn into a result; it never stalls the run.
+        return Made(task_id, None, [], None, None, "", prompt_tokens, 0, 0.0, 0.0,
+                    round(0.5 + 29.5 * draw, 3), "OutputError", str(error))  # fmt: skip
     if ground_truth is None:
         correct = None
     elif truth is None:  # the ground truth says nothing the model fills: accuracy decides

@@ -44,7 +44,7 @@ class Shape:
 
 def shape(label_config: str | None, output_classes: list[str] | None) -> Shape:
     """The shape of predictions for a label config and a prompt's output classes (the config's
-    labels when the prompt names none)."""
+    labels when the prompt names none of them)."""
     try:
         config = parse_label_config(label_config or "<View></View>")
     except LabelConfigError:
@@ -56,7 +56,13 @@ def shape(label_config: str | None, output_classes: list[str] | None) -> Shape:
     if control is None:
         return Shape(config, None, "", [])
     target = config.object(control.to_name[0]) if control.to_name else None
-    classes = [str(c) for c in output_classes or [] if isinstance(c, str)] or list(control.labels)
+    classes = [c for c in output_classes or [] if isinstance(c, str)]
+    if control.labels:
+        # The model answers with the config's labels: a prompt's class is taken as the label it
+        # names (whatever its case), and one the config does not have is never answered.
+        labels = {label.casefold(): label for label in control.labels}
+        named = [labels[c.casefold()] for c in classes if c.casefold() in labels]
+        classes = list(dict.fromkeys(named)) or list(control.labels)
     return Shape(config, control, target.data_key if target else "", classes)
 
 

@@ -8,6 +8,8 @@ import httpx
 import pytest
 from conftest import HANK_TOKEN, Emulator
 
+from app.seed import sample_ticket
+
 from .envelope import assert_error, assert_invalid
 
 ADA = {
@@ -24,10 +26,8 @@ GLOBEX_ANNOTATION = 131  # the demo seed's first ground truth of project 3, on t
 # Ground truth the demo seed generates for project 1: task -> its annotation, its data's text
 # and the sentiment its result chooses.
 SEEDED = {
-    4: (1, "Great support today, Maria solved everything in five minutes.", "Positive"),
-    7: (2, "I love the dark mode, it makes late shifts much easier.", "Positive"),
-    10: (3, "Delivery was faster than promised, thank you!", "Positive"),
-    14: (4, "My order arrived damaged and nobody answers my emails.", "Negative"),
+    task: (annotation, *sample_ticket(task))
+    for task, annotation in ((4, 1), (7, 2), (10, 3), (14, 4))
 }
 
 
@@ -431,19 +431,15 @@ def test_prompt_preview_injects_examples_and_fills_a_task(api, prompt, version):
         ),
         201,
     )
-    example = (
-        "Example 1:\ntext: My order arrived damaged and nobody answers my emails.\n"
-        "ticket: 14\nAnswer: Negative"
-    )
+    text, sentiment = sample_ticket(14)
+    example = f"Example 1:\ntext: {text}\nticket: 14\nAnswer: {sentiment}"
     assert ok(api.get(path)) == {"rendered_prompt": f"Classify {{text}}\n\n{example}"}
+    first = sample_ticket(1)[0]
     assert ok(api.get(path, params={"task": 1})) == {
-        "rendered_prompt": "Classify Thanks a lot, the new release fixed my sync problem right "
-        f"away!\n\n{example}"
+        "rendered_prompt": f"Classify {first}\n\n{example}"
     }
     ok(api.patch(f"/api/prompts/{pid}/versions/{vid}", json={"max_few_shot_examples": 0}))
-    assert ok(api.get(path, params={"task": 1})) == {
-        "rendered_prompt": "Classify Thanks a lot, the new release fixed my sync problem right away!"
-    }
+    assert ok(api.get(path, params={"task": 1})) == {"rendered_prompt": f"Classify {first}"}
     assert_error(
         api.get(path, params={"task": GLOBEX_TASK}), 404, "No Task matches the given query."
     )

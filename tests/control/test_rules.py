@@ -203,3 +203,26 @@ def test_ids_below_one_name_nothing(ada, path_id):
     )
     assert ok(ada.get(RUNS, params={"project": path_id})) == []
     assert ok(ada.get(RUNS, params={"parent_model": path_id})) == []
+
+
+def test_a_prompt_naming_classes_unlike_the_configs_still_runs_to_completion(control, ada):
+    """The model answers with the label config's labels; classes the config lacks are never
+    answered, and an answer the config cannot hold fails that task, never the worker."""
+    freeze_at_t0(control)
+    prompt = ok(ada.post("/api/prompts/", json={
+        "title": "Lower-case classes", "skill_name": "TextClassification",
+        "input_fields": ["text"], "output_classes": ["positive", "negative", "unsure"],
+        "associated_projects": [1]}), 201)  # fmt: skip
+    version = ok(ada.post(f"/api/prompts/{prompt['id']}/versions", json={
+        "title": "v1", "prompt": "Classify {text}", "provider_model_id": "gpt-4o"}), 201)  # fmt: skip
+    path = f"/api/prompts/{prompt['id']}/versions/{version['id']}/inference-runs"
+    run = create_run(ada, path=path)
+    advance(control, 60)
+
+    done = get_run(ada, run["id"], path=path)
+    assert (done["status"], done["total_tasks"], done["total_predictions"]) == ("Completed", 90, 90)
+    predictions = ok(ada.get("/api/predictions/", params={"project": 1}))
+    chosen = {c for p in predictions if p["model_run"] == run["id"]
+              for r in p["result"] for c in r["value"]["choices"]}  # fmt: skip
+    # Every answer is a label of the config (the ground truth's, or one of the prompt's).
+    assert chosen and chosen <= {"Positive", "Negative", "Neutral"}
