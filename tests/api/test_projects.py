@@ -124,7 +124,7 @@ def test_patch_changes_the_fields_sent_and_keeps_the_others(api):
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["description"] == "New"
-    assert body["title"] == "Product reviews"
+    assert body["title"] == "Escalated tickets"
     assert body["maximum_annotations"] == 3
     assert body["agreement_threshold"] == "0.50"
     assert body["review_settings"]["anonymize_annotations"] is True

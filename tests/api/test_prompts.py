@@ -100,7 +100,7 @@ def test_create_prompt_answers_the_whole_model_interface(api):
         assert got == created | {
             "associated_projects": [
                 {"id": 1, "title": "Support tickets"},
-                {"id": 2, "title": "Product reviews"},
+                {"id": 2, "title": "Escalated tickets"},
             ],
             "versions_count": 0,
             "runs_count": 0,
