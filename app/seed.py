@@ -15,7 +15,8 @@ from pydantic import (
     model_validator,
 )
 from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import sync_sequences
 from app.errors import BadRequest
@@ -537,13 +538,21 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
     flagged gets a ground-truth annotation (its sentiment), one not flagged loses its own."""
     has_gt = exists().where(Annotation.task_id == Task.id, Annotation.ground_truth == true())
     flagged = select(Task.id).where(Task.project_id == project_id, Task.has_ground_truth == true())
-    unflagged = (
-        Annotation.project_id == project_id,
-        Annotation.ground_truth == true(),
-        Annotation.task_id.not_in(flagged),
+    _delete_few_shot_uses(
+        session,
+        select(col(Annotation.id)).where(
+            col(Annotation.project_id) == project_id,
+            col(Annotation.ground_truth) == true(),
+            col(Annotation.task_id).not_in(flagged),
+        ),
     )
-    _delete_few_shot_uses(session, select(Annotation.id).where(*unflagged))
-    session.execute(delete(Annotation).where(*unflagged))
+    session.execute(
+        delete(Annotation).where(
+            Annotation.project_id == project_id,
+            Annotation.ground_truth == true(),
+            Annotation.task_id.not_in(flagged),
+        )
+    )
     position = (func.coalesce(Task.inner_id, Task.id) - 1) % len(SAMPLE_TICKETS)
     result = case(
         *[
@@ -575,10 +584,12 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
     )
 
 
-def _delete_few_shot_uses(session: Session, annotation_ids: Any) -> None:
+def _delete_few_shot_uses(session: Session, annotation_ids: SelectOfScalar[int | None]) -> None:
     """Remove the few-shot examples answered by annotations about to go, as deleting their task
     would."""
-    session.execute(delete(FewShotExample).where(FewShotExample.annotation_id.in_(annotation_ids)))
+    session.execute(
+        delete(FewShotExample).where(col(FewShotExample.annotation_id).in_(annotation_ids))
+    )
 
 
 def _sample_data_sql(session: Session, inner_id: Any) -> Any:
@@ -626,7 +637,9 @@ def _set_listed_tasks(
             .where(Task.id == task_id)
             .values(data=spec["data"], meta=spec["meta"], updated_at=now)
         )
-        _delete_few_shot_uses(session, select(Annotation.id).where(Annotation.task_id == task_id))
+        _delete_few_shot_uses(
+            session, select(col(Annotation.id)).where(col(Annotation.task_id) == task_id)
+        )
         session.execute(delete(Annotation).where(Annotation.task_id == task_id))
         # Predictions of runs stay (runs counted them); listed ones replace the others.
         session.execute(
