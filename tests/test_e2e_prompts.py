@@ -193,7 +193,11 @@ def test_compatible_projects(client, server):
     page = client.prompts.compatible_projects(project_type="TextClassification", ordering="-id")
     assert page.count == 2 and [p.id for p in page.results] == [2, 1]
     assert [p.id for p in client.prompts.compatible_projects(ids=[1]).results] == [1]
-    assert [p.id for p in sdk(server, HANK_TOKEN).prompts.compatible_projects().results] == [3]
+    # Globex's only project extracts a total (a TextArea): no classification prompt runs on it,
+    # and Acme's projects are not Hank's to see.
+    hank = sdk(server, HANK_TOKEN)
+    assert hank.prompts.compatible_projects().results == []
+    assert hank.prompts.compatible_projects(ids=[1, 3]).results == []
     refused(lambda: client.prompts.compatible_projects(page=5), 404, "Invalid page.")
 
 
@@ -203,12 +207,17 @@ def test_duplicates_examples_and_preview_over_http(server, client, made):
     )
     base = f"/api/prompts/{made.id}/versions/{version.id}"
     with server.client() as http, server.client(HANK_TOKEN) as hank:
-        example = http.post(f"{base}/few-shot-examples", json={"task": 1, "annotation": 1})
+        # Task 4 is the demo seed's first with ground truth: annotation 1, Positive.
+        example = http.post(f"{base}/few-shot-examples", json={"task": 4, "annotation": 1})
         assert example.status_code == 201, example.text
         listed = http.get(f"{base}/few-shot-examples").json()
         assert [e["id"] for e in listed] == [example.json()["id"]]
         preview = http.get(f"{base}/prompt-preview").json()
-        assert preview["rendered_prompt"].startswith("Classify {text}\n\nExample 1:")
+        assert preview["rendered_prompt"] == (
+            "Classify {text}\n\nExample 1:\n"
+            "text: Great support today, Maria solved everything in five minutes.\n"
+            "Answer: Positive"
+        )
         copy = http.post(f"{base}/duplicate", json={"title": "v2"})
         assert copy.status_code == 200 and copy.json()["title"] == "v2"
         twin = http.post(f"/api/prompts/{made.id}/duplicate/", json={"title": "Twin"})
