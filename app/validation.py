@@ -269,7 +269,7 @@ class ListField(Field):
             return EMPTY
         try:
             return loads_json(form[name])
-        except APIError:
+        except ValueError:  # not JSON: the text itself, which is no list
             return form[name]
 
     def convert(self, value: Any) -> list[Any]:

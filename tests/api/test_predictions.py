@@ -136,6 +136,15 @@ def test_body_is_validated_with_every_bad_field_at_once(api, hank, tasks):
     )
 
 
+@pytest.mark.parametrize("sent", ["", "not json", "{"])
+def test_a_form_result_that_is_not_a_json_list_is_400(api, tasks, sent):
+    _, (task, _) = tasks
+    assert_invalid(
+        api.post("/api/predictions/", data={"task": str(task), "result": sent}),
+        {"result": ['Expected a list of items but got type "str".']},
+    )
+
+
 def test_predictions_of_another_organization_are_404_and_unlisted(api, hank, tasks):
     _, (task, _) = tasks
     made = api.post("/api/predictions/", json={"task": task, "result": RESULT}).json()
