@@ -171,9 +171,12 @@ def sync_sequences(session: Session) -> None:
     for table in SQLModel.metadata.sorted_tables:
         key = list(table.primary_key.columns)
         if len(key) == 1 and key[0].autoincrement is not False and key[0].name == "id":
+            # The next id is the largest one plus one (1 in an empty table), set as "the last
+            # one given" so that no value beyond the column's range is ever computed here.
+            highest = f'(SELECT MAX(id) FROM "{table.name}")'
             session.execute(
                 text(
                     f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                    f'COALESCE((SELECT MAX(id) FROM "{table.name}"), 0) + 1, false)'
+                    f"COALESCE({highest}, 1), {highest} IS NOT NULL)"
                 )
             )

@@ -14,7 +14,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
+from sqlalchemy import JSON, case, delete, exists, func, insert, literal, true, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -531,14 +531,6 @@ def _set_tasks(
                 for position in range(len(ids), entry.tasks)
             ],
         )
-        if session.get_bind().dialect.name == "postgresql":
-            # Ids were given: the sequence must follow, for tasks created through the API.
-            session.execute(
-                text(
-                    "SELECT setval(pg_get_serial_sequence('task', 'id'), "
-                    "(SELECT MAX(id) FROM task) + 1, false)"
-                )
-            )
         inner_id = col(Task.id) - first + inner + len(ids)
         session.execute(
             update(Task)

@@ -199,16 +199,17 @@ def test_list_orders_both_ways_and_by_default_pinned_then_newest(api):
         return [p["id"] for p in api.get("/api/projects/", params=params).json()["results"]]
 
     assert ids() == [1, new, 2]
-    assert ids(ordering="title") == [new, 2, 1]
-    assert ids(ordering="-title") == [1, 2, new]
+    # Escalated tickets, Newest, Support tickets.
+    assert ids(ordering="title") == [2, new, 1]
+    assert ids(ordering="-title") == [1, new, 2]
     assert ids(ordering="-id") == [new, 2, 1]
     assert ids(filter="pinned_only") == [1]
     assert ids(filter="exclude_pinned") == [new, 2]
 
 
 def test_list_filters(api):
-    assert [p["id"] for p in api.get("/api/projects/?title=REVIEW").json()["results"]] == [2]
-    assert [p["id"] for p in api.get("/api/projects/?search=tickets").json()["results"]] == [1]
+    assert [p["id"] for p in api.get("/api/projects/?title=ESCALATED").json()["results"]] == [2]
+    assert [p["id"] for p in api.get("/api/projects/?search=support").json()["results"]] == [1]
     assert [p["id"] for p in api.get("/api/projects/?ids=2,3").json()["results"]] == [2]
     assert api.get("/api/projects/?archived=true").json()["count"] == 0
     assert api.get("/api/projects/?workspaces=1").json()["count"] == 2

@@ -466,7 +466,7 @@ def test_compatible_projects_are_the_organizations_filtered_and_paginated(api, h
     ] == [2]
     assert [
         p["id"]
-        for p in ok(api.get("/api/prompts/compatible-projects", params={"title": "REVIEW"}))[
+        for p in ok(api.get("/api/prompts/compatible-projects", params={"title": "ESCALATED"}))[
             "results"
         ]
     ] == [2]

@@ -27,6 +27,7 @@ BOOT_POLICY = {
     "sample_subset_size": 20,
     "failure_threshold": 0.5,
     "random_seed": 0,
+    "inference_mode": "simulated",
 }
 
 

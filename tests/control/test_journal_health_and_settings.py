@@ -32,6 +32,7 @@ CONTROL_PATHS = {
     "/_emulator/workspace",
     "/_emulator/runs",
     "/_emulator/runs/{run_id}/tasks",
+    "/_emulator/runs/{run_id}/pending-tasks",
     "/_emulator/clock/run-out",
     "/_emulator/events",
     "/_emulator/events/ticket",

@@ -3,6 +3,8 @@ depends on them; seed documents declare them and reset and export/import round-t
 
 import pytest
 
+from app.seed import sample_ticket
+
 from .support import SLOW, advance, at, create_run, export, freeze_at_t0, ok, set_policy
 
 SEED = {
@@ -109,7 +111,8 @@ def test_seed_declares_prompt_fields_and_examples_and_round_trips(control, ada, 
     (example,) = ok(ada.get("/api/prompts/5/versions/9/few-shot-examples"))
     # Task 303 is project 2's first with ground truth; the seed gives it annotation 91.
     assert (example["task"], example["annotation"], example["order"]) == (303, 91, 2)
-    assert example["annotation_result"][0]["value"] == {"choices": ["Neutral"]}
+    # Task 303 is the third generated task of project 2.
+    assert example["annotation_result"][0]["value"] == {"choices": [sample_ticket(3)[1]]}
     assert ok(ada.get("/api/prompts/5/versions/9"))["max_few_shot_examples"] == 1
     document = export(control)
     ok(control.post("/_emulator/reset"))
