@@ -11,6 +11,8 @@ from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
+from app.seed import sample_ticket
+
 ENVELOPE_KEYS = ["id", "status_code", "version", "detail", "exc_info"]
 
 
@@ -207,16 +209,15 @@ def test_duplicates_examples_and_preview_over_http(server, client, made):
     )
     base = f"/api/prompts/{made.id}/versions/{version.id}"
     with server.client() as http, server.client(HANK_TOKEN) as hank:
-        # Task 4 is the demo seed's first with ground truth: annotation 1, Positive.
+        # Task 4 is the demo seed's first with ground truth: annotation 1.
         example = http.post(f"{base}/few-shot-examples", json={"task": 4, "annotation": 1})
         assert example.status_code == 201, example.text
         listed = http.get(f"{base}/few-shot-examples").json()
         assert [e["id"] for e in listed] == [example.json()["id"]]
         preview = http.get(f"{base}/prompt-preview").json()
+        text, sentiment = sample_ticket(4)
         assert preview["rendered_prompt"] == (
-            "Classify {text}\n\nExample 1:\n"
-            "text: Great support today, Maria solved everything in five minutes.\n"
-            "Answer: Positive"
+            f"Classify {{text}}\n\nExample 1:\ntext: {text}\nAnswer: {sentiment}"
         )
         copy = http.post(f"{base}/duplicate", json={"title": "v2"})
         assert copy.status_code == 200 and copy.json()["title"] == "v2"
