@@ -13,6 +13,7 @@ from app.errors import APIError
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000  # Label Studio's paginators cap page_size; a larger one is cut to this
+Render = Callable[[Sequence[Any]], list[dict[str, Any]]]
 
 
 def _positive(value: str | None, default: int) -> int | None:
@@ -26,75 +27,68 @@ def _positive(value: str | None, default: int) -> int | None:
     return number if number > 0 else None
 
 
+class Page:
+    """Which page of ``count`` items the query parameters ask for, and the links around it.
+
+    ``url`` is the request's absolute URL without its query; ``params`` its query parameters."""
+
+    def __init__(self, count: int, url: str, params: dict[str, str], default_size: int) -> None:
+        size = _positive(params.get("page_size"), default_size) or default_size
+        self.size = min(size, MAX_PAGE_SIZE)
+        pages = max(1, -(-count // self.size))
+        raw = params.get("page", "1")
+        number = pages if raw == "last" else _positive(raw, 1)
+        if number is None or number > pages:
+            raise APIError(404, "Invalid page.")
+        self.number, self.pages, self.count = number, pages, count
+        self.url, self.params = url, params
+
+    @property
+    def offset(self) -> int:
+        return (self.number - 1) * self.size
+
+    def _link(self, number: int) -> str | None:
+        if not 1 <= number <= self.pages or number == self.number:
+            return None
+        query = {**self.params, "page": str(number)}
+        if number == 1:
+            query.pop("page")
+        encoded = urlencode(query)
+        return f"{self.url}?{encoded}" if encoded else self.url
+
+    def answer(self, results: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "next": self._link(self.number + 1),
+            "previous": self._link(self.number - 1),
+            "results": results,
+        }
+
+
 def paginate(
     session: Session,
     query: Select[Any],
     url: str,
     params: dict[str, str],
-    render: Callable[[Sequence[Any]], list[dict[str, Any]]],
+    render: Render,
     default_page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
-    """One page of ``query`` (already ordered) with its count and the links around it.
-
-    ``url`` is the request's absolute URL without its query; ``params`` its query parameters;
+    """One page of ``query`` (already ordered) with its count and the links around it;
     ``render`` turns the page's rows into JSON objects."""
-    size = _positive(params.get("page_size"), default_page_size) or default_page_size
-    size = min(size, MAX_PAGE_SIZE)
-    raw_page = params.get("page", "1")
-    page = 10**9 if raw_page == "last" else _positive(raw_page, 1)
     count = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    pages = max(1, -(-count // size))
-    if raw_page == "last":
-        page = pages
-    if page is None or page > pages:
-        raise APIError(404, "Invalid page.")
+    page = Page(count, url, params, default_page_size)
     # Entities for a query of one model, rows otherwise (as session.exec answers them).
-    rows = session.exec(query.limit(size).offset((page - 1) * size)).all()  # type: ignore[call-overload]
-
-    def link(number: int) -> str | None:
-        if not 1 <= number <= pages or number == page:
-            return None
-        query_string = {**params, "page": str(number)}
-        if number == 1:
-            query_string.pop("page")
-        encoded = urlencode(query_string)
-        return f"{url}?{encoded}" if encoded else url
-
-    return {
-        "count": count,
-        "next": link(page + 1) if page < pages else None,
-        "previous": link(page - 1) if page > 1 else None,
-        "results": render(rows),
-    }
+    rows = session.exec(query.limit(page.size).offset(page.offset)).all()  # type: ignore[call-overload]
+    return page.answer(render(rows))
 
 
 def paginate_list(
     items: Sequence[Any],
     url: str,
     params: dict[str, str],
-    render: Callable[[Sequence[Any]], list[dict[str, Any]]],
+    render: Render,
     default_page_size: int = DEFAULT_PAGE_SIZE,
 ) -> dict[str, Any]:
     """``paginate`` over items already computed in memory (filters SQL cannot express)."""
-    size = min(_positive(params.get("page_size"), default_page_size) or default_page_size,
-               MAX_PAGE_SIZE)  # fmt: skip
-    raw_page = params.get("page", "1")
-    count = len(items)
-    pages = max(1, -(-count // size))
-    page = pages if raw_page == "last" else _positive(raw_page, 1)
-    if page is None or page > pages:
-        raise APIError(404, "Invalid page.")
-
-    def link(number: int) -> str | None:
-        query_string = {**params, "page": str(number)}
-        if number == 1:
-            query_string.pop("page")
-        encoded = urlencode(query_string)
-        return f"{url}?{encoded}" if encoded else url
-
-    return {
-        "count": count,
-        "next": link(page + 1) if page < pages else None,
-        "previous": link(page - 1) if page > 1 else None,
-        "results": render(items[(page - 1) * size : page * size]),
-    }
+    page = Page(len(items), url, params, default_page_size)
+    return page.answer(render(items[page.offset : page.offset + page.size]))
