@@ -66,7 +66,9 @@ def test_worker_processes_share_the_runs_each_step_once(tmp_path, backend):
         for run in runs:
             assert run["status"] == "Completed"
             assert_run_stored(run, stored, 20)
-            changes = [(e["from"], e["to"]) for e in events[run["id"]]]
+            # A worker that finishes starting after its siblings notes the runs already in
+            # flight as resumed ("restart"); the status changes are what must happen once.
+            changes = [(e["from"], e["to"]) for e in events[run["id"]] if e["cause"] != "restart"]
             assert changes == [("Pending", "InProgress"), ("InProgress", "Completed")]
         assert tasks_in_two_tables(url) == 0
         assert "Traceback" not in (tmp_path / "server.log").read_text()
