@@ -21,11 +21,34 @@ from pathlib import Path
 
 import _common as c
 
+# A run's prediction as the engine stores it: a Label Studio choices result and its costs.
+RESULT = (
+    '[{"id": "a1b2c3d4e5", "from_name": "sentiment", "to_name": "text", "type": "choices",'
+    ' "origin": "prediction", "value": {"choices": ["Positive"]}}]'
+)
+
 
 def raw_rows(runs: int, tasks: int, version: int = 1) -> list[tuple]:
     stamp = datetime.now(UTC).replace(tzinfo=None).isoformat(sep=" ")
     return [
-        (run, task, version, task % 3 == 0, stamp)
+        (
+            run,
+            task,
+            version,
+            task % 3 == 0,
+            stamp,
+            1,
+            "v1",
+            stamp,
+            RESULT,
+            0.9,
+            120,
+            5,
+            0.000018,
+            0.000003,
+            0.000021,
+            0.42,
+        )  # fmt: skip
         for run in range(1, runs + 1)
         for task in range(1, tasks + 1)
     ]
@@ -37,9 +60,9 @@ def raw_insert(path: Path, rows: list[tuple], per_transaction: int | None = None
     from sqlalchemy.dialects import sqlite
     from sqlalchemy.schema import CreateIndex, CreateTable
 
-    from app.models import Prediction
+    from app.models import Prediction, table_of
 
-    table = Prediction.__table__
+    table = table_of(Prediction)
     path.unlink(missing_ok=True)
     connection = sqlite3.connect(path, isolation_level=None)
     connection.execute("PRAGMA journal_mode=WAL")
@@ -47,7 +70,12 @@ def raw_insert(path: Path, rows: list[tuple], per_transaction: int | None = None
     connection.execute(str(CreateTable(table).compile(dialect=sqlite.dialect())))
     for index in table.indexes:
         connection.execute(str(CreateIndex(index).compile(dialect=sqlite.dialect())))
-    insert = "INSERT INTO prediction (run_id, task_id, version_id, correct, created_at) VALUES (?, ?, ?, ?, ?)"
+    insert = (
+        "INSERT INTO prediction (run_id, task_id, version_id, correct, created_at, project_id,"
+        " model_version, updated_at, result, score, prompt_tokens, completion_tokens,"
+        " prompt_cost_usd, completion_cost_usd, total_cost_usd, inference_time, mislabeling)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0.0)"
+    )
     size = per_transaction or len(rows)
     began = time.perf_counter()
     for start in range(0, len(rows), size):
