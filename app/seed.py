@@ -106,9 +106,6 @@ class SeedTask(StrictModel):
     predictions: list[SeedPrediction] = []
 
 
-# --- end of tasks workspace block ---
-
-
 class SeedProject(StrictModel):
     id: int = Id
     title: str
@@ -206,9 +203,6 @@ class SeedPrompt(StrictModel):
     output_classes: list[str] = []
     # The user who created it: the organization's first user when not given.
     created_by: Ref | None = None
-
-
-# --- end of the prompts workspace's part ---
 
 
 class SeedDocument(StrictModel):
