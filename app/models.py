@@ -377,7 +377,7 @@ class RunEvent(SQLModel, table=True):
     from_status: str | None = Field(default=None, sa_type=String)
     to_status: str = Field(sa_type=String)
     at: datetime = when(nullable=False)
-    # schedule | control | cancel | outcome | restart
+    # schedule | control | cancel | outcome | restart | error
     cause: str = Field(sa_type=String)
     reason: str = ""
 

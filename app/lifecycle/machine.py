@@ -8,6 +8,7 @@ transaction, stamped with the instant it was due, so replaying the same steps gi
 timestamps whatever the wall time.
 """
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,7 +19,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import read_session, write_session
-from app.errors import ValidationFailed
+from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import run_model, task_inputs
@@ -36,6 +37,7 @@ from app.models import (
     table_of,
 )
 
+log = logging.getLogger("lse_emulator.worker")
 S = RunStatus
 STEPS_BUDGET_SECONDS = 0.02  # how long one transaction of the worker may hold the write lock
 TRANSITIONS: dict[str, tuple[str, ...]] = {
@@ -312,7 +314,15 @@ def settle(
                 due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
                 assert due_at is not None and run.id is not None  # a stored, due run
                 made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
-                step(session, run, policy, horizon)
+                try:
+                    with session.begin_nested():
+                        step(session, run, policy, horizon)
+                except (APIError, ValueError, LookupError, TypeError) as error:
+                    # A step its stored data cannot make (an imported selection that no longer
+                    # applies) ends that run; the worker and the other runs go on.
+                    log.exception("the due step of run %s cannot be made", run.id)
+                    session.refresh(run)
+                    end_unworkable(session, run, due_at, error)
                 steps += 1
                 if observe is not None:
                     lag = (clock.now(session) - due_at).total_seconds()
@@ -326,6 +336,12 @@ def settle(
                 # up to an instant answers only once every step is stored, so it waits.
                 time.sleep(0.01)
     return changed
+
+
+def end_unworkable(session: Session, run: ModelRun, at: datetime, error: Exception) -> None:
+    """End a run whose step cannot be made: Failed once started, Canceled while Pending."""
+    to = S.FAILED if run.status == S.IN_PROGRESS else S.CANCELED
+    transition(session, run, to, at, "error", f"the step could not be made: {error}")
 
 
 def schedule_new(run: ModelRun, policy: Policy, now: datetime) -> None:

@@ -538,3 +538,28 @@ def test_import_of_an_export_round_trips_tasks_annotations_and_predictions(contr
     assert export(control) == first
     created = ok(ada.post("/api/tasks/", json={"project": 7, "data": {"text": "new"}}), 201)
     assert created["inner_id"] == 3
+
+
+def test_a_run_whose_step_cannot_be_made_ends_and_the_others_go_on(control, ada):
+    """An imported Pending run whose Custom filters no longer apply cannot start: it ends
+    Canceled, with the reason in its history, and the worker goes on with the other runs."""
+    freeze_at_t0(control)
+    template = create_run(ada)
+    document = export(control)
+    (row,) = document["tables"]["model_run"]
+    broken = row | {"id": row["id"] + 1, "project_subset": "Custom", "filters_json": {"items": 7}}
+    document["tables"]["model_run"].append(broken)
+    ok(control.post("/_emulator/import", json=document))
+    healthy = create_run(ada)["id"]
+
+    advance(control, 60)
+
+    assert get_run(ada, template["id"])["status"] == "Completed"
+    assert get_run(ada, healthy)["status"] == "Completed"
+    events = ok(control.get(f"/_emulator/runs/{broken['id']}/history"))["events"]
+    assert [(e["from"], e["to"], e["cause"]) for e in events] == [("Pending", "Canceled", "error")]
+    assert events[0]["reason"] == (
+        "the step could not be made: filters_json.items must be a non-empty list of filters."
+    )
+    health = ok(control.get("/_emulator/health"))
+    assert health["worker"] == "ok"
