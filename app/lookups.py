@@ -10,7 +10,7 @@ from sqlalchemy.sql.elements import OrderByList, UnaryExpression
 from sqlmodel import Session, col, select
 
 from app.errors import NotFound
-from app.models import MAX_ID, Project, Prompt, PromptVersion, User
+from app.models import MAX_ID, Project, Prompt, PromptVersion, Task, User
 
 
 def prompt_version(
@@ -64,5 +64,16 @@ def own_project(session: Session, user: User) -> Callable[[int], bool]:
     def resolve(pk: int) -> bool:
         project = session.get(Project, pk)
         return project is not None and project.organization_id == user.organization_id
+
+    return resolve
+
+
+def own_task_id(session: Session, user: User) -> Callable[[int], bool]:
+    """Whether an id names a task of a project of the user's organization."""
+    projects = own_project(session, user)
+
+    def resolve(pk: int) -> bool:
+        task = session.get(Task, pk)
+        return task is not None and projects(task.project_id)
 
     return resolve

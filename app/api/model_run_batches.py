@@ -1,20 +1,18 @@
 """What an inference service posts back (batch predictions and failed predictions of a run) and
 trying a version on one task."""
 
-from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
-from sqlmodel import Session
 
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.errors import ValidationFailed
 from app.lifecycle.external import MAX_BATCH_ITEMS, record_failures, record_predictions
 from app.lifecycle.model import try_task
 from app.lifecycle.policy import Policy
-from app.lookups import own_project, prompt_version
-from app.models import Project, Task, User
+from app.lookups import own_project, own_task_id, prompt_version
+from app.models import Task
 from app.validation import (
     CharField,
     Field,
@@ -89,17 +87,6 @@ def batch_failed_predictions(
     return JSONResponse({"job_id": job_id, "failed_predictions": failures}, status_code=201)
 
 
-def _own_task(session: Session, user: User) -> Callable[[int], bool]:
-    """Whether an id names a task of the user's organization."""
-
-    def resolve(pk: int) -> bool:
-        task = session.get(Task, pk)
-        project = session.get(Project, task.project_id) if task is not None else None
-        return project is not None and project.organization_id == user.organization_id
-
-    return resolve
-
-
 @router.post(
     "/api/prompts/{prompt_id}/versions/{version_id}/try-task",
     summary="✨ Try prompt on a single task",
@@ -115,7 +102,7 @@ def try_version_on_task(
     prompt, version = prompt_version(session, user, prompt_id, version_id)
     fields: dict[str, Field] = {
         "project_id": PrimaryKeyField(required=True, resolve=own_project(session, user)),
-        "task_id": PrimaryKeyField(required=True, resolve=_own_task(session, user)),
+        "task_id": PrimaryKeyField(required=True, resolve=own_task_id(session, user)),
         "prompt_override": CharField(allow_blank=True),
     }
     values = validate(fields, body.data, form=body.form)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, Response
 
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
-from app.lookups import own_project
+from app.lookups import own_project, own_task_id
 from app.render import prediction_json
 from app.validation import validate
 from app.workspace.predictions import (
@@ -18,7 +18,6 @@ from app.workspace.predictions import (
     prediction_fields,
     update_prediction,
 )
-from app.workspace.tasks import task_in_org
 
 router = APIRouter(tags=["Predictions"])
 ONE = "/api/predictions/{id}/"
@@ -35,7 +34,7 @@ def list_predictions_route(
     """List all predictions and their IDs."""
     projects = own_project(session, user)
     chosen = {
-        "task": filter_ids(task_in_org(session, user), "task", task),
+        "task": filter_ids(own_task_id(session, user), "task", task),
         "project": filter_ids(projects, "project", project),
         "task_project": filter_ids(projects, "task__project", task__project),
     }
@@ -59,6 +58,20 @@ def get_prediction(id: int, user: CurrentUserDep, session: SessionDep) -> JSONRe
     return JSONResponse(prediction_json(own_prediction(session, user, id)))
 
 
+def _change(
+    id: int,  # noqa: A002
+    user: CurrentUserDep,
+    body: BodyDep,
+    session: SessionDep,
+    clock: ClockDep,
+    partial: bool,
+) -> JSONResponse:
+    own_prediction(session, user, id)
+    values = validate(prediction_fields(session, user, partial), body.data, form=body.form)
+    prediction = update_prediction(session, user, id, values, clock.now(session))
+    return JSONResponse(prediction_json(prediction))
+
+
 @router.patch(ONE, summary="Update prediction")
 def patch_prediction(
     id: int,  # noqa: A002
@@ -68,10 +81,7 @@ def patch_prediction(
     clock: ClockDep,
 ) -> JSONResponse:
     """Update prediction data by prediction ID."""
-    own_prediction(session, user, id)
-    values = validate(prediction_fields(session, user, partial=True), body.data, form=body.form)
-    prediction = update_prediction(session, user, id, values, clock.now(session))
-    return JSONResponse(prediction_json(prediction))
+    return _change(id, user, body, session, clock, partial=True)
 
 
 @router.put(ONE, summary="Update prediction")
@@ -83,10 +93,7 @@ def put_prediction(
     clock: ClockDep,
 ) -> JSONResponse:
     """Overwrite prediction data by prediction ID."""
-    own_prediction(session, user, id)
-    values = validate(prediction_fields(session, user), body.data, form=body.form)
-    prediction = update_prediction(session, user, id, values, clock.now(session))
-    return JSONResponse(prediction_json(prediction))
+    return _change(id, user, body, session, clock, partial=False)
 
 
 @router.delete(ONE, status_code=204, summary="Delete prediction")

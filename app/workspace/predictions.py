@@ -9,6 +9,7 @@ from sqlmodel import Session, col
 
 from app.db import get_by_id
 from app.errors import NotFound, ValidationFailed
+from app.lookups import own_project, own_task_id
 from app.models import ModelRun, Prediction, Project, Task, User
 from app.validation import (
     CharField,
@@ -20,7 +21,6 @@ from app.validation import (
     ListField,
     PrimaryKeyField,
 )
-from app.workspace.tasks import task_in_org
 
 UNIQUE_RUN_TASK = "The fields model_run, task must make a unique set."
 
@@ -33,14 +33,10 @@ def prediction_fields(session: Session, user: User, partial: bool = False) -> di
         run = session.get(ModelRun, pk)
         return run is not None and run.organization_id == user.organization_id
 
-    def project_in_org(pk: int) -> bool:
-        project = session.get(Project, pk)
-        return project is not None and project.organization_id == user.organization_id
-
     return {
         "result": ListField(child=DictField(), required=not partial),
-        "task": PrimaryKeyField(required=not partial, resolve=task_in_org(session, user)),
-        "project": PrimaryKeyField(allow_null=True, resolve=project_in_org),
+        "task": PrimaryKeyField(required=not partial, resolve=own_task_id(session, user)),
+        "project": PrimaryKeyField(allow_null=True, resolve=own_project(session, user)),
         "score": FloatField(allow_null=True),
         "model_version": CharField(allow_blank=True),
         "cluster": IntegerField(allow_null=True),

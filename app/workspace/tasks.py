@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from app.db import get_by_id, mark_seed_changed
 from app.errors import NotFound
+from app.lookups import own_project
 from app.models import (
     ACTIVE_STATUSES,
     MAX_ID,
@@ -46,24 +47,9 @@ MAX_IMPORT_TASKS = 250_000  # Label Studio's limit for one import request
 def own_task(session: Session, user: User, task_id: int, lock: bool = False) -> Task:
     """A task of a project of the user's organization, or Label Studio's 404."""
     task = get_by_id(session, Task, task_id, lock)
-    if task is None or not _in_org(session, task.project_id, user):
+    if task is None or not own_project(session, user)(task.project_id):
         raise NotFound("Task")
     return task
-
-
-def _in_org(session: Session, project_id: int | None, user: User) -> bool:
-    project = session.get(Project, project_id) if project_id is not None else None
-    return project is not None and project.organization_id == user.organization_id
-
-
-def task_in_org(session: Session, user: User) -> Any:
-    """Whether an id names a task of the user's organization (for body fields and filters)."""
-
-    def resolve(pk: int) -> bool:
-        task = session.get(Task, pk)
-        return task is not None and _in_org(session, task.project_id, user)
-
-    return resolve
 
 
 def next_inner_id(session: Session, project_id: int) -> int:
