@@ -3,11 +3,14 @@
 It checks the Authorization header against a constant, validates the create body with a
 pydantic model of the fields of ModelRunRequestRequest and answers it back (201) without
 storing anything; GET on the same path answers a fixed list (``--list-file``, a JSON array,
-e.g. the emulator's own answer), serialised on every request as the emulator does. Served by
-uvicorn in one process, on a pre-bound socket, the way ``lse-emulator serve`` does it (but with
-TCP_NODELAY on its connections: see main()).
+e.g. the emulator's own answer), serialised on every request as the emulator does. With
+``--bodies-file`` (a JSON object of path -> file), GET on each such path answers that file's
+bytes as they are (a JSON body encoded beforehand), whatever the query. Served by uvicorn in one
+process, on a pre-bound socket, the way ``lse-emulator serve`` does it (but with TCP_NODELAY on
+its connections: see main()).
 
     python bench/floor_app.py --port 0 --ready-file /tmp/floor.ready [--list-file runs.json]
+        [--bodies-file bodies.json]
 """
 
 import argparse
@@ -23,7 +26,7 @@ from typing import Annotated, Any
 
 import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 TOKEN = "Token acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"
@@ -62,7 +65,7 @@ def authorized(authorization: Annotated[str | None, Header()] = None) -> None:
 Authorized = Annotated[None, Depends(authorized)]
 
 
-def create_app(runs: list[Any]) -> FastAPI:
+def create_app(runs: list[Any], bodies: dict[str, bytes] | None = None) -> FastAPI:
     app = FastAPI(title="floor")
 
     @app.post(RUNS, status_code=201)
@@ -73,7 +76,16 @@ def create_app(runs: list[Any]) -> FastAPI:
     async def list_runs(prompt_id: int, version_id: int, _: Authorized):
         return JSONResponse(runs)
 
+    for path, body in (bodies or {}).items():
+        app.add_api_route(path, _fixed_answer(body), methods=["GET"])
     return app
+
+
+def _fixed_answer(body: bytes):
+    async def answer(_: Authorized):
+        return Response(body, media_type="application/json")
+
+    return answer
 
 
 def _announce(url: str, ready_file: str | None) -> None:
@@ -97,9 +109,16 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8081)
     parser.add_argument("--ready-file")
     parser.add_argument("--list-file", help="JSON array answered by GET on the runs path")
+    parser.add_argument(
+        "--bodies-file", help="JSON object of path -> file whose bytes GET on that path answers"
+    )
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
     runs = json.loads(Path(args.list_file).read_text()) if args.list_file else []
+    bodies = {}
+    if args.bodies_file:
+        files = json.loads(Path(args.bodies_file).read_text())
+        bodies = {path: Path(file).read_bytes() for path, file in files.items()}
     # IPPROTO_TCP spelled out: accepted sockets inherit the listener's proto, and asyncio turns
     # TCP_NODELAY on only where it reads IPPROTO_TCP; with proto 0 every keep-alive response
     # waits ~40 ms on the client's delayed ACK (uvicorn issue #3149).
@@ -108,7 +127,7 @@ def main() -> None:
     sock.bind((args.host, args.port))
     host, port = sock.getsockname()[:2]
     config = uvicorn.Config(
-        create_app(runs),
+        create_app(runs, bodies),
         log_level=args.log_level,
         access_log=False,
         timeout_graceful_shutdown=10,
