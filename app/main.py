@@ -43,6 +43,7 @@ from app.migrate import migrate, startup_lock
 from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import Metrics, RequestMiddleware
 from app.openapi import build_definition
+from app.responses import JSONResponse
 from app.seed import configured_seed, database_is_empty, load_seed
 
 log = logging.getLogger("lse_emulator")
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         version=__version__,
         lifespan=lifespan,
         redirect_slashes=False,
+        default_response_class=JSONResponse,
         # Served by install_docs with the package's own copies of their scripts (no CDN).
         docs_url=None,
         redoc_url=None,

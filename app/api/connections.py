@@ -3,10 +3,11 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.render import connections
+from app.responses import JSONResponse
 from app.workspace.connections import (
     PROVIDERS,
     create_connection,

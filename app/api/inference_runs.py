@@ -4,7 +4,6 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
@@ -17,6 +16,7 @@ from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_ru
 from app.lookups import ordering_terms, own_project, prompt_version
 from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
 from app.render import model_run, model_runs, user_simple
+from app.responses import JSONResponse
 from app.validation import (
     BooleanField,
     CharField,

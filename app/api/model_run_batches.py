@@ -4,7 +4,6 @@ trying a version on one task."""
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.errors import ValidationFailed
@@ -13,6 +12,7 @@ from app.lifecycle.model import try_task
 from app.lifecycle.policy import Policy
 from app.lookups import own_project, own_task_id, prompt_version
 from app.models import Task
+from app.responses import JSONResponse
 from app.validation import (
     CharField,
     Field,

@@ -3,11 +3,12 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.lookups import own_project, own_task_id
 from app.render import prediction_json
+from app.responses import JSONResponse
 from app.validation import validate
 from app.workspace.predictions import (
     create_prediction,

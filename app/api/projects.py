@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from app.db import get_by_id
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
@@ -14,6 +14,7 @@ from app.lifecycle.subsets import subset_counts
 from app.models import Project
 from app.pagination import paginate
 from app.render import project
+from app.responses import JSONResponse
 from app.workspace.projects import (
     COUNT_FIELDS,
     DEFAULTS,

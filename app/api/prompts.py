@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import func, or_
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
@@ -28,6 +28,7 @@ from app.render import (
     model_version,
     project,
 )
+from app.responses import JSONResponse
 from app.validation import (
     BooleanField,
     CharField,

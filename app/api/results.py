@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from app.api.prompts import render_versions
@@ -18,6 +17,7 @@ from app.lookups import own_project, prompt_version
 from app.models import Project, PromptVersion, User
 from app.pagination import paginate_list
 from app.render import refined_prompt
+from app.responses import JSONResponse
 from app.validation import (
     CharField,
     ChoiceField,

@@ -1,10 +1,11 @@
 """Tasks of a project: list (paginated), create, get, update, delete; and imports of tasks."""
 
 import json
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sqlalchemy import and_, asc, desc, exists, false, func, not_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -14,9 +15,10 @@ from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.errors import APIError, BadRequest, NotFound
 from app.lifecycle.subsets import FilterError, filter_condition
 from app.lookups import own_project
-from app.models import MAX_ID, Annotation, Prediction, Project, Task, User
+from app.models import MAX_ID, Annotation, Prediction, Project, Task, User, table_of
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.render import project_import_json, task_json
+from app.responses import JSONResponse
 from app.validation import (
     BooleanField,
     DictField,
@@ -72,9 +74,9 @@ def task_id_of(raw: str) -> int:
     return value
 
 
-def render_tasks(session: Session, tasks: list[Task], nested: bool) -> list[dict[str, Any]]:
+def render_tasks(session: Session, tasks: Sequence[Any], nested: bool) -> list[dict[str, Any]]:
     ids = [task.id for task in tasks if task.id is not None]
-    annotations, predictions = task_counts(session, ids)
+    annotations, predictions = task_counts(session, ids, whole=nested)
     return [
         task_json(task, annotations[task.id or 0], predictions[task.id or 0], nested)
         for task in tasks
@@ -193,15 +195,14 @@ def list_tasks(
     total_predictions = session.execute(
         select(func.count(col(Prediction.id))).where(col(Prediction.task_id).in_(ids))
     ).scalar_one()
-    tasks = list(
-        session.execute(
-            select(Task)
-            .where(condition)
-            .order_by(*terms, col(Task.id))
-            .limit(size)
-            .offset((page - 1) * size)
-        ).scalars()
-    )
+    # Rows of the table, not ORM objects: a page is read, never changed.
+    tasks = session.execute(
+        select(table_of(Task))
+        .where(condition)
+        .order_by(*terms, col(Task.id))
+        .limit(size)
+        .offset((page - 1) * size)
+    ).all()
     return JSONResponse(
         {
             "total_annotations": total_annotations,

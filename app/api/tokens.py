@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from app.deps import (
     BodyDep,
@@ -16,6 +16,7 @@ from app.deps import (
     WriteSessionDep,
 )
 from app.render import iso
+from app.responses import JSONResponse
 from app.validation import CharField, Field, validate
 from app.workspace.tokens import (
     blacklist_token,

@@ -1,11 +1,11 @@
 """The current user and the server's version."""
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse
 
 from app.deps import ClockDep, CurrentUserDep, SessionDep, SettingsDep
 from app.models import Organization
 from app.render import version, whoami
+from app.responses import JSONResponse
 
 router = APIRouter(tags=["Users"])
 

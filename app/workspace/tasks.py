@@ -26,6 +26,7 @@ from app.models import (
     RunTask,
     Task,
     User,
+    table_of,
 )
 from app.validation import (
     EMPTY,
@@ -404,22 +405,38 @@ def delete_task(session: Session, user: User, task_id: int) -> None:
     session.commit()
 
 
+# What a task's counters read of its annotations and predictions when they are not shown whole.
+ANNOTATION_SUMMARY = (
+    "id",
+    "task_id",
+    "was_cancelled",
+    "completed_by_id",
+    "lead_time",
+    "created_at",
+)
+PREDICTION_SUMMARY = ("task_id", "score", "model_version")
+
+
 def task_counts(
-    session: Session, task_ids: Sequence[int]
-) -> tuple[dict[int, list[Annotation]], dict[int, list[Prediction]]]:
-    """The annotations and predictions of tasks, by task id (one query each)."""
-    annotations: dict[int, list[Annotation]] = {i: [] for i in task_ids}
-    predictions: dict[int, list[Prediction]] = {i: [] for i in task_ids}
+    session: Session, task_ids: Sequence[int], whole: bool = True
+) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
+    """The annotations and predictions of tasks, by task id, oldest first (one query each), as
+    rows of their tables: every column when ``whole``, else only those the counters read."""
+    annotations: dict[int, list[Any]] = {i: [] for i in task_ids}
+    predictions: dict[int, list[Any]] = {i: [] for i in task_ids}
     if not task_ids:
         return annotations, predictions
-    for annotation in session.execute(
-        select(Annotation).where(col(Annotation.task_id).in_(task_ids)).order_by(col(Annotation.id))
-    ).scalars():
-        annotations[annotation.task_id].append(annotation)
-    for prediction in session.execute(
-        select(Prediction).where(col(Prediction.task_id).in_(task_ids)).order_by(col(Prediction.id))
-    ).scalars():
-        predictions[prediction.task_id].append(prediction)
+    for model, found, summary in (
+        (Annotation, annotations, ANNOTATION_SUMMARY),
+        (Prediction, predictions, PREDICTION_SUMMARY),
+    ):
+        table = table_of(model)
+        columns = table.columns if whole else [table.c[name] for name in summary]
+        rows = session.execute(
+            select(*columns).where(table.c.task_id.in_(task_ids)).order_by(table.c.id)
+        )
+        for row in rows:
+            found[row.task_id].append(row)
     return annotations, predictions
 
 

@@ -1,0 +1,30 @@
+"""JSON answers written byte for byte as ``JSONResponse`` writes them (``json.dumps``, compact,
+non-ASCII kept), by orjson where its text is known to be the same: lists of thousands of
+objects are encoded ten times faster."""
+
+import re
+from typing import Any
+
+import orjson
+from starlette.responses import JSONResponse as StdlibJSONResponse
+
+# orjson writes floats as repr() does but for two cases: below 1e-4 it writes 0.00001 where
+# repr writes 1e-05, and it writes no leading zero in a one-digit negative exponent (1e-7, not
+# 1e-07). A body holding either text (in a number or, rarely, in a string) is written again by
+# json.dumps; so are those orjson refuses (integers beyond 64 bits, keys that are not strings,
+# lone surrogates, datetimes, dataclasses), which json.dumps renders or refuses as before.
+# (NaN and the infinities, which json.dumps refuses and orjson writes as null, cannot be
+# stored: JSON bodies with them are refused.)
+FLOAT_DIFFERENCES = re.compile(rb"0\.0000|e-\d(?!\d)")
+OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
+class JSONResponse(StdlibJSONResponse):
+    def render(self, content: Any) -> bytes:
+        try:
+            body = orjson.dumps(content, option=OPTIONS)
+        except TypeError:  # orjson.JSONEncodeError included
+            return super().render(content)
+        if (b"0.0000" in body or b"e-" in body) and FLOAT_DIFFERENCES.search(body):
+            return super().render(content)
+        return body

@@ -1,0 +1,59 @@
+"""Answers are written byte for byte as Starlette's JSONResponse (json.dumps) writes them."""
+
+import enum
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from starlette.responses import JSONResponse as StdlibJSONResponse
+
+from app.responses import JSONResponse
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=30,
+)
+
+
+def both(content: object) -> tuple[bytes, bytes]:
+    return JSONResponse(content).body, StdlibJSONResponse(content).body
+
+
+@given(json_values)
+def test_any_json_value_is_written_as_json_dumps_writes_it(value: object) -> None:
+    ours, theirs = both(value)
+    assert ours == theirs
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e-5, -2.5e-6, 1e-7, 1.5e-9, 1e-10, 1e-300, 5e-324, 1e16, 1e22, 1.7976931348623157e308,
+        0.1, -0.0, 2**64, -(2**63) - 1, 10**30, "0.00001 in a string", "one-1", "é ✓ \u2028",
+        "\x00\x1f\x7f", {1: "integer key"}, {"nested": [{"a": 1e-6}]},
+    ],
+)  # fmt: skip
+def test_numbers_and_text_where_orjson_differs_are_written_as_json_dumps_writes_them(
+    value: object,
+) -> None:
+    ours, theirs = both(value)
+    assert ours == theirs
+
+
+def test_a_str_enum_is_its_value() -> None:
+    class Status(enum.StrEnum):
+        DONE = "Completed"
+
+    ours, theirs = both({"status": Status.DONE})
+    assert ours == theirs == b'{"status":"Completed"}'
+
+
+def test_a_lone_surrogate_is_refused_as_json_dumps_refuses_it() -> None:
+    for response_class in (StdlibJSONResponse, JSONResponse):
+        with pytest.raises(UnicodeEncodeError):
+            response_class({"x": "\ud800"})
