@@ -1,7 +1,7 @@
 """Label Studio's JSON for each object, used by the Label Studio API and the control plane alike."""
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -17,6 +17,16 @@ def iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
+def iso_read(value: datetime | None) -> str | None:
+    """``iso`` of a datetime as the database answers a plain DATETIME column (ORM values too):
+    naive is UTC (SQLite stores it so), aware may be in the connection's zone."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.isoformat() + "Z"
+    return iso(value.astimezone(UTC))
+
+
 def user_simple(user: User) -> dict[str, Any]:
     return {
         "id": user.id,
@@ -28,38 +38,62 @@ def user_simple(user: User) -> dict[str, Any]:
     }
 
 
-def model_run(run: Any, creator: dict[str, Any]) -> dict[str, Any]:
-    """A run as the API shows it (``only_missing_predictions`` is write-only: never shown)."""
+# The columns of a run that its JSON shows, in the order run_json reads them.
+RUN_COLUMNS = (
+    "id", "created_by_id", "project_id", "version_id", "prompt_id", "organization_id",
+    "project_subset", "sample_subset_size", "filters_json", "task_ids", "source_model_run_id",
+    "job_id", "status", "total_tasks", "total_predictions", "total_correct_predictions",
+    "created_at", "triggered_at", "predictions_updated_at", "completed_at",
+)  # fmt: skip
+
+
+def run_json(values: Sequence[Any], creator: dict[str, Any]) -> dict[str, Any]:
+    """A run, given as its RUN_COLUMNS values, as the API shows it (``only_missing_predictions``
+    is write-only: never shown)."""
+    (pk, _, project_id, version_id, prompt_id, organization_id, subset, sample_size, filters,
+     task_ids, source_run_id, job_id, status, total_tasks, total_predictions, total_correct,
+     created_at, triggered_at, predictions_updated_at, completed_at) = values  # fmt: skip
     return {
-        "id": run.id,
+        "id": pk,
         "created_by": creator,
-        "project": run.project_id,
-        "model_version": run.version_id,
-        "parent_model": run.prompt_id,
-        "organization": run.organization_id,
-        "project_subset": run.project_subset,
-        "sample_subset_size": run.sample_subset_size,
-        "filters_json": run.filters_json,
-        "task_ids": run.task_ids,
-        "source_model_run": run.source_model_run_id,
-        "job_id": run.job_id,
-        "status": run.status,
-        "total_tasks": run.total_tasks,
-        "total_predictions": run.total_predictions,
-        "total_correct_predictions": run.total_correct_predictions,
-        "created_at": iso(run.created_at),
-        "triggered_at": iso(run.triggered_at),
-        "predictions_updated_at": iso(run.predictions_updated_at),
-        "completed_at": iso(run.completed_at),
+        "project": project_id,
+        "model_version": version_id,
+        "parent_model": prompt_id,
+        "organization": organization_id,
+        "project_subset": subset,
+        "sample_subset_size": sample_size,
+        "filters_json": filters,
+        "task_ids": task_ids,
+        "source_model_run": source_run_id,
+        "job_id": job_id,
+        "status": status,
+        "total_tasks": total_tasks,
+        "total_predictions": total_predictions,
+        "total_correct_predictions": total_correct,
+        "created_at": iso_read(created_at),
+        "triggered_at": iso_read(triggered_at),
+        "predictions_updated_at": iso_read(predictions_updated_at),
+        "completed_at": iso_read(completed_at),
     }
+
+
+def model_run(run: Any, creator: dict[str, Any]) -> dict[str, Any]:
+    """A run (an ORM object or a row of the table) as the API shows it."""
+    return run_json([getattr(run, name) for name in RUN_COLUMNS], creator)
 
 
 def model_runs(session: Session, runs: Sequence[Any]) -> list[dict[str, Any]]:
     """Runs (ORM objects or rows of the table) as the API shows them, with their creators
     loaded in one query."""
-    ids = {run.created_by_id for run in runs}
-    users = {u.id: user_simple(u) for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    users = creators(session, [run.created_by_id for run in runs])
     return [model_run(run, users[run.created_by_id]) for run in runs]
+
+
+def run_rows(session: Session, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
+    """Runs read as RUN_COLUMNS tuples (a poll may list thousands) as the API shows them, with
+    their creators loaded in one query."""
+    users = creators(session, [row[1] for row in rows])
+    return [run_json(row, users[row[1]]) for row in rows]
 
 
 def run_history(session: Session, run: ModelRun) -> dict[str, Any]:

@@ -18,7 +18,15 @@ from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
 from app.lookups import ordering_terms, own_project, prompt_version
-from app.models import FewShotExample, Project, ProjectSubset, Prompt, PromptVersion, User
+from app.models import (
+    FewShotExample,
+    Project,
+    ProjectSubset,
+    Prompt,
+    PromptProject,
+    PromptVersion,
+    User,
+)
 from app.pagination import paginate
 from app.render import (
     creators,
@@ -195,19 +203,20 @@ def render_prompts_get(session: Session, prompts: Sequence[Prompt]) -> list[dict
     """Prompts as ModelInterfaceSerializerGET, with their creators, projects and counts."""
     ids = [p.id for p in prompts]
     users = creators(session, [p.created_by_id for p in prompts])
-    project_ids = associated_project_ids(session, ids)
-    wanted = {pk for pks in project_ids.values() for pk in pks}
-    titles: dict[int, str] = {}
-    for pk, title in session.execute(
-        select(col(Project.id), col(Project.title)).where(col(Project.id).in_(wanted))
+    projects: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
+    for prompt_id, project_id, title in session.execute(
+        select(col(PromptProject.prompt_id), col(PromptProject.project_id), col(Project.title))
+        .outerjoin(Project, col(Project.id) == col(PromptProject.project_id))
+        .where(col(PromptProject.prompt_id).in_(ids))
+        .order_by(col(PromptProject.project_id))
     ):
-        titles[pk] = title
+        projects[prompt_id].append({"id": project_id, "title": title})
     stats = prompt_stats(session, ids)
     return [
         model_interface_get(
             p,
             users.get(p.created_by_id) if p.created_by_id is not None else None,
-            [{"id": pk, "title": titles.get(pk)} for pk in project_ids[p.id]],
+            projects[p.id],
             stats[p.id],
         )
         for p in prompts

@@ -390,23 +390,42 @@ def prompt_stats(session: Session, prompt_ids: Sequence[int]) -> dict[int, dict[
         pk: {"versions_count": 0, "runs_count": 0, "best_score": None} for pk in prompt_ids
     }
     versions = session.execute(
-        select(col(PromptVersion.id), col(PromptVersion.prompt_id)).where(
-            col(PromptVersion.prompt_id).in_(prompt_ids)
+        select(col(PromptVersion.prompt_id), func.count())
+        .where(col(PromptVersion.prompt_id).in_(prompt_ids))
+        .group_by(col(PromptVersion.prompt_id))
+    )
+    for prompt_id, count in versions:
+        stats[prompt_id]["versions_count"] = count
+    # Each version's score as version_scores has it (its latest run comes last), found through
+    # the prompts' ids rather than a list of all their versions' ids.
+    latest: dict[int, tuple[int, float | None]] = {}
+    runs = session.execute(
+        select(
+            col(PromptVersion.prompt_id),
+            col(ModelRun.version_id),
+            col(ModelRun.total_predictions),
+            col(ModelRun.total_correct_predictions),
         )
-    ).all()
-    scores = version_scores(session, [v for v, _ in versions])
-    for version_id, prompt_id in versions:
+        .join(PromptVersion, col(PromptVersion.id) == col(ModelRun.version_id))
+        .where(
+            col(PromptVersion.prompt_id).in_(prompt_ids),
+            col(ModelRun.status) == RunStatus.COMPLETED,
+            col(ModelRun.project_subset) == "HasGT",
+        )
+        .order_by(col(ModelRun.completed_at), col(ModelRun.id))
+    )
+    for prompt_id, version_id, predictions, correct in runs:
+        latest[version_id] = (prompt_id, (correct or 0) / predictions if predictions else None)
+    for prompt_id, score in latest.values():
         entry = stats[prompt_id]
-        entry["versions_count"] += 1
-        score = scores[version_id]
         if score is not None and (entry["best_score"] is None or score > entry["best_score"]):
             entry["best_score"] = score
-    runs = session.execute(
+    runs_counts = session.execute(
         select(col(ModelRun.prompt_id), func.count())
         .where(col(ModelRun.prompt_id).in_(prompt_ids))
         .group_by(col(ModelRun.prompt_id))
     )
-    for prompt_id, count in runs:
+    for prompt_id, count in runs_counts:
         stats[prompt_id]["runs_count"] = count
     return stats
 
