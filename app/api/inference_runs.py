@@ -5,18 +5,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import (
-    JSON,
-    DateTime,
-    Text,
-    case,
-    cast,
-    literal_column,
-    null,
     select,
-    type_coerce,
 )
 from sqlalchemy.orm import Mapped
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from app.config import Settings
@@ -25,8 +16,8 @@ from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
 from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, create_run
 from app.lookups import ordering_terms, own_project, prompt_version
-from app.models import MAX_ID, ModelRun, ProjectSubset, User, UTCDateTime, table_of
-from app.render import RUN_COLUMNS, model_run, run_rows, user_simple
+from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
+from app.render import RUN_COLUMNS, model_run, read_column, run_rows, user_simple
 from app.responses import JSONResponse
 from app.validation import (
     BooleanField,
@@ -55,17 +46,6 @@ ORDERING: dict[str, Mapped[Any]] = {
     "project": col(ModelRun.project_id),
     "total_tasks": col(ModelRun.total_tasks),
 }
-
-
-def _read_fast(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A column read for a long list: datetimes as the database stores them (render's iso_read
-    takes them), a JSON null as SQL NULL (nothing to decode)."""
-    if isinstance(column.type, UTCDateTime):
-        return type_coerce(column, DateTime())
-    if isinstance(column.type, JSON):
-        is_null = cast(column, Text) == literal_column("'null'")
-        return type_coerce(case((is_null, null()), else_=column), column.type)
-    return column
 
 
 def run_fields(session: Session, user: User) -> dict[str, Field]:
@@ -157,7 +137,7 @@ def list_inference_runs(
         return JSONResponse([])  # an id no row can have matches nothing
     # Tuples through the connection, not ORM objects: a poll may list thousands of runs.
     table = table_of(ModelRun)
-    query = select(*(_read_fast(table.c[name]) for name in RUN_COLUMNS)).where(
+    query = select(*(read_column(table.c[name]) for name in RUN_COLUMNS)).where(
         table.c.prompt_id == prompt_id,
         table.c.version_id == version_id,
         table.c.organization_id == user.organization_id,

@@ -17,7 +17,7 @@ from app.lifecycle.subsets import FilterError, filter_condition
 from app.lookups import own_project
 from app.models import MAX_ID, Annotation, Prediction, Project, Task, User, table_of
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
-from app.render import project_import_json, task_json
+from app.render import project_import_json, read_column, task_json
 from app.responses import JSONResponse
 from app.validation import (
     BooleanField,
@@ -197,7 +197,7 @@ def list_tasks(
     ).scalar_one()
     # Rows of the table, not ORM objects: a page is read, never changed.
     tasks = session.execute(
-        select(table_of(Task))
+        select(*(read_column(column) for column in table_of(Task).columns))
         .where(condition)
         .order_by(*terms, col(Task.id))
         .limit(size)

@@ -28,6 +28,7 @@ from app.models import (
     User,
     table_of,
 )
+from app.render import read_column
 from app.validation import (
     EMPTY,
     BooleanField,
@@ -431,7 +432,8 @@ def task_counts(
         (Prediction, predictions, PREDICTION_SUMMARY),
     ):
         table = table_of(model)
-        columns = table.columns if whole else [table.c[name] for name in summary]
+        chosen = table.columns if whole else [table.c[name] for name in summary]
+        columns = [read_column(column) for column in chosen]
         rows = session.execute(
             select(*columns).where(table.c.task_id.in_(task_ids)).order_by(table.c.id)
         )

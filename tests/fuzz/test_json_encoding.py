@@ -1,12 +1,14 @@
 """Answers are written byte for byte as Starlette's JSONResponse (json.dumps) writes them."""
 
 import enum
+import json
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.responses import JSONResponse as StdlibJSONResponse
 
+from app.render import loads_stored
 from app.responses import JSONResponse
 
 json_values = st.recursive(
@@ -57,3 +59,18 @@ def test_a_lone_surrogate_is_refused_as_json_dumps_refuses_it() -> None:
     for response_class in (StdlibJSONResponse, JSONResponse):
         with pytest.raises(UnicodeEncodeError):
             response_class({"x": "\ud800"})
+
+
+@given(json_values)
+def test_stored_json_is_read_as_json_loads_reads_it(value: object) -> None:
+    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        assert repr(loads_stored(text)) == repr(json.loads(text))
+
+
+@pytest.mark.parametrize(
+    "text", ["NaN", "[Infinity]", '"\\ud800"', str(2**64), "-0", "-0.0", "1E400", '{"a":1,"a":2}']
+)
+def test_stored_json_orjson_refuses_or_reads_alike_is_read_as_json_loads_reads_it(
+    text: str,
+) -> None:
+    assert repr(loads_stored(text)) == repr(json.loads(text))
