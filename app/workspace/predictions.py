@@ -10,7 +10,8 @@ from sqlmodel import Session, col
 from app.db import get_by_id
 from app.errors import NotFound, ValidationFailed
 from app.lookups import own_project, own_task_id
-from app.models import ModelRun, Prediction, Project, Task, User
+from app.models import ModelRun, Prediction, Project, Task, User, table_of
+from app.render import read_column
 from app.validation import (
     CharField,
     DictField,
@@ -132,20 +133,22 @@ def filter_ids(resolve: Callable[[int], bool], name: str, raw: str | None) -> in
 
 def list_predictions(
     session: Session, user: User, task: int | None, project: int | None, task_project: int | None
-) -> list[Prediction]:
-    """The organization's predictions, by id, filtered as Label Studio's filterset does."""
+) -> list[Any]:
+    """The organization's predictions, by id, filtered as Label Studio's filterset does (rows
+    of the table, read for rendering)."""
+    table = table_of(Prediction)
     org_projects = select(col(Project.id)).where(
         col(Project.organization_id) == user.organization_id
     )
-    query = select(Prediction).where(col(Prediction.project_id).in_(org_projects))
+    query = select(*(read_column(column) for column in table.columns)).where(
+        table.c.project_id.in_(org_projects)
+    )
     if task is not None:
-        query = query.where(col(Prediction.task_id) == task)
+        query = query.where(table.c.task_id == task)
     if project is not None:
-        query = query.where(col(Prediction.project_id) == project)
+        query = query.where(table.c.project_id == project)
     if task_project is not None:
         query = query.where(
-            col(Prediction.task_id).in_(
-                select(col(Task.id)).where(col(Task.project_id) == task_project)
-            )
+            table.c.task_id.in_(select(col(Task.id)).where(col(Task.project_id) == task_project))
         )
-    return list(session.execute(query.order_by(col(Prediction.id))).scalars())
+    return list(session.execute(query.order_by(table.c.id)).all())
