@@ -502,6 +502,13 @@ def annotation_json(annotation: Any) -> dict[str, Any]:
     }
 
 
+# The columns of a prediction that its JSON shows (what the run's call cost is not shown).
+PREDICTION_COLUMNS = (
+    "id", "result", "model_version", "score", "cluster", "neighbors", "mislabeling",
+    "created_at", "updated_at", "run_id", "task_id", "project_id",
+)  # fmt: skip
+
+
 def prediction_json(prediction: Any) -> dict[str, Any]:
     """Label Studio's Prediction."""
     return {

@@ -11,7 +11,7 @@ from app.db import get_by_id
 from app.errors import NotFound, ValidationFailed
 from app.lookups import own_project, own_task_id
 from app.models import ModelRun, Prediction, Project, Task, User, table_of
-from app.render import read_column
+from app.render import PREDICTION_COLUMNS, read_column
 from app.validation import (
     CharField,
     DictField,
@@ -140,7 +140,7 @@ def list_predictions(
     org_projects = select(col(Project.id)).where(
         col(Project.organization_id) == user.organization_id
     )
-    query = select(*(read_column(column) for column in table.columns)).where(
+    query = select(*(read_column(table.c[name]) for name in PREDICTION_COLUMNS)).where(
         table.c.project_id.in_(org_projects)
     )
     if task is not None:

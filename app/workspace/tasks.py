@@ -28,7 +28,7 @@ from app.models import (
     User,
     table_of,
 )
-from app.render import read_column
+from app.render import PREDICTION_COLUMNS, read_column
 from app.validation import (
     EMPTY,
     BooleanField,
@@ -422,18 +422,19 @@ def task_counts(
     session: Session, task_ids: Sequence[int], whole: bool = True
 ) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
     """The annotations and predictions of tasks, by task id, oldest first (one query each), as
-    rows of their tables: every column when ``whole``, else only those the counters read."""
+    rows of their tables: the columns their JSON shows when ``whole``, else only those the
+    counters read."""
     annotations: dict[int, list[Any]] = {i: [] for i in task_ids}
     predictions: dict[int, list[Any]] = {i: [] for i in task_ids}
     if not task_ids:
         return annotations, predictions
-    for model, found, summary in (
-        (Annotation, annotations, ANNOTATION_SUMMARY),
-        (Prediction, predictions, PREDICTION_SUMMARY),
+    for model, found, shown, summary in (
+        (Annotation, annotations, None, ANNOTATION_SUMMARY),
+        (Prediction, predictions, PREDICTION_COLUMNS, PREDICTION_SUMMARY),
     ):
         table = table_of(model)
-        chosen = table.columns if whole else [table.c[name] for name in summary]
-        columns = [read_column(column) for column in chosen]
+        names = (shown or table.columns.keys()) if whole else summary
+        columns = [read_column(table.c[name]) for name in names]
         rows = session.execute(
             select(*columns).where(table.c.task_id.in_(task_ids)).order_by(table.c.id)
         )
