@@ -2,14 +2,14 @@
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, DateTime, Dialect, Text, TypeDecorator, type_coerce
+from sqlalchemy import JSON, DateTime, Dialect, type_coerce
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import TypeEngine
+from sqlalchemy.types import UserDefinedType
 from sqlmodel import Session, col, select
 
 from app.models import (
@@ -32,11 +32,11 @@ def iso(value: datetime | None) -> str | None:
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
-def iso_read(value: datetime | None) -> str | None:
-    """``iso`` of a datetime as ``read_column`` answers it (ORM values too): naive is UTC
-    (SQLite stores it so), aware may be in the connection's zone."""
-    if value is None:
-        return None
+def iso_read(value: datetime | str | None) -> str | None:
+    """``iso`` of a datetime as ``read_column`` answers it (ORM values too): text is already
+    ``iso``'s, naive is UTC (SQLite stores it so), aware may be in the connection's zone."""
+    if value is None or isinstance(value, str):
+        return value
     if value.tzinfo is None:
         return value.isoformat() + "Z"
     return iso(value if value.tzinfo is UTC else value.astimezone(UTC))
@@ -60,27 +60,57 @@ def loads_stored(text: str) -> Any:
     return json.loads(text)
 
 
-class StoredJSON(TypeDecorator[Any]):
-    """A JSON column decoded by ``loads_stored`` where SQLite hands over its text (psycopg
+class StoredJSON(UserDefinedType[Any]):
+    """A JSON column read through ``loads_stored`` where SQLite hands over its text (psycopg
     decodes PostgreSQL's itself)."""
 
-    impl = JSON
     cache_ok = True
 
-    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
-        return dialect.type_descriptor(Text() if dialect.name == "sqlite" else JSON())
+    def get_col_spec(self, **_: Any) -> str:
+        return "JSON"
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> Any:
-        if dialect.name == "sqlite" and value is not None:
-            return loads_stored(value)
-        return value
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return None
+
+        def process(value: str | None) -> Any:
+            return None if value is None or value == "null" else loads_stored(value)
+
+        return process
 
 
-def read_column(column: ColumnElement[Any]) -> ColumnElement[Any]:
-    """A column of a table read for rendering, under its own name: datetimes as the database
-    stores them (``iso_read`` takes them), JSON through ``StoredJSON``."""
+class StoredDateTime(UserDefinedType[Any]):
+    """A datetime column read as ``iso``'s text: on SQLite straight from the stored text
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), elsewhere from the driver's datetime."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **_: Any) -> str:
+        return "TIMESTAMP"
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name != "sqlite":
+            return iso_read
+        parse = DateTime().dialect_impl(dialect).result_processor(dialect, coltype)
+        assert parse is not None  # SQLite's DATETIME is text
+
+        def process(value: str | None) -> str | None:
+            if value is None:
+                return None
+            if len(value) == 26 and value[10] == " " and value[19] == ".":
+                clock = value[11:19] if value.endswith(".000000") else value[11:]
+                return f"{value[:10]}T{clock}Z"
+            return iso_read(parse(value))
+
+        return process
+
+
+def read_column(column: ColumnElement[Any], datetimes: bool = False) -> ColumnElement[Any]:
+    """A column of a table read for rendering, under its own name: datetimes as ``iso``'s text
+    (``iso_read`` passes it on; as the database answers them with ``datetimes``, for code that
+    compares them), JSON through ``loads_stored``."""
     if isinstance(column.type, UTCDateTime):
-        return type_coerce(column, DateTime()).label(column.key)
+        return type_coerce(column, DateTime() if datetimes else StoredDateTime()).label(column.key)
     if isinstance(column.type, JSON):
         return type_coerce(column, StoredJSON()).label(column.key)
     return column

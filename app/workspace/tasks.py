@@ -434,7 +434,8 @@ def task_counts(
     ):
         table = table_of(model)
         names = (shown or table.columns.keys()) if whole else summary
-        columns = [read_column(table.c[name]) for name in names]
+        # task_json compares annotations' datetimes: those are read as datetimes.
+        columns = [read_column(table.c[name], datetimes=model is Annotation) for name in names]
         rows = session.execute(
             select(*columns).where(table.c.task_id.in_(task_ids)).order_by(table.c.id)
         )

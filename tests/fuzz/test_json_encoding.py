@@ -1,14 +1,18 @@
-"""Answers are written byte for byte as Starlette's JSONResponse (json.dumps) writes them."""
+"""Answers are written byte for byte as Starlette's JSONResponse (json.dumps) writes them, and
+columns read for rendering decode as the ORM's types do."""
 
 import enum
 import json
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlalchemy import Column, MetaData, Table, create_engine, select, text
 from starlette.responses import JSONResponse as StdlibJSONResponse
 
-from app.render import loads_stored
+from app.models import UTCDateTime
+from app.render import iso, loads_stored, read_column
 from app.responses import JSONResponse
 
 json_values = st.recursive(
@@ -63,8 +67,8 @@ def test_a_lone_surrogate_is_refused_as_json_dumps_refuses_it() -> None:
 
 @given(json_values)
 def test_stored_json_is_read_as_json_loads_reads_it(value: object) -> None:
-    for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
-        assert repr(loads_stored(text)) == repr(json.loads(text))
+    for stored in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
+        assert repr(loads_stored(stored)) == repr(json.loads(stored))
 
 
 @pytest.mark.parametrize(
@@ -74,3 +78,16 @@ def test_stored_json_orjson_refuses_or_reads_alike_is_read_as_json_loads_reads_i
     text: str,
 ) -> None:
     assert repr(loads_stored(text)) == repr(json.loads(text))
+
+
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_a_stored_datetime_is_read_as_iso_renders_it(moment: datetime) -> None:
+    engine = create_engine("sqlite://")
+    table = Table("moments", MetaData(), Column("at", UTCDateTime()))
+    table.create(engine)
+    with engine.begin() as connection:
+        connection.execute(table.insert(), [{"at": moment}])
+        # Text stored without microseconds (not by SQLAlchemy) is read as well.
+        connection.execute(text("INSERT INTO moments VALUES ('2025-01-01 00:00:00')"))
+        read = connection.execute(select(read_column(table.c.at))).scalars().all()
+    assert read == [iso(moment), "2025-01-01T00:00:00Z"]
