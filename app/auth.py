@@ -7,11 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam, select
+from sqlmodel import Session
 
 from app.db import emulator_state
 from app.errors import unauthorized
-from app.models import Organization, User, utcnow
+from app.models import Organization, User, table_of, utcnow
 
 NOT_PROVIDED = "Authentication credentials were not provided."
 LEGACY_DISABLED = (
@@ -88,6 +89,18 @@ def authenticate(session: Session, header: str | None) -> User:
     raise unauthorized(NOT_PROVIDED)
 
 
+_USERS = table_of(User)
+_ORGANIZATIONS = table_of(Organization)
+# The user of a legacy token and whether its organization still accepts legacy tokens: one
+# statement, compiled once.
+_BY_TOKEN = (
+    select(_USERS, _ORGANIZATIONS.c.legacy_api_tokens_enabled)
+    .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == _USERS.c.organization_id)
+    .where(_USERS.c.token == bindparam("key"))
+)
+_USER_FIELDS = tuple(_USERS.c.keys())
+
+
 def _legacy_user(session: Session, parts: list[bytes]) -> User:
     if len(parts) == 1:
         raise unauthorized("Invalid token header. No credentials provided.")
@@ -99,17 +112,13 @@ def _legacy_user(session: Session, parts: list[bytes]) -> User:
         raise unauthorized(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    found = session.exec(
-        select(User, Organization.legacy_api_tokens_enabled)
-        .join(Organization, col(Organization.id) == User.organization_id)
-        .where(User.token == key)
-    ).first()
-    if found is None or not hmac.compare_digest(found[0].token.encode(), key.encode()):
+    # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
+    found = session.connection().execute(_BY_TOKEN, {"key": key}).first()
+    if found is None or not hmac.compare_digest(found.token.encode(), key.encode()):
         raise unauthorized("Invalid token.")
-    user, legacy_enabled = found
-    if not legacy_enabled:
+    if not found.legacy_api_tokens_enabled:
         raise unauthorized(LEGACY_DISABLED)
-    return user
+    return User(**{name: getattr(found, name) for name in _USER_FIELDS})
 
 
 def _jwt_user(session: Session, secret: str, token: bytes) -> User | None:

@@ -5,26 +5,32 @@ import itertools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel
 
-from app.models import MAX_ID, EmulatorState
+from app.models import MAX_ID, EmulatorState, table_of
 
 T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, busy timeout, write transactions that lock up front) or PostgreSQL."""
+    # Enough pooled connections for the usual concurrency (the thread pool, the event loop),
+    # so that a busy server does not open and close overflow connections all the time.
+    pool = {"pool_size": 16, "max_overflow": 14}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, **pool)
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        pool = {}  # one connection per thread: no queue to size
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -153,6 +159,21 @@ def emulator_state(session: Session) -> EmulatorState:
             raise RuntimeError("emulator state missing: the database was not initialised")
         session.info["emulator_state"] = state
     return state
+
+
+_STATE = table_of(EmulatorState)
+_CLOCK_AND_POLICY = select(
+    _STATE.c.clock_offset_seconds, _STATE.c.clock_frozen_at, _STATE.c.policy
+).where(_STATE.c.id == 1)
+
+
+def clock_and_policy(session: Session) -> Row[float, datetime | None, Any]:
+    """The state row's clock and policy as a plain row, in the session's transaction, for code
+    that only reads them (an ORM entity costs several times more)."""
+    row = session.connection().execute(_CLOCK_AND_POLICY).first()
+    if row is None:
+        raise RuntimeError("emulator state missing: the database was not initialised")
+    return row
 
 
 def mark_seed_changed(session: Session) -> None:

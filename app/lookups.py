@@ -4,13 +4,14 @@ for them (a 404 behind a URL, an Invalid pk in a body), and DRF's ordering of li
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, asc, desc
+from sqlalchemy import and_, asc, bindparam, desc
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import OrderByList, UnaryExpression
 from sqlmodel import Session, col, select
 
 from app.errors import NotFound
-from app.models import MAX_ID, Project, Prompt, PromptVersion, Task, User
+from app.models import MAX_ID, Project, Prompt, PromptVersion, Task, User, table_of
 
 
 def prompt_version(
@@ -39,6 +40,42 @@ def prompt_version(
     return prompt, version
 
 
+_PROMPTS = table_of(Prompt)
+_VERSIONS = table_of(PromptVersion)
+_PROJECTS = table_of(Project)
+_VERSION_OF_PROMPT = (
+    core_select(_PROMPTS.c.organization_id, _VERSIONS.c.id)
+    .select_from(
+        _PROMPTS.outerjoin(
+            _VERSIONS,
+            and_(_VERSIONS.c.prompt_id == _PROMPTS.c.id, _VERSIONS.c.id == bindparam("version")),
+        )
+    )
+    .where(_PROMPTS.c.id == bindparam("prompt"))
+)
+_PROJECT_ORGANIZATION = core_select(_PROJECTS.c.organization_id).where(
+    _PROJECTS.c.id == bindparam("project")
+)
+
+
+def check_prompt_version(session: Session, user: User, prompt_id: int, version_id: int) -> None:
+    """``prompt_version`` for a caller that needs only the ids checked: one plain-row query."""
+    found = None
+    if 0 < prompt_id <= MAX_ID:
+        found = (
+            session.connection()
+            .execute(
+                _VERSION_OF_PROMPT,
+                {"prompt": prompt_id, "version": version_id if 0 < version_id <= MAX_ID else 0},
+            )
+            .first()
+        )
+    if found is None or found[0] != user.organization_id:
+        raise NotFound("ModelInterface")
+    if found[1] is None:
+        raise NotFound("ThirdPartyModelVersion")
+
+
 def ordering_terms(
     ordering: str | None, columns: Mapping[str, Mapped[Any]]
 ) -> list[OrderByList | UnaryExpression[Any]]:
@@ -62,8 +99,8 @@ def own_project(session: Session, user: User) -> Callable[[int], bool]:
     """Whether an id names a project of the user's organization (others do not exist for them)."""
 
     def resolve(pk: int) -> bool:
-        project = session.get(Project, pk)
-        return project is not None and project.organization_id == user.organization_id
+        found = session.connection().execute(_PROJECT_ORGANIZATION, {"project": pk}).first()
+        return found is not None and found[0] == user.organization_id
 
     return resolve
 

@@ -13,8 +13,8 @@ from app.config import Settings
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, SettingsDep
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
-from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, create_run
-from app.lookups import ordering_terms, own_project, prompt_version
+from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, new_run
+from app.lookups import check_prompt_version, ordering_terms, own_project, prompt_version
 from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
 from app.render import model_run, model_runs, user_simple
 from app.validation import (
@@ -100,11 +100,11 @@ def create_inference_run(
     settings: SettingsDep,
 ) -> JSONResponse:
     """Run a prompt inference."""
-    prompt, version = prompt_version(session, user, prompt_id, version_id)
+    check_prompt_version(session, user, prompt_id, version_id)
     values = validate(run_fields(session, user), body.data, form=body.form)
     outcome = requested_outcome(request, settings)
     inference = requested_outcome(request, settings, INFERENCE_HEADER)
-    run = create_run(session, user, prompt, version, values, outcome, clock, inference)
+    run = new_run(session, user, prompt_id, version_id, values, outcome, clock, inference)
     request.state.run_id = run.id
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)
 
