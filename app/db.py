@@ -1,8 +1,8 @@
 """Storage: the engine (SQLite pragmas or PostgreSQL, the write gate), the sessions of code
 outside a request, and the shared state row."""
 
-import itertools
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -73,34 +73,45 @@ def make_engine(url: str) -> Engine:
 
 
 class WriteGate:
-    """A first-come, first-served lock: the one path every write transaction of a process takes."""
+    """A first-come, first-served lock: the one path every write transaction of a process takes.
+
+    The lock is handed to the longest waiter directly, each waiter sleeping on a lock of its
+    own: a release wakes one thread, not every waiting one (a herd that, waking to find it is
+    not its turn, would take the interpreter lock from the holder again and again)."""
 
     def __init__(self, timeout: float = 30.0) -> None:
-        self._condition = threading.Condition()
-        self._tickets = itertools.count()
-        self._serving = 0
-        self._skipped: set[int] = set()
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
         self._timeout = timeout
 
     def acquire(self) -> None:
-        with self._condition:
-            ticket = next(self._tickets)
-            if not self._condition.wait_for(lambda: self._serving == ticket, self._timeout):
-                # Give the turn up, or everyone behind would wait for it forever.
-                self._skipped.add(ticket)
-                self._advance()
-                raise TimeoutError("waited too long for the database write lock")
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=self._timeout):
+            return  # handed over by release()
+        with self._mutex:
+            try:
+                self._waiters.remove(turn)
+            except ValueError:
+                # Handed over just as the wait ended: pass the turn on, unused.
+                self._hand_over()
+        raise TimeoutError("waited too long for the database write lock")
 
     def release(self) -> None:
-        with self._condition:
-            self._serving += 1
-            self._advance()
+        with self._mutex:
+            self._hand_over()
 
-    def _advance(self) -> None:
-        while self._serving in self._skipped:
-            self._skipped.discard(self._serving)
-            self._serving += 1
-        self._condition.notify_all()
+    def _hand_over(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().release()
+        else:
+            self._held = False
 
 
 @contextmanager
