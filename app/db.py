@@ -1,9 +1,10 @@
 """Storage: the engine (SQLite pragmas or PostgreSQL, the write gate), the sessions of code
 outside a request, and the shared state row."""
 
+import asyncio
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +15,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel
 
+from app.errors import APIError
 from app.models import MAX_ID, EmulatorState, table_of
 
 T = TypeVar("T")
@@ -112,6 +114,82 @@ class WriteGate:
             self._waiters.popleft().release()
         else:
             self._held = False
+
+
+class GroupCommit:
+    """Applies write jobs of requests together: the jobs that arrive while a group is being
+    applied form the next group, applied in one writer transaction (one write lock, one commit)
+    in a worker thread; each request is answered once its group is committed.
+
+    A job takes the group's session and may raise an ``APIError`` only before it writes (a
+    refused request then leaves no trace); it must not commit. Any other failure rolls the group
+    back and its jobs are applied again one by one, each in its own transaction, so that one
+    job's failure never undoes another's work. Created on the event loop that submits to it."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine.execution_options(write=True)
+        self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._applying = False
+
+    async def run(self, job: Callable[[Session], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        if not self._applying:
+            self._apply_next()
+        return await future
+
+    def _apply_next(self) -> None:
+        group, self._pending = self._pending, []
+        self._applying = True
+        applied = asyncio.get_running_loop().run_in_executor(
+            None, self._apply, [job for job, _ in group]
+        )
+        applied.add_done_callback(lambda done: self._answer(group, done))
+
+    def _answer(
+        self,
+        group: list[tuple[Callable[[Session], Any], "asyncio.Future[Any]"]],
+        done: "asyncio.Future[list[tuple[bool, Any]]]",
+    ) -> None:
+        self._applying = False
+        failure = done.exception()
+        outcomes = [(False, failure)] * len(group) if failure else done.result()
+        for (_, future), (succeeded, value) in zip(group, outcomes, strict=True):
+            if future.cancelled():
+                continue
+            if succeeded:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if self._pending:
+            self._apply_next()
+
+    def _apply(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        """In a worker thread: every job in one transaction, else each alone."""
+        if len(jobs) > 1:
+            try:
+                return self._apply_together(jobs)
+            except Exception:  # noqa: BLE001 - rolled back whole; each job is applied alone next
+                pass
+        return [self._apply_together([job])[0] for job in jobs]
+
+    def _apply_together(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        """The jobs in one transaction; a job's APIError is its answer. With a single job, any
+        failure is its answer."""
+        outcomes: list[tuple[bool, Any]] = []
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                for job in jobs:
+                    try:
+                        outcomes.append((True, job(session)))
+                    except APIError as refused:
+                        outcomes.append((False, refused))
+                session.commit()
+            except Exception as error:
+                if len(jobs) > 1:
+                    raise
+                return [(False, error)]
+        return outcomes
 
 
 @contextmanager

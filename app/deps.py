@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from app.auth import authenticate, authorization_header
 from app.config import Settings
+from app.db import GroupCommit
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
@@ -75,6 +76,11 @@ def get_engine(request: Request) -> Engine:
     return engine
 
 
+def get_group_commit(request: Request) -> GroupCommit:
+    writes: GroupCommit = request.app.state.writes
+    return writes
+
+
 def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
@@ -96,6 +102,7 @@ CurrentUserDep = Annotated[User, Depends(current_user)]
 BodyDep = Annotated[Body, Depends(request_body)]
 PublicBodyDep = Annotated[Body, Depends(public_body)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkerDep = Annotated[Worker, Depends(get_worker)]

@@ -83,8 +83,25 @@ def new_run(
     clock: Clock,
     inference: str | None = None,
 ) -> ModelRun:
-    """``create_run`` for a prompt and version known by id (the API's hot path): one read of
-    the clock and policy, one Core insert, one commit; the run answered is not in the session."""
+    """``create_run`` for a prompt and version known by id."""
+    run = insert_run(session, user, prompt_id, version_id, values, outcome, clock, inference)
+    session.commit()
+    return run
+
+
+def insert_run(
+    session: Session,
+    user: User,
+    prompt_id: int,
+    version_id: int,
+    values: dict[str, Any],
+    outcome: str | None,
+    clock: Clock,
+    inference: str | None = None,
+) -> ModelRun:
+    """``new_run`` without the commit: every check first (a refused run writes nothing), then
+    one read of the clock and policy and one Core insert. The run answered is not in the
+    session."""
     check_totals(values)
     if values["project_subset"] == ProjectSubset.CUSTOM:
         filter_condition(values.get("filters_json"))
@@ -124,7 +141,6 @@ def new_run(
     key = inserted.inserted_primary_key
     assert key is not None  # an insert of one row
     run.id = key[0]
-    session.commit()
     return run
 
 
