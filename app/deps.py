@@ -71,27 +71,29 @@ async def public_body(request: Request) -> Body:
     return Body(*await parse_body(request))
 
 
-def get_engine(request: Request) -> Engine:
+# The getters below are coroutines so that FastAPI calls them on the event loop: a plain
+# function dependency would cost a thread hand-off each.
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_group_commit(request: Request) -> GroupCommit:
+async def get_group_commit(request: Request) -> GroupCommit:
     writes: GroupCommit = request.app.state.writes
     return writes
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_worker(request: Request) -> Worker:
+async def get_worker(request: Request) -> Worker:
     worker: Worker = request.app.state.worker
     return worker
 
