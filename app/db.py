@@ -53,7 +53,10 @@ def make_engine(url: str) -> Engine:
         # "database is locked" under concurrency; BEGIN IMMEDIATE waits for the lock instead.
         # Writers of this process queue in order at the gate rather than in SQLite's busy
         # handler, whose growing sleeps let a busy writer (the worker) starve the others.
-        if not conn.get_execution_options().get("write", False):
+        options = conn.get_execution_options()
+        if options.get("single_read", False):
+            return  # one statement: SQLite's implicit transaction of that statement suffices
+        if not options.get("write", False):
             conn.exec_driver_sql("BEGIN")
             return
         gate.acquire()
@@ -223,6 +226,21 @@ def bulk_write_session(engine: Engine) -> Iterator[Session]:
         finally:
             if sqlite:
                 raw.execute("PRAGMA foreign_keys=ON")
+
+
+@contextmanager
+def single_read(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection for one reading statement, which is its own transaction: no BEGIN and no
+    ROLLBACK around it (statements the hottest paths would otherwise pay each time). Given a
+    connection, that connection as it is."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            yield connection.execution_options(single_read=True)
 
 
 @contextmanager

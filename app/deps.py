@@ -32,13 +32,12 @@ def begin_writes(session: Session, request: Request) -> None:
     transactions take the write lock (SQLite) when they begin."""
     session.commit()
     if request.method not in SAFE_METHODS:
-        session.bind = request.app.state.engine.execution_options(write=True)
+        session.bind = request.app.state.writer
 
 
 async def get_write_session(request: Request) -> AsyncIterator[Session]:
     """A session whose transactions take the write lock when they begin (SQLite)."""
-    engine = request.app.state.engine.execution_options(write=True)
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(request.app.state.writer, expire_on_commit=False) as session:
         yield session
 
 

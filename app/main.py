@@ -92,6 +92,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             migrate(engine)
             prepare_database(engine, settings, clock)
         app.state.engine = engine
+        # The engine whose transactions take the write lock when they begin (SQLite).
+        app.state.writer = engine.execution_options(write=True)
         app.state.writes = GroupCommit(engine)
         worker = Worker(
             engine, clock, settings.worker_interval_seconds, app.state.metrics.observe_step

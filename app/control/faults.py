@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import authenticate, authorization_header
 from app.control.journal import CONTROL_PREFIX
-from app.db import read_session, write_session
+from app.db import read_session, single_read, write_session
 from app.errors import APIError, envelope
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
@@ -89,7 +89,7 @@ _ANY_RULE = select(exists().select_from(table_of(FaultRule)))
 
 
 def rules_exist(engine: Engine) -> bool:
-    with engine.connect() as connection:
+    with single_read(engine) as connection:
         return bool(connection.execute(_ANY_RULE).scalar())
 
 
