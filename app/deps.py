@@ -21,18 +21,13 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, opened and closed on the event loop (no thread hand-off: this
-    does no I/O until used). It starts reading; ``begin_writes`` makes its next transactions
-    writers, so the write lock is never held while authenticating or receiving the body."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    does no I/O until used). For a request that may write, its transactions take the write lock
+    (SQLite) when they begin: at the route's first statement, never while authenticating (which
+    reads apart) or receiving the body."""
+    state = request.app.state
+    bind = state.engine if request.method in SAFE_METHODS else state.writer
+    with Session(bind, expire_on_commit=False) as session:
         yield session
-
-
-def begin_writes(session: Session, request: Request) -> None:
-    """End the session's reading transaction; for a request that may write, the following
-    transactions take the write lock (SQLite) when they begin."""
-    session.commit()
-    if request.method not in SAFE_METHODS:
-        session.bind = request.app.state.writer
 
 
 async def get_write_session(request: Request) -> AsyncIterator[Session]:
@@ -41,14 +36,14 @@ async def get_write_session(request: Request) -> AsyncIterator[Session]:
         yield session
 
 
-async def current_user(request: Request, session: "SessionDep") -> User:
-    """The authenticated user of a request; its session becomes a writer afterwards. On the
-    event loop: one indexed read (never waiting on a lock) costs less than a thread hand-off."""
+async def current_user(request: Request) -> User:
+    """The authenticated user of a request. On the event loop: one indexed read (never waiting
+    on a lock) costs less than a thread hand-off."""
     header = authorization_header(
         request.headers.get("authorization"), request.headers.get("x-api-key")
     )
-    user = authenticate(session, header)
-    begin_writes(session, request)
+    with Session(request.app.state.engine) as session:
+        user = authenticate(session, header)
     request.state.user_id = user.id
     return user
 
