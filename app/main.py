@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         url = settings.sqlalchemy_url()
         engine = make_engine(url)
         with startup_lock(engine):
-            migrate(engine)
+            migrate(engine, create_when_empty=True)
             prepare_database(engine, settings, clock)
         app.state.engine = engine
         # The engine whose transactions take the write lock when they begin (SQLite).
