@@ -119,6 +119,12 @@ class WriteGate:
             self._held = False
 
 
+# A session.info flag: the session's jobs may share what they read (the state row, a prompt's
+# version, a project's organization) rather than each reading it again; the jobs of a group
+# commit are concurrent requests, none of which changes those rows.
+SHARED_READS = "shared_reads"
+
+
 class GroupCommit:
     """Applies write jobs of requests together: the jobs that arrive while a group is being
     applied form the next group, applied in one writer transaction (one write lock, one commit)
@@ -180,7 +186,7 @@ class GroupCommit:
         """The jobs in one transaction; a job's APIError is its answer. With a single job, any
         failure is its answer."""
         outcomes: list[tuple[bool, Any]] = []
-        with Session(self.engine, expire_on_commit=False) as session:
+        with Session(self.engine, expire_on_commit=False, info={SHARED_READS: True}) as session:
             try:
                 for job in jobs:
                     try:
@@ -275,11 +281,15 @@ _CLOCK_AND_POLICY = select(
 
 
 def clock_and_policy(session: Session) -> Row[float, datetime | None, Any]:
-    """The state row's clock and policy as a plain row, in the session's transaction, for code
-    that only reads them (an ORM entity costs several times more)."""
-    row = session.connection().execute(_CLOCK_AND_POLICY).first()
+    """The state row's clock and policy as a plain row, for code that only reads them (an ORM
+    entity costs several times more); read once in a session of shared reads."""
+    row: Row[float, datetime | None, Any] | None = session.info.get("clock_and_policy")
     if row is None:
-        raise RuntimeError("emulator state missing: the database was not initialised")
+        row = session.connection().execute(_CLOCK_AND_POLICY).first()
+        if row is None:
+            raise RuntimeError("emulator state missing: the database was not initialised")
+        if session.info.get(SHARED_READS):
+            session.info["clock_and_policy"] = row
     return row
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import OrderByList, UnaryExpression
 from sqlmodel import Session, col, select
 
+from app.db import SHARED_READS
 from app.errors import NotFound
 from app.models import MAX_ID, Project, Prompt, PromptVersion, Task, User, table_of
 
@@ -58,18 +59,28 @@ _PROJECT_ORGANIZATION = core_select(_PROJECTS.c.organization_id).where(
 )
 
 
+def _shared(session: Session, name: str) -> dict[Any, Any]:
+    """Rows already read, by key: kept in a session of shared reads, else for one use."""
+    if session.info.get(SHARED_READS):
+        known: dict[Any, Any] = session.info.setdefault(name, {})
+        return known
+    return {}
+
+
 def check_prompt_version(session: Session, user: User, prompt_id: int, version_id: int) -> None:
-    """``prompt_version`` for a caller that needs only the ids checked: one plain-row query."""
+    """``prompt_version`` for a caller that needs only the ids checked: one plain-row query,
+    once for the same ids in a session of shared reads."""
     found = None
     if 0 < prompt_id <= MAX_ID:
-        found = (
-            session.connection()
-            .execute(
-                _VERSION_OF_PROMPT,
-                {"prompt": prompt_id, "version": version_id if 0 < version_id <= MAX_ID else 0},
+        version = version_id if 0 < version_id <= MAX_ID else 0
+        known = _shared(session, "versions_of_prompts")
+        if (prompt_id, version) not in known:
+            known[prompt_id, version] = (
+                session.connection()
+                .execute(_VERSION_OF_PROMPT, {"prompt": prompt_id, "version": version})
+                .first()
             )
-            .first()
-        )
+        found = known[prompt_id, version]
     if found is None or found[0] != user.organization_id:
         raise NotFound("ModelInterface")
     if found[1] is None:
@@ -98,8 +109,12 @@ def ordering_terms(
 def own_project(session: Session, user: User) -> Callable[[int], bool]:
     """Whether an id names a project of the user's organization (others do not exist for them)."""
 
+    known = _shared(session, "project_organizations")
+
     def resolve(pk: int) -> bool:
-        found = session.connection().execute(_PROJECT_ORGANIZATION, {"project": pk}).first()
+        if pk not in known:
+            known[pk] = session.connection().execute(_PROJECT_ORGANIZATION, {"project": pk}).first()
+        found = known[pk]
         return found is not None and found[0] == user.organization_id
 
     return resolve
