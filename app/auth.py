@@ -3,11 +3,12 @@ also given as ``X-Api-Key: <key>``."""
 
 import hmac
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlalchemy import bindparam, select
+from sqlalchemy import Row, bindparam, select
 from sqlmodel import Session
 
 from app.db import emulator_state, single_read
@@ -74,14 +75,15 @@ def _jwt_formatted(token: str) -> bool:
     return True
 
 
-def authenticate(session: Session, header: str | None) -> User:
-    """The user behind an Authorization header, or the 401 Label Studio answers."""
+def authenticate(session: Session, header: str | None, known: "TokenLookup | None" = None) -> User:
+    """The user behind an Authorization header, or the 401 Label Studio answers. ``known``:
+    what a legacy key found when it was looked up earlier in the same request."""
     parts = header_parts(header)
     if not parts:
         raise unauthorized(NOT_PROVIDED)
     keyword = parts[0].lower()
     if keyword == b"token":
-        return _legacy_user(session, parts)
+        return _legacy_user(session, parts, known)
     if keyword == b"bearer" and len(parts) == 2:
         user = _jwt_user(session, emulator_state(session).secret_key, parts[1])
         if user is not None:
@@ -91,17 +93,40 @@ def authenticate(session: Session, header: str | None) -> User:
 
 _USERS = table_of(User)
 _ORGANIZATIONS = table_of(Organization)
-# The user of a legacy token and whether its organization still accepts legacy tokens: one
-# statement, compiled once.
-_BY_TOKEN = (
-    select(_USERS, _ORGANIZATIONS.c.legacy_api_tokens_enabled)
-    .join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == _USERS.c.organization_id)
-    .where(_USERS.c.token == bindparam("key"))
-)
+# What a legacy key needs: its user and whether the user's organization still accepts legacy
+# tokens, in one statement compiled once.
+TOKEN_USERS = _USERS.join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == _USERS.c.organization_id)
+TOKEN_COLUMNS = (*_USERS.c, _ORGANIZATIONS.c.legacy_api_tokens_enabled)
+TOKEN_MATCHES = _USERS.c.token == bindparam("key")
+_BY_TOKEN = select(*TOKEN_COLUMNS).select_from(TOKEN_USERS).where(TOKEN_MATCHES)
 _USER_FIELDS = tuple(_USERS.c.keys())
 
 
-def _legacy_user(session: Session, parts: list[bytes]) -> User:
+# The request-state key of what the request's legacy key found, when it was looked up before
+# authentication (a TokenLookup).
+TOKEN_LOOKUP = "token_lookup"
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """The row (TOKEN_COLUMNS) a legacy key found, None if no user has it."""
+
+    key: str
+    row: Row[Any] | None
+
+
+def legacy_key(header: str | None) -> str | None:
+    """The key of a well-formed ``Token <key>`` header; None for any other header."""
+    parts = header_parts(header)
+    if len(parts) != 2 or parts[0].lower() != b"token":
+        return None
+    try:
+        return parts[1].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None) -> User:
     if len(parts) == 1:
         raise unauthorized("Invalid token header. No credentials provided.")
     if len(parts) > 2:
@@ -112,9 +137,12 @@ def _legacy_user(session: Session, parts: list[bytes]) -> User:
         raise unauthorized(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
-    with single_read(session.get_bind()) as connection:
-        found = connection.execute(_BY_TOKEN, {"key": key}).first()
+    if known is not None and known.key == key:
+        found = known.row
+    else:
+        # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
+        with single_read(session.get_bind()) as connection:
+            found = connection.execute(_BY_TOKEN, {"key": key}).first()
     if found is None or not hmac.compare_digest(found.token.encode(), key.encode()):
         raise unauthorized("Invalid token.")
     if not found.legacy_api_tokens_enabled:

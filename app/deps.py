@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.auth import authenticate, authorization_header
+from app.auth import TOKEN_LOOKUP, authenticate, authorization_header
 from app.config import Settings
 from app.db import GroupCommit
 from app.lifecycle.clock import Clock
@@ -42,8 +42,9 @@ async def current_user(request: Request) -> User:
     header = authorization_header(
         request.headers.get("authorization"), request.headers.get("x-api-key")
     )
+    known = request.scope.get("state", {}).get(TOKEN_LOOKUP)
     with Session(request.app.state.engine) as session:
-        user = authenticate(session, header)
+        user = authenticate(session, header, known)
     request.state.user_id = user.id
     return user
 

@@ -6,11 +6,20 @@ import asyncio
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine, exists, select
+from sqlalchemy import Engine, exists, literal, select
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import authenticate, authorization_header
+from app.auth import (
+    TOKEN_COLUMNS,
+    TOKEN_LOOKUP,
+    TOKEN_MATCHES,
+    TOKEN_USERS,
+    TokenLookup,
+    authenticate,
+    authorization_header,
+    legacy_key,
+)
 from app.control.journal import CONTROL_PREFIX
 from app.db import read_session, single_read, write_session
 from app.errors import APIError, envelope
@@ -86,11 +95,28 @@ def _text(value: bytes | None) -> str | None:
 
 # Whether any rule exists at all: with none (the usual case) a request pays this one read.
 _ANY_RULE = select(exists().select_from(table_of(FaultRule)))
+# The same, together with what the request's legacy key finds (one row, whether a user has
+# the key or not): authentication then needs no read of its own.
+_ANY_RULE_AND_TOKEN = select(
+    _ANY_RULE.scalar_subquery().label("fault_rules"), *TOKEN_COLUMNS
+).select_from(select(literal(1)).subquery().outerjoin(TOKEN_USERS, TOKEN_MATCHES))
 
 
-def rules_exist(engine: Engine) -> bool:
+def rules_exist(engine: Engine, scope: Scope) -> bool:
+    """Whether any fault rule exists; when none does, a request with a legacy key has it
+    looked up meanwhile, for its authentication (TOKEN_LOOKUP in its state)."""
+    headers = dict(scope["headers"])
+    key = legacy_key(
+        authorization_header(_text(headers.get(b"authorization")), _text(headers.get(b"x-api-key")))
+    )
     with single_read(engine) as connection:
-        return bool(connection.execute(_ANY_RULE).scalar())
+        if key is None:
+            return bool(connection.execute(_ANY_RULE).scalar())
+        row = connection.execute(_ANY_RULE_AND_TOKEN, {"key": key}).one()
+    if row.fault_rules:
+        return True  # the request may wait or change: authentication reads when it comes
+    scope.setdefault("state", {})[TOKEN_LOOKUP] = TokenLookup(key, row if row.id else None)
+    return False
 
 
 def decide(engine: Engine, method: str, path: str, headers: dict[bytes, bytes]) -> Fault | None:
@@ -130,7 +156,7 @@ class FaultMiddleware:
         application = scope["app"]
         # On the event loop: a read that never waits on a lock costs less than a thread
         # hand-off; matching rules (which write their counters) are applied in a thread.
-        if not rules_exist(application.state.engine):
+        if not rules_exist(application.state.engine, scope):
             await self.app(scope, receive, send)
             return
         fault = await anyio.to_thread.run_sync(
