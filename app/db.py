@@ -131,9 +131,10 @@ class GroupCommit:
     in a worker thread; each request is answered once its group is committed.
 
     A job takes the group's session and may raise an ``APIError`` only before it writes (a
-    refused request then leaves no trace); it must not commit. Any other failure rolls the group
-    back and its jobs are applied again one by one, each in its own transaction, so that one
-    job's failure never undoes another's work. Created on the event loop that submits to it."""
+    refused request then leaves no trace); it must not commit. Any other failure of a job rolls
+    the group back and its jobs are applied again one by one, each in its own transaction, so
+    that one job's failure never undoes another's work. Created on the event loop that submits
+    to it."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine.execution_options(write=True)
@@ -174,30 +175,32 @@ class GroupCommit:
             self._apply_next()
 
     def _apply(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
-        """In a worker thread: every job in one transaction, else each alone."""
-        if len(jobs) > 1:
-            try:
-                return self._apply_together(jobs)
-            except Exception:  # noqa: BLE001 - rolled back whole; each job is applied alone next
-                pass
-        return [self._apply_together([job])[0] for job in jobs]
-
-    def _apply_together(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
-        """The jobs in one transaction; a job's APIError is its answer. With a single job, any
-        failure is its answer."""
-        outcomes: list[tuple[bool, Any]] = []
+        """In a worker thread: every job in one transaction; if a job fails (not a refusal),
+        each job alone. A failed commit is every job's answer: it may have been applied, so
+        no job is applied again."""
         with Session(self.engine, expire_on_commit=False, info={SHARED_READS: True}) as session:
             try:
-                for job in jobs:
-                    try:
-                        outcomes.append((True, job(session)))
-                    except APIError as refused:
-                        outcomes.append((False, refused))
+                outcomes = self._run(session, jobs)
+            except Exception as error:
+                if len(jobs) == 1:
+                    return [(False, error)]
+                session.rollback()
+                return [outcome for job in jobs for outcome in self._apply([job])]
+            try:
                 session.commit()
             except Exception as error:
-                if len(jobs) > 1:
-                    raise
-                return [(False, error)]
+                return [(False, error)] * len(jobs)
+        return outcomes
+
+    @staticmethod
+    def _run(session: Session, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        """The jobs' outcomes, a refusal (APIError) being one; any other failure is raised."""
+        outcomes: list[tuple[bool, Any]] = []
+        for job in jobs:
+            try:
+                outcomes.append((True, job(session)))
+            except APIError as refused:
+                outcomes.append((False, refused))
         return outcomes
 
 
