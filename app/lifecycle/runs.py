@@ -65,28 +65,14 @@ def create_run(
     outcome its creator forces (None: the policy decides) and the inference mode it asks for
     (None: the policy's)."""
     assert prompt.id is not None and version.id is not None  # read from the database
-    return new_run(session, user, prompt.id, version.id, values, outcome, clock, inference)
+    run = insert_run(session, user, prompt.id, version.id, values, outcome, clock, inference)
+    session.commit()
+    return run
 
 
 _RUNS = table_of(ModelRun)
 _INSERT_RUN = insert(_RUNS)
 _RUN_COLUMNS = tuple(name for name in _RUNS.c.keys() if name != "id")
-
-
-def new_run(
-    session: Session,
-    user: User,
-    prompt_id: int,
-    version_id: int,
-    values: dict[str, Any],
-    outcome: str | None,
-    clock: Clock,
-    inference: str | None = None,
-) -> ModelRun:
-    """``create_run`` for a prompt and version known by id."""
-    run = insert_run(session, user, prompt_id, version_id, values, outcome, clock, inference)
-    session.commit()
-    return run
 
 
 def insert_run(
@@ -99,9 +85,9 @@ def insert_run(
     clock: Clock,
     inference: str | None = None,
 ) -> ModelRun:
-    """``new_run`` without the commit: every check first (a refused run writes nothing), then
-    one read of the clock and policy and one Core insert. The run answered is not in the
-    session."""
+    """``create_run`` for a prompt and version known by id, without the commit: every check
+    first (a refused run writes nothing), then one read of the clock and policy and one Core
+    insert. The run answered is not in the session."""
     check_totals(values)
     if values["project_subset"] == ProjectSubset.CUSTOM:
         filter_condition(values.get("filters_json"))
