@@ -1,5 +1,5 @@
 """Storage: the engine (SQLite pragmas or PostgreSQL, the write gate), the sessions of code
-outside a request, and the shared state row."""
+outside a request, the group commit of requests' writes, and the shared state row."""
 
 import asyncio
 import threading
@@ -133,8 +133,8 @@ class GroupCommit:
     A job takes the group's session and may raise an ``APIError`` only before it writes (a
     refused request then leaves no trace); it must not commit. Any other failure of a job rolls
     the group back and its jobs are applied again one by one, each in its own transaction, so
-    that one job's failure never undoes another's work. Created on the event loop that submits
-    to it."""
+    that one job's failure never undoes another's work; a failed commit is every job's answer.
+    Used from one event loop (the server's)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine.execution_options(write=True)
