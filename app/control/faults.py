@@ -21,7 +21,7 @@ from app.auth import (
     legacy_key,
 )
 from app.control.journal import CONTROL_PREFIX
-from app.db import read_session, single_read, write_session
+from app.db import read_session, reads_wait_on_network, single_read, write_session
 from app.errors import APIError, envelope
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
@@ -154,9 +154,15 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         application = scope["app"]
-        # On the event loop: a read that never waits on a lock costs less than a thread
-        # hand-off; matching rules (which write their counters) are applied in a thread.
-        if not rules_exist(application.state.engine, scope):
+        engine = application.state.engine
+        # SQLite's read on the event loop (it never waits on a lock: cheaper than a thread
+        # hand-off); a database server's in a thread. Matching rules (which write their
+        # counters) are applied in a thread.
+        if reads_wait_on_network(engine):
+            found = await anyio.to_thread.run_sync(rules_exist, engine, scope)
+        else:
+            found = rules_exist(engine, scope)
+        if not found:
             await self.app(scope, receive, send)
             return
         fault = await anyio.to_thread.run_sync(
