@@ -3,15 +3,17 @@ also given as ``X-Api-Key: <key>``."""
 
 import hmac
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import jwt
-from sqlmodel import Session, col, select
+from sqlalchemy import Row, bindparam, select
+from sqlmodel import Session
 
-from app.db import emulator_state
+from app.db import emulator_state, single_read
 from app.errors import unauthorized
-from app.models import Organization, User, utcnow
+from app.models import Organization, User, table_of, utcnow
 
 NOT_PROVIDED = "Authentication credentials were not provided."
 LEGACY_DISABLED = (
@@ -73,14 +75,15 @@ def _jwt_formatted(token: str) -> bool:
     return True
 
 
-def authenticate(session: Session, header: str | None) -> User:
-    """The user behind an Authorization header, or the 401 Label Studio answers."""
+def authenticate(session: Session, header: str | None, known: "TokenLookup | None" = None) -> User:
+    """The user behind an Authorization header, or the 401 Label Studio answers. ``known``:
+    what a legacy key found when it was looked up earlier in the same request."""
     parts = header_parts(header)
     if not parts:
         raise unauthorized(NOT_PROVIDED)
     keyword = parts[0].lower()
     if keyword == b"token":
-        return _legacy_user(session, parts)
+        return _legacy_user(session, parts, known)
     if keyword == b"bearer" and len(parts) == 2:
         user = _jwt_user(session, emulator_state(session).secret_key, parts[1])
         if user is not None:
@@ -88,7 +91,42 @@ def authenticate(session: Session, header: str | None) -> User:
     raise unauthorized(NOT_PROVIDED)
 
 
-def _legacy_user(session: Session, parts: list[bytes]) -> User:
+_USERS = table_of(User)
+_ORGANIZATIONS = table_of(Organization)
+# What a legacy key needs: its user and whether the user's organization still accepts legacy
+# tokens, in one statement compiled once.
+TOKEN_USERS = _USERS.join(_ORGANIZATIONS, _ORGANIZATIONS.c.id == _USERS.c.organization_id)
+TOKEN_COLUMNS = (*_USERS.c, _ORGANIZATIONS.c.legacy_api_tokens_enabled)
+TOKEN_MATCHES = _USERS.c.token == bindparam("key")
+_BY_TOKEN = select(*TOKEN_COLUMNS).select_from(TOKEN_USERS).where(TOKEN_MATCHES)
+_USER_FIELDS = tuple(_USERS.c.keys())
+
+
+# The request-state key of what the request's legacy key found, when it was looked up before
+# authentication (a TokenLookup).
+TOKEN_LOOKUP = "token_lookup"
+
+
+@dataclass(frozen=True)
+class TokenLookup:
+    """The row (TOKEN_COLUMNS) a legacy key found, None if no user has it."""
+
+    key: str
+    row: Row[Any] | None
+
+
+def legacy_key(header: str | None) -> str | None:
+    """The key of a well-formed ``Token <key>`` header; None for any other header."""
+    parts = header_parts(header)
+    if len(parts) != 2 or parts[0].lower() != b"token":
+        return None
+    try:
+        return parts[1].decode()
+    except UnicodeDecodeError:
+        return None
+
+
+def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None) -> User:
     if len(parts) == 1:
         raise unauthorized("Invalid token header. No credentials provided.")
     if len(parts) > 2:
@@ -99,17 +137,17 @@ def _legacy_user(session: Session, parts: list[bytes]) -> User:
         raise unauthorized(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    found = session.exec(
-        select(User, Organization.legacy_api_tokens_enabled)
-        .join(Organization, col(Organization.id) == User.organization_id)
-        .where(User.token == key)
-    ).first()
-    if found is None or not hmac.compare_digest(found[0].token.encode(), key.encode()):
+    if known is not None and known.key == key:
+        found = known.row
+    else:
+        # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
+        with single_read(session.get_bind()) as connection:
+            found = connection.execute(_BY_TOKEN, {"key": key}).first()
+    if found is None or not hmac.compare_digest(found.token.encode(), key.encode()):
         raise unauthorized("Invalid token.")
-    user, legacy_enabled = found
-    if not legacy_enabled:
+    if not found.legacy_api_tokens_enabled:
         raise unauthorized(LEGACY_DISABLED)
-    return user
+    return User(**{name: getattr(found, name) for name in _USER_FIELDS})
 
 
 def _jwt_user(session: Session, secret: str, token: bytes) -> User | None:

@@ -1,30 +1,38 @@
 """Storage: the engine (SQLite pragmas or PostgreSQL, the write gate), the sessions of code
-outside a request, and the shared state row."""
+outside a request, the group commit of requests' writes, and the shared state row."""
 
-import itertools
+import asyncio
 import threading
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Row, create_engine, event, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel
 
-from app.models import MAX_ID, EmulatorState
+from app.errors import APIError
+from app.models import MAX_ID, EmulatorState, table_of
 
 T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (WAL, busy timeout, write transactions that lock up front) or PostgreSQL."""
+    # Enough pooled connections for the usual concurrency (the thread pool, the event loop),
+    # so that a busy server does not open and close overflow connections all the time.
+    pool = {"pool_size": 16, "max_overflow": 14}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, **pool)
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+    else:
+        pool = {}  # one connection per thread: no queue to size
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -45,7 +53,10 @@ def make_engine(url: str) -> Engine:
         # "database is locked" under concurrency; BEGIN IMMEDIATE waits for the lock instead.
         # Writers of this process queue in order at the gate rather than in SQLite's busy
         # handler, whose growing sleeps let a busy writer (the worker) starve the others.
-        if not conn.get_execution_options().get("write", False):
+        options = conn.get_execution_options()
+        if options.get("single_read", False):
+            return  # one statement: SQLite's implicit transaction of that statement suffices
+        if not options.get("write", False):
             conn.exec_driver_sql("BEGIN")
             return
         gate.acquire()
@@ -67,34 +78,130 @@ def make_engine(url: str) -> Engine:
 
 
 class WriteGate:
-    """A first-come, first-served lock: the one path every write transaction of a process takes."""
+    """A first-come, first-served lock: the one path every write transaction of a process takes.
+
+    The lock is handed to the longest waiter directly, each waiter sleeping on a lock of its
+    own: a release wakes one thread, not every waiting one (a herd that, waking to find it is
+    not its turn, would take the interpreter lock from the holder again and again)."""
 
     def __init__(self, timeout: float = 30.0) -> None:
-        self._condition = threading.Condition()
-        self._tickets = itertools.count()
-        self._serving = 0
-        self._skipped: set[int] = set()
+        self._mutex = threading.Lock()
+        self._held = False
+        self._waiters: deque[threading.Lock] = deque()
         self._timeout = timeout
 
     def acquire(self) -> None:
-        with self._condition:
-            ticket = next(self._tickets)
-            if not self._condition.wait_for(lambda: self._serving == ticket, self._timeout):
-                # Give the turn up, or everyone behind would wait for it forever.
-                self._skipped.add(ticket)
-                self._advance()
-                raise TimeoutError("waited too long for the database write lock")
+        with self._mutex:
+            if not self._held:
+                self._held = True
+                return
+            turn = threading.Lock()
+            turn.acquire()
+            self._waiters.append(turn)
+        if turn.acquire(timeout=self._timeout):
+            return  # handed over by release()
+        with self._mutex:
+            try:
+                self._waiters.remove(turn)
+            except ValueError:
+                # Handed over just as the wait ended: pass the turn on, unused.
+                self._hand_over()
+        raise TimeoutError("waited too long for the database write lock")
 
     def release(self) -> None:
-        with self._condition:
-            self._serving += 1
-            self._advance()
+        with self._mutex:
+            self._hand_over()
 
-    def _advance(self) -> None:
-        while self._serving in self._skipped:
-            self._skipped.discard(self._serving)
-            self._serving += 1
-        self._condition.notify_all()
+    def _hand_over(self) -> None:
+        if self._waiters:
+            self._waiters.popleft().release()
+        else:
+            self._held = False
+
+
+# A session.info flag: the session's jobs may share what they read (the state row, a prompt's
+# version, a project's organization) rather than each reading it again; the jobs of a group
+# commit are concurrent requests, none of which changes those rows.
+SHARED_READS = "shared_reads"
+
+
+class GroupCommit:
+    """Applies write jobs of requests together: the jobs that arrive while a group is being
+    applied form the next group, applied in one writer transaction (one write lock, one commit)
+    in a worker thread; each request is answered once its group is committed.
+
+    A job takes the group's session and may raise an ``APIError`` only before it writes (a
+    refused request then leaves no trace); it must not commit. Any other failure of a job rolls
+    the group back and its jobs are applied again one by one, each in its own transaction, so
+    that one job's failure never undoes another's work; a failed commit is every job's answer.
+    Used from one event loop (the server's)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine.execution_options(write=True)
+        self._pending: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self._applying = False
+
+    async def run(self, job: Callable[[Session], T]) -> T:
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((job, future))
+        if not self._applying:
+            self._apply_next()
+        return await future
+
+    def _apply_next(self) -> None:
+        group, self._pending = self._pending, []
+        self._applying = True
+        applied = asyncio.get_running_loop().run_in_executor(
+            None, self._apply, [job for job, _ in group]
+        )
+        applied.add_done_callback(lambda done: self._answer(group, done))
+
+    def _answer(
+        self,
+        group: list[tuple[Callable[[Session], Any], "asyncio.Future[Any]"]],
+        done: "asyncio.Future[list[tuple[bool, Any]]]",
+    ) -> None:
+        self._applying = False
+        failure = done.exception()
+        outcomes = [(False, failure)] * len(group) if failure else done.result()
+        for (_, future), (succeeded, value) in zip(group, outcomes, strict=True):
+            if future.cancelled():
+                continue
+            if succeeded:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        if self._pending:
+            self._apply_next()
+
+    def _apply(self, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        """In a worker thread: every job in one transaction; if a job fails (not a refusal),
+        each job alone. A failed commit is every job's answer: it may have been applied, so
+        no job is applied again."""
+        with Session(self.engine, expire_on_commit=False, info={SHARED_READS: True}) as session:
+            try:
+                outcomes = self._run(session, jobs)
+            except Exception as error:
+                if len(jobs) == 1:
+                    return [(False, error)]
+                session.rollback()
+                return [outcome for job in jobs for outcome in self._apply([job])]
+            try:
+                session.commit()
+            except Exception as error:
+                return [(False, error)] * len(jobs)
+        return outcomes
+
+    @staticmethod
+    def _run(session: Session, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
+        """The jobs' outcomes, a refusal (APIError) being one; any other failure is raised."""
+        outcomes: list[tuple[bool, Any]] = []
+        for job in jobs:
+            try:
+                outcomes.append((True, job(session)))
+            except APIError as refused:
+                outcomes.append((False, refused))
+        return outcomes
 
 
 @contextmanager
@@ -130,6 +237,27 @@ def bulk_write_session(engine: Engine) -> Iterator[Session]:
                 raw.execute("PRAGMA foreign_keys=ON")
 
 
+def reads_wait_on_network(engine: Engine) -> bool:
+    """Whether a read waits for a database server (PostgreSQL) rather than a local file: such
+    a read belongs in a thread, where it does not hold up the event loop meanwhile."""
+    return engine.dialect.name != "sqlite"
+
+
+@contextmanager
+def single_read(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection for one reading statement, which is its own transaction: no BEGIN and no
+    ROLLBACK around it (statements the hottest paths would otherwise pay each time). Given a
+    connection, that connection as it is."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        if connection.dialect.name == "postgresql":
+            yield connection.execution_options(isolation_level="AUTOCOMMIT")
+        else:
+            yield connection.execution_options(single_read=True)
+
+
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
     """A session that only reads (it never takes the write lock)."""
@@ -153,6 +281,25 @@ def emulator_state(session: Session) -> EmulatorState:
             raise RuntimeError("emulator state missing: the database was not initialised")
         session.info["emulator_state"] = state
     return state
+
+
+_STATE = table_of(EmulatorState)
+_CLOCK_AND_POLICY = select(
+    _STATE.c.clock_offset_seconds, _STATE.c.clock_frozen_at, _STATE.c.policy
+).where(_STATE.c.id == 1)
+
+
+def clock_and_policy(session: Session) -> Row[float, datetime | None, Any]:
+    """The state row's clock and policy as a plain row, for code that only reads them (an ORM
+    entity costs several times more); read once in a session of shared reads."""
+    row: Row[float, datetime | None, Any] | None = session.info.get("clock_and_policy")
+    if row is None:
+        row = session.connection().execute(_CLOCK_AND_POLICY).first()
+        if row is None:
+            raise RuntimeError("emulator state missing: the database was not initialised")
+        if session.info.get(SHARED_READS):
+            session.info["clock_and_policy"] = row
+    return row
 
 
 def mark_seed_changed(session: Session) -> None:

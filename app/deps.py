@@ -4,12 +4,14 @@ and the application's shared parts. Routes state what they need in their signatu
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.auth import authenticate, authorization_header
+from app.auth import TOKEN_LOOKUP, TokenLookup, authenticate, authorization_header
 from app.config import Settings
+from app.db import GroupCommit, reads_wait_on_network
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
@@ -20,36 +22,41 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, opened and closed on the event loop (no thread hand-off: this
-    does no I/O until used). It starts reading; ``begin_writes`` makes its next transactions
-    writers, so the write lock is never held while authenticating or receiving the body."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
+    does no I/O until used). For a request that may write, its transactions take the write lock
+    (SQLite) when they begin: at the route's first statement, never while authenticating (which
+    reads apart) or receiving the body."""
+    state = request.app.state
+    bind = state.engine if request.method in SAFE_METHODS else state.writer
+    with Session(bind, expire_on_commit=False) as session:
         yield session
-
-
-def begin_writes(session: Session, request: Request) -> None:
-    """End the session's reading transaction; for a request that may write, the following
-    transactions take the write lock (SQLite) when they begin."""
-    session.commit()
-    if request.method not in SAFE_METHODS:
-        session.bind = request.app.state.engine.execution_options(write=True)
 
 
 async def get_write_session(request: Request) -> AsyncIterator[Session]:
     """A session whose transactions take the write lock when they begin (SQLite)."""
-    engine = request.app.state.engine.execution_options(write=True)
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(request.app.state.writer, expire_on_commit=False) as session:
         yield session
 
 
-def current_user(request: Request, session: "SessionDep") -> User:
-    """The authenticated user of a request; its session becomes a writer afterwards."""
+async def current_user(request: Request) -> User:
+    """The authenticated user of a request. Its key is often looked up already (see
+    FaultMiddleware); else SQLite's read runs on the event loop (one indexed read, never
+    waiting on a lock, costs less than a thread hand-off), a database server's in a thread."""
     header = authorization_header(
         request.headers.get("authorization"), request.headers.get("x-api-key")
     )
-    user = authenticate(session, header)
-    begin_writes(session, request)
+    known = request.scope.get("state", {}).get(TOKEN_LOOKUP)
+    engine = request.app.state.engine
+    if known is None and reads_wait_on_network(engine):
+        user = await anyio.to_thread.run_sync(_authenticate, engine, header, known)
+    else:
+        user = _authenticate(engine, header, known)
     request.state.user_id = user.id
     return user
+
+
+def _authenticate(engine: Engine, header: str | None, known: TokenLookup | None) -> User:
+    with Session(engine) as session:
+        return authenticate(session, header, known)
 
 
 class Body:
@@ -69,22 +76,29 @@ async def public_body(request: Request) -> Body:
     return Body(*await parse_body(request))
 
 
-def get_engine(request: Request) -> Engine:
+# The getters below are coroutines so that FastAPI calls them on the event loop: a plain
+# function dependency would cost a thread hand-off each.
+async def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
 
 
-def get_clock(request: Request) -> Clock:
+async def get_group_commit(request: Request) -> GroupCommit:
+    writes: GroupCommit = request.app.state.writes
+    return writes
+
+
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_worker(request: Request) -> Worker:
+async def get_worker(request: Request) -> Worker:
     worker: Worker = request.app.state.worker
     return worker
 
@@ -95,6 +109,7 @@ CurrentUserDep = Annotated[User, Depends(current_user)]
 BodyDep = Annotated[Body, Depends(request_body)]
 PublicBodyDep = Annotated[Body, Depends(public_body)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
+GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkerDep = Annotated[Worker, Depends(get_worker)]

@@ -4,13 +4,15 @@ for them (a 404 behind a URL, an Invalid pk in a body), and DRF's ordering of li
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, asc, desc
+from sqlalchemy import and_, asc, bindparam, desc
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import OrderByList, UnaryExpression
 from sqlmodel import Session, col, select
 
+from app.db import SHARED_READS
 from app.errors import NotFound
-from app.models import MAX_ID, Project, Prompt, PromptVersion, Task, User
+from app.models import MAX_ID, Project, Prompt, PromptVersion, Task, User, table_of
 
 
 def prompt_version(
@@ -39,6 +41,52 @@ def prompt_version(
     return prompt, version
 
 
+_PROMPTS = table_of(Prompt)
+_VERSIONS = table_of(PromptVersion)
+_PROJECTS = table_of(Project)
+_VERSION_OF_PROMPT = (
+    core_select(_PROMPTS.c.organization_id, _VERSIONS.c.id)
+    .select_from(
+        _PROMPTS.outerjoin(
+            _VERSIONS,
+            and_(_VERSIONS.c.prompt_id == _PROMPTS.c.id, _VERSIONS.c.id == bindparam("version")),
+        )
+    )
+    .where(_PROMPTS.c.id == bindparam("prompt"))
+)
+_PROJECT_ORGANIZATION = core_select(_PROJECTS.c.organization_id).where(
+    _PROJECTS.c.id == bindparam("project")
+)
+
+
+def _shared(session: Session, name: str) -> dict[Any, Any]:
+    """Rows already read, by key: kept in a session of shared reads, else for one use."""
+    if session.info.get(SHARED_READS):
+        known: dict[Any, Any] = session.info.setdefault(name, {})
+        return known
+    return {}
+
+
+def check_prompt_version(session: Session, user: User, prompt_id: int, version_id: int) -> None:
+    """``prompt_version`` for a caller that needs only the ids checked: one plain-row query,
+    once for the same ids in a session of shared reads."""
+    found = None
+    if 0 < prompt_id <= MAX_ID:
+        version = version_id if 0 < version_id <= MAX_ID else 0
+        known = _shared(session, "versions_of_prompts")
+        if (prompt_id, version) not in known:
+            known[prompt_id, version] = (
+                session.connection()
+                .execute(_VERSION_OF_PROMPT, {"prompt": prompt_id, "version": version})
+                .first()
+            )
+        found = known[prompt_id, version]
+    if found is None or found[0] != user.organization_id:
+        raise NotFound("ModelInterface")
+    if found[1] is None:
+        raise NotFound("ThirdPartyModelVersion")
+
+
 def ordering_terms(
     ordering: str | None, columns: Mapping[str, Mapped[Any]]
 ) -> list[OrderByList | UnaryExpression[Any]]:
@@ -61,9 +109,13 @@ def ordering_terms(
 def own_project(session: Session, user: User) -> Callable[[int], bool]:
     """Whether an id names a project of the user's organization (others do not exist for them)."""
 
+    known = _shared(session, "project_organizations")
+
     def resolve(pk: int) -> bool:
-        project = session.get(Project, pk)
-        return project is not None and project.organization_id == user.organization_id
+        if pk not in known:
+            known[pk] = session.connection().execute(_PROJECT_ORGANIZATION, {"project": pk}).first()
+        found = known[pk]
+        return found is not None and found[0] == user.organization_id
 
     return resolve
 

@@ -33,7 +33,7 @@ from app.control.docs import install_docs
 from app.control.events import POLL_SECONDS, EventHub
 from app.control.faults import SERVER_SEND, FaultMiddleware
 from app.control.journal import Journal, JournalMiddleware
-from app.db import make_engine, write_session
+from app.db import GroupCommit, make_engine, write_session
 from app.error_handlers import install_error_handlers
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
@@ -90,9 +90,12 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         url = settings.sqlalchemy_url()
         engine = make_engine(url)
         with startup_lock(engine):
-            migrate(engine)
+            migrate(engine, create_when_empty=True)
             prepare_database(engine, settings, clock)
         app.state.engine = engine
+        # The engine whose transactions take the write lock when they begin (SQLite).
+        app.state.writer = engine.execution_options(write=True)
+        app.state.writes = GroupCommit(engine)
         worker = Worker(
             engine, clock, settings.worker_interval_seconds, app.state.metrics.observe_step
         )

@@ -7,7 +7,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    inspect,
+    text,
+)
+from sqlmodel import SQLModel
+
+import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -56,14 +69,22 @@ def startup_lock(engine: Engine) -> Iterator[None]:
             connection.commit()
 
 
-def migrate(engine: Engine) -> None:
+def migrate(engine: Engine, create_when_empty: bool = False) -> None:
     """Bring the database schema to the newest revision. A database already there costs one
-    query: Alembic, slow to import, is loaded only when there is something to apply."""
+    query: Alembic, slow to import, is loaded only when there is something to apply. With
+    ``create_when_empty``, a database without any table gets the newest schema created from the
+    models and stamped at the newest revision, without Alembic (the schema the migrations build:
+    tests/test_migrations.py compares the two)."""
     with engine.connect() as connection:
-        if inspect(connection).has_table("alembic_version"):
+        tables = inspect(connection).get_table_names()
+        if "alembic_version" in tables:
             current = connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
             if current == head_revision():
                 return
+        elif not tables and create_when_empty:
+            create_at_head(connection)
+            connection.commit()
+            return
     from alembic import command
 
     config = alembic_config(engine.url.render_as_string(hide_password=False))
@@ -71,3 +92,17 @@ def migrate(engine: Engine) -> None:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
         connection.commit()
+
+
+def create_at_head(connection: Connection) -> None:
+    """The models' tables, and Alembic's version table (as Alembic makes it) at the newest
+    revision."""
+    SQLModel.metadata.create_all(connection)
+    version = Table(
+        "alembic_version",
+        MetaData(),
+        Column("version_num", String(32), nullable=False),
+        PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
+    )
+    version.create(connection)
+    connection.execute(version.insert().values(version_num=head_revision()))

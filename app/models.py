@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    false,
     text,
 )
 from sqlmodel import Field, SQLModel, col
@@ -145,7 +146,9 @@ class Task(SQLModel, table=True):
     # the task's annotations by app.workspace.tasks.
     has_ground_truth: bool = False
     # --- tasks workspace: Label Studio's Task fields ---
-    data: Any = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    data: Any = Field(
+        default_factory=dict, sa_column=Column(JSON, nullable=False, server_default=text("'{}'"))
+    )
     meta: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
     # Position of the task in its project, from 1.
     inner_id: int | None = Field(default=None, sa_type=BigInteger)
@@ -256,7 +259,9 @@ class ModelRun(SQLModel, table=True):
     outcome: str | None = Field(default=None, sa_type=String)
     # Who makes the predictions: "simulated" (the emulator, on the virtual clock) or "external"
     # (a worker posting them through the batch endpoints).
-    inference_mode: str = Field(default="simulated", sa_type=String)
+    inference_mode: str = Field(
+        default="simulated", sa_type=String, sa_column_kwargs={"server_default": "simulated"}
+    )
 
 
 class RunTask(SQLModel, table=True):
@@ -283,12 +288,14 @@ class Prediction(SQLModel, table=True):
     created_at: datetime = when(nullable=False)
     # --- tasks workspace: Label Studio's Prediction fields ---
     project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
-    result: Any = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    result: Any = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
+    )
     score: float | None = None
-    model_version: str = ""
+    model_version: str = Field(default="", sa_column_kwargs={"server_default": ""})
     cluster: int | None = None
     neighbors: Any = Field(default=None, sa_column=Column(JSON, nullable=True))
-    mislabeling: float = 0.0
+    mislabeling: float = Field(default=0.0, sa_column_kwargs={"server_default": "0"})
     updated_at: datetime | None = when()
     # --- results: what the model's call cost (the inference service reports it per task) ---
     prompt_tokens: int | None = None
@@ -419,7 +426,11 @@ class EmulatorState(SQLModel, table=True):
 
     __tablename__ = "emulator_state"
 
-    id: int = Field(default=1, primary_key=True)
+    # A serial column on PostgreSQL, as the first revision made it (1 is the model's default,
+    # not the column's).
+    id: int = Field(
+        default=1, primary_key=True, sa_column_kwargs={"autoincrement": True, "default": None}
+    )
     secret_key: str
     # The virtual clock: wall time plus offset, or a fixed instant while frozen.
     clock_offset_seconds: float = 0.0
@@ -427,7 +438,7 @@ class EmulatorState(SQLModel, table=True):
     policy: Any = Field(default=None, sa_type=JSON)
     # Whether the seed tables may differ from the configured seed document (after a seed
     # upsert or an import), so that a reset must reload them rather than keep them.
-    seed_changed: bool = False
+    seed_changed: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 # --- Fault rules of the control plane (revision 0006) ---------------------------------------

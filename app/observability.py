@@ -1,10 +1,11 @@
 """Request ids, one log line per request, Prometheus metrics and the request-body limit."""
 
+import itertools
 import json
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -20,6 +21,25 @@ from app.models import ModelRun, RunStatus
 
 log = logging.getLogger("lse_emulator.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+def _request_ids() -> "itertools.count[int]":
+    # Unique without a random draw per request: 64 random bits for the process, then a count
+    # (32 hexadecimal digits in all, the length a random UUID's hex has).
+    return itertools.count(int.from_bytes(os.urandom(8), "big") << 64)
+
+
+class RequestIds:
+    """Fresh request ids; a forked worker process starts its own sequence."""
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._ids = _request_ids()
+
+    def next(self) -> str:
+        if os.getpid() != self._pid:
+            self._pid, self._ids = os.getpid(), _request_ids()
+        return f"{next(self._ids) & (2**128 - 1):032x}"
 
 
 class BodyTooLarge(Exception):
@@ -89,6 +109,7 @@ class RequestMiddleware:
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.json_logs = json_logs
+        self.ids = RequestIds()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -96,7 +117,7 @@ class RequestMiddleware:
             return
         headers = dict(scope["headers"])
         given = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if given and _REQUEST_ID.match(given) else self.ids.next()
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status = {"code": 500}

@@ -211,6 +211,12 @@ def floor(where: Path, list_file: Path | None = None) -> Server:
     return Server("floor", argv, dict(os.environ), where)
 
 
+def naive(where: Path, database_url: str) -> Server:
+    """The naive insert app (bench/naive_app.py) on the given database, served as the floor."""
+    argv = [sys.executable, str(BENCH / "naive_app.py"), "--port", "0"]
+    return Server("naive", [*argv, "--database-url", database_url], dict(os.environ), where)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -4,7 +4,8 @@
 run first: a test suite's usual start) and again on the database it left (a restart); the
 client polls /_emulator/health every 5 ms from just before the process is spawned. Baseline:
 the wall time of ``python -c "import fastapi, sqlmodel, uvicorn"``. Figure: the median over
-``--rounds`` starts, over the baseline's median. Goal: <= 1.5.
+``--rounds`` starts, over the baseline's median. Goal: <= 1.3. The application's bytecode is
+compiled first, as an installed package has it.
 
 With --profile DIR: the imports the server adds to the baseline's, by cumulative time
 (``python -X importtime``), written to DIR and the heaviest printed; and one start recorded
@@ -23,6 +24,13 @@ import time
 from pathlib import Path
 
 import _common as c
+
+
+def compile_bytecode() -> None:
+    """Compile the application's bytecode, as an installed package has it: with
+    PYTHONDONTWRITEBYTECODE set, an editable install would otherwise compile every module from
+    source at each start, while the baseline's packages have theirs."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(c.REPO / "app")], check=True)
 
 
 def import_seconds() -> float:
@@ -121,7 +129,8 @@ def spy_start(where: Path, url: str, directory: Path, backend: str) -> str:
 def main() -> None:
     args = c.arguments(__doc__.splitlines()[0], rounds={"type": int, "default": 5})
     c.header("cold_start", args)
-    import_seconds()  # warm the file cache and the bytecode
+    compile_bytecode()
+    import_seconds()  # warm the file cache
     base = [import_seconds() for _ in range(args.rounds)]
     fresh, restart = [], []
     with c.workdir(args, "cold") as where:
@@ -153,8 +162,8 @@ def main() -> None:
                 "s",
                 baseline,
                 "import fastapi, sqlmodel, uvicorn s",
-                "<= 1.5x import",
-                value <= 1.5 * baseline,
+                "<= 1.3x import",
+                value <= 1.3 * baseline,
             )  # fmt: skip
         )
     c.report(figures)

@@ -71,3 +71,46 @@ def test_upgrade_is_idempotent_and_downgrade_returns_to_an_empty_schema(
 
     migrate(engine)
     assert _differences(engine) == []
+
+
+def _schema(engine: Engine) -> dict[str, dict[str, object]]:
+    """Every table as the database describes it: columns, keys, indexes and constraints."""
+    found = inspect(engine)
+    described: dict[str, dict[str, object]] = {}
+    for table in found.get_table_names():
+        columns = {
+            c["name"]: (str(c["type"]), c["nullable"], str(c.get("default")))
+            for c in found.get_columns(table)
+        }
+        described[table] = {
+            "columns": columns,
+            "primary_key": found.get_pk_constraint(table)["constrained_columns"],
+            "foreign_keys": sorted(
+                (tuple(k["constrained_columns"]), k["referred_table"], tuple(k["referred_columns"]))
+                for k in found.get_foreign_keys(table)
+            ),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in found.get_indexes(table)
+            ),
+            "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
+        }
+    return described
+
+
+def test_an_empty_database_created_at_head_has_the_schema_the_migrations_build(
+    engine: Engine, database_url: str
+) -> None:
+    migrate(engine, create_when_empty=True)
+    created = _schema(engine)
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    assert current == head_revision()
+    command.check(alembic_config(database_url))
+
+    with engine.begin() as connection:
+        SQLModel.metadata.drop_all(connection)
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+    migrate(engine)
+
+    assert _schema(engine) == created

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
 from app.config import Settings
-from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, SettingsDep
+from app.deps import BodyDep, ClockDep, CurrentUserDep, GroupCommitDep, SessionDep, SettingsDep
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
-from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, create_run
-from app.lookups import ordering_terms, own_project, prompt_version
+from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, insert_run
+from app.lookups import check_prompt_version, ordering_terms, own_project, prompt_version
 from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
 from app.render import RUN_COLUMNS, model_run, read_column, run_rows, user_simple
 from app.responses import JSONResponse
@@ -91,22 +91,27 @@ def requested_outcome(
     status_code=201,
     summary="✨ Run prompt inference",
 )
-def create_inference_run(
+async def create_inference_run(
     prompt_id: int,
     version_id: int,
     request: Request,
     user: CurrentUserDep,
     body: BodyDep,
-    session: SessionDep,
     clock: ClockDep,
     settings: SettingsDep,
+    writes: GroupCommitDep,
 ) -> JSONResponse:
     """Run a prompt inference."""
-    prompt, version = prompt_version(session, user, prompt_id, version_id)
-    values = validate(run_fields(session, user), body.data, form=body.form)
-    outcome = requested_outcome(request, settings)
-    inference = requested_outcome(request, settings, INFERENCE_HEADER)
-    run = create_run(session, user, prompt, version, values, outcome, clock, inference)
+
+    def create(session: Session) -> ModelRun:
+        check_prompt_version(session, user, prompt_id, version_id)
+        values = validate(run_fields(session, user), body.data, form=body.form)
+        outcome = requested_outcome(request, settings)
+        inference = requested_outcome(request, settings, INFERENCE_HEADER)
+        return insert_run(session, user, prompt_id, version_id, values, outcome, clock, inference)
+
+    # Stored with the creates that arrive meanwhile, in one transaction.
+    run = await writes.run(create)
     request.state.run_id = run.id
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)
 

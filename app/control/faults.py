@@ -6,16 +6,26 @@ import asyncio
 from typing import Any
 
 import anyio
-from sqlalchemy import Engine
+from sqlalchemy import Engine, exists, literal, select
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import authenticate, authorization_header
+from app.auth import (
+    TOKEN_COLUMNS,
+    TOKEN_LOOKUP,
+    TOKEN_MATCHES,
+    TOKEN_USERS,
+    TokenLookup,
+    authenticate,
+    authorization_header,
+    legacy_key,
+)
 from app.control.journal import CONTROL_PREFIX
-from app.db import read_session, write_session
+from app.db import read_session, reads_wait_on_network, single_read, write_session
 from app.errors import APIError, envelope
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
+from app.models import FaultRule, table_of
 
 # The scope key under which the application keeps the server's own ``send`` (see main.py), whose
 # connection a dropping rule closes.
@@ -83,6 +93,32 @@ def _text(value: bytes | None) -> str | None:
     return None if value is None else value.decode("latin-1")
 
 
+# Whether any rule exists at all: with none (the usual case) a request pays this one read.
+_ANY_RULE = select(exists().select_from(table_of(FaultRule)))
+# The same, together with what the request's legacy key finds (one row, whether a user has
+# the key or not): authentication then needs no read of its own.
+_ANY_RULE_AND_TOKEN = select(
+    _ANY_RULE.scalar_subquery().label("fault_rules"), *TOKEN_COLUMNS
+).select_from(select(literal(1)).subquery().outerjoin(TOKEN_USERS, TOKEN_MATCHES))
+
+
+def rules_exist(engine: Engine, scope: Scope) -> bool:
+    """Whether any fault rule exists; when none does, a request with a legacy key has it
+    looked up meanwhile, for its authentication (TOKEN_LOOKUP in its state)."""
+    headers = dict(scope["headers"])
+    key = legacy_key(
+        authorization_header(_text(headers.get(b"authorization")), _text(headers.get(b"x-api-key")))
+    )
+    with single_read(engine) as connection:
+        if key is None:
+            return bool(connection.execute(_ANY_RULE).scalar())
+        row = connection.execute(_ANY_RULE_AND_TOKEN, {"key": key}).one()
+    if row.fault_rules:
+        return True  # the request may wait or change: authentication reads when it comes
+    scope.setdefault("state", {})[TOKEN_LOOKUP] = TokenLookup(key, row if row.id else None)
+    return False
+
+
 def decide(engine: Engine, method: str, path: str, headers: dict[bytes, bytes]) -> Fault | None:
     """The fault a request gets, if any: one small query when no rule matches it."""
     with read_session(engine) as session:
@@ -118,6 +154,17 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         application = scope["app"]
+        engine = application.state.engine
+        # SQLite's read on the event loop (it never waits on a lock: cheaper than a thread
+        # hand-off); a database server's in a thread. Matching rules (which write their
+        # counters) are applied in a thread.
+        if reads_wait_on_network(engine):
+            found = await anyio.to_thread.run_sync(rules_exist, engine, scope)
+        else:
+            found = rules_exist(engine, scope)
+        if not found:
+            await self.app(scope, receive, send)
+            return
         fault = await anyio.to_thread.run_sync(
             decide,
             application.state.engine,

@@ -92,7 +92,7 @@ class JournalMiddleware:
             record()
 
 
-def get_journal(request: Request) -> Journal:
+async def get_journal(request: Request) -> Journal:  # on the event loop, no thread hand-off
     journal: Journal = request.app.state.journal
     return journal
 

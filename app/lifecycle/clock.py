@@ -6,16 +6,27 @@ database so that every process serving the same database reads the same time.
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlmodel import Session
 
 from app.db import emulator_state
-from app.models import EmulatorState, utcnow
+from app.models import utcnow
 
 # The instants the clock may show: far enough from datetime's limits that no due time computed
 # from them (queue delays, batches) overflows.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
+class ClockState(Protocol):
+    """What the clock is read from: the state row, as an entity or a plain row."""
+
+    @property
+    def clock_offset_seconds(self) -> float: ...
+
+    @property
+    def clock_frozen_at(self) -> datetime | None: ...
 
 
 class Clock:
@@ -24,7 +35,7 @@ class Clock:
     def __init__(self, wall: Callable[[], datetime] = utcnow) -> None:
         self.wall = wall
 
-    def read(self, state: EmulatorState) -> datetime:
+    def read(self, state: ClockState) -> datetime:
         if state.clock_frozen_at is not None:
             return state.clock_frozen_at
         return self.wall() + timedelta(seconds=state.clock_offset_seconds)

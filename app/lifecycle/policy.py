@@ -20,6 +20,25 @@ class Policy(PolicyFields):
     def load(cls, session: Session) -> "Policy":
         return cls.model_validate(emulator_state(session).policy)
 
+    @classmethod
+    def shared(cls, stored: dict[str, Any]) -> "Policy":
+        """The policy of a stored document, validated once per distinct document: the same
+        instance is answered to every caller, which must not change it."""
+        last = _last_shared
+        if last is not None and last[0] == stored:
+            return last[1]
+        policy = cls.model_validate(stored)
+        _remember(stored, policy)
+        return policy
+
+
+_last_shared: tuple[dict[str, Any], Policy] | None = None
+
+
+def _remember(stored: dict[str, Any], policy: Policy) -> None:
+    global _last_shared
+    _last_shared = (stored, policy)
+
 
 # A change of the policy: any of its fields, each checked once merged into the whole policy.
 # Optional[...] rather than "| None": a field's annotation is typed as possibly absent.

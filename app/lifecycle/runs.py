@@ -5,10 +5,10 @@ its change whole or raises a domain error and stores nothing."""
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
-from app.db import get_by_id, read_session, write_session
+from app.db import clock_and_policy, get_by_id, read_session, write_session
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import external, machine
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
@@ -23,6 +23,7 @@ from app.models import (
     PromptVersion,
     RunStatus,
     User,
+    table_of,
 )
 from app.render import iso
 
@@ -63,6 +64,30 @@ def create_run(
     """A Pending run of a version over a project subset, from a validated ModelRun body, the
     outcome its creator forces (None: the policy decides) and the inference mode it asks for
     (None: the policy's)."""
+    assert prompt.id is not None and version.id is not None  # read from the database
+    run = insert_run(session, user, prompt.id, version.id, values, outcome, clock, inference)
+    session.commit()
+    return run
+
+
+_RUNS = table_of(ModelRun)
+_INSERT_RUN = insert(_RUNS)
+_RUN_COLUMNS = tuple(name for name in _RUNS.c.keys() if name != "id")
+
+
+def insert_run(
+    session: Session,
+    user: User,
+    prompt_id: int,
+    version_id: int,
+    values: dict[str, Any],
+    outcome: str | None,
+    clock: Clock,
+    inference: str | None = None,
+) -> ModelRun:
+    """``create_run`` for a prompt and version known by id, without the commit: every check
+    first (a refused run writes nothing), then one read of the clock and policy and one Core
+    insert. The run answered is not in the session."""
     check_totals(values)
     if values["project_subset"] == ProjectSubset.CUSTOM:
         filter_condition(values.get("filters_json"))
@@ -72,14 +97,15 @@ def create_run(
             raise BadRequest(
                 f'Unknown {OUTCOME_HEADER} "{outcome}": use one of {", ".join(OUTCOMES)}.'
             )
-    policy = Policy.load(session)
+    state = clock_and_policy(session)
+    policy = Policy.shared(state.policy)
     mode = external.inference_mode(inference, policy)
-    now = clock.now(session)
+    now = clock.read(state)
     run = ModelRun(
         organization_id=user.organization_id,
         project_id=values["project"],
-        prompt_id=prompt.id,
-        version_id=version.id,
+        prompt_id=prompt_id,
+        version_id=version_id,
         created_by_id=user.id,
         project_subset=values["project_subset"],
         sample_subset_size=values.get("sample_subset_size"),
@@ -95,8 +121,12 @@ def create_run(
         inference_mode=mode,
     )
     machine.schedule_new(run, policy, now)
-    session.add(run)
-    session.commit()
+    inserted = session.connection().execute(
+        _INSERT_RUN, {name: getattr(run, name) for name in _RUN_COLUMNS}
+    )
+    key = inserted.inserted_primary_key
+    assert key is not None  # an insert of one row
+    run.id = key[0]
     return run
 
 
