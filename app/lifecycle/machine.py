@@ -21,8 +21,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.db import read_session, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
+from app.lifecycle.bulk import insert_rows
 from app.lifecycle.clock import Clock
-from app.lifecycle.model import run_model, task_inputs
+from app.lifecycle.model import next_inputs, run_model
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_query
 from app.models import (
@@ -33,13 +34,14 @@ from app.models import (
     RunEvent,
     RunStatus,
     RunTask,
-    Task,
     table_of,
 )
 
 log = logging.getLogger("lse_emulator.worker")
 S = RunStatus
-STEPS_BUDGET_SECONDS = 0.02  # how long one transaction of the worker may hold the write lock
+# How long one transaction of the worker may hold the write lock: a commit costs about what a
+# run's step of 250 predictions does (pages of the indexes written again), so steps share it.
+STEPS_BUDGET_SECONDS = 0.05
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     S.PENDING: (S.IN_PROGRESS, S.CANCELED),
     S.IN_PROGRESS: (S.COMPLETED, S.FAILED, S.CANCELED),
@@ -124,63 +126,65 @@ def predict_batches(
 ) -> int:
     """Predict the run's next tasks (in task-id order) batch after batch, each stamped with its
     own instant, in one round of queries; update the totals and answer how many were processed."""
-    found = session.exec(
-        select(RunTask.task_id, Task.has_ground_truth, Task.id)
-        .outerjoin(Task, col(Task.id) == RunTask.task_id)
-        .where(RunTask.run_id == run.id)
-        .order_by(col(RunTask.task_id))
-        .limit(sum(size for _, size in batches))
-    ).all()
+    assert run.id is not None  # a stored run
+    found = next_inputs(session, run.id, sum(size for _, size in batches))
     if not found:
         return 0
     # A task deleted after the run's start is dropped from its subset: it is not predicted and
     # no longer counts in total_tasks, so the totals still add up.
-    gone = [task_id for task_id, _, exists in found if exists is None]
+    gone = [one.task_id for one in found if not one.exists]
     if gone:
         session.execute(
             delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(gone))
         )
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
-    rows = [(task_id, has_gt) for task_id, has_gt, exists in found if exists is not None]
-    if not rows:
+    inputs = [one for one in found if one.exists]
+    if not inputs:
         session.add(run)
         return len(found)
     model = run_model(session, run)
-    version = model.version
-    data, truths = task_inputs(session, [task_id for task_id, _ in rows])
+    title = model.version.title
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     correct_count = 0
     instants = [at for at, size in batches for _ in range(size)]
-    for (task_id, has_gt), at in zip(rows, instants, strict=False):
-        one = model.predict(
-            seed, task_id, data.get(task_id), truths.get(task_id) if has_gt else None
+    for one, at in zip(inputs, instants, strict=False):
+        task_id = one.task_id
+        made_one = model.predict(
+            seed, task_id, one.data, one.ground_truth if one.has_ground_truth else None
         )
-        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
-                "created_at": at, "prompt_tokens": one.prompt_tokens,
-                "completion_tokens": one.completion_tokens,
-                "total_cost_usd": one.total_cost_usd}  # fmt: skip
-        if one.error_type is not None:
-            failed.append({**base, "error_type": one.error_type, "message": one.message})
+        if made_one.error_type is not None:
+            failed.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                           "created_at": at, "prompt_tokens": made_one.prompt_tokens,
+                           "completion_tokens": made_one.completion_tokens,
+                           "total_cost_usd": made_one.total_cost_usd,
+                           "error_type": made_one.error_type,
+                           "message": made_one.message})  # fmt: skip
             continue
-        correct_count += bool(one.correct)
-        made.append({**base, "project_id": run.project_id, "model_version": version.title,
-                     "updated_at": at, "result": one.result, "score": one.score,
-                     "correct": one.correct, "prompt_cost_usd": one.prompt_cost_usd,
-                     "completion_cost_usd": one.completion_cost_usd,
-                     "inference_time": one.inference_time})  # fmt: skip
+        correct_count += bool(made_one.correct)
+        made.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                     "created_at": at, "prompt_tokens": made_one.prompt_tokens,
+                     "completion_tokens": made_one.completion_tokens,
+                     "total_cost_usd": made_one.total_cost_usd, "project_id": run.project_id,
+                     "model_version": title, "updated_at": at, "result": made_one.result,
+                     "score": made_one.score, "correct": made_one.correct,
+                     "prompt_cost_usd": made_one.prompt_cost_usd,
+                     "completion_cost_usd": made_one.completion_cost_usd,
+                     "inference_time": made_one.inference_time})  # fmt: skip
     if made:
-        session.execute(table_of(Prediction).insert(), made)
+        insert_rows(session, table_of(Prediction), made)
     if failed:
-        session.execute(table_of(FailedPrediction).insert(), failed)
+        insert_rows(session, table_of(FailedPrediction), failed)
     session.execute(
-        delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id) <= found[-1][0])
+        delete(RunTask).where(
+            col(RunTask.run_id) == run.id, col(RunTask.task_id) <= found[-1].task_id
+        )
     )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
-    run.predictions_updated_at = instants[len(rows) - 1]
+    run.predictions_updated_at = instants[len(inputs) - 1]
     session.add(run)
     return len(found)
 
