@@ -42,6 +42,8 @@ S = RunStatus
 # How long one transaction of the worker may hold the write lock: a commit costs about what a
 # run's step of 250 predictions does (pages of the indexes written again), so steps share it.
 STEPS_BUDGET_SECONDS = 0.05
+# The most tasks one step predicts at once, so that a run of any size streams through memory.
+MAX_STEP_TASKS = 2000
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     S.PENDING: (S.IN_PROGRESS, S.CANCELED),
     S.IN_PROGRESS: (S.COMPLETED, S.FAILED, S.CANCELED),
@@ -223,15 +225,18 @@ def due_batches(
     run: ModelRun, policy: Policy, before: datetime | None
 ) -> list[tuple[datetime, int]]:
     """The batches of an InProgress run due from its next step on: that one, and the following
-    ones that fall due before ``before`` (all of them at once cost what one does)."""
+    ones that fall due before ``before`` (all of them at once cost what one does), up to
+    MAX_STEP_TASKS tasks."""
     due, left = run.next_due_at, remaining(run)
     assert due is not None  # an InProgress run always has its next step
     batches: list[tuple[datetime, int]] = []
+    tasks = 0
     while left > 0:
         size = min(policy.batch_size, left)
         batches.append((due, size))
         left -= size
-        if before is None or left <= 0:
+        tasks += size
+        if before is None or left <= 0 or tasks + min(policy.batch_size, left) > MAX_STEP_TASKS:
             break
         due = due + _batch_seconds(policy, left)
         if due >= before:

@@ -25,7 +25,7 @@ from app.models import (
     table_of,
 )
 
-DECODED_CACHE_SIZE = 20_000
+DECODED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
