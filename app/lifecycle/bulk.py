@@ -1,5 +1,5 @@
-"""Many rows into one table in one statement: the table's INSERT, compiled once per dialect and
-set of columns, sent as the driver's executemany in pages.
+"""Many rows into one table at once: the table's INSERT, compiled once per dialect and set of
+columns, sent in pages of rows: SQLite's executemany, one INSERT of many rows on PostgreSQL.
 
 Each column's bind processing (a timestamp made naive for SQLite and formatted, a title...) is
 applied once per distinct value rather than once per row and column: a run's predictions share
@@ -7,6 +7,7 @@ their instants, run, version and title, and this processing cost more than the d
 work. Values are processed exactly as SQLAlchemy would process them. No HTTP here.
 """
 
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -16,22 +17,28 @@ from sqlmodel import Session
 PAGE_ROWS = 1000
 
 Processor = Callable[[Any], Any] | None
-_statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...], bool]] = {}
+NAMED = re.compile(r"%\((\w+)\)s")
+_statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, str, tuple[str, ...]]] = {}
 
 
 def _statement(
     table: Table, keys: tuple[str, ...], dialect: Dialect
-) -> tuple[str, tuple[str, ...], bool]:
-    """The INSERT's SQL for these columns, its parameter names in order, whether positional."""
+) -> tuple[str, str, tuple[str, ...]]:
+    """The INSERT for these columns as its head (up to VALUES), the placeholders of one row
+    (positional, with the dialect's casts) and the column of each placeholder, in order."""
     cache_key = (dialect.name, table.name, keys)
     found = _statements.get(cache_key)
     if found is None:
         compiled = table.insert().compile(
             dialect=dialect, column_keys=list(keys), for_executemany=True
         )
-        positional = bool(compiled.positional)
-        names = tuple(compiled.positiontup or ()) if positional else tuple(compiled.binds)
-        found = _statements[cache_key] = (compiled.string, names, positional)
+        head, _, row = compiled.string.rpartition(" VALUES ")
+        if compiled.positional:
+            names = tuple(compiled.positiontup or ())
+        else:
+            names = tuple(NAMED.findall(row))
+            row = NAMED.sub("%s", row)
+        found = _statements[cache_key] = (head + " VALUES ", row, names)
     return found
 
 
@@ -68,23 +75,24 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
     connection = session.connection()
     dialect = connection.dialect
     keys = tuple(rows[0])
-    sql, names, positional = _statement(table, keys, dialect)
+    head, row, names = _statement(table, keys, dialect)
     columns: dict[str, list[Any]] = {}
     for name in names:
         column_type = dialect.type_descriptor(table.c[name].type)
         processor = column_type.bind_processor(dialect)
         if name in rows[0]:
-            values = [row[name] for row in rows]
+            values = [one[name] for one in rows]
             columns[name] = _processed(values, processor, not isinstance(column_type, JSON))
         else:
             value = _default(table, name)
             columns[name] = [processor(value) if processor else value] * len(rows)
-    params: list[Any]
-    if positional:
-        params = list(zip(*columns.values(), strict=True))
-    else:
-        params = [
-            dict(zip(names, values, strict=True)) for values in zip(*columns.values(), strict=True)
-        ]
+    params = list(zip(*columns.values(), strict=True))
     for start in range(0, len(params), PAGE_ROWS):
-        connection.exec_driver_sql(sql, params[start : start + PAGE_ROWS])
+        page = params[start : start + PAGE_ROWS]
+        if dialect.name == "postgresql":
+            # One statement of many rows: executemany would make one round of the protocol, and
+            # one execution of the statement, per row.
+            sql = head + ", ".join([row] * len(page))
+            connection.exec_driver_sql(sql, tuple(value for one in page for value in one))
+        else:
+            connection.exec_driver_sql(head + row, page)

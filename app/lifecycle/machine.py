@@ -9,8 +9,11 @@ timestamps whatever the wall time.
 """
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -275,6 +278,12 @@ def complete_now(
     transition(session, run, S.COMPLETED, at, cause, reason)
 
 
+def _due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
+    return select(ModelRun).where(
+        col(ModelRun.status).in_(ACTIVE_STATUSES), col(ModelRun.next_due_at) <= horizon
+    )
+
+
 def settle(
     engine: Engine,
     clock: Clock,
@@ -288,20 +297,50 @@ def settle(
     row locks), so several workers share the work. Answers the ids of runs changed.
     """
     changed: list[int] = []
-
-    def due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
-        return select(ModelRun).where(
-            col(ModelRun.status).in_(ACTIVE_STATUSES), col(ModelRun.next_due_at) <= horizon
-        )
-
     # An idle look needs no write lock: read first, lock only when a step is due.
     with read_session(engine) as session:
         horizon = until if until is not None else clock.now(session)
-        idle = not session.exec(select(due_runs(horizon).exists())).one()
+        idle = not session.exec(select(_due_runs(horizon).exists())).one()
     # Refinement jobs follow the same clock (they touch no run, so their order is free).
     refine.settle_due(engine, horizon)
     if idle:
         return changed
+    with _turn(engine, wait=until is not None) as mine:
+        if mine:
+            _settle_steps(engine, clock, until, stopping, observe, changed)
+    return changed
+
+
+# One lock per engine (per database) in this process; see _turn.
+_settlers: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _turn(engine: Engine, wait: bool) -> Iterator[bool]:
+    """Whether this thread may settle now. On SQLite, whose writers take turns anyway, one
+    thread of the process settles at a time (two would only alternate transactions, each
+    paying for its own set-up): the worker skips its tick, a clock change waits for it. On
+    PostgreSQL, threads share the due runs through their row locks."""
+    if engine.dialect.name != "sqlite":
+        yield True
+        return
+    lock = _settlers.setdefault(engine, threading.Lock())
+    mine = lock.acquire(blocking=wait)
+    try:
+        yield mine
+    finally:
+        if mine:
+            lock.release()
+
+
+def _settle_steps(
+    engine: Engine,
+    clock: Clock,
+    until: datetime | None,
+    stopping: Callable[[], bool],
+    observe: Callable[[float, int, int], None] | None,
+    changed: list[int],
+) -> None:
     while not stopping():
         # Steps are grouped into transactions of a few milliseconds: one commit per step costs
         # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,
@@ -312,7 +351,7 @@ def settle(
             steps = 0
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
                 horizon = until if until is not None else clock.now(session)
-                due = due_runs(horizon)
+                due = _due_runs(horizon)
                 run = session.exec(
                     due.order_by(col(ModelRun.next_due_at), col(ModelRun.id))
                     .limit(1)
@@ -340,11 +379,10 @@ def settle(
                     changed.append(run.id)
             if steps == 0:
                 if until is None or not session.exec(select(due.exists())).one():
-                    return changed
+                    return
                 # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
                 # up to an instant answers only once every step is stored, so it waits.
                 time.sleep(0.01)
-    return changed
 
 
 def end_unworkable(session: Session, run: ModelRun, at: datetime, error: Exception) -> None:
