@@ -256,6 +256,14 @@ def _clear(session: Session, tables: list[Table]) -> None:
         names = ", ".join(f'"{table.name}"' for table in tables)
         session.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
     else:
-        for table in reversed(tables):
-            session.execute(delete(table))
+        # SQLite as Python ships it overwrites every freed page with zeros (secure_delete): the
+        # commit of emptied tables then wrote them whole again. FAST zeroes only what is written
+        # anyway, for this connection, and the setting goes back afterwards.
+        secure = session.execute(text("PRAGMA secure_delete")).scalar_one()
+        session.execute(text("PRAGMA secure_delete = FAST"))
+        try:
+            for table in reversed(tables):
+                session.execute(delete(table))
+        finally:
+            session.execute(text(f"PRAGMA secure_delete = {int(secure)}"))
     session.expire_all()
