@@ -156,7 +156,8 @@ class Task(SQLModel, table=True):
 
 class ProjectTaskCount(SQLModel, table=True):
     """How many tasks a project has, and how many with ground truth: kept by triggers on ``task``
-    (revision 0009), so that a project's subsets are counted without reading its tasks."""
+    on SQLite (revision 0009), so that a project's subsets are counted without reading its
+    tasks; empty on PostgreSQL, which counts them."""
 
     __tablename__ = "project_task_count"
 

@@ -1,4 +1,4 @@
-"""Each project's task and ground-truth counts, kept by triggers on task
+"""Each project's task and ground-truth counts, kept by triggers on task (SQLite)
 
 Revision ID: 0009
 Revises: 0008
@@ -8,6 +8,10 @@ Counting a project's tasks reads one index entry per task (a million-task projec
 took 70 ms of CPU); row triggers keep the counts as every path that writes tasks (the API, the
 seed, imports, deletions) changes them, in the same transaction. A later revision that
 rebuilds the task table on SQLite (Alembic's batch mode copies it) must create them again.
+
+On PostgreSQL the table stays empty and the tasks are counted: there, a row trigger updating
+one row per project makes a new version of that row per task, and a transaction that inserts
+many tasks walks ever longer chains of them (100,000 seeded tasks took 142 s instead of 7 s).
 """
 
 from collections.abc import Sequence
@@ -38,14 +42,6 @@ SQLITE_TRIGGERS = {
     "task_count_update": "AFTER UPDATE OF project_id, has_ground_truth ON task BEGIN "
     f"{TAKE.format(gt='OLD.has_ground_truth')}; {ADD.format(gt='NEW.has_ground_truth')}; END",
 }
-POSTGRESQL_FUNCTION = (
-    "CREATE FUNCTION task_count_change() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-    "IF TG_OP IN ('DELETE', 'UPDATE') THEN "
-    f"{TAKE.format(gt='OLD.has_ground_truth::int')}; END IF; "
-    "IF TG_OP IN ('INSERT', 'UPDATE') THEN "
-    f"{ADD.format(gt='NEW.has_ground_truth::int')}; END IF; "
-    "RETURN NULL; END $$"
-)
 
 
 def upgrade() -> None:
@@ -56,27 +52,19 @@ def upgrade() -> None:
         sa.Column("ground_truth", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("project_id"),
     )
+    if op.get_bind().dialect.name != "sqlite":
+        return
     op.execute(
         "INSERT INTO project_task_count (project_id, tasks, ground_truth) "
         "SELECT project_id, count(*), sum(CASE WHEN has_ground_truth THEN 1 ELSE 0 END) "
         "FROM task GROUP BY project_id"
     )
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(POSTGRESQL_FUNCTION)
-        op.execute(
-            "CREATE TRIGGER task_count AFTER INSERT OR DELETE OR UPDATE OF project_id, "
-            "has_ground_truth ON task FOR EACH ROW EXECUTE FUNCTION task_count_change()"
-        )
-    else:
-        for name, body in SQLITE_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER {name} {body}")
+    for name, body in SQLITE_TRIGGERS.items():
+        op.execute(f"CREATE TRIGGER {name} {body}")
 
 
 def downgrade() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER task_count ON task")
-        op.execute("DROP FUNCTION task_count_change()")
-    else:
+    if op.get_bind().dialect.name == "sqlite":
         for name in SQLITE_TRIGGERS:
             op.execute(f"DROP TRIGGER {name}")
     op.drop_table("project_task_count")
