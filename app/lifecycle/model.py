@@ -5,7 +5,8 @@ a batch needs, fetched for the whole batch at once. No HTTP here."""
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
 from sqlalchemy import Text, cast
 from sqlalchemy import select as sa_select
@@ -35,15 +36,21 @@ class VersionModel:
     project_id: int
     shape: Shape
 
-    def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        """What every prediction of the version takes, read once (not per task) from its rows."""
         v = self.version
         fields = [f for f in self.prompt.input_fields or [] if isinstance(f, str)]
-        return predict(
-            seed=seed, version_id=v.id, accuracy=v.accuracy, failure_rate=v.failure_rate,
+        return dict(
+            version_id=v.id, accuracy=v.accuracy, failure_rate=v.failure_rate,
             provider=v.provider, provider_model_id=v.provider_model_id, prompt=v.prompt,
-            input_fields=fields, shape=self.shape, task_id=task_id, data=data,
-            ground_truth=ground_truth,
+            input_fields=fields, shape=self.shape,
         )  # fmt: skip
+
+    def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
+        return predict(
+            seed=seed, task_id=task_id, data=data, ground_truth=ground_truth, **self._settings
+        )
 
 
 def version_model(
@@ -119,8 +126,7 @@ def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, An
     return data, truths
 
 
-@dataclass(frozen=True)
-class RunInput:
+class RunInput(NamedTuple):
     """A task a run waits for, as its next batch needs it; ``exists`` is False for a task deleted
     since the run started."""
 
