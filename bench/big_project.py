@@ -77,8 +77,8 @@ def main() -> None:
         seed = c.write_seed(where, projects)
         server = c.emulator(where, url, seed_file=seed, batch_size=args.batch_size)
         began = time.perf_counter()
-        # Seeding a million tasks takes minutes on PostgreSQL on a busy machine.
-        with server.start(timeout=1800), c.client(server.url) as http:
+        # Seeding a million tasks, and settling their run, take minutes on PostgreSQL.
+        with server.start(timeout=1800), c.client(server.url, timeout=3600) as http:
             print(f"  server ready in {time.perf_counter() - began:.1f} s "
                   f"(migrations and seeding {args.tasks:,} tasks)")  # fmt: skip
             counts = c.checked(http.get("/api/projects/2/subsets"))
