@@ -157,6 +157,18 @@ class Task(SQLModel, table=True):
     updated_at: datetime | None = when()
 
 
+class ProjectTaskCount(SQLModel, table=True):
+    """How many tasks a project has, and how many with ground truth: kept by triggers on ``task``
+    on SQLite (revision 0009), so that a project's subsets are counted without reading its
+    tasks; empty on PostgreSQL, which counts them."""
+
+    __tablename__ = "project_task_count"
+
+    project_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    tasks: int = 0
+    ground_truth: int = 0
+
+
 class Prompt(SQLModel, table=True):
     """A prompt (Label Studio's ModelInterface)."""
 

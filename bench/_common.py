@@ -241,7 +241,7 @@ def write_seed(where: Path, projects: list[dict[str, Any]], name: str = "seed.js
     """A seed document with the demo organization, user and prompt 1 (versions 1 and 2)
     associated with the given projects (each {id, tasks, ground_truth}); JSON is YAML too."""
     document = {
-        "organizations": [{"id": 1, "title": "Acme"}],
+        "organizations": [{"id": 1, "title": "Acme", "legacy_api_tokens_enabled": True}],
         "users": [
             {
                 "id": 1,

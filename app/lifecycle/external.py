@@ -19,6 +19,7 @@ from sqlmodel import Session, col, select
 from app.db import get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
+from app.lifecycle.bulk import insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import run_model, task_inputs
 from app.lifecycle.outputs import OutputError, matches, to_result
@@ -261,9 +262,9 @@ def _store(
 ) -> None:
     done = [row["task_id"] for row in (*made, *failed)]
     if made:
-        session.execute(table_of(Prediction).insert(), made)
+        insert_rows(session, table_of(Prediction), made)
     if failed:
-        session.execute(table_of(FailedPrediction).insert(), failed)
+        insert_rows(session, table_of(FailedPrediction), failed)
     if done:
         session.execute(
             delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(done))

@@ -9,8 +9,11 @@ timestamps whatever the wall time.
 """
 
 import logging
+import threading
 import time
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,8 +24,9 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.db import read_session, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
+from app.lifecycle.bulk import insert_rows
 from app.lifecycle.clock import Clock
-from app.lifecycle.model import run_model, task_inputs
+from app.lifecycle.model import next_inputs, run_model
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_query
 from app.models import (
@@ -33,13 +37,16 @@ from app.models import (
     RunEvent,
     RunStatus,
     RunTask,
-    Task,
     table_of,
 )
 
 log = logging.getLogger("lse_emulator.worker")
 S = RunStatus
-STEPS_BUDGET_SECONDS = 0.02  # how long one transaction of the worker may hold the write lock
+# How long one transaction of the worker may hold the write lock: a commit costs about what a
+# run's step of 250 predictions does (pages of the indexes written again), so steps share it.
+STEPS_BUDGET_SECONDS = 0.05
+# The most tasks one step predicts at once, so that a run of any size streams through memory.
+MAX_STEP_TASKS = 2000
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     S.PENDING: (S.IN_PROGRESS, S.CANCELED),
     S.IN_PROGRESS: (S.COMPLETED, S.FAILED, S.CANCELED),
@@ -124,63 +131,65 @@ def predict_batches(
 ) -> int:
     """Predict the run's next tasks (in task-id order) batch after batch, each stamped with its
     own instant, in one round of queries; update the totals and answer how many were processed."""
-    found = session.exec(
-        select(RunTask.task_id, Task.has_ground_truth, Task.id)
-        .outerjoin(Task, col(Task.id) == RunTask.task_id)
-        .where(RunTask.run_id == run.id)
-        .order_by(col(RunTask.task_id))
-        .limit(sum(size for _, size in batches))
-    ).all()
+    assert run.id is not None  # a stored run
+    found = next_inputs(session, run.id, sum(size for _, size in batches))
     if not found:
         return 0
     # A task deleted after the run's start is dropped from its subset: it is not predicted and
     # no longer counts in total_tasks, so the totals still add up.
-    gone = [task_id for task_id, _, exists in found if exists is None]
+    gone = [one.task_id for one in found if not one.exists]
     if gone:
         session.execute(
             delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(gone))
         )
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
-    rows = [(task_id, has_gt) for task_id, has_gt, exists in found if exists is not None]
-    if not rows:
+    inputs = [one for one in found if one.exists]
+    if not inputs:
         session.add(run)
         return len(found)
     model = run_model(session, run)
-    version = model.version
-    data, truths = task_inputs(session, [task_id for task_id, _ in rows])
+    title = model.version.title
     seed = policy.random_seed
     made: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     correct_count = 0
     instants = [at for at, size in batches for _ in range(size)]
-    for (task_id, has_gt), at in zip(rows, instants, strict=False):
-        one = model.predict(
-            seed, task_id, data.get(task_id), truths.get(task_id) if has_gt else None
+    for one, at in zip(inputs, instants, strict=False):
+        task_id = one.task_id
+        made_one = model.predict(
+            seed, task_id, one.data, one.ground_truth if one.has_ground_truth else None
         )
-        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
-                "created_at": at, "prompt_tokens": one.prompt_tokens,
-                "completion_tokens": one.completion_tokens,
-                "total_cost_usd": one.total_cost_usd}  # fmt: skip
-        if one.error_type is not None:
-            failed.append({**base, "error_type": one.error_type, "message": one.message})
+        if made_one.error_type is not None:
+            failed.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                           "created_at": at, "prompt_tokens": made_one.prompt_tokens,
+                           "completion_tokens": made_one.completion_tokens,
+                           "total_cost_usd": made_one.total_cost_usd,
+                           "error_type": made_one.error_type,
+                           "message": made_one.message})  # fmt: skip
             continue
-        correct_count += bool(one.correct)
-        made.append({**base, "project_id": run.project_id, "model_version": version.title,
-                     "updated_at": at, "result": one.result, "score": one.score,
-                     "correct": one.correct, "prompt_cost_usd": one.prompt_cost_usd,
-                     "completion_cost_usd": one.completion_cost_usd,
-                     "inference_time": one.inference_time})  # fmt: skip
+        correct_count += bool(made_one.correct)
+        made.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+                     "created_at": at, "prompt_tokens": made_one.prompt_tokens,
+                     "completion_tokens": made_one.completion_tokens,
+                     "total_cost_usd": made_one.total_cost_usd, "project_id": run.project_id,
+                     "model_version": title, "updated_at": at, "result": made_one.result,
+                     "score": made_one.score, "correct": made_one.correct,
+                     "prompt_cost_usd": made_one.prompt_cost_usd,
+                     "completion_cost_usd": made_one.completion_cost_usd,
+                     "inference_time": made_one.inference_time})  # fmt: skip
     if made:
-        session.execute(table_of(Prediction).insert(), made)
+        insert_rows(session, table_of(Prediction), made)
     if failed:
-        session.execute(table_of(FailedPrediction).insert(), failed)
+        insert_rows(session, table_of(FailedPrediction), failed)
     session.execute(
-        delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id) <= found[-1][0])
+        delete(RunTask).where(
+            col(RunTask.run_id) == run.id, col(RunTask.task_id) <= found[-1].task_id
+        )
     )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
-    run.predictions_updated_at = instants[len(rows) - 1]
+    run.predictions_updated_at = instants[len(inputs) - 1]
     session.add(run)
     return len(found)
 
@@ -219,15 +228,18 @@ def due_batches(
     run: ModelRun, policy: Policy, before: datetime | None
 ) -> list[tuple[datetime, int]]:
     """The batches of an InProgress run due from its next step on: that one, and the following
-    ones that fall due before ``before`` (all of them at once cost what one does)."""
+    ones that fall due before ``before`` (all of them at once cost what one does), up to
+    MAX_STEP_TASKS tasks."""
     due, left = run.next_due_at, remaining(run)
     assert due is not None  # an InProgress run always has its next step
     batches: list[tuple[datetime, int]] = []
+    tasks = 0
     while left > 0:
         size = min(policy.batch_size, left)
         batches.append((due, size))
         left -= size
-        if before is None or left <= 0:
+        tasks += size
+        if before is None or left <= 0 or tasks + min(policy.batch_size, left) > MAX_STEP_TASKS:
             break
         due = due + _batch_seconds(policy, left)
         if due >= before:
@@ -266,6 +278,12 @@ def complete_now(
     transition(session, run, S.COMPLETED, at, cause, reason)
 
 
+def _due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
+    return select(ModelRun).where(
+        col(ModelRun.status).in_(ACTIVE_STATUSES), col(ModelRun.next_due_at) <= horizon
+    )
+
+
 def settle(
     engine: Engine,
     clock: Clock,
@@ -279,20 +297,50 @@ def settle(
     row locks), so several workers share the work. Answers the ids of runs changed.
     """
     changed: list[int] = []
-
-    def due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
-        return select(ModelRun).where(
-            col(ModelRun.status).in_(ACTIVE_STATUSES), col(ModelRun.next_due_at) <= horizon
-        )
-
     # An idle look needs no write lock: read first, lock only when a step is due.
     with read_session(engine) as session:
         horizon = until if until is not None else clock.now(session)
-        idle = not session.exec(select(due_runs(horizon).exists())).one()
+        idle = not session.exec(select(_due_runs(horizon).exists())).one()
     # Refinement jobs follow the same clock (they touch no run, so their order is free).
     refine.settle_due(engine, horizon)
     if idle:
         return changed
+    with _turn(engine, wait=until is not None) as mine:
+        if mine:
+            _settle_steps(engine, clock, until, stopping, observe, changed)
+    return changed
+
+
+# One lock per engine (per database) in this process; see _turn.
+_settlers: "weakref.WeakKeyDictionary[Engine, threading.Lock]" = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def _turn(engine: Engine, wait: bool) -> Iterator[bool]:
+    """Whether this thread may settle now. On SQLite, whose writers take turns anyway, one
+    thread of the process settles at a time (two would only alternate transactions, each
+    paying for its own set-up): the worker skips its tick, a clock change waits for it. On
+    PostgreSQL, threads share the due runs through their row locks."""
+    if engine.dialect.name != "sqlite":
+        yield True
+        return
+    lock = _settlers.setdefault(engine, threading.Lock())
+    mine = lock.acquire(blocking=wait)
+    try:
+        yield mine
+    finally:
+        if mine:
+            lock.release()
+
+
+def _settle_steps(
+    engine: Engine,
+    clock: Clock,
+    until: datetime | None,
+    stopping: Callable[[], bool],
+    observe: Callable[[float, int, int], None] | None,
+    changed: list[int],
+) -> None:
     while not stopping():
         # Steps are grouped into transactions of a few milliseconds: one commit per step costs
         # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,
@@ -303,7 +351,7 @@ def settle(
             steps = 0
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
                 horizon = until if until is not None else clock.now(session)
-                due = due_runs(horizon)
+                due = _due_runs(horizon)
                 run = session.exec(
                     due.order_by(col(ModelRun.next_due_at), col(ModelRun.id))
                     .limit(1)
@@ -331,11 +379,10 @@ def settle(
                     changed.append(run.id)
             if steps == 0:
                 if until is None or not session.exec(select(due.exists())).one():
-                    return changed
+                    return
                 # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
                 # up to an instant answers only once every step is stored, so it waits.
                 time.sleep(0.01)
-    return changed
 
 
 def end_unworkable(session: Session, run: ModelRun, at: datetime, error: Exception) -> None:

@@ -2,15 +2,31 @@
 its predictions on the project (the label config parsed once per session), and the task inputs
 a batch needs, fetched for the whole batch at once. No HTTP here."""
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cached_property
+from typing import Any, NamedTuple
 
+from sqlalchemy import Text, cast
+from sqlalchemy import select as sa_select
+from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
 from app.lifecycle.inference import Made, predict
 from app.lifecycle.outputs import Shape, shape
-from app.models import Annotation, ModelRun, Project, Prompt, PromptVersion, Task
+from app.models import (
+    Annotation,
+    ModelRun,
+    Project,
+    Prompt,
+    PromptVersion,
+    RunTask,
+    Task,
+    table_of,
+)
+
+DECODED_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -20,15 +36,21 @@ class VersionModel:
     project_id: int
     shape: Shape
 
-    def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
+    @cached_property
+    def _settings(self) -> dict[str, Any]:
+        """What every prediction of the version takes, read once (not per task) from its rows."""
         v = self.version
         fields = [f for f in self.prompt.input_fields or [] if isinstance(f, str)]
-        return predict(
-            seed=seed, version_id=v.id, accuracy=v.accuracy, failure_rate=v.failure_rate,
+        return dict(
+            version_id=v.id, accuracy=v.accuracy, failure_rate=v.failure_rate,
             provider=v.provider, provider_model_id=v.provider_model_id, prompt=v.prompt,
-            input_fields=fields, shape=self.shape, task_id=task_id, data=data,
-            ground_truth=ground_truth,
+            input_fields=fields, shape=self.shape,
         )  # fmt: skip
+
+    def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
+        return predict(
+            seed=seed, task_id=task_id, data=data, ground_truth=ground_truth, **self._settings
+        )
 
 
 def version_model(
@@ -57,29 +79,86 @@ def run_model(session: Session, run: ModelRun) -> VersionModel:
     return version_model(session, version, run.project_id)
 
 
+def first_ground_truth() -> ScalarSelect[Any]:
+    """The result of a task's first ground-truth annotation (by id), as JSON text, correlated
+    to ``task``."""
+    return (
+        select(cast(col(Annotation.result), Text))
+        .where(
+            col(Annotation.task_id) == col(Task.id),
+            col(Annotation.ground_truth),
+            ~col(Annotation.was_cancelled),
+        )
+        .order_by(col(Annotation.id))
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def decoded(session: Session, text: str | None) -> Any:
+    """JSON text read from the database, decoded once per transaction: runs of one project
+    read the same tasks, and ground truths repeat. Callers never change what it answers."""
+    if text is None:
+        return None
+    cache: dict[str, Any] = session.info.setdefault("decoded_json", {})
+    found = cache.get(text, cache)
+    if found is cache:
+        if len(cache) >= DECODED_CACHE_SIZE:
+            cache.clear()
+        found = cache[text] = json.loads(text)
+    return found
+
+
 def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
     """The data of tasks and the result of each one's ground-truth annotation (the first by id),
     in one query."""
-    rows = session.exec(
-        select(Task.id, Task.data, Annotation.result)
-        .outerjoin(
-            Annotation,
-            (col(Annotation.task_id) == col(Task.id))
-            & col(Annotation.ground_truth)
-            & ~col(Annotation.was_cancelled),
+    rows = session.connection().execute(
+        sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
+            col(Task.id).in_(task_ids)
         )
-        .where(col(Task.id).in_(task_ids))
-        .order_by(col(Task.id), col(Annotation.id))
-    ).all()
+    )
     data: dict[int, Any] = {}
     truths: dict[int, Any] = {}
     for task_id, task_data, result in rows:
-        assert task_id is not None
-        if task_id not in data:
-            data[task_id] = task_data
-            if result is not None:
-                truths[task_id] = result
+        data[task_id] = decoded(session, task_data)
+        if result is not None:
+            truths[task_id] = decoded(session, result)
     return data, truths
+
+
+class RunInput(NamedTuple):
+    """A task a run waits for, as its next batch needs it; ``exists`` is False for a task deleted
+    since the run started."""
+
+    task_id: int
+    exists: bool
+    has_ground_truth: bool
+    data: Any
+    ground_truth: Any
+
+
+def next_inputs(session: Session, run_id: int, limit: int) -> list[RunInput]:
+    """The next ``limit`` tasks of a run's frozen subset (in id order) with their data and ground
+    truth, in one query."""
+    rows = session.connection().execute(
+        sa_select(
+            col(RunTask.task_id),
+            col(Task.id),
+            col(Task.has_ground_truth),
+            cast(col(Task.data), Text),
+            first_ground_truth(),
+        )
+        .select_from(table_of(RunTask))
+        .outerjoin(table_of(Task), col(Task.id) == col(RunTask.task_id))
+        .where(col(RunTask.run_id) == run_id)
+        .order_by(col(RunTask.task_id))
+        .limit(limit)
+    )
+    return [
+        RunInput(task_id, found is not None, bool(has_gt), decoded(session, data),
+                 decoded(session, truth))
+        for task_id, found, has_gt, data, truth in rows
+    ]  # fmt: skip
 
 
 def try_task(

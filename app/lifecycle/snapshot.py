@@ -13,7 +13,15 @@ from app.errors import BadRequest
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.runs import OUTCOMES
-from app.models import EmulatorState, ModelRun, ProjectSubset, RunStatus, UTCDateTime, utcnow
+from app.models import (
+    EmulatorState,
+    ModelRun,
+    ProjectSubset,
+    ProjectTaskCount,
+    RunStatus,
+    UTCDateTime,
+    utcnow,
+)
 from app.render import iso
 from app.seed import configured_seed, load_seed
 
@@ -28,9 +36,23 @@ ADDED_SINCE_BOOT = {
 }  # fmt: skip
 
 
+# Kept by the database from other tables (triggers): never exported nor imported, emptied with
+# the tables it follows.
+DERIVED_TABLES = {ProjectTaskCount.__tablename__}
+
+
 def _tables() -> list[Table]:
-    """Every table but the state row, parents before children."""
-    return [t for t in SQLModel.metadata.sorted_tables if t.name != STATE_TABLE]
+    """Every table of the state document (all but the state row and the derived tables),
+    parents before children."""
+    return [
+        t
+        for t in SQLModel.metadata.sorted_tables
+        if t.name != STATE_TABLE and t.name not in DERIVED_TABLES
+    ]
+
+
+def _derived_tables() -> list[Table]:
+    return [SQLModel.metadata.tables[name] for name in sorted(DERIVED_TABLES)]
 
 
 def _datetime_columns(table: Table) -> set[str]:
@@ -155,7 +177,7 @@ def import_state(session: Session, document: Any) -> None:
         for table in _tables()
         if table.name not in ADDED_SINCE_BOOT
     )
-    _clear(session, _tables())
+    _clear(session, [*_tables(), *_derived_tables()])
     for table in _tables():
         rows = tables.get(table.name, [])
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -213,7 +235,7 @@ def reset_state(engine: Engine, settings: Settings, clock: Clock) -> None:
 def _reset(session: Session, settings: Settings, clock: Clock) -> None:
     state = emulator_state(session)
     if state.seed_changed:
-        _clear(session, _tables())
+        _clear(session, [*_tables(), *_derived_tables()])
         load_seed(session, *configured_seed(settings))
     else:
         _clear(session, [t for t in _tables() if t.name in ADDED_SINCE_BOOT])
@@ -234,6 +256,14 @@ def _clear(session: Session, tables: list[Table]) -> None:
         names = ", ".join(f'"{table.name}"' for table in tables)
         session.execute(text(f"TRUNCATE {names} RESTART IDENTITY"))
     else:
-        for table in reversed(tables):
-            session.execute(delete(table))
+        # SQLite as Python ships it overwrites every freed page with zeros (secure_delete): the
+        # commit of emptied tables then wrote them whole again. FAST zeroes only what is written
+        # anyway, for this connection, and the setting goes back afterwards.
+        secure = session.execute(text("PRAGMA secure_delete")).scalar_one()
+        session.execute(text("PRAGMA secure_delete = FAST"))
+        try:
+            for table in reversed(tables):
+                session.execute(delete(table))
+        finally:
+            session.execute(text(f"PRAGMA secure_delete = {int(secure)}"))
     session.expire_all()

@@ -10,7 +10,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed
-from app.models import Prediction, ProjectSubset, Task
+from app.models import Prediction, ProjectSubset, ProjectTaskCount, Task
 
 MAX_FILTER_ITEMS = 100
 
@@ -132,13 +132,18 @@ def count(session: Session, query: Select[int | None]) -> int:
 
 
 def subset_counts(session: Session, project_id: int, sample_size: int) -> list[dict[str, Any]]:
-    """The project's subsets with their sizes, as /api/projects/{id}/subsets lists them."""
-    total, with_gt = session.exec(
-        select(
-            func.count(col(Task.id)),
-            func.coalesce(func.sum(cast(Task.has_ground_truth, Integer)), 0),
-        ).where(Task.project_id == project_id)
-    ).one()
+    """The project's subsets with their sizes, as /api/projects/{id}/subsets lists them: kept
+    by triggers on SQLite (revision 0009), counted on PostgreSQL."""
+    if session.get_bind().dialect.name == "sqlite":
+        counted = session.get(ProjectTaskCount, project_id)
+        total, with_gt = (counted.tasks, counted.ground_truth) if counted is not None else (0, 0)
+    else:
+        total, with_gt = session.exec(
+            select(
+                func.count(col(Task.id)),
+                func.coalesce(func.sum(cast(Task.has_ground_truth, Integer)), 0),
+            ).where(Task.project_id == project_id)
+        ).one()
     return [
         {"subset": ProjectSubset.ALL.value, "count": total},
         {"subset": ProjectSubset.HAS_GT.value, "count": int(with_gt)},

@@ -563,3 +563,28 @@ def test_a_run_whose_step_cannot_be_made_ends_and_the_others_go_on(control, ada)
     )
     health = ok(control.get("/_emulator/health"))
     assert health["worker"] == "ok"
+
+
+def subset_counts_match_the_tasks(control, ada) -> None:
+    """The subset counts of each of Ada's projects are those of its exported tasks."""
+    tables = export(control)["tables"]
+    projects = [p["id"] for p in tables["project"] if p["organization_id"] == 1]
+    assert projects
+    for project in projects:
+        found = [t for t in tables["task"] if t["project_id"] == project]
+        counts = {s["subset"]: s["count"] for s in ok(ada.get(f"/api/projects/{project}/subsets"))}
+        assert counts["All"] == len(found), project
+        assert counts["HasGT"] == sum(t["has_ground_truth"] for t in found), project
+
+
+def test_subset_counts_follow_seed_upserts_imports_and_resets(control, ada):
+    subset_counts_match_the_tasks(control, ada)
+    ok(control.post("/_emulator/seed", json=NEW_ORG_SEED))
+    subset_counts_match_the_tasks(control, ada)
+    document = export(control)
+    ok(control.post("/_emulator/reset"))
+    subset_counts_match_the_tasks(control, ada)
+    ok(control.post("/_emulator/import", json=document))
+    subset_counts_match_the_tasks(control, ada)
+    ok(control.post("/_emulator/import", json=document))
+    subset_counts_match_the_tasks(control, ada)

@@ -1,0 +1,92 @@
+"""Many rows into one table at once: the table's INSERT, compiled once per dialect and set of
+columns, sent as the driver's executemany in pages (psycopg pipelines it; one INSERT of many
+rows cost psycopg more, rewriting the placeholders of a long statement).
+
+Each column's bind processing (a timestamp made naive for SQLite and formatted, a title...) is
+applied once per distinct value rather than once per row and column: a run's predictions share
+their instants, run, version and title, and this processing cost more than the database's own
+work. Values are processed exactly as SQLAlchemy would process them. No HTTP here.
+"""
+
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import JSON, Dialect, Table
+from sqlmodel import Session
+
+PAGE_ROWS = 1000
+
+Processor = Callable[[Any], Any] | None
+NAMED = re.compile(r"%\((\w+)\)s")
+_statements: dict[tuple[str, str, tuple[str, ...]], tuple[str, str, tuple[str, ...]]] = {}
+
+
+def _statement(
+    table: Table, keys: tuple[str, ...], dialect: Dialect
+) -> tuple[str, str, tuple[str, ...]]:
+    """The INSERT for these columns as its head (up to VALUES), the placeholders of one row
+    (positional, with the dialect's casts) and the column of each placeholder, in order."""
+    cache_key = (dialect.name, table.name, keys)
+    found = _statements.get(cache_key)
+    if found is None:
+        compiled = table.insert().compile(
+            dialect=dialect, column_keys=list(keys), for_executemany=True
+        )
+        head, _, row = compiled.string.rpartition(" VALUES ")
+        if compiled.positional:
+            names = tuple(compiled.positiontup or ())
+        else:
+            names = tuple(NAMED.findall(row))
+            row = NAMED.sub("%s", row)
+        found = _statements[cache_key] = (head + " VALUES ", row, names)
+    return found
+
+
+def _processed(values: list[Any], processor: Processor, repeated: bool) -> list[Any]:
+    if processor is None:
+        return values
+    if not repeated:
+        return [processor(value) for value in values]
+    done: dict[tuple[type, Any], Any] = {}
+    out = []
+    for value in values:
+        key = (type(value), value)
+        found = done.get(key, done)
+        if found is done:
+            found = done[key] = processor(value)
+        out.append(found)
+    return out
+
+
+def _default(table: Table, name: str) -> Any:
+    """The value a column's Python-side default gives a row that does not name the column."""
+    default = table.c[name].default
+    if default is None or not (default.is_scalar or default.is_callable):
+        raise ValueError(f"{table.name}.{name} has no value and no default a row can take")
+    arg = default.arg  # type: ignore[attr-defined]  # scalar and callable defaults both have it
+    return arg(None) if default.is_callable else arg
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """INSERT every row (all with the same keys, the table's column names) in the session's
+    transaction; columns a row does not name take their default."""
+    if not rows:
+        return
+    connection = session.connection()
+    dialect = connection.dialect
+    keys = tuple(rows[0])
+    head, row, names = _statement(table, keys, dialect)
+    columns: dict[str, list[Any]] = {}
+    for name in names:
+        column_type = dialect.type_descriptor(table.c[name].type)
+        processor = column_type.bind_processor(dialect)
+        if name in rows[0]:
+            values = [one[name] for one in rows]
+            columns[name] = _processed(values, processor, not isinstance(column_type, JSON))
+        else:
+            value = _default(table, name)
+            columns[name] = [processor(value) if processor else value] * len(rows)
+    params = list(zip(*columns.values(), strict=True))
+    for start in range(0, len(params), PAGE_ROWS):
+        connection.exec_driver_sql(head + row, params[start : start + PAGE_ROWS])
