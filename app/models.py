@@ -5,6 +5,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Column,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     TypeDecorator,
+    event,
     false,
     text,
 )
@@ -167,6 +169,35 @@ class ProjectTaskCount(SQLModel, table=True):
     project_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     tasks: int = 0
     ground_truth: int = 0
+
+
+# The triggers that keep ProjectTaskCount, as revision 0009 makes them, for a database created
+# from the models (an empty one, at start-up): without them its counts would stay empty.
+_COUNT_ADD = (
+    "INSERT INTO project_task_count (project_id, tasks, ground_truth) "
+    "VALUES (NEW.project_id, 1, {gt}) ON CONFLICT (project_id) DO UPDATE SET "
+    "tasks = project_task_count.tasks + 1, "
+    "ground_truth = project_task_count.ground_truth + excluded.ground_truth"
+)
+_COUNT_TAKE = (
+    "UPDATE project_task_count SET tasks = tasks - 1, ground_truth = ground_truth - {gt} "
+    "WHERE project_id = OLD.project_id"
+)
+TASK_COUNT_TRIGGERS = {
+    "task_count_insert": "AFTER INSERT ON task BEGIN "
+    f"{_COUNT_ADD.format(gt='NEW.has_ground_truth')}; END",
+    "task_count_delete": "AFTER DELETE ON task BEGIN "
+    f"{_COUNT_TAKE.format(gt='OLD.has_ground_truth')}; END",
+    "task_count_update": "AFTER UPDATE OF project_id, has_ground_truth ON task BEGIN "
+    f"{_COUNT_TAKE.format(gt='OLD.has_ground_truth')}; {_COUNT_ADD.format(gt='NEW.has_ground_truth')}; END",
+}
+for _name, _body in TASK_COUNT_TRIGGERS.items():
+    # After every table exists: a trigger names both task and project_task_count.
+    event.listen(
+        SQLModel.metadata,
+        "after_create",
+        DDL(f"CREATE TRIGGER {_name} {_body}").execute_if(dialect="sqlite"),
+    )
 
 
 class Prompt(SQLModel, table=True):

@@ -95,6 +95,12 @@ def _schema(engine: Engine) -> dict[str, dict[str, object]]:
             ),
             "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
         }
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as connection:
+            triggers = connection.exec_driver_sql(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+            ).all()
+        described["(triggers)"] = {name: " ".join(sql.split()) for name, sql in triggers}
     return described
 
 
