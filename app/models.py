@@ -196,7 +196,7 @@ for _name, _body in TASK_COUNT_TRIGGERS.items():
     event.listen(
         SQLModel.metadata,
         "after_create",
-        DDL(f"CREATE TRIGGER {_name} {_body}").execute_if(dialect="sqlite"),
+        DDL(f"CREATE TRIGGER {_name} {_body}").execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
     )
 
 
