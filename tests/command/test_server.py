@@ -240,6 +240,14 @@ def test_a_body_the_application_has_not_read_yet_is_not_the_clients_delay():
         assert read_response(connection) == f"HTTP/1.1 200 OK {BIG_BODY}".encode()
 
 
+def test_a_client_that_stalls_after_the_application_read_late_is_closed():
+    # The deadline waits for the application, then runs again for what the client still owes.
+    with serving(LONG, SHORT) as served, served.connect() as connection:
+        connection.sendall(request("/late-reader", b"z" * BIG_BODY)[:-100])
+        assert read_until_closed(connection) == b""
+    assert served.app.bodies == []
+
+
 def test_the_time_the_application_takes_to_answer_is_not_bounded():
     with serving(SHORT, SHORT) as served, served.connect() as connection:
         connection.sendall(request("/slow", b"abc"))
@@ -266,6 +274,15 @@ def test_a_graceful_stop_finishes_an_answer_in_progress_then_closes():
         served.server.should_exit = True
         answer = read_until_closed(connection)
         assert answer.startswith(b"HTTP/1.1 200 OK") and answer.endswith(b"\r\n\r\n4")
+
+
+def test_a_graceful_stop_closes_a_connection_that_has_sent_nothing():
+    with serving(LONG, LONG) as served, served.connect() as connection:
+        with served.connect() as later:  # answered once the server has accepted the first
+            later.sendall(request("/echo"))
+            assert read_response(later) == b"HTTP/1.1 200 OK 0"
+        served.server.should_exit = True
+        assert read_until_closed(connection) == b""
 
 
 def test_a_graceful_stop_closes_idle_kept_alive_connections():
