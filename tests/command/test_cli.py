@@ -20,7 +20,8 @@ from conftest import ADA_TOKEN
 from app.cli import main
 from app.config import ENV_PREFIX
 
-READY_DEADLINE = 60  # seconds for the server to answer its first request
+READY_DEADLINE = 60  # seconds for the server to start listening
+ANNOUNCE_DEADLINE = 10  # seconds from listening to the ready file
 CLOSE_DEADLINE = 15  # seconds; the server's own limits in these tests are below one
 RUNS = "/api/prompts/1/versions/1/inference-runs"
 LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "lse_emulator")
@@ -51,6 +52,20 @@ def process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         logger.propagate, logger.disabled = propagate, disabled
 
 
+def free_port(host: str) -> int:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.bind((host, 0))
+        return int(probe.getsockname()[1])
+
+
+def listening(host: str, port: int) -> bool:
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
 def serve_while(
     tmp_path: Path,
     *flags: str,
@@ -62,6 +77,9 @@ def serve_while(
     ``visit`` answered (an exception it raised is raised here)."""
     ready = ready or tmp_path / "ready"
     ready.unlink(missing_ok=True)
+    host = flags[flags.index("--host") + 1] if "--host" in flags else "127.0.0.1"
+    reachable = "127.0.0.1" if host == "0.0.0.0" else host
+    port = free_port(reachable)
     finished = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -70,6 +88,8 @@ def serve_while(
         while not ready.exists():
             if finished.wait(0.02):
                 return  # serve returned without serving
+            if listening(reachable, port):  # the announcement follows at once
+                deadline = min(deadline, time.monotonic() + ANNOUNCE_DEADLINE)
             if time.monotonic() > deadline:
                 outcome["error"] = AssertionError("the server wrote no ready file")
                 break
@@ -83,7 +103,7 @@ def serve_while(
     visitor = threading.Thread(target=visit_then_stop, daemon=True)
     visitor.start()
     try:
-        code = main(["serve", "--port", "0", "--data-dir", str(tmp_path), "--ready-file",
+        code = main(["serve", "--port", str(port), "--data-dir", str(tmp_path), "--ready-file",
                      str(ready), *flags])  # fmt: skip
     finally:
         finished.set()
@@ -131,7 +151,7 @@ def test_serve_prints_the_url_and_the_first_users_token_then_writes_the_ready_fi
         runs = get(url, RUNS, ADA_TOKEN)
         return health.status_code, runs.status_code
 
-    code, statuses = serve_while(tmp_path, visit=visit)
+    code, statuses = serve_while(tmp_path, "--port", "0", visit=visit)  # 0: a free port
 
     assert (code, statuses) == (0, (200, 200))
     url = ready.read_text()
@@ -165,7 +185,7 @@ def test_flags_take_precedence_over_the_environment_and_reach_the_workers_enviro
     # Worker processes build their settings from the environment: the flag is exported there.
     assert os.environ["LSE_EMULATOR_SERVER_VERSION"] == "9.0.0-flag"
     assert os.environ["LSE_EMULATOR_JOURNAL_SIZE"] == "7"
-    assert os.environ["LSE_EMULATOR_PORT"] == "0"
+    assert os.environ["LSE_EMULATOR_DATA_DIR"] == str(tmp_path)
 
 
 def test_environment_settings_apply_without_flags(tmp_path, monkeypatch, capsys):

@@ -18,6 +18,7 @@ from app.server import ServerConfig
 CLOSE_DEADLINE = 15  # seconds
 SHORT = 0.3  # the deadline under test, in seconds
 LONG = 3600.0  # a deadline that never expires during a test
+LATE = 2.5  # seconds /late-reader waits before it reads, between two body deadlines of 1 s
 BIG_BODY = 1024 * 1024  # more than uvicorn buffers before it stops reading the socket
 
 
@@ -39,7 +40,7 @@ class Application:
                 pass
             return
         if path == "/late-reader":
-            await asyncio.sleep(3 * SHORT)  # the body waits in the server's buffers meanwhile
+            await asyncio.sleep(LATE)  # the body waits in the server's buffers meanwhile
         body = b""
         while True:
             message = await receive()
@@ -235,7 +236,7 @@ def test_the_headers_have_their_own_deadline_not_the_body_one():
 def test_a_body_the_application_has_not_read_yet_is_not_the_clients_delay():
     # The whole body is sent at once; the application starts reading it only after the body
     # deadline, so the server has stopped reading the socket: that wait is not the client's.
-    with serving(LONG, SHORT) as served, served.connect() as connection:
+    with serving(LONG, 1.0) as served, served.connect() as connection:
         connection.sendall(request("/late-reader", b"z" * BIG_BODY))
         assert read_response(connection) == f"HTTP/1.1 200 OK {BIG_BODY}".encode()
 
