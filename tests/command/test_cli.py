@@ -71,6 +71,7 @@ def serve_while(
     *flags: str,
     visit: Callable[[str], Any] = lambda url: None,
     ready: Path | None = None,
+    port: int | None = None,
 ) -> tuple[int, Any]:
     """Run ``lse-emulator serve`` on this thread; once its ready file names the URL, call
     ``visit(url)`` on another thread, then send SIGTERM. Answers the exit code and what
@@ -79,7 +80,7 @@ def serve_while(
     ready.unlink(missing_ok=True)
     host = flags[flags.index("--host") + 1] if "--host" in flags else "127.0.0.1"
     reachable = "127.0.0.1" if host == "0.0.0.0" else host
-    port = free_port(reachable)
+    port = port or free_port(reachable)
     finished = threading.Event()
     outcome: dict[str, Any] = {}
 
@@ -294,6 +295,26 @@ def test_loopback_server_needs_no_admin_token(tmp_path, capsys):
     assert "LSE_EMULATOR_ADMIN_TOKEN" not in os.environ
 
 
+def test_a_stopped_server_can_be_started_again_on_its_port_at_once(tmp_path):
+    # The stop closes the clients' connections, which leaves the port in TIME_WAIT.
+    port = free_port("127.0.0.1")
+    kept: list[socket.socket] = []
+
+    def visit(url: str) -> int:
+        connection = socket.create_connection(("127.0.0.1", port))
+        kept.append(connection)
+        connection.sendall(b"GET /api/version/ HTTP/1.1\r\nHost: x\r\n\r\n")
+        return int(connection.recv(65536).split(b" ")[1])
+
+    try:
+        assert serve_while(tmp_path, port=port, visit=visit) == (0, 200)
+        assert read_until_closed(kept[0]) is not None  # closed by the server
+        assert serve_while(tmp_path, port=port, visit=visit) == (0, 200)
+    finally:
+        for connection in kept:
+            connection.close()
+
+
 def test_ipv6_address_is_bracketed_in_the_url(tmp_path):
     code, status = serve_while(
         tmp_path, "--host", "::1", visit=lambda url: get(url, "/api/version/").status_code
@@ -313,8 +334,12 @@ def test_request_log_lines_are_plain_on_stderr_and_follow_the_log_level(tmp_path
     assert request_lines[0].startswith("request_id=")  # the message alone, no level prefix
     assert not [line for line in at_info if '"GET /api/version/ HTTP/1.1"' in line]  # no access log
 
+    assert any(line.startswith("INFO:     Started server process") for line in at_info)
+
     serve_while(tmp_path, "--log-level", "warning", visit=visit)
-    assert "path=/api/version/" not in capsys.readouterr().err
+    at_warning = capsys.readouterr().err
+    assert "path=/api/version/" not in at_warning
+    assert "Started server process" not in at_warning
 
 
 def test_max_connections_answers_503_beyond_the_limit(tmp_path):
@@ -420,6 +445,16 @@ def test_port_in_use_exits_2_naming_the_address(tmp_path, capsys):
 # --- the parser ------------------------------------------------------------------------------
 
 
+def test_the_help_names_the_serve_command(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--help"])
+    assert exit_.value.code == 0
+    usage = capsys.readouterr().out
+    assert usage.startswith("usage: lse-emulator [-h] {serve}")
+    assert "The command line: ``lse-emulator serve``." in usage
+    assert re.search(r"serve +start the emulator", usage)
+
+
 def test_every_setting_has_a_flag_in_the_help(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["serve", "--help"])
@@ -430,6 +465,8 @@ def test_every_setting_has_a_flag_in_the_help(capsys):
                  "--control-enabled, --no-control-enabled", "--ready-file READY_FILE",
                  "--workers WORKERS", "--log-level LOG_LEVEL"):  # fmt: skip
         assert flag in usage, flag
+    assert re.search(r"--ready-file READY_FILE\s+write the URL to this file once serving", usage)
+    assert re.search(r"--workers WORKERS\s+server processes", usage)
 
 
 @pytest.mark.parametrize(
