@@ -68,11 +68,11 @@ class Served:
 
 
 @contextmanager
-def serving(header_timeout: float, body_timeout: float) -> Iterator[Served]:
+def serving(header_timeout: float, body_timeout: float, **settings: Any) -> Iterator[Served]:
     app = Application()
     config = ServerConfig(
         app, header_timeout=header_timeout, body_timeout=body_timeout, lifespan="off",
-        log_config=None, timeout_graceful_shutdown=60,
+        log_config=None, timeout_graceful_shutdown=60, **settings,
     )  # fmt: skip
     server = uvicorn.Server(config)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -179,6 +179,21 @@ def test_the_body_has_its_own_deadline_not_the_headers_one():
         time.sleep(3 * SHORT)  # the headers' deadline has passed, not the body's
         connection.sendall(b"56789")
         assert read_response(connection) == b"HTTP/1.1 200 OK 10"
+
+
+def test_connections_closed_by_a_deadline_leave_room_for_new_ones():
+    # uvicorn answers 503 beyond limit_concurrency (the max_connections setting) open ones.
+    with serving(SHORT, SHORT, limit_concurrency=2) as served:
+        for _ in range(3):
+            with served.connect() as connection:
+                assert read_until_closed(connection) == b""
+        for _ in range(2):
+            with served.connect() as connection:
+                connection.sendall(b"GET /echo HT")
+                assert read_until_closed(connection) == b""
+        with served.connect() as connection:
+            connection.sendall(request("/echo", b"after"))
+            assert read_response(connection) == b"HTTP/1.1 200 OK 5"
 
 
 def test_a_kept_alive_connection_idle_longer_than_the_header_deadline_still_answers():
