@@ -2,11 +2,13 @@
 refused settings and their messages, what it prints and the ready file, and the server it
 configures. Each serving test stops the server with SIGTERM, as a user's ``kill`` would."""
 
+import io
 import logging
 import os
 import re
 import signal
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -162,6 +164,30 @@ def test_serve_prints_the_url_and_the_first_users_token_then_writes_the_ready_fi
         f"API token (ada@acme.test): {ADA_TOKEN}",
     ]
     assert list(tmp_path.glob("ready*")) == [ready]  # no temporary file left beside it
+
+
+@pytest.mark.parametrize(
+    ("flags", "lines"),
+    [
+        (["--seed-file", "no-users"], ["lse-emulator listening on http"]),
+        ([], ["lse-emulator listening on http", "API token (ada@acme.test)"]),
+        (["--host", "0.0.0.0"], ["lse-emulator listening on http", "API token (ada@acme.test)",
+                                 "Control plane admin token"]),
+    ],
+    ids=["url", "api-token", "admin-token"],
+)  # fmt: skip
+def test_the_announcement_is_flushed_before_the_ready_file_is_written(
+    tmp_path, monkeypatch, flags, lines
+):
+    # Through a pipe, as a supervisor reads it, standard output is block-buffered.
+    if flags[:1] == ["--seed-file"]:
+        flags = ["--seed-file", str(tmp_path / "seed.yaml")]
+        (tmp_path / "seed.yaml").write_text(SEED_WITHOUT_USERS)
+    raw = io.BytesIO()
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, encoding="utf-8"))
+    code, seen = serve_while(tmp_path, *flags, visit=lambda url: raw.getvalue().decode())
+    assert code == 0
+    assert [line.split(":")[0] for line in seen.splitlines()] == lines
 
 
 def test_ready_file_directories_are_created(tmp_path):
