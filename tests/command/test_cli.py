@@ -312,9 +312,10 @@ def test_a_chosen_admin_token_is_not_replaced_nor_printed(tmp_path, capsys):
     assert printed_admin_token(capsys.readouterr().out) is None
 
 
-def test_loopback_server_needs_no_admin_token(tmp_path, capsys):
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "127.0.0.2"])
+def test_loopback_server_needs_no_admin_token(tmp_path, capsys, host):
     code, status = serve_while(
-        tmp_path, visit=lambda url: get(url, "/_emulator/export").status_code
+        tmp_path, "--host", host, visit=lambda url: get(url, "/_emulator/export").status_code
     )
     assert (code, status) == (0, 200)
     assert printed_admin_token(capsys.readouterr().out) is None
