@@ -291,7 +291,7 @@ def test_network_address_without_an_admin_token_generates_one_and_requires_it(tm
     assert (tmp_path / "ready").read_text().startswith("http://0.0.0.0:")
     # Every worker process requires the same token: it is passed on in the environment.
     token = os.environ["LSE_EMULATOR_ADMIN_TOKEN"]
-    assert len(token) >= 43  # 32 random bytes, URL-safe
+    assert re.fullmatch(r"[A-Za-z0-9_-]{43}", token)  # 32 random bytes, URL-safe
     del os.environ["LSE_EMULATOR_ADMIN_TOKEN"]
     serve_while(tmp_path, "--host", "0.0.0.0")
     assert os.environ["LSE_EMULATOR_ADMIN_TOKEN"] != token  # a new one each start
