@@ -69,6 +69,13 @@ def test_fidelity_section_renders_the_served_list():
     assert markdown_table() in README
 
 
+def test_fidelity_section_holds_the_whole_table_and_nothing_else():
+    section = README.split("\n## Fidelity\n")[1].split("\n## ")[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    assert rows == markdown_table().splitlines()
+    assert rows[:2] == ["| area | fidelity | note |", "| --- | --- | --- |"]
+
+
 def test_readme_fixture_is_the_one_the_tests_use():
     fixture = next(b for b in blocks("python") if "def lse_url" in b)
     assert fixture in (ROOT / "tests" / "conftest.py").read_text()

@@ -448,3 +448,102 @@ def test_reset_removes_refinement_jobs(server: Emulator) -> None:
         assert control.get("/_emulator/export").json()["tables"]["refine_job"] == []
         titles = [v["title"] for v in api.get("/api/prompts/1/versions").json()]
         assert titles == ["baseline", "few-shot"]
+
+
+def _choices(result: list[dict[str, Any]]) -> set[str]:
+    return {c for region in result for c in region["value"].get("choices", [])}
+
+
+def _subset_items(api: httpx.Client, **params: Any) -> list[dict[str, Any]]:
+    response = api.get("/api/projects/1/subset-tasks", params={"page_size": 1000, **params})
+    assert response.status_code == 200, response.text
+    return response.json()["results"][0]["task_result_list"]
+
+
+@pytest.mark.parametrize("outcome", ["true_positive", "false_positive", "false_negative"])
+def test_subset_tasks_alignment_of_one_class(
+    server: Emulator, runs: dict[str, int], outcome: str
+) -> None:
+    with server.client() as api:
+        items = _subset_items(api, model_run=runs["b"])
+        for label in ("Positive", "Negative", "Neutral"):
+            expected = set()
+            for item in items:
+                if "prediction" not in item:
+                    continue
+                predicted = label in _choices(item["prediction"]["result"])
+                true = label in _choices(item["ground_truth"]["result"])
+                kind = {(True, True): "true_positive", (True, False): "false_positive",
+                        (False, True): "false_negative"}.get((predicted, true))  # fmt: skip
+                if kind == outcome:
+                    expected.add(item["id"])
+            for from_name in ({}, {"alignment_from_name": "sentiment"}):
+                found = _subset_items(api, model_run=runs["b"], alignment_outcome=outcome,
+                                      alignment_class=label, **from_name)  # fmt: skip
+                assert {i["id"] for i in found} == expected, (label, from_name)
+            other_control = _subset_items(api, model_run=runs["b"], alignment_outcome=outcome,
+                                          alignment_class=label, alignment_from_name="elsewhere")  # fmt: skip
+            assert other_control == []
+
+
+def test_subset_tasks_alignment_all_outcomes_of_a_class_leave_out_unjudged_tasks(
+    server: Emulator, runs: dict[str, int]
+) -> None:
+    with server.client() as api:
+        items = _subset_items(api, model_run=runs["a"])
+        involved = {
+            i["id"]
+            for i in items
+            if "prediction" in i
+            and "Negative"
+            in _choices(i["prediction"]["result"]) | _choices(i["ground_truth"]["result"])
+        }
+        found = _subset_items(api, model_run=runs["a"], alignment_class="Negative")
+        assert {i["id"] for i in found} == involved
+        everything = _subset_items(api, model_run=runs["a"], alignment_outcome="all")
+        assert {i["id"] for i in everything} == {i["id"] for i in items if "prediction" in i}
+
+
+def test_subset_tasks_output_class_keeps_predictions_choosing_it(
+    server: Emulator, runs: dict[str, int]
+) -> None:
+    with server.client() as api:
+        items = _subset_items(api, model_run=runs["a"])
+        positive = {
+            i["id"]
+            for i in items
+            if "prediction" in i and "Positive" in _choices(i["prediction"]["result"])
+        }
+        assert positive and positive != {i["id"] for i in items}
+        found = _subset_items(api, model_run=runs["a"], output_class="Positive")
+        assert {i["id"] for i in found} == positive
+        named = _subset_items(api, model_run=runs["a"], output_class="Positive",
+                              output_from_name="sentiment")  # fmt: skip
+        assert {i["id"] for i in named} == positive
+        assert _subset_items(api, model_run=runs["a"], output_class="Positive",
+                             output_from_name="elsewhere") == []  # fmt: skip
+
+
+def test_subset_tasks_prediction_version_ids_keep_tasks_each_version_predicted(
+    server: Emulator, runs: dict[str, int]
+) -> None:
+    with server.client() as api:
+        a = {p["task"] for p in predictions_of(api, runs["a"]) + predictions_of(api, runs["all"])}
+        b = {p["task"] for p in predictions_of(api, runs["b"])}
+        both = _subset_items(api, parent_model=1, prediction_version_ids="1,2")
+        assert {i["id"] for i in both} == a & b & ground_truth_tasks(api)
+        only_b = _subset_items(api, parent_model=1, prediction_version_ids="2, x")
+        assert {i["id"] for i in only_b} == b & ground_truth_tasks(api)
+
+
+def test_subset_tasks_parameters_are_validated_together(server: Emulator) -> None:
+    with server.client() as api:
+        response = api.get("/api/projects/1/subset-tasks", params={
+            "model_run": "x", "model_version": "1.5", "parent_model": "",
+            "alignment_outcome": "maybe", "project_subset": "Some"})  # fmt: skip
+    assert_invalid(response, {
+        "model_run": ["A valid integer is required."],
+        "model_version": ["A valid integer is required."],
+        "alignment_outcome": ["Select a valid choice. maybe is not one of the available choices."],
+        "project_subset": ["Select a valid choice. Some is not one of the available choices."],
+    })  # fmt: skip
