@@ -107,7 +107,6 @@ def serve(args: argparse.Namespace) -> int:
         # Reachable from the network: the control plane is closed unless a token was chosen.
         # Generated here, once, so that every worker process requires the same one.
         generated_admin_token = overrides["admin_token"] = secrets.token_urlsafe(32)
-        settings = settings.model_copy(update={"admin_token": generated_admin_token})
     # Worker processes build their settings from the environment, flags included.
     for name, value in overrides.items():
         os.environ[ENV_PREFIX + name.upper()] = str(value)

@@ -17,7 +17,16 @@ from pathlib import Path
 
 import _common as c
 
-BENCHMARKS = ["create", "poll", "lifecycle", "cold_start", "reset", "big_project"]
+BENCHMARKS = [
+    "create",
+    "poll",
+    "reads",
+    "lifecycle",
+    "external",
+    "cold_start",
+    "reset",
+    "big_project",
+]
 
 
 def run(name: str, backend: str, profile: str | None) -> tuple[list[dict], dict | None, str]:
