@@ -1,10 +1,13 @@
 """Fixtures: a real emulator server process, started the way the README shows."""
 
+import atexit
 import functools
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -18,8 +21,10 @@ import pytest
 import uvicorn
 
 from app.config import Settings
+from app.db import make_engine
 from app.lifecycle.clock import Clock
 from app.main import create_app
+from app.migrate import migrate
 
 ADA_TOKEN = "acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"  # demo seed, organization 1
 HANK_TOKEN = "globex-hank-f9e8d7c6b5a4938271605f4e3d2c1b0a"  # demo seed, organization 2
@@ -38,11 +43,25 @@ assert set(BACKENDS) <= {"sqlite", "postgresql"}, f"LSE_TEST_BACKENDS={BACKENDS}
 PROCESS_FIXTURES = {"start_emulator", "lse_url"}
 
 
+# The files whose tests take longest (seconds each, mostly waiting on server processes), or
+# whose one test is long (the schemathesis sweep of every operation): run first, so that the
+# two xdist workers share them and neither is left with one of them at the end.
+LONG_FIRST = (
+    "tests/fuzz/test_schemathesis.py",
+    "tests/production/",
+    "tests/test_e2e_results.py",
+    "tests/test_e2e_faults.py",
+)
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own reordering by fixture
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that start a server process, so that `-m "not process"` leaves them out."""
+    """Mark the tests that start a server process, so that `-m "not process"` leaves them out,
+    and put the longest ones first (otherwise in the order pytest chose)."""
     for item in items:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.process)
+    items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))
 
 
 @functools.cache
@@ -55,31 +74,90 @@ def postgres_problem() -> str | None:
     return None
 
 
+@functools.cache
+def sqlite_schema() -> Path:
+    """An SQLite file with the newest revision's schema, made once per test process: a copy
+    of it is a migrated database, without Alembic's cost each time."""
+    directory = Path(tempfile.mkdtemp(prefix="lse-test-schema-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = directory / "schema.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()  # the last connection out checkpoints the WAL: the file is the database
+    return path
+
+
+def copy_sqlite_schema(path: Path) -> None:
+    """Put a migrated, still empty database at ``path`` (left alone if one is there)."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(sqlite_schema(), path)
+
+
+def sqlite_file(data_dir: Path) -> Path:
+    """The database file a server with this data directory uses by default."""
+    return Path(Settings(data_dir=data_dir).sqlalchemy_url().removeprefix("sqlite:///"))
+
+
+def _admin(sql: str) -> None:
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(sql)
+
+
+def _drop_postgres(name: str) -> None:
+    _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@functools.cache
+def postgres_schema() -> str:
+    """A PostgreSQL database with the newest revision's schema, made once per test process
+    (each xdist worker has its own) and dropped at its exit: the template of migrated ones."""
+    name = f"lse_test_schema_{uuid.uuid4().hex[:12]}"
+    _admin(f'CREATE DATABASE "{name}"')
+    atexit.register(_drop_postgres, name)
+    engine = make_engine(f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg://')}/{name}")
+    migrate(engine)
+    engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
+    return name
+
+
 @contextmanager
-def postgres_database() -> Iterator[str]:
+def postgres_database(schema: bool = False) -> Iterator[str]:
     """A freshly created PostgreSQL database, dropped afterwards; yields its SQLAlchemy URL.
-    Without a reachable server the test is skipped on a developer's machine, and fails in CI."""
+    Empty, or with ``schema`` a copy of the migrated template. Without a reachable server the
+    test is skipped on a developer's machine, and fails in CI."""
     problem = postgres_problem()
     if problem is not None:
         reason = f"PostgreSQL at {POSTGRES} (LSE_TEST_POSTGRES) is not reachable: {problem}"
         pytest.fail(reason) if os.environ.get("CI") else pytest.skip(reason)
     name = f"lse_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
+    template = f' TEMPLATE "{postgres_schema()}"' if schema else ""
+    _admin(f'CREATE DATABASE "{name}"{template}')
     try:
         yield f"{POSTGRES.replace('postgresql://', 'postgresql+psycopg://')}/{name}"
     finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_postgres(name)
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database on each backend: an SQLite file, then a new PostgreSQL database."""
+    """A fresh, empty database on each backend: an SQLite file, then a new PostgreSQL database."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'emulator.sqlite3'}"
     else:
         with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture(params=BACKENDS)
+def migrated_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database on each backend with the newest revision's schema and no rows, for the
+    tests of what comes after the migrations."""
+    if request.param == "sqlite":
+        copy_sqlite_schema(tmp_path / "emulator.sqlite3")
+        yield f"sqlite:///{tmp_path / 'emulator.sqlite3'}"
+    else:
+        with postgres_database(schema=True) as url:
             yield url
 
 
@@ -133,6 +211,8 @@ class LocalEmulator(Emulator):
     def __init__(self, data_dir: Path, settings: dict[str, object], clock: Clock | None = None):
         super().__init__(data_dir, settings)
         self.clock = clock
+        # The whole state as the server booted, before any test touched it (set by its fixture).
+        self.boot_export: dict | None = None
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
@@ -184,9 +264,12 @@ def start_emulator(tmp_path: Path) -> Iterator:
 
 @contextmanager
 def running_emulator(backend: str, data_dir: Path, local: bool = False) -> Iterator[Emulator]:
-    """An emulator with the demo data and the FAST settings on a backend's fresh database: a
-    server process, or with ``local`` the app served in the test process."""
-    with postgres_database() if backend == "postgresql" else nullcontext() as url:
+    """An emulator with the demo data and the FAST settings on a backend's fresh database (a
+    copy of the migrated schema): a server process, or with ``local`` the app served in the
+    test process."""
+    with postgres_database(schema=True) if backend == "postgresql" else nullcontext() as url:
+        if url is None:
+            copy_sqlite_schema(sqlite_file(data_dir))
         settings = {**FAST, "database_url": url} if url else dict(FAST)
         emulator = (LocalEmulator if local else Emulator)(data_dir, settings).start()
         try:
@@ -195,13 +278,44 @@ def running_emulator(backend: str, data_dir: Path, local: bool = False) -> Itera
             emulator.stop()
 
 
+def reset(emulator: Emulator) -> None:
+    """Back to the boot state (the demo data, the clock on wall time, the settings' policy)."""
+    with emulator.client(token=None) as control:
+        response = control.post("/_emulator/reset")
+        assert response.json() == {"detail": "Emulator reset to its boot state."}
+
+
 @pytest.fixture(scope="session", params=BACKENDS)
-def server(
+def shared_server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Emulator]:
-    """One emulator with the demo data per backend, shared by the tests that only add runs."""
+    """One emulator process with the demo data per backend, for the whole session."""
     with running_emulator(request.param, tmp_path_factory.mktemp(f"shared-{request.param}")) as e:
         yield e
+
+
+@pytest.fixture(scope="module")
+def server(shared_server: Emulator) -> Emulator:
+    """The shared emulator process, reset before the module's first test: a module finds it as
+    a server of its own would be; its tests then only add runs, or reset it themselves."""
+    reset(shared_server)
+    return shared_server
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def local_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalEmulator]:
+    """One in-process emulator with the demo data per backend, for the whole session: the
+    in-process tier's modules share it and reset it (tests/api and tests/control)."""
+    directory = tmp_path_factory.mktemp(f"local-{request.param}")
+    with running_emulator(request.param, directory, local=True) as emulator:
+        assert isinstance(emulator, LocalEmulator)
+        with emulator.client(token=None) as control:
+            response = control.get("/_emulator/export")
+        assert response.status_code == 200, response.text
+        emulator.boot_export = response.json()
+        yield emulator
 
 
 @pytest.fixture

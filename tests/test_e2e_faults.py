@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, BACKENDS, HANK_TOKEN, Emulator, postgres_database, running_emulator
+from conftest import ADA_TOKEN, HANK_TOKEN, Emulator, postgres_database
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -18,13 +18,10 @@ FAULTS = "/_emulator/faults"
 CREATE = {"method": "POST", "path": "/api/prompts/*/versions/*/inference-runs"}
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def emulator(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """A server process of this module's own: its tests add rules and reset it."""
-    with running_emulator(request.param, tmp_path_factory.mktemp(f"faults-{request.param}")) as e:
-        yield e
+@pytest.fixture(scope="module")
+def emulator(server: Emulator) -> Emulator:
+    """The session's server process (conftest's `server`): its tests add rules and reset it."""
+    return server
 
 
 @pytest.fixture

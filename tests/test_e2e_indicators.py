@@ -3,27 +3,15 @@ tasks, cost estimates and prompt refinement through label-studio-sdk against a r
 process (both backends)."""
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, BACKENDS, HANK_TOKEN, Emulator, running_emulator
+from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
 NOT_RUN = "No ModelRun matches the given query."
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """An emulator of this module's own: refinement adds versions to the demo prompt."""
-    with running_emulator(
-        request.param, tmp_path_factory.mktemp(f"indicators-{request.param}")
-    ) as e:
-        yield e
 
 
 def sdk(emulator: Emulator, api_key: str = ADA_TOKEN) -> LabelStudio:

@@ -3,11 +3,10 @@ predictions through label-studio-sdk against a real emulator process."""
 
 import itertools
 import time
-from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, BACKENDS, HANK_TOKEN, Emulator, running_emulator
+from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -18,16 +17,6 @@ GT = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
 
 def sdk(emulator: Emulator, token: str = ADA_TOKEN) -> LabelStudio:
     return LabelStudio(base_url=emulator.url, api_key=token, timeout=30)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """An emulator of this module's own: its new projects and tasks stay out of shared ones."""
-    directory = tmp_path_factory.mktemp(f"e2e-tasks-{request.param}")
-    with running_emulator(request.param, directory, local=False) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -6,17 +6,15 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import BACKENDS, Emulator, running_emulator
+from conftest import Emulator, LocalEmulator, reset
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """One in-process emulator with the demo data per backend, shared by the tests of tests/api."""
-    directory = tmp_path_factory.mktemp(f"api-{request.param}")
-    with running_emulator(request.param, directory, local=True) as emulator:
-        yield emulator
+@pytest.fixture(scope="module")
+def server(local_server: LocalEmulator) -> Emulator:
+    """The session's in-process emulator of the backend, reset before the module's first test,
+    so that the module finds the demo data as a server of its own would have it."""
+    reset(local_server)
+    return local_server
 
 
 @pytest.fixture
@@ -27,3 +25,11 @@ def fresh_state(server: Emulator) -> Iterator[None]:
         control.post("/_emulator/reset").raise_for_status()
         yield
         control.post("/_emulator/reset").raise_for_status()
+
+
+@pytest.fixture
+def frozen_clock(server: Emulator, fresh_state: None) -> None:
+    """The clock stopped (after the reset of ``fresh_state``, which restarts it afterwards): a
+    run stays as created until the test moves it, however slowly the machine answers."""
+    with httpx.Client(base_url=server.url) as control:
+        control.post("/_emulator/clock", json={"freeze": True}).raise_for_status()

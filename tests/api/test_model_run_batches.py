@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, BACKENDS, HANK_TOKEN, Emulator, running_emulator
+from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -14,16 +14,6 @@ RUNS = "/api/prompts/1/versions/{version}/inference-runs"
 PREDICTIONS = "/api/model-run/batch-predictions"
 FAILURES = "/api/model-run/batch-failed-predictions"
 EXTERNAL = {"X-Emulator-Inference": "external"}
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """An emulator of this module's own: its runs leave predictions on the demo tasks."""
-    directory = tmp_path_factory.mktemp(f"batches-{request.param}")
-    with running_emulator(request.param, directory, local=True) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import BACKENDS, HANK_TOKEN, Emulator, running_emulator
+from conftest import HANK_TOKEN, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -14,16 +14,6 @@ _ids = itertools.count(9300)
 RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
            "value": {"choices": ["Negative"]}}]  # fmt: skip
 NO_CHOICE = "Select a valid choice. That choice is not one of the available choices."
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """An emulator of this module's own: its new projects and tasks stay out of shared ones."""
-    directory = tmp_path_factory.mktemp(f"predictions-{request.param}")
-    with running_emulator(request.param, directory, local=True) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -132,7 +132,7 @@ def test_patch_changes_the_fields_sent_and_keeps_the_others(api):
     assert api.get("/api/projects/2/").json() == body
 
 
-def test_delete_removes_tasks_runs_predictions_and_prompt_associations(server, api):
+def test_delete_removes_tasks_runs_predictions_and_prompt_associations(server, api, frozen_clock):
     run = api.post(
         "/api/prompts/1/versions/1/inference-runs",
         json={"project": 2, "project_subset": "All"},

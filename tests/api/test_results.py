@@ -2,12 +2,11 @@
 subset tasks, cost estimates and prompt refinement. Expected values are computed here from the
 rows a client reads (predictions, tasks), never taken from the server's own counters."""
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from conftest import BACKENDS, HANK_TOKEN, Emulator, running_emulator
+from conftest import HANK_TOKEN, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -15,17 +14,14 @@ RUNS = "/api/prompts/1/versions/{v}/inference-runs"
 NOT_RUN = "No ModelRun matches the given query."
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """An emulator of this module's own, with two finished HasGT runs and a finished All run."""
-    directory = tmp_path_factory.mktemp(f"results-{request.param}")
-    with running_emulator(request.param, directory, local=True) as emulator:
-        with emulator.client(None) as control:
-            control.post("/_emulator/clock", json={"freeze": True}).raise_for_status()
-            control.put("/_emulator/policy", json={"queue_delay_seconds": 0}).raise_for_status()
-        yield emulator
+@pytest.fixture(scope="module")
+def server(server: Emulator) -> Emulator:
+    """The shared emulator, reset for this module (tests/api/conftest.py), its clock frozen and
+    its runs queued for no time; `runs` adds two finished HasGT runs and a finished All run."""
+    with server.client(None) as control:
+        control.post("/_emulator/clock", json={"freeze": True}).raise_for_status()
+        control.put("/_emulator/policy", json={"queue_delay_seconds": 0}).raise_for_status()
+    return server
 
 
 def run_out(server: Emulator) -> None:

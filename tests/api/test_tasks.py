@@ -6,23 +6,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import BACKENDS, HANK_TOKEN, Emulator, running_emulator
+from conftest import HANK_TOKEN, Emulator
 
 from .envelope import assert_error, assert_invalid
 
 _ids = itertools.count(9100)
 GT_RESULT = [{"from_name": "sentiment", "to_name": "text", "type": "choices",
               "value": {"choices": ["Positive"]}}]  # fmt: skip
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """An emulator of this module's own: its new projects and tasks stay out of shared ones."""
-    directory = tmp_path_factory.mktemp(f"tasks-{request.param}")
-    with running_emulator(request.param, directory, local=True) as emulator:
-        yield emulator
 
 
 @pytest.fixture

@@ -1,34 +1,28 @@
-"""A private emulator per test module, reset to its boot state before each test.
+"""The in-process server of the session, reset to its boot state before each test.
 
-These tests move the virtual clock and replace the data, so they never share the session's
-server. tests/control is a package so that this conftest does not shadow the root one, whose
-helpers it imports.
+These tests move the virtual clock and replace the data, so each starts from a reset. tests/control
+is a package so that this conftest does not shadow the root one, whose helpers it imports.
 """
 
 from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import BACKENDS, Emulator, running_emulator
+from conftest import Emulator, LocalEmulator
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def emulator(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Emulator]:
-    """One in-process server per module and backend, with the FAST settings of the root conftest."""
-    directory = tmp_path_factory.mktemp(f"control-{request.param}")
-    with running_emulator(request.param, directory, local=True) as e:
-        yield e
+@pytest.fixture
+def emulator(local_server: LocalEmulator) -> Emulator:
+    """The session's in-process server of the backend, with the FAST settings of the root
+    conftest."""
+    return local_server
 
 
-@pytest.fixture(scope="module")
-def boot_export(emulator: Emulator) -> dict:
+@pytest.fixture
+def boot_export(local_server: LocalEmulator) -> dict:
     """The whole state as the server booted it, taken before any test touched it."""
-    with emulator.client(token=None) as client:
-        response = client.get("/_emulator/export")
-    assert response.status_code == 200, response.text
-    return response.json()
+    assert local_server.boot_export is not None
+    return local_server.boot_export
 
 
 @pytest.fixture
@@ -45,3 +39,11 @@ def ada(emulator: Emulator, control: httpx.Client) -> Iterator[httpx.Client]:
     """An API client authenticated as Ada (organization 1) of the freshly reset server."""
     with emulator.client() as client:
         yield client
+
+
+@pytest.fixture
+def frozen_clock(control: httpx.Client) -> None:
+    """The clock stopped (after the reset): a run stays as created until the test moves it,
+    however slowly the machine answers the requests in between."""
+    response = control.post("/_emulator/clock", json={"freeze": True})
+    assert response.status_code == 200, response.text

@@ -165,7 +165,7 @@ LAST_IDS_SEED = {
 }  # fmt: skip
 
 
-def test_objects_with_the_largest_id_a_column_holds_are_found(control, ada):
+def test_objects_with_the_largest_id_a_column_holds_are_found(control, ada, frozen_clock):
     ok(control.post("/_emulator/seed", json=LAST_IDS_SEED))
     runs = f"/api/prompts/{MAX_ID}/versions/{MAX_ID}/inference-runs"
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 import httpx
-from conftest import ADA_TOKEN, postgres_database
+from conftest import ADA_TOKEN, copy_sqlite_schema, postgres_database
 
 from app.config import Settings
 from app.main import create_app
@@ -52,8 +52,11 @@ class InProcess:
 
 @contextmanager
 def in_process(backend: str, tmp_path: Path) -> Iterator[InProcess]:
-    """The emulator with the demo data on a fresh database, its lifespan running."""
-    with postgres_database() if backend == "postgresql" else nullcontext() as url:
+    """The emulator with the demo data on a fresh database (a copy of the migrated schema), its
+    lifespan running."""
+    with postgres_database(schema=True) if backend == "postgresql" else nullcontext() as url:
+        if url is None:
+            copy_sqlite_schema(tmp_path / "emulator.sqlite3")
         settings = Settings(
             data_dir=tmp_path,
             database_url=url or f"sqlite:///{tmp_path / 'emulator.sqlite3'}",

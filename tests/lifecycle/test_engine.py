@@ -44,8 +44,8 @@ POLICY = {
 
 
 @pytest.fixture
-def db(database_url):
-    settings = Settings(database_url=database_url, **POLICY)
+def db(migrated_database_url):
+    settings = Settings(database_url=migrated_database_url, **POLICY)
     engine = make_engine(settings.sqlalchemy_url())
     migrate(engine)
     clock = Clock(wall=lambda: T0)

@@ -155,8 +155,8 @@ def test_the_configured_seed_is_the_demo_unless_a_file_is_named(tmp_path: Path):
 
 
 @pytest.fixture
-def engine(database_url):
-    settings = Settings(database_url=database_url)
+def engine(migrated_database_url):
+    settings = Settings(database_url=migrated_database_url)
     engine = make_engine(settings.sqlalchemy_url())
     migrate(engine)
     prepare_database(engine, settings, Clock())
