@@ -220,7 +220,15 @@ class LocalEmulator(Emulator):
         app = create_app(Settings(data_dir=self.data_dir, **self.settings), self.clock)
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         listener.bind(("127.0.0.1", 0))
-        config = uvicorn.Config(app, log_config=None, access_log=False, timeout_graceful_shutdown=5)
+        # Given as a factory, as `serve` does: uvicorn calls the object it is given with no
+        # arguments to tell a factory from an app, which a mutation run's wrapped app passes.
+        config = uvicorn.Config(
+            lambda: app,
+            factory=True,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=5,
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [listener]}, daemon=True

@@ -437,15 +437,6 @@ def test_refine_rules_and_isolation(server: Emulator) -> None:
         )
 
 
-def test_reset_removes_refinement_jobs(server: Emulator) -> None:
-    with server.client() as api, server.client(None) as control:
-        api.post(REFINE, params={"async": "false"}, json=BODY).raise_for_status()
-        control.post("/_emulator/reset").raise_for_status()
-        assert control.get("/_emulator/export").json()["tables"]["refine_job"] == []
-        titles = [v["title"] for v in api.get("/api/prompts/1/versions").json()]
-        assert titles == ["baseline", "few-shot"]
-
-
 def _choices(result: list[dict[str, Any]]) -> set[str]:
     return {c for region in result for c in region["value"].get("choices", [])}
 
@@ -543,3 +534,13 @@ def test_subset_tasks_parameters_are_validated_together(server: Emulator) -> Non
         "alignment_outcome": ["Select a valid choice. maybe is not one of the available choices."],
         "project_subset": ["Select a valid choice. Some is not one of the available choices."],
     })  # fmt: skip
+
+
+# Last: it resets the server under the module's runs.
+def test_reset_removes_refinement_jobs(server: Emulator) -> None:
+    with server.client() as api, server.client(None) as control:
+        api.post(REFINE, params={"async": "false"}, json=BODY).raise_for_status()
+        control.post("/_emulator/reset").raise_for_status()
+        assert control.get("/_emulator/export").json()["tables"]["refine_job"] == []
+        titles = [v["title"] for v in api.get("/api/prompts/1/versions").json()]
+        assert titles == ["baseline", "few-shot"]

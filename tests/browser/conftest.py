@@ -12,7 +12,9 @@ from conftest import FAST, Emulator
 CHROMIUM = Path("/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API keeps an event loop running in the thread until it
+# stops, which would keep later tests of the same process from running their own.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
     if not CHROMIUM.exists():
         reason = f"{CHROMIUM} is missing (apt-get install -y chromium)"
