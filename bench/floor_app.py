@@ -88,19 +88,36 @@ def _fixed_answer(body: bytes):
     return answer
 
 
-def _announce(url: str, ready_file: str | None) -> None:
+def _announce(name: str, url: str, ready_file: str | None) -> None:
     while True:
         try:
             with urllib.request.urlopen(f"{url}/openapi.json", timeout=1):
                 break
         except OSError:
             time.sleep(0.02)
-    print(f"floor listening on {url}", flush=True)
+    print(f"{name} listening on {url}", flush=True)
     if ready_file:
         path = Path(ready_file)
         temporary = path.with_name(path.name + ".tmp")
         temporary.write_text(url + "\n")
         temporary.replace(path)
+
+
+def serve(app: FastAPI, name: str, host: str, port: int, ready_file: str | None, log_level: str):
+    """uvicorn in one process on a pre-bound socket, as ``lse-emulator serve`` does."""
+    # IPPROTO_TCP spelled out: accepted sockets inherit the listener's proto, and asyncio turns
+    # TCP_NODELAY on only where it reads IPPROTO_TCP; with proto 0 every keep-alive response
+    # waits ~40 ms on the client's delayed ACK (uvicorn issue #3149).
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    bound_host, bound_port = sock.getsockname()[:2]
+    config = uvicorn.Config(
+        app, log_level=log_level, access_log=False, timeout_graceful_shutdown=10
+    )
+    url = f"http://{bound_host}:{bound_port}"
+    threading.Thread(target=_announce, args=(name, url, ready_file), daemon=True).start()
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def main() -> None:
@@ -119,23 +136,7 @@ def main() -> None:
     if args.bodies_file:
         files = json.loads(Path(args.bodies_file).read_text())
         bodies = {path: Path(file).read_bytes() for path, file in files.items()}
-    # IPPROTO_TCP spelled out: accepted sockets inherit the listener's proto, and asyncio turns
-    # TCP_NODELAY on only where it reads IPPROTO_TCP; with proto 0 every keep-alive response
-    # waits ~40 ms on the client's delayed ACK (uvicorn issue #3149).
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(
-        create_app(runs, bodies),
-        log_level=args.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
-    threading.Thread(
-        target=_announce, args=(f"http://{host}:{port}", args.ready_file), daemon=True
-    ).start()
-    uvicorn.Server(config).run(sockets=[sock])
+    serve(create_app(runs, bodies), "floor", args.host, args.port, args.ready_file, args.log_level)
 
 
 if __name__ == "__main__":

@@ -13,18 +13,12 @@ process on a pre-bound socket, as the floor is.
 """
 
 import argparse
-import socket
-import threading
-import time
-import urllib.request
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Annotated, Any
 
-import uvicorn
 from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.responses import JSONResponse
-from floor_app import TOKEN, RunRequest
+from floor_app import TOKEN, RunRequest, serve
 from sqlalchemy import JSON, String, event
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -119,21 +113,6 @@ def create_app(database_url: str) -> FastAPI:
     return app
 
 
-def _announce(url: str, ready_file: str | None) -> None:
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/openapi.json", timeout=1):
-                break
-        except OSError:
-            time.sleep(0.02)
-    print(f"naive app listening on {url}", flush=True)
-    if ready_file:
-        path = Path(ready_file)
-        temporary = path.with_name(path.name + ".tmp")
-        temporary.write_text(url + "\n")
-        temporary.replace(path)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", required=True, help="SQLAlchemy URL")
@@ -142,21 +121,14 @@ def main() -> None:
     parser.add_argument("--ready-file")
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args()
-    # As the floor's listener: IPPROTO_TCP so that connections get TCP_NODELAY.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((args.host, args.port))
-    host, port = sock.getsockname()[:2]
-    config = uvicorn.Config(
+    serve(
         create_app(args.database_url),
-        log_level=args.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=10,
+        "naive app",
+        args.host,
+        args.port,
+        args.ready_file,
+        args.log_level,
     )
-    threading.Thread(
-        target=_announce, args=(f"http://{host}:{port}", args.ready_file), daemon=True
-    ).start()
-    uvicorn.Server(config).run(sockets=[sock])
 
 
 if __name__ == "__main__":
