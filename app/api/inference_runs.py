@@ -4,9 +4,7 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import (
-    select,
-)
+from sqlalchemy import select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
