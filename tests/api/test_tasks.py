@@ -322,3 +322,22 @@ def test_a_task_deleted_during_a_run_is_dropped_from_it_and_the_run_ends(api, pr
         3,
         3,
     )
+
+
+@pytest.mark.parametrize(
+    ("spelling", "committed"),
+    [("true", True), ("True", True), ("1", True), ("yes", True), ("on", True),
+     ("false", False), ("0", False), ("no", False), ("off", False)],
+)  # fmt: skip
+def test_import_reads_commit_to_project_in_each_spelling_of_a_boolean(
+    api, project, spelling, committed
+):
+    response = api.post(
+        f"/api/projects/{project}/import",
+        params={"commit_to_project": spelling},
+        json=[{"text": "x"}],
+    )
+    assert response.status_code == 201, response.text
+    status = api.get(f"/api/projects/{project}/imports/{response.json()['import']}/").json()
+    assert status["commit_to_project"] is committed
+    assert subsets(api, project)["All"] == (1 if committed else 0)
