@@ -341,3 +341,18 @@ def test_import_reads_commit_to_project_in_each_spelling_of_a_boolean(
     status = api.get(f"/api/projects/{project}/imports/{response.json()['import']}/").json()
     assert status["commit_to_project"] is committed
     assert subsets(api, project)["All"] == (1 if committed else 0)
+
+
+def test_patch_changes_only_the_fields_it_names_and_each_of_them(api, project):
+    task = api.post("/api/tasks/", json={"project": project, "data": {"text": "a"}}).json()
+    assert task["allow_skip"] is True  # the model's default
+    url = f"/api/tasks/{task['id']}/"
+    changes = [{"allow_skip": False}, {"inner_id": 7}, {"meta": {"k": 2}}, {"data": {"text": "b"}}]
+    expected = dict(task)
+    for change in changes:
+        patched = api.patch(url, json=change)
+        assert patched.status_code == 200, patched.text
+        expected.update(change)
+        for answer in (patched.json(), api.get(url).json()):
+            for name in ("allow_skip", "inner_id", "meta", "data", "project"):
+                assert answer[name] == expected[name], (change, name)
