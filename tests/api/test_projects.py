@@ -2,9 +2,11 @@
 change, delete with what depends on them, label configs checked with Label Studio's wording."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 from conftest import HANK_TOKEN, Emulator
 
 from .envelope import assert_error, assert_invalid
@@ -230,3 +232,52 @@ def test_form_bodies_are_accepted(api):
 
     assert response.status_code == 201, response.text
     assert response.json()["show_instruction"] is True
+
+
+CONTRACT = yaml.safe_load((Path(__file__).parents[2] / "app/contract/openapi.yaml").read_text())
+
+
+def _limits(schema: str) -> list[tuple[str, str, int]]:
+    """(field, limit, bound) for every length and range limit a body schema of the contract sets."""
+    properties = CONTRACT["components"]["schemas"][schema]["properties"]
+    return [
+        (name, limit, spec[limit])
+        for name, spec in sorted(properties.items())
+        for limit in ("minLength", "maxLength", "minimum", "maximum")
+        if limit in spec and not spec.get("readOnly")
+    ]
+
+
+def _at_and_beyond(limit: str, bound: int) -> tuple[object, object, str]:
+    """A value at the bound (valid), one just past it, and DRF's message for the latter."""
+    if limit == "minLength":
+        return "a" * bound, "a" * (bound - 1), f"Ensure this field has at least {bound} characters."
+    if limit == "maxLength":
+        return (
+            "a" * bound,
+            "a" * (bound + 1),
+            f"Ensure this field has no more than {bound} characters.",
+        )
+    if limit == "minimum":
+        return bound, bound - 1, f"Ensure this value is greater than or equal to {bound}."
+    return bound, bound + 1, f"Ensure this value is less than or equal to {bound}."
+
+
+@pytest.mark.parametrize("schema", ["LseProjectCreateRequest", "PatchedLseProjectUpdateRequest"])
+def test_every_length_and_range_limit_of_the_contract_holds_at_its_bound(api, schema):
+    if schema == "LseProjectCreateRequest":
+        send = lambda body: api.post("/api/projects/", json=body)  # noqa: E731
+        accepted = 201
+    else:
+        project = api.post("/api/projects/", json={"title": "Limits"}).json()["id"]
+        send = lambda body: api.patch(f"/api/projects/{project}/", json=body)  # noqa: E731
+        accepted = 200
+    limits = _limits(schema)
+    assert limits  # the contract sets some
+    for field, limit, bound in limits:
+        valid, invalid, message = _at_and_beyond(limit, bound)
+        before = api.get("/api/projects/").json()["count"]
+        assert_invalid(send({field: invalid}), {field: [message]})
+        assert api.get("/api/projects/").json()["count"] == before
+        response = send({field: valid})
+        assert response.status_code == accepted, (field, limit, response.text)
