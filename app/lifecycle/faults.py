@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlmodel import Session, col
 
 from app.db import get_by_id
@@ -91,11 +91,6 @@ def delete_rules(session: Session) -> int:
     """Remove every rule; answers how many there were."""
     result = session.execute(delete(FaultRule))
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-def any_rule(session: Session) -> bool:
-    """Whether any rule exists: the one query a request pays when there is none."""
-    return session.scalar(select(func.count()).select_from(FaultRule)) != 0
 
 
 @lru_cache(maxsize=256)
