@@ -1,6 +1,6 @@
 """Mutation score of the whole of app/ estimated from a uniform random sample of its mutants.
 
-    LSE_TEST_BACKENDS=sqlite python tests/mutation_sample.py [--size 400] [--seed 1]
+    LSE_TEST_BACKENDS=sqlite python tests/mutation_sample.py [--size 400] [--seed 1] [--only app.seed]
 
 A run over every mutant of app/ takes hours on two cores; a sample of a few hundred, drawn with
 a fixed seed, gives the score within a few points in minutes. First `mutmut run` is given a
@@ -43,10 +43,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=400)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--max-children", default="2")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="MODULE",
+        help="draw only from the mutants of this module (or package); may be repeated",
+    )  # fmt: skip
     args = parser.parse_args()
     # Generates the mutants and the test-to-function map; exits since nothing matches.
     subprocess.run([MUTMUT, "run", "--max-children", args.max_children, "no-mutant-matches*"])
     names = sorted(exit_codes())
+    if args.only:
+        names = [n for n in names if any(n.startswith(m + ".") for m in args.only)]
     if not names:
         sys.exit("mutmut generated no mutant")
     sample = sorted(random.Random(args.seed).sample(names, min(args.size, len(names))))
