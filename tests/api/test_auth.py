@@ -198,29 +198,30 @@ def test_request_without_token_creates_nothing(server, api):
     assert len(api.get(RUNS).json()) == before
 
 
-LEGACY_SEED = """\
-organizations:
-  - {id: 1, title: Open, legacy_api_tokens_enabled: true}
-  - {id: 2, title: Locked, legacy_api_tokens_enabled: false}
-users:
-  - {id: 1, username: olive, organization: 1, token: open-olive-key}
-  - {id: 2, username: lou, organization: 2, token: locked-lou-key}
-projects:
-  - {id: 1, title: Open project, organization: 1, tasks: 3}
-  - {id: 2, title: Locked project, organization: 2, tasks: 3}
-"""
+# Upserted beside the demo data: two organizations, one of which disabled legacy tokens.
+LEGACY_SEED = {
+    "organizations": [
+        {"id": 901, "title": "Open", "legacy_api_tokens_enabled": True},
+        {"id": 902, "title": "Locked", "legacy_api_tokens_enabled": False},
+    ],
+    "users": [
+        {"id": 901, "username": "olive", "organization": 901, "token": "open-olive-key"},
+        {"id": 902, "username": "lou", "organization": 902, "token": "locked-lou-key"},
+    ],
+    "projects": [
+        {"id": 901, "title": "Open project", "organization": 901, "tasks": 3},
+        {"id": 902, "title": "Locked project", "organization": 902, "tasks": 3},
+    ],
+}
 
 
-def test_legacy_key_is_refused_when_its_organization_disabled_legacy_tokens(
-    start_emulator, tmp_path
-):
-    seed = tmp_path / "seed.yaml"
-    seed.write_text(LEGACY_SEED)
-    emulator = start_emulator(seed_file=seed)
+def test_legacy_key_is_refused_when_its_organization_disabled_legacy_tokens(server, fresh_state):
+    with server.client(None) as control:
+        control.post("/_emulator/seed", json=LEGACY_SEED).raise_for_status()
 
-    with emulator.client("open-olive-key") as olive, emulator.client("locked-lou-key") as lou:
-        allowed = olive.get("/api/projects/1/subsets")
-        refused = lou.get("/api/projects/2/subsets")
+    with server.client("open-olive-key") as olive, server.client("locked-lou-key") as lou:
+        allowed = olive.get("/api/projects/901/subsets")
+        refused = lou.get("/api/projects/902/subsets")
 
     assert allowed.status_code == 200, allowed.text
     assert_unauthorized(refused, LEGACY_DISABLED)
@@ -444,9 +445,10 @@ INVALID_OR_BLACKLISTED = "Token is invalid or already blacklisted."
 
 
 @pytest.fixture
-def own_server(start_emulator) -> Emulator:
-    """An emulator of the test's own: revoking a token changes the user for good."""
-    return start_emulator(**FAST)
+def own_server(server: Emulator, fresh_state: None) -> Emulator:
+    """The shared emulator, reset before and after: revoking a token changes the user until the
+    reset empties the tokens."""
+    return server
 
 
 def _new_token(client: httpx.Client) -> str:
