@@ -9,6 +9,7 @@ import pytest
 from conftest import HANK_TOKEN, Emulator
 
 from app.seed import sample_ticket
+from app.workspace.prompts import _answer, _fill
 
 from .envelope import assert_error, assert_invalid
 
@@ -687,3 +688,56 @@ def test_compatible_projects_follow_the_skill_and_no_project_is_archived_or_in_a
     assert found(ids="1, 2,-1,99999999999") == [1, 2]
     assert found(ordering="-title") == [1, 2]
     assert found(title="%") == []
+
+
+@pytest.mark.parametrize(
+    ("result", "answer"),
+    [
+        ([{"value": {"choices": ["Positive", "Neutral"]}}], "Positive, Neutral"),
+        ([{"value": {"labels": ["Brand"], "text": "Acme"}}, {"value": {"labels": ["Place"]}}],
+         "Acme: Brand, Place"),
+        ([{"value": {"choices": ["A"]}}, "junk", {"value": "junk"}, {"novalue": 1}], "A"),
+        ([], ""),
+        (None, ""),
+        ([{"value": {"number": 3}}], '[{"value": {"number": 3}}]'),
+        ({"value": {"choices": ["é"]}}, '{"value": {"choices": ["é"]}}'),
+    ],
+    ids=["choices", "labels", "skips-non-regions", "empty", "none", "other-as-json", "not-a-list"],
+)  # fmt: skip
+def test_an_examples_answer_is_its_choices_or_labelled_spans_else_its_result_as_json(
+    result, answer
+):
+    assert _answer(result) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "filled"),
+    [
+        ("Classify {text}", {"text": "hi"}, "Classify hi"),
+        ("{n} and {m}", {"n": 3, "m": {"a": "é"}}, '3 and {"a": "é"}'),
+        ("{missing} {text}", {"text": "t"}, "{missing} t"),
+        ("{not a field} {{text}}", {"text": "t"}, "{not a field} {t}"),
+    ],
+)
+def test_placeholders_are_filled_from_the_task_data_and_others_kept(text, data, filled):
+    assert _fill(text, data) == filled
+
+
+def test_a_preview_shows_the_prompts_input_fields_of_at_most_max_examples(api, prompt, version):
+    pid, vid = prompt["id"], version["id"]
+    base = f"/api/prompts/{pid}/versions/{vid}"
+    for task in (10, 14):
+        annotation = SEEDED[task][0]
+        ok(
+            api.post(f"{base}/few-shot-examples", json={"task": task, "annotation": annotation}),
+            201,
+        )
+    ok(api.patch(f"/api/prompts/{pid}/", json={"input_fields": ["ticket", 5, "absent"]}))
+    ok(api.patch(base, json={"max_few_shot_examples": 1}))
+    sentiment = SEEDED[10][2]
+    assert ok(api.get(f"{base}/prompt-preview")) == {
+        "rendered_prompt": f"Classify {{text}}\n\nExample 1:\nticket: 10\nAnswer: {sentiment}"
+    }
+    ok(api.patch(base, json={"max_few_shot_examples": 2}))
+    second = f"Example 2:\nticket: 14\nAnswer: {SEEDED[14][2]}"
+    assert ok(api.get(f"{base}/prompt-preview"))["rendered_prompt"].endswith(f"\n\n{second}")
