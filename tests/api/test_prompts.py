@@ -741,3 +741,26 @@ def test_a_preview_shows_the_prompts_input_fields_of_at_most_max_examples(api, p
     ok(api.patch(base, json={"max_few_shot_examples": 2}))
     second = f"Example 2:\nticket: 14\nAnswer: {SEEDED[14][2]}"
     assert ok(api.get(f"{base}/prompt-preview"))["rendered_prompt"].endswith(f"\n\n{second}")
+
+
+def test_form_bodies_carry_json_fields_as_json_text_and_empty_nullable_fields_as_null(api, prompt):
+    path = f"/api/prompts/{prompt['id']}/"
+    patched = ok(api.patch(path, data={"input_fields": '["text", "ticket"]', "description": ""}))
+    assert (patched["input_fields"], patched["description"]) == (["text", "ticket"], "")
+    put = ok(api.put(path, data={"title": "Formed", "output_classes": '{"a": 1}'}))
+    assert (put["title"], put["output_classes"], put["input_fields"]) == (
+        "Formed", {"a": 1}, ["text", "ticket"])  # fmt: skip
+    versions = f"/api/prompts/{prompt['id']}/versions"
+    form = {"title": "f", "prompt": "p", "provider_model_id": "m", "max_few_shot_examples": "",
+            "model_provider_connection": "1", "parent_model": str(prompt["id"])}  # fmt: skip
+    created = ok(api.post(versions, data=form), 201)
+    assert (created["max_few_shot_examples"], created["model_provider_connection"]) == (None, 1)
+    examples = f"{versions}/{created['id']}/few-shot-examples"
+    example = ok(api.post(examples, data={"task": "4", "annotation": "1", "order": "3"}), 201)
+    assert (example["task"], example["annotation"], example["order"]) == (4, 1, 3)
+    changed = ok(api.patch(f"{versions}/{created['id']}", data={"max_few_shot_examples": "2"}))
+    assert changed["max_few_shot_examples"] == 2
+    cleared = ok(api.patch(f"{versions}/{created['id']}", json={"max_few_shot_examples": None}))
+    assert cleared["max_few_shot_examples"] is None
+    blank = ok(api.patch(path, json={"description": ""}))
+    assert blank["description"] == ""

@@ -36,6 +36,8 @@ from app.render import (
 )
 from app.workspace.projects import DEFAULTS
 
+from .test_shapes import SCHEMAS, fields
+
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 ADA = {"id": 1, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.test",
        "username": "ada", "avatar": None}  # fmt: skip
@@ -488,11 +490,21 @@ def test_a_tasks_annotation_and_prediction_summaries():
 def test_a_task_with_one_finished_annotation_agrees_fully_and_one_without_any_is_unlabeled():
     one = task_json(TASK, [annotation(1, 2), annotation(2, 3, cancelled=True)], [])
     assert (one["agreement"], one["is_labeled"], one["avg_lead_time"]) == (100.0, True, 0.0)
-    bare = task_json(TASK, [], [])
-    assert {k: bare[k] for k in ("agreement", "is_labeled", "completed_at", "predictions_score",
-                                 "annotations_ids", "predictions_model_versions")} == {
-        "agreement": 0.0, "is_labeled": False, "completed_at": None, "predictions_score": 0.0,
-        "annotations_ids": "", "predictions_model_versions": "",
+    assert task_json(TASK, [], []) == {
+        "id": 20, "agreement": 0.0, "agreement_selected": 0.0, "allow_skip": True,
+        "annotation_time": None, "annotations": [], "annotations_ids": "",
+        "annotations_results": "", "annotators": [], "annotators_count": 0,
+        "avg_lead_time": 0.0, "cancelled_annotations": 0, "comment_authors": [],
+        "comment_authors_count": 0, "comment_count": 0, "comments": "", "completed_at": None,
+        "created_at": "2026-01-02T03:04:05Z", "data": {"text": "t"}, "draft_exists": False,
+        "drafts": [], "file_upload": None, "ground_truth": True, "inner_id": 3,
+        "is_labeled": False, "last_comment_updated_at": None, "meta": {}, "overlap": 1,
+        "precomputed_agreement": None, "predictions": [], "predictions_model_versions": "",
+        "predictions_results": "", "predictions_score": 0.0, "project": 8, "review_time": None,
+        "reviewed": False, "reviewers": [], "reviewers_count": 0, "reviews_accepted": 0,
+        "reviews_rejected": 0, "state": "", "storage_filename": None, "total_annotations": 0,
+        "total_predictions": 0, "unresolved_comment_count": 0,
+        "updated_at": "2026-01-02T03:04:05Z", "updated_by": [],
     }  # fmt: skip
 
 
@@ -537,3 +549,25 @@ def test_a_refinement_shows_the_refined_prompt_once_there_and_its_cost_to_8_deci
         "total_cost": None,
         "previous_version": None,
     }
+
+
+@pytest.mark.parametrize(
+    ("shape", "schema"),
+    [("detail", "LseProjectResponse"), ("create", "LseProjectCreate"),
+     ("list", "AllRolesProjectList")],
+)  # fmt: skip
+def test_each_shape_of_a_project_has_exactly_the_fields_of_its_schema(shape, schema):
+    body = project(project_row(), facts(), DEFAULTS, shape)
+    assert set(body) == fields(SCHEMAS[schema])
+
+
+@pytest.mark.parametrize(
+    ("body", "schema"),
+    [
+        (lambda: task_json(TASK, [annotation(1, 2)], [prediction(5, 0.5, "v1")]), "LseTask"),
+        (lambda: prediction_json(prediction(5, 0.5, "v1")), "Prediction"),
+    ],
+    ids=["task", "prediction"],
+)
+def test_a_task_and_a_prediction_have_exactly_the_fields_of_their_schemas(body, schema):
+    assert set(body()) == fields(SCHEMAS[schema])
