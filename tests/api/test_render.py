@@ -571,3 +571,37 @@ def test_each_shape_of_a_project_has_exactly_the_fields_of_its_schema(shape, sch
 )
 def test_a_task_and_a_prediction_have_exactly_the_fields_of_their_schemas(body, schema):
     assert set(body()) == fields(SCHEMAS[schema])
+
+
+def test_a_projects_detail_is_its_row_its_settings_and_what_its_facts_count():
+    config = parse_label_config(CHOICES)
+    settings = {k: v for k, v in DEFAULTS.items() if k not in ("assignment_settings",
+                                                               "review_settings")}  # fmt: skip
+    body = project(project_row(settings={"pinned": 1}), facts(), DEFAULTS)
+    assert body == {
+        "id": 8, "title": "T", "description": "About", "label_config": CHOICES, **settings,
+        "created_by": ADA, "created_at": "2026-01-02T03:04:05Z", "organization": 1,
+        "pinned_at": None, "source_interface_id": None, "source_interface_version": None,
+        "workspace": 1, "workspace_title": "Default workspace", "state": "CREATED",
+        "parsed_label_config": config.parsed(), "data_types": config.data_types(),
+        "config_has_control_tags": True, "config_suitable_for_bulk_annotation": True,
+        "task_number": 10, "finished_task_number": 4, "total_predictions_number": 7,
+        "total_annotations_number": 4, "num_tasks_with_annotations": 4,
+        "useful_annotation_number": 4, "ground_truth_number": 4, "skipped_annotations_number": 0,
+        "queue_total": 10, "queue_done": 4, "queue_left": 6, "rejected": 0,
+        "reviewed_number": 0, "review_total_tasks": 0, "reviewer_queue_total": 0,
+        "ready": True, "allow_stream": True, "start_training_on_annotation_update": False,
+        "is_dimensions_enabled": False, "members": [], "members_count": 0, "prompts": [],
+        "permissions": ["projects.view", "projects.change", "projects.delete", "tasks.view"],
+        "assignment_settings": {"id": 8, "project": 8,
+                                "label_stream_task_distribution": "auto_distribution"},
+        "review_settings": {"id": 8, "project": 8, "requeue_rejected_tasks_to_annotator": True,
+                            **DEFAULTS["review_settings"]},
+    }  # fmt: skip
+    assert config.parsed() and config.data_types() == {"text": "Text"}
+    created = project(project_row(), facts(), DEFAULTS, "create")
+    assert created == {k: v for k, v in body.items() if k in fields(SCHEMAS["LseProjectCreate"])}
+    listed = project(project_row(), facts(), DEFAULTS, "list")
+    assert listed == {k: v for k, v in body.items() if k not in ("permissions",
+                      "task_data_login", "task_data_password")} | {
+        "blueprints": [], "description_short": "About", "internal_description_short": None}  # fmt: skip
