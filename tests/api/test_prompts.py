@@ -764,3 +764,34 @@ def test_form_bodies_carry_json_fields_as_json_text_and_empty_nullable_fields_as
     assert cleared["max_few_shot_examples"] is None
     blank = ok(api.patch(path, json={"description": ""}))
     assert blank["description"] == ""
+
+
+SEEDED_PROMPT = {
+    "id": 1, "created_by": ADA, "title": "Ticket sentiment", "description": None,
+    "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+    "organization": 1, "input_fields": [], "output_classes": [],
+    "skill_name": "TextClassification",
+    "associated_projects": [{"id": 1, "title": "Support tickets"},
+                            {"id": 2, "title": "Escalated tickets"}],
+    "versions_count": 2, "runs_count": 0, "best_score": None,
+}  # fmt: skip
+
+
+def seeded_version(pk: int, title: str, prompt: str, model: str) -> dict[str, Any]:
+    return {
+        "id": pk, "created_by": ADA, "title": title, "parent_model": 1, "prompt": prompt,
+        "provider": "OpenAI", "provider_model_id": model, "model_display_name": model,
+        "max_few_shot_examples": None, "model_provider_connection": None, "organization": 1,
+        "score": None, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+    }  # fmt: skip
+
+
+def test_the_seeded_prompt_and_its_versions_are_shown_whole(api):
+    assert ok(api.get("/api/prompts/", params={"ordering": "id"}))["results"][0] == SEEDED_PROMPT
+    assert ok(api.get("/api/prompts/1/")) == SEEDED_PROMPT
+    assert ok(api.get("/api/prompts/1/versions")) == [
+        seeded_version(1, "baseline", "Classify the sentiment of this ticket: {text}",
+                       "gpt-4o-mini"),
+        seeded_version(2, "few-shot", "You label support tickets. Examples: ... Ticket: {text}",
+                       "gpt-4o"),
+    ]  # fmt: skip
