@@ -795,3 +795,16 @@ def test_the_seeded_prompt_and_its_versions_are_shown_whole(api):
         seeded_version(2, "few-shot", "You label support tickets. Examples: ... Ticket: {text}",
                        "gpt-4o"),
     ]  # fmt: skip
+
+
+def test_an_examples_order_goes_up_to_the_integer_limit_and_the_next_stays_there(
+    api, prompt, version
+):
+    base = f"/api/prompts/{prompt['id']}/versions/{version['id']}/few-shot-examples"
+    top = 2**31 - 1
+    assert_invalid(
+        api.post(base, json={"task": 4, "annotation": 1, "order": top + 1}),
+        {"order": [f"Ensure this value is less than or equal to {top}."]},
+    )
+    assert ok(api.post(base, json={"task": 4, "annotation": 1, "order": top}), 201)["order"] == top
+    assert ok(api.post(base, json={"task": 7, "annotation": 2}), 201)["order"] == top
