@@ -227,3 +227,36 @@ def test_a_versions_score_is_its_latest_completed_hasgt_runs_and_the_prompts_bes
         invoices = ok(hank.get("/api/prompts/2/"))
         assert (invoices["runs_count"], invoices["best_score"]) == (1, None)
         assert ok(hank.get("/api/prompts/2/versions/3"))["score"] is None  # no prediction made
+
+
+def test_deleting_a_prompt_leaves_every_other_prompts_runs_predictions_and_examples(control, ada):
+    freeze_at_t0(control)
+    set_policy(control, **SLOW)
+    bystanders = [create_run(ada)["id"], create_run(ada, outcome="Stuck")["id"]]
+    ok(ada.post("/api/prompts/1/versions/2/few-shot-examples", json={"task": 4, "annotation": 1}), 201)  # fmt: skip
+    pid, vid = make_prompt(ada)
+    base = f"/api/prompts/{pid}/versions/{vid}"
+    made = [
+        create_run(ada, path=f"{base}/inference-runs", outcome=o)["id"] for o in (None, "Stuck")
+    ]
+    ok(ada.post(f"{base}/few-shot-examples", json={"task": 7, "annotation": 2}), 201)
+    advance(control, 20)
+    before = export(control)["tables"]
+    by_run = {"model_run": "id", "prediction": "run_id", "failed_prediction": "run_id",
+              "run_task": "run_id", "run_event": "run_id"}  # fmt: skip
+    # Both prompts' completed runs have predictions, their stuck ones tasks still to do.
+    assert {name: {r[key] for r in before[name]} for name, key in by_run.items()} == {
+        "model_run": {*bystanders, *made}, "prediction": {bystanders[0], made[0]},
+        "failed_prediction": set(), "run_task": {bystanders[1], made[1]},
+        "run_event": {*bystanders, *made},
+    }  # fmt: skip
+
+    assert ada.delete(f"/api/prompts/{pid}/").status_code == 204
+
+    after = export(control)["tables"]
+    for name, key in by_run.items():
+        assert after[name] == [r for r in before[name] if r[key] in bystanders], name
+    assert after["few_shot_example"] == [r for r in before["few_shot_example"]
+                                         if r["version_id"] == 2]  # fmt: skip
+    assert after["prompt_project"] == [r for r in before["prompt_project"]
+                                       if r["prompt_id"] != pid]  # fmt: skip
