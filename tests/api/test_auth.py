@@ -6,6 +6,7 @@ import sqlite3
 import time
 import uuid
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -446,8 +447,8 @@ INVALID_OR_BLACKLISTED = "Token is invalid or already blacklisted."
 
 @pytest.fixture
 def own_server(server: Emulator, fresh_state: None) -> Emulator:
-    """The shared emulator, reset before and after: revoking a token changes the user until the
-    reset empties the tokens."""
+    """The shared in-process server, reset before and after the test (a reset drops every
+    personal access token): revoking a token changes the user until then."""
     return server
 
 
@@ -514,3 +515,158 @@ def test_rotate_needs_authentication_and_the_users_own_token(own_server):
         assert_unauthorized(anonymous, NOT_PROVIDED)
         assert_error(foreign, 400, INVALID_OR_BLACKLISTED)
         assert post_refresh(own_server, json={"refresh": token}).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def signing_key(server: Emulator) -> str:
+    """The key the shared server signs its tokens with (the state document carries it; a reset
+    keeps it)."""
+    with httpx.Client(base_url=server.url) as control:
+        return control.get("/_emulator/export").json()["secret_key"]
+
+
+def stamp(seconds: int) -> str:
+    """A JWT time claim as the API shows a datetime: ISO 8601 in UTC with a trailing Z."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_created_token_is_a_refresh_jwt_of_365_days_whose_times_are_shown(
+    own_server, signing_key
+):
+    with own_server.client() as client:
+        created = client.post("/api/token/")
+
+    assert created.status_code == 201, created.text
+    body = created.json()
+    claims = jwt.decode(body["token"], signing_key, algorithms=["HS256"])
+    assert sorted(claims) == ["exp", "iat", "jti", "token_type", "user_id"]
+    assert (claims["token_type"], claims["user_id"]) == ("refresh", "1")
+    assert claims["exp"] - claims["iat"] == 365 * 24 * 3600
+    assert body == {
+        "token": body["token"],
+        "created_at": stamp(claims["iat"]),
+        "expires_at": stamp(claims["exp"]),
+    }
+
+
+def test_rotated_token_is_a_new_refresh_jwt_of_the_same_user_and_lifetime(own_server, signing_key):
+    with own_server.client(HANK_TOKEN) as hank:
+        token = _new_token(hank)
+        rotated = hank.post("/api/token/rotate/", json={"refresh": token}).json()["refresh"]
+        listed = hank.get("/api/token/").json()
+
+    old, new = (jwt.decode(t, signing_key, algorithms=["HS256"]) for t in (token, rotated))
+    assert (new["token_type"], new["user_id"]) == ("refresh", "2")
+    assert new["exp"] - new["iat"] == 365 * 24 * 3600
+    assert new["jti"] != old["jti"]
+    assert listed == [
+        {
+            "token": ".".join(rotated.split(".")[:2]),
+            "created_at": stamp(new["iat"]),
+            "expires_at": stamp(new["exp"]),
+        }
+    ]
+
+
+def test_an_access_token_refreshed_from_a_created_one_acts_as_its_user(own_server, signing_key):
+    with own_server.client(HANK_TOKEN) as hank:
+        token = _new_token(hank)
+
+    access = post_refresh(own_server, json={"refresh": token}).json()["access"]
+    claims = jwt.decode(access, signing_key, algorithms=["HS256"])
+    whoami = httpx.get(
+        own_server.url + "/api/current-user/whoami", headers={"Authorization": f"Bearer {access}"}
+    )
+
+    assert (claims["token_type"], claims["user_id"]) == ("access", "2")
+    assert claims["exp"] - claims["iat"] == 300
+    assert whoami.json()["username"] == "hank"
+
+
+def test_an_expired_refresh_token_is_refused_by_refresh_blacklist_and_rotate(
+    own_server, signing_key
+):
+    expired = forged_jwt(signing_key, "refresh", lifetime=-60)
+
+    refreshed = post_refresh(own_server, json={"refresh": expired})
+    revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": expired})
+    with own_server.client() as client:
+        rotated = client.post("/api/token/rotate/", json={"refresh": expired})
+
+    assert_error(refreshed, 401, "Token is expired")
+    assert refreshed.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert_error(revoked, 404, INVALID_OR_BLACKLISTED)
+    assert_error(rotated, 400, INVALID_OR_BLACKLISTED)
+
+
+@pytest.mark.parametrize(
+    ("token_type", "refresh_detail"),
+    [("refresh", "Token is invalid"), ("access", "Token has wrong type")],
+    ids=["refresh-never-created", "access"],
+)
+def test_a_token_signed_by_the_server_but_not_a_created_refresh_token_is_refused(
+    own_server, token_type, refresh_detail, signing_key
+):
+    token = forged_jwt(signing_key, token_type)
+
+    refreshed = post_refresh(own_server, json={"refresh": token})
+    revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+    with own_server.client() as client:
+        rotated = client.post("/api/token/rotate/", json={"refresh": token})
+
+    assert_error(refreshed, 401, refresh_detail)
+    assert_error(revoked, 404, INVALID_OR_BLACKLISTED)
+    assert_error(rotated, 400, INVALID_OR_BLACKLISTED)
+
+
+def test_rotate_and_blacklist_bodies_are_validated(own_server):
+    with own_server.client() as client:
+        rotated = client.post("/api/token/rotate/", json={"refresh": ""})
+    revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": None})
+
+    assert_invalid(rotated, {"refresh": ["This field may not be blank."]})
+    assert_invalid(revoked, {"refresh": ["This field may not be null."]})
+
+
+def stored_token(pk: int, user: int, created: str, expires: str, revoked: str | None = None):
+    """A row of the access_token table, as the state document carries it."""
+    return {"id": pk, "user_id": user, "jti": f"jti-{pk}", "token": f"head{pk}.body{pk}.sig{pk}",
+            "created_at": created, "expires_at": expires, "blacklisted_at": revoked}  # fmt: skip
+
+
+def test_the_token_list_shows_the_users_live_tokens_only_in_the_order_asked(own_server):
+    # One valid token at a time is all the API makes; a state document can hold several.
+    with httpx.Client(base_url=own_server.url) as control:
+        document = control.get("/_emulator/export").json()
+        document["tables"]["access_token"] = [
+            stored_token(1, 1, "2026-01-02T00:00:00Z", "2099-01-01T00:00:00Z"),
+            stored_token(2, 1, "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),  # expired
+            stored_token(3, 1, "2026-01-03T00:00:00Z", "2099-01-01T00:00:00Z",
+                         "2026-01-04T00:00:00Z"),  # revoked
+            stored_token(4, 1, "2026-01-01T00:00:00Z", "2098-01-01T00:00:00Z"),
+            stored_token(5, 2, "2020-01-01T00:00:00Z", "2021-01-01T00:00:00Z"),  # expired
+            stored_token(6, 2, "2026-01-03T00:00:00Z", "2099-01-01T00:00:00Z",
+                         "2026-01-04T00:00:00Z"),  # revoked
+        ]  # fmt: skip
+        control.post("/_emulator/import", json=document).raise_for_status()
+    first = {"token": "head1.body1", "created_at": "2026-01-02T00:00:00Z",
+             "expires_at": "2099-01-01T00:00:00Z"}  # fmt: skip
+    fourth = {"token": "head4.body4", "created_at": "2026-01-01T00:00:00Z",
+              "expires_at": "2098-01-01T00:00:00Z"}  # fmt: skip
+
+    with own_server.client() as ada, own_server.client(HANK_TOKEN) as hank:
+        listed = {
+            ordering: ada.get("/api/token/", params={"ordering": ordering} if ordering else {})
+            for ordering in (None, "created_at", "-created_at", "expires_at", "-expires_at")
+        }
+        assert hank.get("/api/token/").json() == []
+        assert_error(ada.post("/api/token/"), 409, TOKEN_EXISTS)
+        assert hank.post("/api/token/").status_code == 201  # expired and revoked ones do not count
+
+    assert {ordering: answer.json() for ordering, answer in listed.items()} == {
+        None: [first, fourth],
+        "created_at": [fourth, first],
+        "-created_at": [first, fourth],
+        "expires_at": [fourth, first],
+        "-expires_at": [first, fourth],
+    }

@@ -150,3 +150,87 @@ def test_export_carries_secrets_only_behind_an_admin_token(start_emulator):
     assert [r["api_key"] for r in rows] == ["sk-demo-acme-not-a-real-key",
                                             "sk-demo-globex-not-a-real-key", SECRET]  # fmt: skip
     assert again["tables"] == document["tables"]
+
+
+ADA = {"id": 1, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.test",
+       "username": "ada", "avatar": None}  # fmt: skip
+UNSET = dict.fromkeys(
+    ["deployment_name", "endpoint", "cached_available_models", "google_project_id",
+     "google_location", "budget_limit", "budget_last_reset_date", "budget_reset_period",
+     "budget_total_spent", "budget_alert_threshold"]
+)  # fmt: skip
+
+
+def test_the_seeded_connection_and_a_bare_created_one_are_shown_whole(api):
+    assert api.get(f"{BASE}1/").json() == {
+        "id": 1, "created_by": ADA, "model_params": {}, "provider": "OpenAI",
+        "scope": "Organization", "is_internal": False, **UNSET,
+        "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+        "organization": 1,
+    }  # fmt: skip
+    created = api.post(BASE, json={})
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body == {
+        "id": body["id"], "created_by": ADA, "model_params": {}, "provider": "OpenAI",
+        "scope": "Organization", "is_internal": False, **UNSET,
+        "created_at": body["created_at"], "updated_at": body["created_at"], "organization": 1,
+    }  # fmt: skip
+    assert api.get(BASE).json() == [api.get(f"{BASE}1/").json(), body]
+
+
+@pytest.mark.parametrize(
+    ("field", "limit"),
+    [("deployment_name", 512), ("endpoint", 512), ("google_project_id", 255),
+     ("google_location", 255), ("cached_available_models", 4096)],
+)  # fmt: skip
+def test_each_text_field_is_accepted_up_to_its_limit_blank_or_null(api, field, limit):
+    at_limit = api.patch(f"{BASE}1/", json={field: "x" * limit})
+    assert at_limit.status_code == 200, at_limit.text
+    assert at_limit.json()[field] == "x" * limit
+    assert_invalid(
+        api.patch(f"{BASE}1/", json={field: "x" * (limit + 1)}),
+        {field: [f"Ensure this field has no more than {limit} characters."]},
+    )
+    assert api.patch(f"{BASE}1/", json={field: ""}).json()[field] == ""
+    assert api.put(f"{BASE}1/", json={field: None}).json()[field] is None
+
+
+def test_a_change_is_stamped_and_an_internal_connection_is_hidden(api):
+    before = api.get(f"{BASE}1/").json()
+    changed = api.patch(f"{BASE}1/", json={"budget_alert_threshold": 2, "provider": "Gemini"})
+    assert changed.json() == before | {
+        "budget_alert_threshold": 2.0,
+        "provider": "Gemini",
+        "updated_at": changed.json()["updated_at"],
+    }
+    assert changed.json()["updated_at"] > before["updated_at"]
+    assert api.patch(f"{BASE}1/", json={"is_internal": None}).json()["is_internal"] is None
+    assert [c["id"] for c in api.get(BASE).json()] == [1]  # null is not internal
+    assert api.patch(f"{BASE}1/", json={"is_internal": True}).status_code == 200
+    assert api.get(BASE).json() == []
+    assert_error(api.get(f"{BASE}1/"), 404, NOT_FOUND)
+
+
+def test_a_deleted_connection_is_taken_off_the_versions_that_used_it(api):
+    path = "/api/prompts/1/versions/2"
+    assert api.patch(path, json={"model_provider_connection": 1}).json()[
+        "model_provider_connection"
+    ] == 1  # fmt: skip
+    assert api.delete(f"{BASE}1/").status_code == 204
+    assert api.get(path).json()["model_provider_connection"] is None
+    assert_error(api.delete(f"{BASE}1/"), 404, NOT_FOUND)
+
+
+def test_list_orders_by_scope_and_by_when_made_or_changed(api):
+    new = api.post(BASE, json={"scope": "Model"}).json()["id"]
+    api.patch(f"{BASE}1/", json={"endpoint": "https://later.test"})
+
+    def ids(ordering: str) -> list[int]:
+        return [c["id"] for c in api.get(BASE, params={"ordering": ordering}).json()]
+
+    assert {o: ids(o) for o in ("scope", "-scope", "created_at", "-created_at", "updated_at",
+                                "-updated_at")} == {
+        "scope": [new, 1], "-scope": [1, new], "created_at": [1, new], "-created_at": [new, 1],
+        "updated_at": [new, 1], "-updated_at": [1, new],
+    }  # fmt: skip

@@ -9,6 +9,7 @@ import pytest
 from conftest import HANK_TOKEN, Emulator
 
 from app.seed import sample_ticket
+from app.workspace.prompts import _answer, _fill
 
 from .envelope import assert_error, assert_invalid
 
@@ -479,3 +480,331 @@ def test_compatible_projects_are_the_organizations_filtered_and_paginated(api, h
             "ids": ["Enter a number."],
         },
     )
+
+
+def test_prediction_count_counts_the_subset_asked_for_a_version_without_runs(api, prompt, version):
+    path = f"/api/prompts/{prompt['id']}/versions/{version['id']}/prediction-count"
+
+    def counted(**params: Any) -> dict[str, int]:
+        return ok(api.get(path, params={"project": 1, **params}))
+
+    def untouched(total: int) -> dict[str, int]:
+        return {"existing_predictions": 0, "tasks_to_run": total, "total_tasks": total}
+
+    assert counted() == untouched(90)  # HasGT by default: the seed's 90 ground-truth tasks
+    assert counted(project_subset="All") == untouched(300)
+    assert counted(project_subset="HasGT", sample_subset_size=5) == untouched(90)
+    assert counted(project_subset="Sample") == untouched(20)  # the policy's default size
+    assert counted(project_subset="Sample", sample_subset_size=5) == untouched(5)
+    assert counted(project_subset="Sample", sample_subset_size=0) == untouched(0)
+    assert counted(project=2, project_subset="All") == untouched(120)
+    assert_invalid(
+        api.get(path, params={"project_subset": "Foo", "sample_subset_size": -1}),
+        {
+            "project": ["This field is required."],
+            "project_subset": ['"Foo" is not a valid choice.'],
+            "sample_subset_size": ["Ensure this value is greater than or equal to 0."],
+        },
+    )
+    assert_invalid(
+        api.get(path, params={"project": GLOBEX_PROJECT}),
+        {"project": [f'Invalid pk "{GLOBEX_PROJECT}" - object does not exist.']},
+    )
+
+
+def test_titles_and_model_ids_are_accepted_up_to_their_limits(api, prompt, version):
+    long_title = ok(api.patch(f"/api/prompts/{prompt['id']}/", json={"title": "p" * 500}))
+    assert long_title["title"] == "p" * 500
+    path = f"/api/prompts/{prompt['id']}/versions"
+    at_limit = {"title": "t" * 500, "prompt": "p", "provider_model_id": "m" * 255}
+    created = ok(api.post(path, json=at_limit), 201)
+    assert (created["title"], created["provider_model_id"]) == ("t" * 500, "m" * 255)
+    assert_invalid(
+        api.post(path, json={"title": "u" * 501, "prompt": "p", "provider_model_id": "m" * 256}),
+        {
+            "title": ["Ensure this field has no more than 500 characters."],
+            "provider_model_id": ["Ensure this field has no more than 255 characters."],
+        },
+    )
+
+
+def test_search_matches_title_or_description_and_every_term(api):
+    token = uuid.uuid4().hex[:10]
+    bodies = [
+        {"title": f"{token} alpha", "description": "about invoices"},
+        {"title": "plain", "description": f"{token} beta"},
+        {"title": "other"},
+    ]
+    ids = [ok(api.post("/api/prompts/", json=body), 201)["id"] for body in bodies]
+    try:
+
+        def found(search: str) -> list[int]:
+            return [
+                p["id"] for p in ok(api.get("/api/prompts/", params={"search": search}))["results"]
+            ]
+
+        assert found(token) == ids[:2]
+        assert found(f"{token},INVOICES") == ids[:1]
+        assert found(f"{token} beta") == ids[1:2]
+        assert found(f"{token} alpha,beta") == []
+    finally:
+        for pk in ids:
+            api.delete(f"/api/prompts/{pk}/")
+
+
+def test_prompts_order_by_each_sortable_field(api):
+    token = uuid.uuid4().hex[:10]
+    first = ok(api.post("/api/prompts/", json={"title": f"{token} b",
+                                               "skill_name": "NamedEntityRecognition"}), 201)  # fmt: skip
+    second = ok(api.post("/api/prompts/", json={"title": f"{token} a"}), 201)
+    ok(api.patch(f"/api/prompts/{first['id']}/", json={"description": "touched"}))
+    try:
+
+        def ordered(ordering: str) -> list[int]:
+            params = {"search": token, "ordering": ordering}
+            return [p["id"] for p in ok(api.get("/api/prompts/", params=params))["results"]]
+
+        forward, backward = [first["id"], second["id"]], [second["id"], first["id"]]
+        assert {o: ordered(o) for o in ("id", "-id", "created_at", "-created_at", "updated_at",
+                                        "-updated_at", "skill_name", "-skill_name", "title")} == {
+            "id": forward, "-id": backward, "created_at": forward, "-created_at": backward,
+            "updated_at": backward, "-updated_at": forward, "skill_name": forward,
+            "-skill_name": backward, "title": backward,
+        }  # fmt: skip
+    finally:
+        for pk in (first["id"], second["id"]):
+            api.delete(f"/api/prompts/{pk}/")
+
+
+def test_versions_order_by_each_sortable_field(api, prompt, version):
+    path = f"/api/prompts/{prompt['id']}/versions"
+    second = ok(api.post(path, json={"title": "a", "prompt": "p", "provider": "Anthropic",
+                                     "provider_model_id": "claude"}), 201)  # fmt: skip
+    ok(api.patch(f"{path}/{version['id']}", json={"prompt": "changed"}))
+
+    def ordered(ordering: str) -> list[int]:
+        return [v["id"] for v in ok(api.get(path, params={"ordering": ordering}))]
+
+    forward, backward = [version["id"], second["id"]], [second["id"], version["id"]]
+    assert {o: ordered(o) for o in ("id", "-id", "created_at", "-created_at", "updated_at",
+                                    "-updated_at", "provider", "-provider", "provider_model_id",
+                                    "-provider_model_id")} == {
+        "id": forward, "-id": backward, "created_at": forward, "-created_at": backward,
+        "updated_at": backward, "-updated_at": forward, "provider": backward,
+        "-provider": forward, "provider_model_id": backward, "-provider_model_id": forward,
+    }  # fmt: skip
+
+
+def test_the_default_version_name_skips_names_already_taken(api, prompt):
+    path = f"/api/prompts/{prompt['id']}/versions"
+    default = f"/api/prompts/{prompt['id']}/get-default-version-name"
+    assert ok(api.get(default)) == {"default_model_version_name": "v1"}
+    for title in ("v2", "v3"):
+        ok(api.post(path, json={"title": title, "prompt": "p", "provider_model_id": "m"}), 201)
+    assert ok(api.get(default)) == {"default_model_version_name": "v4"}
+
+
+def test_a_prompt_duplicated_without_a_title_is_named_a_copy_with_the_same_fields(api):
+    body = {"title": "d" * 495, "description": "Tickets", "skill_name": "NamedEntityRecognition",
+            "input_fields": ["text"], "output_classes": ["Brand"], "associated_projects": [2, 1]}  # fmt: skip
+    original = ok(api.post("/api/prompts/", json=body), 201)
+    copy = ok(api.post(f"/api/prompts/{original['id']}/duplicate/", json={}))
+    try:
+        assert copy == original | {
+            "id": copy["id"],
+            "title": "d" * 495 + " (cop",  # cut at the title's 500 characters
+            "created_at": copy["created_at"],
+            "updated_at": copy["created_at"],
+        }
+        assert copy["id"] != original["id"]
+        changed = ok(api.post(f"/api/prompts/{original['id']}/duplicate/",
+                              json={"skill_name": "TextClassification", "associated_projects": []}))  # fmt: skip
+        assert (changed["title"], changed["skill_name"], changed["associated_projects"]) == (
+            "d" * 495 + " (cop", "TextClassification", [])  # fmt: skip
+        ok(api.delete(f"/api/prompts/{changed['id']}/"), 204)
+    finally:
+        for pk in (original["id"], copy["id"]):
+            api.delete(f"/api/prompts/{pk}/")
+
+
+def test_a_duplicated_version_keeps_the_fields_not_given_and_takes_those_given(api, prompt):
+    path = f"/api/prompts/{prompt['id']}/versions"
+    source = ok(api.post(path, json={"title": "src", "prompt": "Classify {text}",
+                                     "provider": "Anthropic", "provider_model_id": "claude",
+                                     "max_few_shot_examples": 2,
+                                     "model_provider_connection": 1}), 201)  # fmt: skip
+    copy = ok(api.post(f"{path}/{source['id']}/duplicate", json={}))
+    assert copy == source | {
+        "id": copy["id"],
+        "title": "src (copy)",
+        "created_at": copy["created_at"],
+        "updated_at": copy["created_at"],
+    }
+    named = ok(api.post(f"{path}/{source['id']}/duplicate",
+                        json={"title": "mine", "model_provider_connection": None, "prompt": "q"}))  # fmt: skip
+    assert (named["title"], named["model_provider_connection"], named["prompt"]) == (
+        "mine",
+        None,
+        "q",
+    )
+    assert_invalid(
+        api.post(f"{path}/{source['id']}/duplicate", json={"title": "src"}),
+        {"non_field_errors": ["A version with this name already exists."]},
+    )
+
+
+def test_few_shot_examples_take_the_next_order_and_sort_by_each_field(api, prompt, version):
+    base = f"/api/prompts/{prompt['id']}/versions/{version['id']}/few-shot-examples"
+    placed = ok(api.post(base, json={"task": 10, "annotation": 3, "order": 5}), 201)
+    after = ok(api.post(base, json={"task": 4, "annotation": 1}), 201)
+    first = ok(api.post(base, json={"task": 7, "annotation": 2, "order": 0}), 201)
+    assert (placed["order"], after["order"], first["order"]) == (5, 6, 0)
+
+    def ordered(ordering: str) -> list[int]:
+        return [e["task"] for e in ok(api.get(base, params={"ordering": ordering}))]
+
+    assert {o: ordered(o) for o in ("", "order", "-order", "task", "-task", "id", "created_at",
+                                    "-created_at")} == {
+        "": [7, 10, 4], "order": [7, 10, 4], "-order": [4, 10, 7], "task": [4, 7, 10],
+        "-task": [10, 7, 4], "id": [10, 4, 7], "created_at": [10, 4, 7], "-created_at": [7, 4, 10],
+    }  # fmt: skip
+    moved = ok(api.patch(f"{base}/{placed['id']}", json={"order": 1}))
+    assert (moved["order"], moved["task"], moved["annotation"]) == (1, 10, 3)
+    # Listed ids take 0, 1, ... (a repeat counts once); the others follow in their order.
+    reordered = ok(api.post(f"{base}/reorder", json=[after["id"], after["id"]]))
+    assert [(e["task"], e["order"]) for e in reordered] == [(4, 0), (7, 1), (10, 2)]
+
+
+def test_compatible_projects_follow_the_skill_and_no_project_is_archived_or_in_a_workspace(api):
+    path = "/api/prompts/compatible-projects"
+
+    def found(**params: str) -> list[int]:
+        return [p["id"] for p in ok(api.get(path, params=params))["results"]]
+
+    assert found(project_type="TextClassification") == [1, 2]
+    assert found(project_type="NamedEntityRecognition") == []  # Acme's projects choose, not label
+    assert found(archived="true") == found(workspaces="3") == []
+    assert found(archived="false") == [1, 2]
+    assert found(ids="1, 2,-1,99999999999") == [1, 2]
+    assert found(ordering="-title") == [1, 2]
+    assert found(title="%") == []
+
+
+@pytest.mark.parametrize(
+    ("result", "answer"),
+    [
+        ([{"value": {"choices": ["Positive", "Neutral"]}}], "Positive, Neutral"),
+        ([{"value": {"labels": ["Brand"], "text": "Acme"}}, {"value": {"labels": ["Place"]}}],
+         "Acme: Brand, Place"),
+        ([{"value": {"choices": ["A"]}}, "junk", {"value": "junk"}, {"novalue": 1}], "A"),
+        ([], ""),
+        (None, ""),
+        ([{"value": {"number": 3}}], '[{"value": {"number": 3}}]'),
+        ({"value": {"choices": ["é"]}}, '{"value": {"choices": ["é"]}}'),
+    ],
+    ids=["choices", "labels", "skips-non-regions", "empty", "none", "other-as-json", "not-a-list"],
+)  # fmt: skip
+def test_an_examples_answer_is_its_choices_or_labelled_spans_else_its_result_as_json(
+    result, answer
+):
+    assert _answer(result) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "data", "filled"),
+    [
+        ("Classify {text}", {"text": "hi"}, "Classify hi"),
+        ("{n} and {m}", {"n": 3, "m": {"a": "é"}}, '3 and {"a": "é"}'),
+        ("{missing} {text}", {"text": "t"}, "{missing} t"),
+        ("{not a field} {{text}}", {"text": "t"}, "{not a field} {t}"),
+    ],
+)
+def test_placeholders_are_filled_from_the_task_data_and_others_kept(text, data, filled):
+    assert _fill(text, data) == filled
+
+
+def test_a_preview_shows_the_prompts_input_fields_of_at_most_max_examples(api, prompt, version):
+    pid, vid = prompt["id"], version["id"]
+    base = f"/api/prompts/{pid}/versions/{vid}"
+    for task in (10, 14):
+        annotation = SEEDED[task][0]
+        ok(
+            api.post(f"{base}/few-shot-examples", json={"task": task, "annotation": annotation}),
+            201,
+        )
+    ok(api.patch(f"/api/prompts/{pid}/", json={"input_fields": ["ticket", 5, "absent"]}))
+    ok(api.patch(base, json={"max_few_shot_examples": 1}))
+    sentiment = SEEDED[10][2]
+    assert ok(api.get(f"{base}/prompt-preview")) == {
+        "rendered_prompt": f"Classify {{text}}\n\nExample 1:\nticket: 10\nAnswer: {sentiment}"
+    }
+    ok(api.patch(base, json={"max_few_shot_examples": 2}))
+    second = f"Example 2:\nticket: 14\nAnswer: {SEEDED[14][2]}"
+    assert ok(api.get(f"{base}/prompt-preview"))["rendered_prompt"].endswith(f"\n\n{second}")
+
+
+def test_form_bodies_carry_json_fields_as_json_text_and_empty_nullable_fields_as_null(api, prompt):
+    path = f"/api/prompts/{prompt['id']}/"
+    patched = ok(api.patch(path, data={"input_fields": '["text", "ticket"]', "description": ""}))
+    assert (patched["input_fields"], patched["description"]) == (["text", "ticket"], "")
+    put = ok(api.put(path, data={"title": "Formed", "output_classes": '{"a": 1}'}))
+    assert (put["title"], put["output_classes"], put["input_fields"]) == (
+        "Formed", {"a": 1}, ["text", "ticket"])  # fmt: skip
+    versions = f"/api/prompts/{prompt['id']}/versions"
+    form = {"title": "f", "prompt": "p", "provider_model_id": "m", "max_few_shot_examples": "",
+            "model_provider_connection": "1", "parent_model": str(prompt["id"])}  # fmt: skip
+    created = ok(api.post(versions, data=form), 201)
+    assert (created["max_few_shot_examples"], created["model_provider_connection"]) == (None, 1)
+    examples = f"{versions}/{created['id']}/few-shot-examples"
+    example = ok(api.post(examples, data={"task": "4", "annotation": "1", "order": "3"}), 201)
+    assert (example["task"], example["annotation"], example["order"]) == (4, 1, 3)
+    changed = ok(api.patch(f"{versions}/{created['id']}", data={"max_few_shot_examples": "2"}))
+    assert changed["max_few_shot_examples"] == 2
+    cleared = ok(api.patch(f"{versions}/{created['id']}", json={"max_few_shot_examples": None}))
+    assert cleared["max_few_shot_examples"] is None
+    blank = ok(api.patch(path, json={"description": ""}))
+    assert blank["description"] == ""
+
+
+SEEDED_PROMPT = {
+    "id": 1, "created_by": ADA, "title": "Ticket sentiment", "description": None,
+    "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+    "organization": 1, "input_fields": [], "output_classes": [],
+    "skill_name": "TextClassification",
+    "associated_projects": [{"id": 1, "title": "Support tickets"},
+                            {"id": 2, "title": "Escalated tickets"}],
+    "versions_count": 2, "runs_count": 0, "best_score": None,
+}  # fmt: skip
+
+
+def seeded_version(pk: int, title: str, prompt: str, model: str) -> dict[str, Any]:
+    return {
+        "id": pk, "created_by": ADA, "title": title, "parent_model": 1, "prompt": prompt,
+        "provider": "OpenAI", "provider_model_id": model, "model_display_name": model,
+        "max_few_shot_examples": None, "model_provider_connection": None, "organization": 1,
+        "score": None, "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z",
+    }  # fmt: skip
+
+
+def test_the_seeded_prompt_and_its_versions_are_shown_whole(api):
+    assert ok(api.get("/api/prompts/", params={"ordering": "id"}))["results"][0] == SEEDED_PROMPT
+    assert ok(api.get("/api/prompts/1/")) == SEEDED_PROMPT
+    assert ok(api.get("/api/prompts/1/versions")) == [
+        seeded_version(1, "baseline", "Classify the sentiment of this ticket: {text}",
+                       "gpt-4o-mini"),
+        seeded_version(2, "few-shot", "You label support tickets. Examples: ... Ticket: {text}",
+                       "gpt-4o"),
+    ]  # fmt: skip
+
+
+def test_an_examples_order_goes_up_to_the_integer_limit_and_the_next_stays_there(
+    api, prompt, version
+):
+    base = f"/api/prompts/{prompt['id']}/versions/{version['id']}/few-shot-examples"
+    top = 2**31 - 1
+    assert_invalid(
+        api.post(base, json={"task": 4, "annotation": 1, "order": top + 1}),
+        {"order": [f"Ensure this value is less than or equal to {top}."]},
+    )
+    assert ok(api.post(base, json={"task": 4, "annotation": 1, "order": top}), 201)["order"] == top
+    assert ok(api.post(base, json={"task": 7, "annotation": 2}), 201)["order"] == top

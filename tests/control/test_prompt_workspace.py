@@ -2,6 +2,7 @@
 depends on them; seed documents declare them and reset and export/import round-trip them."""
 
 import pytest
+from conftest import HANK_TOKEN
 
 from app.seed import sample_ticket
 
@@ -178,3 +179,84 @@ def test_seed_replacing_a_listed_tasks_annotations_removes_their_few_shot_uses(c
     ok(control.post("/_emulator/seed", json=listed))
     assert len(ok(ada.get(f"/api/tasks/{task['id']}/"))["annotations"]) == 1
     assert ok(ada.get(base)) == []
+
+
+def finished_run(pk: int, version: int, day: int, predictions: int, correct: int | None,
+                 subset: str = "HasGT", status: str = "Completed", prompt: int = 1,
+                 project: int = 1, organization: int = 1, user: int = 1) -> dict:  # fmt: skip
+    """A model_run row of a state document: a run that ended on 2026-01-<day>."""
+    ended = f"2026-01-{day:02d}T00:00:00Z"
+    return {
+        "id": pk, "organization_id": organization, "project_id": project, "prompt_id": prompt,
+        "version_id": version, "created_by_id": user, "status": status,
+        "project_subset": subset, "sample_subset_size": None, "filters_json": None,
+        "job_id": None, "only_missing_predictions": False, "task_ids": None,
+        "source_model_run_id": None, "total_tasks": predictions,
+        "total_predictions": predictions, "total_correct_predictions": correct,
+        "created_at": "2026-01-01T00:00:00Z", "triggered_at": "2026-01-01T00:00:00Z",
+        "completed_at": ended, "predictions_updated_at": ended, "total_failed": 0,
+        "next_due_at": None, "outcome": None, "inference_mode": "simulated",
+    }  # fmt: skip
+
+
+def test_a_versions_score_is_its_latest_completed_hasgt_runs_and_the_prompts_best_of_them(
+    control, ada, emulator
+):
+    document = export(control)
+    tables = document["tables"]
+    third = next(v for v in tables["prompt_version"] if v["id"] == 2) | {"id": 4, "title": "v3"}
+    tables["prompt_version"].append(third)
+    tables["model_run"] = [
+        finished_run(1, 1, 1, 10, 9),
+        finished_run(2, 1, 3, 10, 5),  # later: version 1 scores 0.5, not 0.9
+        finished_run(3, 1, 4, 10, 10, subset="All"),  # All and Sample runs give no score
+        finished_run(4, 2, 2, 4, 3),
+        finished_run(5, 2, 5, 10, 10, status="Failed"),
+        finished_run(6, 2, 5, 10, 10, status="Canceled"),
+        finished_run(7, 4, 1, 5, 5),
+        finished_run(8, 4, 2, 4, None),  # version 4 scores 0.0
+        finished_run(9, 3, 1, 0, 0, prompt=2, project=3, organization=2, user=2),
+    ]
+    ok(control.post("/_emulator/import", json=document))
+
+    assert [v["score"] for v in ok(ada.get("/api/prompts/1/versions"))] == [0.5, 0.75, 0.0]
+    assert ok(ada.get("/api/prompts/1/versions/2"))["score"] == 0.75
+    prompt = ok(ada.get("/api/prompts/1/"))
+    assert (prompt["versions_count"], prompt["runs_count"], prompt["best_score"]) == (3, 8, 0.75)
+    with emulator.client(HANK_TOKEN) as hank:
+        invoices = ok(hank.get("/api/prompts/2/"))
+        assert (invoices["runs_count"], invoices["best_score"]) == (1, None)
+        assert ok(hank.get("/api/prompts/2/versions/3"))["score"] is None  # no prediction made
+
+
+def test_deleting_a_prompt_leaves_every_other_prompts_runs_predictions_and_examples(control, ada):
+    freeze_at_t0(control)
+    set_policy(control, **SLOW)
+    bystanders = [create_run(ada)["id"], create_run(ada, outcome="Stuck")["id"]]
+    ok(ada.post("/api/prompts/1/versions/2/few-shot-examples", json={"task": 4, "annotation": 1}), 201)  # fmt: skip
+    pid, vid = make_prompt(ada)
+    base = f"/api/prompts/{pid}/versions/{vid}"
+    made = [
+        create_run(ada, path=f"{base}/inference-runs", outcome=o)["id"] for o in (None, "Stuck")
+    ]
+    ok(ada.post(f"{base}/few-shot-examples", json={"task": 7, "annotation": 2}), 201)
+    advance(control, 20)
+    before = export(control)["tables"]
+    by_run = {"model_run": "id", "prediction": "run_id", "failed_prediction": "run_id",
+              "run_task": "run_id", "run_event": "run_id"}  # fmt: skip
+    # Both prompts' completed runs have predictions, their stuck ones tasks still to do.
+    assert {name: {r[key] for r in before[name]} for name, key in by_run.items()} == {
+        "model_run": {*bystanders, *made}, "prediction": {bystanders[0], made[0]},
+        "failed_prediction": set(), "run_task": {bystanders[1], made[1]},
+        "run_event": {*bystanders, *made},
+    }  # fmt: skip
+
+    assert ada.delete(f"/api/prompts/{pid}/").status_code == 204
+
+    after = export(control)["tables"]
+    for name, key in by_run.items():
+        assert after[name] == [r for r in before[name] if r[key] in bystanders], name
+    assert after["few_shot_example"] == [r for r in before["few_shot_example"]
+                                         if r["version_id"] == 2]  # fmt: skip
+    assert after["prompt_project"] == [r for r in before["prompt_project"]
+                                       if r["prompt_id"] != pid]  # fmt: skip
