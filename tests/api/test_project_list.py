@@ -186,3 +186,50 @@ def test_the_default_page_holds_thirty_projects(server, initech):
     assert [p["id"] for p in first["results"]] == list(range(9700, 9730))
     assert first["next"] == f"{server.url}/api/projects/?ordering=id&page=2"
     assert second["previous"] == f"{server.url}/api/projects/?ordering=id"
+
+
+COUNTS = ["task_number", "finished_task_number", "total_predictions_number",
+          "total_annotations_number", "num_tasks_with_annotations", "useful_annotation_number",
+          "ground_truth_number", "skipped_annotations_number"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("include", "shown"),
+    [
+        (None, COUNTS),
+        ("", COUNTS),
+        (" task_number , ground_truth_number,title,unknown", ["task_number",
+                                                             "ground_truth_number"]),
+        ("title", []),
+    ],
+)  # fmt: skip
+def test_include_narrows_the_count_fields_of_each_listed_project(initech, include, shown):
+    params = {"ids": "9603"} | ({"include": include} if include is not None else {})
+    (item,) = initech.get("/api/projects/", params=params).json()["results"]
+
+    assert [name for name in COUNTS if name in item] == shown
+    assert item["title"] == "Gamma" and item["description_short"] == "Plain"
+    assert {n: item[n] for n in shown} == dict.fromkeys(shown, 0)
+
+
+def test_counts_and_creator_of_each_project_in_the_list_and_alone(initech):
+    response = initech.post(
+        "/api/projects/9605/import",
+        json=[{"data": {"n": 1}, "annotations": [{"result": [], "ground_truth": True}],
+               "predictions": [{"result": []}, {"result": []}]},
+              {"data": {"n": 2}, "annotations": [{"result": []}]},
+              {"data": {"n": 3}, "predictions": [{"result": []}]}],
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    expected = {"task_number": 3, "ground_truth_number": 1, "total_predictions_number": 3,
+                "finished_task_number": 1, "queue_left": 2}  # fmt: skip
+    empty = dict.fromkeys(expected, 0)
+
+    listed = {p["id"]: p for p in initech.get("/api/projects/").json()["results"]}
+    alone = initech.get("/api/projects/9605/").json()
+
+    for project in (listed[9605], alone):
+        assert {n: project[n] for n in expected} == expected
+        assert project["created_by"]["id"] == 96
+    for other in (9601, 9602, 9603, 9604):
+        assert {n: listed[other][n] for n in expected} == empty, other
