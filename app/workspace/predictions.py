@@ -62,31 +62,34 @@ def own_prediction(session: Session, user: User, prediction_id: int) -> Predicti
 def _apply(session: Session, prediction: Prediction, values: dict[str, Any]) -> None:
     """Copy validated values onto a prediction; a named run makes it a prediction of the run's
     version, unique per (run, task) as runs' predictions are."""
-    if "task" in values:
-        prediction.task_id = values["task"]
-        if "project" not in values or values["project"] is None:
-            task = session.get(Task, values["task"])
-            assert task is not None
-            prediction.project_id = task.project_id
-    if values.get("project") is not None:
-        prediction.project_id = values["project"]
-    for name in ("result", "score", "model_version", "cluster", "neighbors", "mislabeling"):
-        if name in values:
-            setattr(prediction, name, values[name])
-    if "model_run" in values:
-        run = session.get(ModelRun, values["model_run"]) if values["model_run"] else None
-        prediction.run_id = run.id if run else None
-        prediction.version_id = run.version_id if run else None
-    if prediction.run_id is not None:
-        clash = session.execute(
-            select(col(Prediction.id)).where(
-                col(Prediction.run_id) == prediction.run_id,
-                col(Prediction.task_id) == prediction.task_id,
-                col(Prediction.id) != (prediction.id or 0),
-            )
-        ).first()
-        if clash is not None:
-            raise ValidationFailed({"non_field_errors": [UNIQUE_RUN_TASK]})
+    # Nothing is flushed meanwhile: a changed row would break the unique (run, task) index
+    # before the check below could refuse it with Label Studio's 400.
+    with session.no_autoflush:
+        if "task" in values:
+            prediction.task_id = values["task"]
+            if "project" not in values or values["project"] is None:
+                task = session.get(Task, values["task"])
+                assert task is not None
+                prediction.project_id = task.project_id
+        if values.get("project") is not None:
+            prediction.project_id = values["project"]
+        for name in ("result", "score", "model_version", "cluster", "neighbors", "mislabeling"):
+            if name in values:
+                setattr(prediction, name, values[name])
+        if "model_run" in values:
+            run = session.get(ModelRun, values["model_run"]) if values["model_run"] else None
+            prediction.run_id = run.id if run else None
+            prediction.version_id = run.version_id if run else None
+        if prediction.run_id is not None:
+            clash = session.execute(
+                select(col(Prediction.id)).where(
+                    col(Prediction.run_id) == prediction.run_id,
+                    col(Prediction.task_id) == prediction.task_id,
+                    col(Prediction.id) != (prediction.id or 0),
+                )
+            ).first()
+            if clash is not None:
+                raise ValidationFailed({"non_field_errors": [UNIQUE_RUN_TASK]})
 
 
 def create_prediction(session: Session, values: dict[str, Any], now: datetime) -> Prediction:

@@ -40,6 +40,7 @@ from app.validation import (
     DateTimeField,
     DecimalField,
     Field,
+    FieldError,
     IntegerField,
     JSONField,
     validate,
@@ -152,6 +153,17 @@ COUNT_FIELDS = (
 )  # fmt: skip
 
 
+class _JSONObject(JSONField):
+    """A JSON field that must hold an object (refused with DRF's DictField message)."""
+
+    def convert(self, value: Any) -> Any:
+        value = super().convert(value)
+        if not isinstance(value, dict):
+            kind = type(value).__name__
+            raise FieldError(f'Expected a dictionary of items but got type "{kind}".')
+        return value
+
+
 def _text(max_length: int | None = None) -> CharField:
     return CharField(max_length=max_length, allow_blank=True, allow_null=True)
 
@@ -177,9 +189,9 @@ def project_fields(create: bool) -> dict[str, Field]:
         "input_schema": JSONField(allow_null=True),
         "output_schema": JSONField(allow_null=True),
         "internal_description": JSONField(allow_null=True),
-        "control_weights": JSONField(allow_null=True),
-        "assignment_settings": JSONField(),
-        "review_settings": JSONField(),
+        "control_weights": _JSONObject(allow_null=True),
+        "assignment_settings": _JSONObject(),
+        "review_settings": _JSONObject(),
         **{name: BooleanField() for name in BOOLEANS},
         "pause_on_failed_annotator_evaluation": BooleanField(allow_null=True),
         "show_unused_data_columns_to_annotators": BooleanField(allow_null=True),
@@ -240,11 +252,6 @@ def _checked(data: Any, form: bool, create: bool) -> dict[str, Any]:
             except LabelConfigError as error:
                 errors["label_config"] = [str(error)]
             values.update(config)
-    for name in ("control_weights", "assignment_settings", "review_settings"):
-        value = values.get(name)
-        if value is not None and not isinstance(value, dict):
-            kind = type(value).__name__
-            errors[name] = [f'Expected a dictionary of items but got type "{kind}".']
     if errors:
         raise ValidationFailed(errors)
     for ignored in ("workspace", "organization"):

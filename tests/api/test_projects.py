@@ -281,3 +281,56 @@ def test_every_length_and_range_limit_of_the_contract_holds_at_its_bound(api, sc
         assert api.get("/api/projects/").json()["count"] == before
         response = send({field: valid})
         assert response.status_code == accepted, (field, limit, response.text)
+
+
+def test_delete_takes_every_row_of_the_project_and_leaves_every_other_row(
+    server, api, frozen_clock
+):
+    """Runs with their events, tasks and failed tasks, tasks with their annotations,
+    predictions and few-shot uses, imports and prompt associations go; nothing else does."""
+    run = api.post(
+        "/api/prompts/1/versions/2/inference-runs",
+        json={"project": 2, "project_subset": "All"},
+        headers={"X-Emulator-Outcome": "Completed"},
+    ).json()
+    imported = api.post("/api/projects/2/import", json=[{"data": {"text": "x"},
+                        "annotations": [{"result": [], "ground_truth": True}]}]).json()  # fmt: skip
+    (task,) = api.get(f"/api/projects/2/imports/{imported['import']}/").json()["task_ids"]
+    annotation = api.get(f"/api/tasks/{task}/").json()["annotations"][0]["id"]
+    example = api.post("/api/prompts/1/versions/1/few-shot-examples",
+                       json={"task": task, "annotation": annotation})  # fmt: skip
+    assert example.status_code == 201, example.text
+    api.post("/api/predictions/", json={"task": task, "result": []}).raise_for_status()
+    stuck = api.post(
+        "/api/prompts/1/versions/1/inference-runs",
+        json={"project": 2, "project_subset": "All"},
+        headers={"X-Emulator-Outcome": "Stuck"},
+    ).json()
+    with httpx.Client(base_url=server.url) as control:
+        for run_id, status in ((run["id"], "InProgress"), (run["id"], "Completed"),
+                               (stuck["id"], "InProgress")):  # fmt: skip
+            moved = control.post(f"/_emulator/runs/{run_id}/transition", json={"to": status})
+            moved.raise_for_status()
+        before = control.get("/_emulator/export").json()["tables"]
+
+        assert api.delete("/api/projects/2/").status_code == 204
+
+        after = control.get("/_emulator/export").json()["tables"]
+    tasks = {t["id"] for t in before["task"] if t["project_id"] == 2}
+    runs = {r["id"] for r in before["model_run"] if r["project_id"] == 2}
+
+    def of_project(table: str, row: dict) -> bool:
+        return (
+            (table == "project" and row["id"] == 2)
+            or row.get("project_id") == 2
+            or row.get("task_id") in tasks
+            or row.get("run_id") in runs
+        )
+
+    gone = {t: [r for r in rows if of_project(t, r)] for t, rows in before.items()}
+    for table in ("task", "annotation", "prediction", "failed_prediction", "model_run",
+                  "run_event", "run_task", "few_shot_example", "project_import",
+                  "prompt_project"):  # fmt: skip
+        assert gone[table], table  # the project had some
+    for table, rows in before.items():
+        assert after[table] == [r for r in rows if not of_project(table, r)], table
