@@ -11,6 +11,7 @@ from app.db import make_engine, write_session
 from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import Clock
 from app.lifecycle.inference import PROVIDER_ERRORS
+from app.lifecycle.policy import Policy
 from app.lifecycle.runs import create_run
 from app.lifecycle.subsets import (
     FilterError,
@@ -331,3 +332,45 @@ def test_each_failed_prediction_names_the_provider_and_the_task_at_its_batch_ins
     run = get(engine, run_id)
     assert (run.status, run.total_tasks, run.total_predictions, run.completed_at) == (
         RunStatus.FAILED, 12, 0, at(6.2))  # fmt: skip
+
+
+def due(total: int, done: int = 0, failed: int = 0, batch: int = 10, per_second: float = 10,
+        before: float | None = 3600) -> list[tuple[float, int]]:  # fmt: skip
+    """The batches ``due_batches`` makes of a run whose next step is due at T0, as (seconds
+    after T0, tasks)."""
+    run = ModelRun(total_tasks=total, total_predictions=done, total_failed=failed, next_due_at=T0)
+    policy = Policy(batch_size=batch, tasks_per_second=per_second)
+    made = lifecycle.due_batches(run, policy, None if before is None else at(before))
+    return [((when - T0).total_seconds(), size) for when, size in made]
+
+
+@pytest.mark.parametrize(
+    ("run", "batches"),
+    [
+        # Without a horizon, only the batch due now.
+        ({"total": 300, "before": None}, [(0, 10)]),
+        # Each batch comes the time its own tasks take after the one before; the last holds
+        # what is left.
+        ({"total": 25}, [(0, 10), (1, 10), (1.5, 5)]),
+        ({"total": 15}, [(0, 10), (0.5, 5)]),
+        ({"total": 25, "per_second": 20}, [(0, 10), (0.5, 10), (0.75, 5)]),
+        # Tasks predicted or failed already are not due again.
+        ({"total": 40, "done": 10, "failed": 5}, [(0, 10), (1, 10), (1.5, 5)]),
+        # A batch due at the horizon itself is not made yet.
+        ({"total": 300, "before": 2}, [(0, 10), (1, 10)]),
+        ({"total": 300, "before": 2.001}, [(0, 10), (1, 10), (2, 10)]),
+        ({"total": 10, "done": 10}, []),
+    ],
+)
+def test_due_batches_are_those_due_before_the_horizon(run, batches):
+    assert due(**run) == batches
+
+
+def test_one_step_makes_at_most_two_thousand_tasks():
+    batches = due(5000)
+    assert len(batches) == 200 and sum(size for _, size in batches) == 2000
+    assert batches[-1] == (199, 10)
+    # Batches of 300: a seventh would pass 2,000.
+    assert [size for _, size in due(5000, batch=300, per_second=300)] == [300] * 6
+    # One batch larger than the limit is still made whole.
+    assert due(5000, batch=2500, per_second=2500) == [(0, 2500)]
