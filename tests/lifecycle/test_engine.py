@@ -8,6 +8,7 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import make_engine, write_session
+from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import Clock
 from app.lifecycle.inference import PROVIDER_ERRORS
@@ -374,3 +375,56 @@ def test_one_step_makes_at_most_two_thousand_tasks():
     assert [size for _, size in due(5000, batch=300, per_second=300)] == [300] * 6
     # One batch larger than the limit is still made whole.
     assert due(5000, batch=2500, per_second=2500) == [(0, 2500)]
+
+
+def external_run(engine, clock, size: int) -> tuple[int, list[int]]:
+    """An external Sample run of ``size`` tasks, started at T0 + 5 s (the clock set there), and
+    the tasks it waits for."""
+    values = {"project": 1, "project_subset": "Sample", "sample_subset_size": size,
+              "only_missing_predictions": False}  # fmt: skip
+    with write_session(engine) as session:
+        user = session.get(User, 1)
+        prompt, version = prompt_version(session, user, 1, 1)
+        run_id = create_run(session, user, prompt, version, values, None, clock, "external").id
+        clock.set(session, at(5))
+    lifecycle.settle(engine, clock, until=at(5))
+    with Session(engine) as session:
+        return run_id, external.pending_tasks(session, session.get(ModelRun, run_id))
+
+
+def test_an_external_items_error_is_stored_as_a_failed_prediction_with_its_message(db):
+    engine, clock = db
+    run_id, (first, second, third) = external_run(engine, clock, 3)
+    results = [
+        {"task_id": first, "error": True, "message": "RateLimitError",
+         "details": "429 from the provider", "prompt_tokens": 5, "completion_tokens": 0,
+         "total_cost_usd": 0.25},
+        {"task_id": second, "error": True},
+        {"task_id": third, "output": {"sentiment": "Positive"}, "prompt_tokens": 7,
+         "completion_tokens": 2, "prompt_cost_usd": 0.5, "completion_cost_usd": 0.25,
+         "total_cost_usd": 0.75, "inference_time": 1.5},
+    ]  # fmt: skip
+    with write_session(engine) as session:
+        external.record_predictions(session, session.get(User, 1), run_id, results, clock)
+    with Session(engine) as session:
+        failed = session.exec(select(FailedPrediction).order_by(FailedPrediction.task_id)).all()
+        (made,) = session.exec(select(Prediction)).all()
+        events = session.exec(select(RunEvent).where(RunEvent.run_id == run_id)).all()
+    assert [(f.task_id, f.error_type, f.message, f.prompt_tokens, f.completion_tokens,
+             f.total_cost_usd, f.created_at) for f in failed] == [
+        (first, "RateLimitError", "429 from the provider", 5, 0, 0.25, at(5)),
+        (second, "Error", "", None, None, None, at(5)),
+    ]  # fmt: skip
+    # The prediction carries the version's title (the demo seed's version 1: "baseline").
+    assert (made.task_id, made.result[0]["value"], made.score, made.model_version) == (
+        third, {"choices": ["Positive"]}, None, "baseline")  # fmt: skip
+    assert (made.prompt_tokens, made.completion_tokens, made.prompt_cost_usd,
+            made.completion_cost_usd, made.total_cost_usd, made.inference_time) == (
+        7, 2, 0.5, 0.25, 0.75, 1.5)  # fmt: skip
+    # Two of three failed: above the policy's threshold of a half.
+    run = get(engine, run_id)
+    assert (run.status, run.completed_at, run.predictions_updated_at) == (
+        RunStatus.FAILED, at(5), at(5))  # fmt: skip
+    assert (run.total_tasks, run.total_predictions, run.total_failed) == (3, 1, 2)
+    assert [(e.to_status, e.cause, e.reason) for e in events][-1] == (
+        "Failed", "external", "67% of predictions failed, above the threshold of 50%")  # fmt: skip
