@@ -8,12 +8,13 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import make_engine, write_session
+from app.errors import ValidationFailed
 from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
-from app.lifecycle.clock import Clock
+from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.inference import PROVIDER_ERRORS
 from app.lifecycle.policy import Policy
-from app.lifecycle.runs import create_run
+from app.lifecycle.runs import change_clock, create_run
 from app.lifecycle.subsets import (
     FilterError,
     count,
@@ -428,3 +429,20 @@ def test_an_external_items_error_is_stored_as_a_failed_prediction_with_its_messa
     assert (run.total_tasks, run.total_predictions, run.total_failed) == (3, 1, 2)
     assert [(e.to_status, e.cause, e.reason) for e in events][-1] == (
         "Failed", "external", "67% of predictions failed, above the threshold of 50%")  # fmt: skip
+
+
+def test_the_clock_can_show_its_first_and_last_instants_and_nothing_beyond(db):
+    engine, clock = db
+    tick = timedelta(microseconds=1)
+    for instant in (EARLIEST, LATEST):
+        assert change_clock(engine, clock, instant=instant) == []
+        with Session(engine) as session:
+            assert clock.now(session) == instant
+    for instant in (EARLIEST - tick, LATEST + tick):
+        with pytest.raises(ValidationFailed) as refused:
+            change_clock(engine, clock, instant=instant)
+        assert refused.value.validation_errors == {"set": [
+            "The clock can show instants from 1970-01-01T00:00:00Z to 9000-01-01T00:00:00Z."]}  # fmt: skip
+    with pytest.raises(ValidationFailed) as refused:
+        change_clock(engine, clock, advance_seconds=1e-6)
+    assert list(refused.value.validation_errors) == ["advance_seconds"]
