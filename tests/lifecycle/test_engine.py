@@ -13,6 +13,7 @@ from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.inference import PROVIDER_ERRORS
+from app.lifecycle.model import try_task
 from app.lifecycle.policy import Policy
 from app.lifecycle.runs import change_clock, create_run
 from app.lifecycle.subsets import (
@@ -29,6 +30,7 @@ from app.models import (
     FailedPrediction,
     ModelRun,
     Prediction,
+    Prompt,
     PromptVersion,
     RunEvent,
     RunStatus,
@@ -446,3 +448,42 @@ def test_the_clock_can_show_its_first_and_last_instants_and_nothing_beyond(db):
     with pytest.raises(ValidationFailed) as refused:
         change_clock(engine, clock, advance_seconds=1e-6)
     assert list(refused.value.validation_errors) == ["advance_seconds"]
+
+
+def try_on(engine, task_ids, prompt_override=None) -> list[dict]:
+    with Session(engine) as session:
+        prompt, version = prompt_version(session, session.get(User, 1), 1, 1)
+        return [try_task(session, prompt, version, 1, task_id, 0, prompt_override)
+                for task_id in task_ids]  # fmt: skip
+
+
+def tasks_without_ground_truth(engine, how_many: int) -> list[int]:
+    with Session(engine) as session:
+        return list(session.exec(
+            select(Task.id).where(Task.project_id == 1, Task.has_ground_truth == False)  # noqa: E712
+            .order_by(Task.id).limit(how_many)
+        ))  # fmt: skip
+
+
+def test_a_prompt_naming_some_of_the_configs_labels_answers_only_those(db):
+    engine, _ = db
+    tasks = tasks_without_ground_truth(engine, 12)
+    every_label = {answer["parsed_result"]["sentiment"] for answer in try_on(engine, tasks)}
+    assert every_label == {"Positive", "Negative", "Neutral"}
+    with write_session(engine) as session:
+        session.get(Prompt, 1).output_classes = ["NEGATIVE"]  # named in another case
+    answers = try_on(engine, tasks)
+    assert {answer["parsed_result"]["sentiment"] for answer in answers} == {"Negative"}
+
+
+def test_a_prompt_override_changes_only_what_is_sent(db):
+    engine, _ = db
+    tasks = tasks_without_ground_truth(engine, 3)
+    with Session(engine) as session:
+        template = session.get(PromptVersion, 1).prompt
+    plain = try_on(engine, tasks)
+    assert try_on(engine, tasks, template) == try_on(engine, tasks, "") == plain
+    longer = try_on(engine, tasks, template + " Think about the customer's tone first.")
+    for one, other in zip(plain, longer, strict=True):
+        assert other["usage"]["prompt_tokens"] > one["usage"]["prompt_tokens"]
+        assert other["parsed_result"] == one["parsed_result"]
