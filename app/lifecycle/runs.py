@@ -2,7 +2,7 @@
 move the clock. The Label Studio API, the control plane and the tests call these; each stores
 its change whole or raises a domain error and stores nothing."""
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, insert
@@ -239,6 +239,5 @@ def run_out_clock(engine: Engine, clock: Clock, max_moves: int = 100_000) -> lis
             now = clock.now(session)
         if latest is None:
             break
-        latest = latest if latest.tzinfo else latest.replace(tzinfo=UTC)
         changed += change_clock(engine, clock, instant=max(latest, now))
     return list(dict.fromkeys(changed))

@@ -8,6 +8,8 @@ import pytest
 from conftest import HANK_TOKEN
 from prometheus_client.parser import text_string_to_metric_families
 
+from app.lifecycle.faults import draw
+
 from .support import RUNS, assert_error, assert_invalid, ok
 
 FAULTS = "/_emulator/faults"
@@ -135,19 +137,31 @@ def test_user_and_organization_scope_a_rule(control, ada, emulator):
 
 
 def test_probability_is_fixed_by_the_random_seed(control, ada):
-    def pattern() -> list[int]:
+    def pattern() -> tuple[int, list[int]]:
         ok(control.delete(FAULTS))
-        add(control, status=500, probability=0.5)
-        return [ada.get(RUNS).status_code for _ in range(16)]
+        rule = add(control, status=500, probability=0.5)
+        return rule["id"], [ada.get(RUNS).status_code for _ in range(16)]
 
-    first = pattern()
+    rule_id, first = pattern()
     assert set(first) == {200, 500}
-    ok(control.put("/_emulator/policy", json={"random_seed": 0}))
+    # The n-th match of a rule fires when the draw of (seed, rule, n) is below its probability.
+    seed = ok(control.get("/_emulator/policy"))["random_seed"]
+    assert first == [500 if draw(seed, rule_id, n) < 0.5 else 200 for n in range(1, 17)]
+    ok(control.put("/_emulator/policy", json={"random_seed": seed + 1}))
+    rule_id, other = pattern()
+    assert other == [500 if draw(seed + 1, rule_id, n) < 0.5 else 200 for n in range(1, 17)]
     # A new rule has a new id, hence its own draws; the same id and seed repeat them.
     control.post("/_emulator/reset")
-    again = pattern()
+    _, again = pattern()
     control.post("/_emulator/reset")
-    assert pattern() == again
+    assert pattern()[1] == again
+
+
+def test_draws_are_uniform_and_fixed_by_seed_rule_and_match():
+    draws = [draw(7, 3, n) for n in range(1, 2001)]
+    assert all(0 <= d < 1 for d in draws) and 0.45 < sum(draws) / len(draws) < 0.55
+    assert draw(7, 3, 1) == draws[0] != draw(8, 3, 1)
+    assert draw(7, 3, 1) != draw(7, 4, 1)
 
 
 def test_a_delay_rule_answers_normally(control, ada):
@@ -156,6 +170,17 @@ def test_a_delay_rule_answers_normally(control, ada):
     assert response.status_code == 200
     assert response.elapsed.total_seconds() >= 0.3
     assert ok(control.get(FAULTS))[0]["fired"] == 1
+
+
+def test_a_dropping_rule_closes_the_connection_without_an_answer(control, ada):
+    rule = add(control, method="POST", drop=True, times=1)
+    with pytest.raises(httpx.RemoteProtocolError):
+        ada.post(RUNS, json={"project": 1})
+    assert run_count(control) == 0  # the dropped create made nothing
+    assert ada.post(RUNS, json={"project": 1}).status_code == 201
+    # A spent rule is passed over without counting the match.
+    assert ok(control.get(FAULTS)) == [rule_body(rule["id"], method="POST", drop=True, times=1,
+                                                 matched=1, fired=1)]  # fmt: skip
 
 
 def test_control_paths_are_never_faulted(control):

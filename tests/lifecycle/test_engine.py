@@ -8,10 +8,14 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import make_engine, write_session
+from app.errors import ValidationFailed
+from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
-from app.lifecycle.clock import Clock
+from app.lifecycle.clock import EARLIEST, LATEST, Clock
 from app.lifecycle.inference import PROVIDER_ERRORS
-from app.lifecycle.runs import create_run
+from app.lifecycle.model import try_task
+from app.lifecycle.policy import Policy
+from app.lifecycle.runs import change_clock, create_run
 from app.lifecycle.subsets import (
     FilterError,
     count,
@@ -26,6 +30,7 @@ from app.models import (
     FailedPrediction,
     ModelRun,
     Prediction,
+    Prompt,
     PromptVersion,
     RunEvent,
     RunStatus,
@@ -331,3 +336,154 @@ def test_each_failed_prediction_names_the_provider_and_the_task_at_its_batch_ins
     run = get(engine, run_id)
     assert (run.status, run.total_tasks, run.total_predictions, run.completed_at) == (
         RunStatus.FAILED, 12, 0, at(6.2))  # fmt: skip
+
+
+def due(total: int, done: int = 0, failed: int = 0, batch: int = 10, per_second: float = 10,
+        before: float | None = 3600) -> list[tuple[float, int]]:  # fmt: skip
+    """The batches ``due_batches`` makes of a run whose next step is due at T0, as (seconds
+    after T0, tasks)."""
+    run = ModelRun(total_tasks=total, total_predictions=done, total_failed=failed, next_due_at=T0)
+    policy = Policy(batch_size=batch, tasks_per_second=per_second)
+    made = lifecycle.due_batches(run, policy, None if before is None else at(before))
+    return [((when - T0).total_seconds(), size) for when, size in made]
+
+
+@pytest.mark.parametrize(
+    ("run", "batches"),
+    [
+        # Without a horizon, only the batch due now.
+        ({"total": 300, "before": None}, [(0, 10)]),
+        # Each batch comes the time its own tasks take after the one before; the last holds
+        # what is left.
+        ({"total": 25}, [(0, 10), (1, 10), (1.5, 5)]),
+        ({"total": 15}, [(0, 10), (0.5, 5)]),
+        ({"total": 25, "per_second": 20}, [(0, 10), (0.5, 10), (0.75, 5)]),
+        # Tasks predicted or failed already are not due again.
+        ({"total": 40, "done": 10, "failed": 5}, [(0, 10), (1, 10), (1.5, 5)]),
+        # A batch due at the horizon itself is not made yet.
+        ({"total": 300, "before": 2}, [(0, 10), (1, 10)]),
+        ({"total": 300, "before": 2.001}, [(0, 10), (1, 10), (2, 10)]),
+        ({"total": 10, "done": 10}, []),
+    ],
+)
+def test_due_batches_are_those_due_before_the_horizon(run, batches):
+    assert due(**run) == batches
+
+
+def test_one_step_makes_at_most_two_thousand_tasks():
+    batches = due(5000)
+    assert len(batches) == 200 and sum(size for _, size in batches) == 2000
+    assert batches[-1] == (199, 10)
+    # Batches of 300: a seventh would pass 2,000.
+    assert [size for _, size in due(5000, batch=300, per_second=300)] == [300] * 6
+    # One batch larger than the limit is still made whole.
+    assert due(5000, batch=2500, per_second=2500) == [(0, 2500)]
+
+
+def external_run(engine, clock, size: int) -> tuple[int, list[int]]:
+    """An external Sample run of ``size`` tasks, started at T0 + 5 s (the clock set there), and
+    the tasks it waits for."""
+    values = {"project": 1, "project_subset": "Sample", "sample_subset_size": size,
+              "only_missing_predictions": False}  # fmt: skip
+    with write_session(engine) as session:
+        user = session.get(User, 1)
+        prompt, version = prompt_version(session, user, 1, 1)
+        run_id = create_run(session, user, prompt, version, values, None, clock, "external").id
+        clock.set(session, at(5))
+    lifecycle.settle(engine, clock, until=at(5))
+    with Session(engine) as session:
+        return run_id, external.pending_tasks(session, session.get(ModelRun, run_id))
+
+
+def test_an_external_items_error_is_stored_as_a_failed_prediction_with_its_message(db):
+    engine, clock = db
+    run_id, (first, second, third) = external_run(engine, clock, 3)
+    results = [
+        {"task_id": first, "error": True, "message": "RateLimitError",
+         "details": "429 from the provider", "prompt_tokens": 5, "completion_tokens": 0,
+         "total_cost_usd": 0.25},
+        {"task_id": second, "error": True},
+        {"task_id": third, "output": {"sentiment": "Positive"}, "prompt_tokens": 7,
+         "completion_tokens": 2, "prompt_cost_usd": 0.5, "completion_cost_usd": 0.25,
+         "total_cost_usd": 0.75, "inference_time": 1.5},
+    ]  # fmt: skip
+    with write_session(engine) as session:
+        external.record_predictions(session, session.get(User, 1), run_id, results, clock)
+    with Session(engine) as session:
+        failed = session.exec(select(FailedPrediction).order_by(FailedPrediction.task_id)).all()
+        (made,) = session.exec(select(Prediction)).all()
+        events = session.exec(select(RunEvent).where(RunEvent.run_id == run_id)).all()
+    assert [(f.task_id, f.error_type, f.message, f.prompt_tokens, f.completion_tokens,
+             f.total_cost_usd, f.created_at) for f in failed] == [
+        (first, "RateLimitError", "429 from the provider", 5, 0, 0.25, at(5)),
+        (second, "Error", "", None, None, None, at(5)),
+    ]  # fmt: skip
+    # The prediction carries the version's title (the demo seed's version 1: "baseline").
+    assert (made.task_id, made.result[0]["value"], made.score, made.model_version) == (
+        third, {"choices": ["Positive"]}, None, "baseline")  # fmt: skip
+    assert (made.prompt_tokens, made.completion_tokens, made.prompt_cost_usd,
+            made.completion_cost_usd, made.total_cost_usd, made.inference_time) == (
+        7, 2, 0.5, 0.25, 0.75, 1.5)  # fmt: skip
+    # Two of three failed: above the policy's threshold of a half.
+    run = get(engine, run_id)
+    assert (run.status, run.completed_at, run.predictions_updated_at) == (
+        RunStatus.FAILED, at(5), at(5))  # fmt: skip
+    assert (run.total_tasks, run.total_predictions, run.total_failed) == (3, 1, 2)
+    assert [(e.to_status, e.cause, e.reason) for e in events][-1] == (
+        "Failed", "external", "67% of predictions failed, above the threshold of 50%")  # fmt: skip
+
+
+def test_the_clock_can_show_its_first_and_last_instants_and_nothing_beyond(db):
+    engine, clock = db
+    tick = timedelta(microseconds=1)
+    for instant in (EARLIEST, LATEST):
+        assert change_clock(engine, clock, instant=instant) == []
+        with Session(engine) as session:
+            assert clock.now(session) == instant
+    for instant in (EARLIEST - tick, LATEST + tick):
+        with pytest.raises(ValidationFailed) as refused:
+            change_clock(engine, clock, instant=instant)
+        assert refused.value.validation_errors == {"set": [
+            "The clock can show instants from 1970-01-01T00:00:00Z to 9000-01-01T00:00:00Z."]}  # fmt: skip
+    with pytest.raises(ValidationFailed) as refused:
+        change_clock(engine, clock, advance_seconds=1e-6)
+    assert list(refused.value.validation_errors) == ["advance_seconds"]
+
+
+def try_on(engine, task_ids, prompt_override=None) -> list[dict]:
+    with Session(engine) as session:
+        prompt, version = prompt_version(session, session.get(User, 1), 1, 1)
+        return [try_task(session, prompt, version, 1, task_id, 0, prompt_override)
+                for task_id in task_ids]  # fmt: skip
+
+
+def tasks_without_ground_truth(engine, how_many: int) -> list[int]:
+    with Session(engine) as session:
+        return list(session.exec(
+            select(Task.id).where(Task.project_id == 1, Task.has_ground_truth == False)  # noqa: E712
+            .order_by(Task.id).limit(how_many)
+        ))  # fmt: skip
+
+
+def test_a_prompt_naming_some_of_the_configs_labels_answers_only_those(db):
+    engine, _ = db
+    tasks = tasks_without_ground_truth(engine, 12)
+    every_label = {answer["parsed_result"]["sentiment"] for answer in try_on(engine, tasks)}
+    assert every_label == {"Positive", "Negative", "Neutral"}
+    with write_session(engine) as session:
+        session.get(Prompt, 1).output_classes = ["NEGATIVE"]  # named in another case
+    answers = try_on(engine, tasks)
+    assert {answer["parsed_result"]["sentiment"] for answer in answers} == {"Negative"}
+
+
+def test_a_prompt_override_changes_only_what_is_sent(db):
+    engine, _ = db
+    tasks = tasks_without_ground_truth(engine, 3)
+    with Session(engine) as session:
+        template = session.get(PromptVersion, 1).prompt
+    plain = try_on(engine, tasks)
+    assert try_on(engine, tasks, template) == try_on(engine, tasks, "") == plain
+    longer = try_on(engine, tasks, template + " Think about the customer's tone first.")
+    for one, other in zip(plain, longer, strict=True):
+        assert other["usage"]["prompt_tokens"] > one["usage"]["prompt_tokens"]
+        assert other["parsed_result"] == one["parsed_result"]
