@@ -218,3 +218,18 @@ def test_head_answers_the_headers_get_would_with_an_empty_body(server):
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["content-length"] == get.headers["content-length"]
     assert head.headers["content-type"] == "application/json"
+
+
+def test_options_is_journaled_with_the_user_it_authenticated(server):
+    version = "/api/prompts/1/versions/1"
+    response = httpx.options(
+        f"{server.url}{version}", headers={"Authorization": f"Token {ADA_TOKEN}"}
+    )
+    assert response.status_code == 200
+    journal = httpx.get(
+        f"{server.url}/_emulator/requests", params={"method": "options", "path": version}
+    ).json()
+    newest = journal[0]
+    del newest["time"]
+    assert newest == {"method": "OPTIONS", "path": version, "status": 200, "user_id": 1,
+                      "run_id": None, "fault": None}  # fmt: skip
