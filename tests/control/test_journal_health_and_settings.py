@@ -431,3 +431,28 @@ def test_a_client_that_leaves_mid_body_is_journaled_as_499(control, emulator):
         assert time.monotonic() < deadline, "the request was never journaled"
         time.sleep(0.01)
     assert entries == [entry("POST", RUNS, 499, 1)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status_code", "detail", "errors"),
+    [
+        ("POST", "/_emulator/clock", b"{", 400,
+         "JSON parse error - Expecting property name enclosed in double quotes", None),
+        ("POST", "/_emulator/clock", b'{"advance_seconds": NaN}', 400,
+         "JSON parse error - Out of range float values are not JSON compliant: 'NaN'", None),
+        ("PUT", "/_emulator/policy", b"[1]", 400, "Validation error",
+         {"non_field_errors": ["Input should be a valid dictionary or object to extract fields "
+                               "from"]}),
+        ("GET", "/_emulator/runs/1/wait?timeout=301", b"", 400, "Validation error",
+         {"timeout": ["Input should be less than or equal to 300"]}),
+        ("GET", "/_emulator/requests?status=x", b"", 400, "Validation error",
+         {"status": ["Enter a number."]}),
+        ("GET", "/_emulator/runs/abc/history", b"", 404, "Not found.", None),
+    ],
+)  # fmt: skip
+def test_a_refused_control_request_is_answered_in_the_envelope(
+    emulator, method, path, body, status_code, detail, errors
+):
+    headers = {"Content-Type": "application/json"}
+    response = httpx.request(method, emulator.url + path, content=body, headers=headers)
+    assert_error(response, status_code, detail, errors)
