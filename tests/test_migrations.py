@@ -1,5 +1,6 @@
 """The Alembic migrations build exactly the schema the models declare, on SQLite and PostgreSQL."""
 
+import fcntl
 from collections.abc import Iterator
 
 import pytest
@@ -7,12 +8,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.db import make_engine
-from app.migrate import alembic_config, head_revision, migrate
+from app.migrate import alembic_config, head_revision, migrate, startup_lock
 
 
 @pytest.fixture
@@ -120,3 +121,42 @@ def test_an_empty_database_created_at_head_has_the_schema_the_migrations_build(
     migrate(engine)
 
     assert _schema(engine) == created
+
+
+def test_a_database_url_with_percent_signs_reaches_alembic_unchanged() -> None:
+    # A password with an escaped character: Alembic's configuration would read "%40" as the
+    # start of an interpolation.
+    url = "postgresql+psycopg://lse:p%40ss@127.0.0.1:5432/lse"
+    assert alembic_config(url).get_main_option("sqlalchemy.url") == url
+
+
+def other_holds_the_startup_lock(engine: Engine) -> bool:
+    """Whether another process starting on this database would have to wait."""
+    if engine.dialect.name == "sqlite":
+        with open(f"{engine.url.database}.lock", "a") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            return False
+    with engine.connect() as connection:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(7243001)")).scalar()
+        if taken:
+            connection.execute(text("SELECT pg_advisory_unlock(7243001)"))
+        return not taken
+
+
+def test_start_up_holds_a_lock_other_processes_wait_on_until_it_is_done(engine: Engine) -> None:
+    assert not other_holds_the_startup_lock(engine)
+    with startup_lock(engine):
+        assert other_holds_the_startup_lock(engine)
+    assert not other_holds_the_startup_lock(engine)
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+def test_an_in_memory_database_starts_up_without_a_lock_file(tmp_path, monkeypatch, url) -> None:
+    monkeypatch.chdir(tmp_path)
+    with startup_lock(make_engine(url)):
+        pass
+    assert list(tmp_path.iterdir()) == []

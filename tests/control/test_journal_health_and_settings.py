@@ -1,15 +1,21 @@
 """The request journal, health, the fidelity list, and the settings that shape the control plane."""
 
+import json
 import os
 import re
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from types import SimpleNamespace
 
 import httpx
 import psycopg
 import pytest
 from conftest import ADA_TOKEN, FAST, POSTGRES, Emulator, LocalEmulator, postgres_database
+from sqlalchemy import create_engine
+
+from app.control.api import health
 
 from .support import RUNS, assert_error, create_run, ok
 
@@ -386,3 +392,67 @@ def test_event_stream_takes_a_ticket_signed_with_the_admin_token(guarded):
         # The console's assets carry no secret: the page loads them before asking for the token.
         assert anonymous.get("/_emulator/console/console.js").status_code == 200
         assert anonymous.get("/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("database", "alive", "last_error", "status_code", "body"),
+    [
+        ("ok", True, None, 200, {"status": "ok", "database": "ok", "worker": "ok"}),
+        ("ok", False, None, 503, {"status": "error", "database": "ok", "worker": "stopped"}),
+        ("ok", True, "disk full", 503,
+         {"status": "error", "database": "ok", "worker": "failing: disk full"}),
+        ("unreachable", True, None, 503,
+         {"status": "error", "database": "unreachable", "worker": "ok"}),
+    ],
+)  # fmt: skip
+def test_health_names_what_is_wrong_and_answers_503_for_it(
+    tmp_path, database, alive, last_error, status_code, body
+):
+    # An SQLite file in a directory that does not exist cannot be opened.
+    place = tmp_path if database == "ok" else tmp_path / "missing"
+    engine = create_engine(f"sqlite:///{place / 'health.sqlite3'}")
+    worker = SimpleNamespace(alive=alive, last_error=last_error)
+    response = health(engine, worker)
+    engine.dispose()
+    assert response.status_code == status_code
+    assert json.loads(response.body) == body
+
+
+def test_a_client_that_leaves_mid_body_is_journaled_as_499(control, emulator):
+    host, port = emulator.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as client:
+        client.sendall(
+            f"POST {RUNS} HTTP/1.1\r\nHost: x\r\nAuthorization: Token {ADA_TOKEN}\r\n"
+            'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"project"'.encode()
+        )
+    # The server sees the connection close while it waits for the rest of the body.
+    deadline = time.monotonic() + 10
+    while not (entries := journal(control)):
+        assert time.monotonic() < deadline, "the request was never journaled"
+        time.sleep(0.01)
+    assert entries == [entry("POST", RUNS, 499, 1)]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status_code", "detail", "errors"),
+    [
+        ("POST", "/_emulator/clock", b"{", 400,
+         "JSON parse error - Expecting property name enclosed in double quotes", None),
+        ("POST", "/_emulator/clock", b'{"advance_seconds": NaN}', 400,
+         "JSON parse error - Out of range float values are not JSON compliant: 'NaN'", None),
+        ("PUT", "/_emulator/policy", b"[1]", 400, "Validation error",
+         {"non_field_errors": ["Input should be a valid dictionary or object to extract fields "
+                               "from"]}),
+        ("GET", "/_emulator/runs/1/wait?timeout=301", b"", 400, "Validation error",
+         {"timeout": ["Input should be less than or equal to 300"]}),
+        ("GET", "/_emulator/requests?status=x", b"", 400, "Validation error",
+         {"status": ["Enter a number."]}),
+        ("GET", "/_emulator/runs/abc/history", b"", 404, "Not found.", None),
+    ],
+)  # fmt: skip
+def test_a_refused_control_request_is_answered_in_the_envelope(
+    emulator, method, path, body, status_code, detail, errors
+):
+    headers = {"Content-Type": "application/json"}
+    response = httpx.request(method, emulator.url + path, content=body, headers=headers)
+    assert_error(response, status_code, detail, errors)

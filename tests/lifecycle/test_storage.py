@@ -1,0 +1,200 @@
+"""Storage: the SQLite settings every connection gets, write transactions that hold the lock
+from their start (queued first come, first served), reads that take none, and the guards of
+the shared state row and of ids no column can hold."""
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlmodel import Session
+
+from app.db import (
+    WriteGate,
+    bulk_write_session,
+    clock_and_policy,
+    emulator_state,
+    get_by_id,
+    make_engine,
+    read_session,
+    reads_wait_on_network,
+    single_read,
+    write_session,
+)
+from app.models import MAX_ID, Project
+
+STATE_MISSING = "emulator state missing: the database was not initialised"
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'data' / 'nested' / 'emulator.sqlite3'}")
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def migrated_engine(migrated_database_url: str) -> Iterator[Engine]:
+    engine = make_engine(migrated_database_url)
+    yield engine
+    engine.dispose()
+
+
+def pragma(connection, name: str) -> object:
+    return connection.exec_driver_sql(f"PRAGMA {name}").scalar()
+
+
+def test_an_sqlite_database_gets_its_directory_and_each_connection_its_settings(
+    sqlite_engine, tmp_path
+):
+    with sqlite_engine.connect() as connection:
+        settings = {
+            name: pragma(connection, name)
+            for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+        }
+    # WAL, a 30 s busy wait, NORMAL (1) durability, foreign keys enforced.
+    assert settings == {
+        "journal_mode": "wal",
+        "busy_timeout": 30000,
+        "synchronous": 1,
+        "foreign_keys": 1,
+    }
+    assert (tmp_path / "data" / "nested" / "emulator.sqlite3").is_file()
+    # Enough pooled connections for the thread pool and the event loop.
+    assert (sqlite_engine.pool.size(), sqlite_engine.pool._max_overflow) == (16, 14)
+
+
+def test_a_postgresql_engine_pools_as_many_connections_and_checks_them():
+    engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:5432/unused")
+    assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._pre_ping) == (16, 14, True)
+    assert reads_wait_on_network(engine) is True
+    engine.dispose()
+
+
+def test_an_sqlite_read_waits_on_no_network(sqlite_engine):
+    assert reads_wait_on_network(sqlite_engine) is False
+
+
+def other_writer(path: str) -> sqlite3.Connection:
+    """A second connection that gives up at once when the write lock is taken."""
+    return sqlite3.connect(path, timeout=0, isolation_level=None)
+
+
+def test_a_write_transaction_holds_the_lock_from_its_start_and_a_read_takes_none(sqlite_engine):
+    path = sqlite_engine.url.database
+    with sqlite_engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE noted (value INTEGER)")
+    other = other_writer(path)
+    with Session(sqlite_engine) as session:
+        session.execute(text("SELECT 1"))
+        other.execute("BEGIN IMMEDIATE")  # a read transaction leaves the lock free
+        other.execute("ROLLBACK")
+    with write_session(sqlite_engine) as session:
+        # Before the transaction writes anything, the lock is already its own.
+        session.execute(text("SELECT 1"))
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            other.execute("BEGIN IMMEDIATE")
+        session.execute(text("INSERT INTO noted VALUES (1)"))
+    # Committed: the lock is free again, for this process's next writer as for another.
+    with write_session(sqlite_engine) as session:
+        session.execute(text("INSERT INTO noted VALUES (2)"))
+    other.execute("BEGIN IMMEDIATE")
+    assert other.execute("SELECT value FROM noted ORDER BY value").fetchall() == [(1,), (2,)]
+    other.execute("ROLLBACK")
+    other.close()
+
+
+def test_a_rolled_back_write_frees_the_lock_for_the_next_writer(sqlite_engine):
+    writer = sqlite_engine.execution_options(write=True)
+    with writer.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+        connection.rollback()
+    other = other_writer(sqlite_engine.url.database)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("ROLLBACK")
+    other.close()
+    with write_session(sqlite_engine) as session:
+        session.execute(text("SELECT 1"))
+
+
+def test_a_single_read_opens_no_transaction(sqlite_engine):
+    with single_read(sqlite_engine) as connection:
+        assert connection.exec_driver_sql("SELECT 7").scalar() == 7
+        assert connection.connection.dbapi_connection.in_transaction is False
+    with read_session(sqlite_engine) as session:
+        session.execute(text("SELECT 7"))
+        assert session.connection().connection.dbapi_connection.in_transaction is True
+
+
+def test_a_single_read_given_a_connection_uses_that_connection(sqlite_engine):
+    with sqlite_engine.connect() as given, single_read(given) as connection:
+        assert connection is given
+
+
+def test_a_bulk_write_lifts_foreign_keys_only_while_it_lasts(sqlite_engine):
+    with bulk_write_session(sqlite_engine) as session:
+        assert session.execute(text("PRAGMA foreign_keys")).scalar() == 0
+    with sqlite_engine.connect() as connection:
+        assert pragma(connection, "foreign_keys") == 1
+
+
+def test_the_write_gate_serves_writers_first_come_first_served():
+    gate = WriteGate(timeout=10)
+    gate.acquire()
+    order: list[str] = []
+
+    def writer(name: str) -> None:
+        gate.acquire()
+        order.append(name)
+        gate.release()
+
+    threads = []
+    for name in ("first", "second", "third"):
+        thread = threading.Thread(target=writer, args=(name,), daemon=True)
+        thread.start()
+        threads.append(thread)
+        # Each waits in line before the next arrives.
+        deadline = time.monotonic() + 10
+        while len(gate._waiters) < len(threads):
+            assert time.monotonic() < deadline, f"{name} never waited for the lock"
+            time.sleep(0.001)
+    gate.release()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert order == ["first", "second", "third"]
+    gate.acquire()  # free again once the last writer left
+
+
+def test_a_writer_that_waits_too_long_gives_up_and_leaves_the_line():
+    gate = WriteGate(timeout=0.01)
+    gate.acquire()
+    failed: list[BaseException] = []
+
+    def writer() -> None:
+        try:
+            gate.acquire()
+        except TimeoutError as error:
+            failed.append(error)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    assert [str(e) for e in failed] == ["waited too long for the database write lock"]
+    gate.release()
+    gate.acquire()  # no one left in line: the lock is free
+
+
+def test_an_uninitialised_database_has_no_state_row_and_no_row_for_impossible_ids(
+    migrated_engine,
+):
+    with Session(migrated_engine) as session:
+        with pytest.raises(RuntimeError, match=f"^{STATE_MISSING}$"):
+            emulator_state(session)
+        with pytest.raises(RuntimeError, match=f"^{STATE_MISSING}$"):
+            clock_and_policy(session)
+        # Ids from a URL that no id column can hold name no row (and are never sent).
+        for row_id in (0, -1, MAX_ID + 1, 2**70):
+            assert get_by_id(session, Project, row_id) is None
