@@ -415,23 +415,25 @@ def subset_task_ids(
     policy: Policy,
 ) -> list[int]:
     """The task ids of a project subset, in id order (a run's Custom or re-evaluated subset:
-    its own tasks)."""
-    if run is not None and run.project_subset == subset and isinstance(run.task_ids, list):
-        query = subset_query(
-            project.id, subset, sample_size=policy.sample_subset_size, task_ids=run.task_ids
+    its own tasks, chosen with its sample size and filters as the run chose them)."""
+    sample = (
+        run.sample_subset_size
+        if run is not None and run.sample_subset_size is not None
+        else policy.sample_subset_size
+    )
+    filters = run.filters_json if run is not None else None
+    if subset == ProjectSubset.CUSTOM and filters is None:
+        raise ValidationFailed.field(
+            "project_subset", "The Custom subset is only known through a run (model_run)."
         )
-    else:
-        sample = (
-            run.sample_subset_size
-            if run is not None and run.sample_subset_size is not None
-            else policy.sample_subset_size
-        )
-        filters = run.filters_json if run is not None else None
-        if subset == ProjectSubset.CUSTOM and filters is None:
-            raise ValidationFailed.field(
-                "project_subset", "The Custom subset is only known through a run (model_run)."
-            )
-        query = subset_query(project.id, subset, sample_size=sample, filters=filters)
+    own_tasks = run is not None and run.project_subset == subset and isinstance(run.task_ids, list)
+    query = subset_query(
+        project.id,
+        subset,
+        sample_size=sample,
+        filters=filters,
+        task_ids=run.task_ids if run is not None and own_tasks else None,
+    )
     inner = query.subquery()
     return list(session.exec(select(inner.c.id).order_by(inner.c.id)).all())
 
