@@ -837,3 +837,12 @@ def test_a_project_grows_with_new_ids_after_the_highest_one_without_ground_truth
         (highest + 1, False),
         (highest + 2, False),
     ]
+
+
+def test_a_thousand_ground_truth_tasks_upserted_again_all_keep_their_ground_truth(session):
+    document = {"projects": [{"id": 9, "title": "Big", "organization": 1, "tasks": 1000,
+                              "ground_truth": 1000}]}  # fmt: skip
+    seed(session, document)
+    seed(session, document)
+    assert [gt for _, gt in project_tasks(session, 9)] == [True] * 1000
+    assert len(annotations_of(session, 9)) == 1000
