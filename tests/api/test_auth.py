@@ -583,14 +583,12 @@ def test_an_access_token_refreshed_from_a_created_one_acts_as_its_user(own_serve
     assert whoami.json()["username"] == "hank"
 
 
-def test_an_expired_refresh_token_is_refused_by_refresh_blacklist_and_rotate(
-    own_server, signing_key
-):
+def test_an_expired_refresh_token_is_refused_by_refresh_blacklist_and_rotate(server, signing_key):
     expired = forged_jwt(signing_key, "refresh", lifetime=-60)
 
-    refreshed = post_refresh(own_server, json={"refresh": expired})
-    revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": expired})
-    with own_server.client() as client:
+    refreshed = post_refresh(server, json={"refresh": expired})
+    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": expired})
+    with server.client() as client:
         rotated = client.post("/api/token/rotate/", json={"refresh": expired})
 
     assert_error(refreshed, 401, "Token is expired")
@@ -605,13 +603,13 @@ def test_an_expired_refresh_token_is_refused_by_refresh_blacklist_and_rotate(
     ids=["refresh-never-created", "access"],
 )
 def test_a_token_signed_by_the_server_but_not_a_created_refresh_token_is_refused(
-    own_server, token_type, refresh_detail, signing_key
+    server, token_type, refresh_detail, signing_key
 ):
     token = forged_jwt(signing_key, token_type)
 
-    refreshed = post_refresh(own_server, json={"refresh": token})
-    revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
-    with own_server.client() as client:
+    refreshed = post_refresh(server, json={"refresh": token})
+    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": token})
+    with server.client() as client:
         rotated = client.post("/api/token/rotate/", json={"refresh": token})
 
     assert_error(refreshed, 401, refresh_detail)
@@ -619,10 +617,10 @@ def test_a_token_signed_by_the_server_but_not_a_created_refresh_token_is_refused
     assert_error(rotated, 400, INVALID_OR_BLACKLISTED)
 
 
-def test_rotate_and_blacklist_bodies_are_validated(own_server):
-    with own_server.client() as client:
+def test_rotate_and_blacklist_bodies_are_validated(server):
+    with server.client() as client:
         rotated = client.post("/api/token/rotate/", json={"refresh": ""})
-    revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": None})
+    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": None})
 
     assert_invalid(rotated, {"refresh": ["This field may not be blank."]})
     assert_invalid(revoked, {"refresh": ["This field may not be null."]})
