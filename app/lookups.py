@@ -120,12 +120,20 @@ def own_project(session: Session, user: User) -> Callable[[int], bool]:
     return resolve
 
 
+_TASKS = table_of(Task)
+_TASK_ORGANIZATION = (
+    core_select(_PROJECTS.c.organization_id)
+    .select_from(_TASKS.join(_PROJECTS, _PROJECTS.c.id == _TASKS.c.project_id))
+    .where(_TASKS.c.id == bindparam("task"))
+)
+
+
 def own_task_id(session: Session, user: User) -> Callable[[int], bool]:
-    """Whether an id names a task of a project of the user's organization."""
-    projects = own_project(session, user)
+    """Whether an id names a task of a project of the user's organization (one plain-row
+    query)."""
 
     def resolve(pk: int) -> bool:
-        task = session.get(Task, pk)
-        return task is not None and projects(task.project_id)
+        found = session.connection().execute(_TASK_ORGANIZATION, {"task": pk}).first()
+        return found is not None and found[0] == user.organization_id
 
     return resolve

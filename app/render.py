@@ -3,12 +3,17 @@
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import JSON, DateTime, Dialect, type_coerce
+from sqlalchemy import select as core_select
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import UserDefinedType
 from sqlmodel import Session, col, select
 
@@ -16,11 +21,10 @@ from app.models import (
     SEED_EPOCH,
     FewShotExample,
     ModelRun,
-    Prompt,
-    PromptVersion,
     RunEvent,
     User,
     UTCDateTime,
+    table_of,
 )
 
 
@@ -60,35 +64,89 @@ def loads_stored(text: str) -> Any:
     return json.loads(text)
 
 
+class _JSONText(FunctionElement[Any]):
+    """A JSON column as its stored text: PostgreSQL's json type keeps the text it was given,
+    which psycopg would decode with json.loads; SQLite hands the text over as it is."""
+
+    name = "json_text"
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type  # read through the column's own result processor
+
+
+class _ISOText(FunctionElement[Any]):
+    """A timestamp column as ``iso``'s text with six fractional digits, written by
+    PostgreSQL (in UTC) instead of parsed into a datetime and formatted again; SQLite hands
+    its stored text over as it is."""
+
+    name = "iso_text"
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type  # read through the column's own result processor
+
+
+@compiles(_JSONText)
+@compiles(_ISOText)
+def _stored_text(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.clauses, **kw)
+
+
+@compiles(_JSONText, "postgresql")
+def _json_text_postgresql(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS TEXT)"
+
+
+@compiles(_ISOText, "postgresql")
+def _iso_text_postgresql(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    column = compiler.process(element.clauses, **kw)
+    return f"""to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+
+
+def _loads_column(value: str | None) -> Any:
+    return None if value is None or value == "null" else loads_stored(value)
+
+
 class StoredJSON(UserDefinedType[Any]):
-    """A JSON column read through ``loads_stored`` where SQLite hands over its text (psycopg
-    decodes PostgreSQL's itself)."""
+    """A JSON column read as its stored text, decoded by ``loads_stored``."""
 
     cache_ok = True
 
     def get_col_spec(self, **_: Any) -> str:
         return "JSON"
 
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        return _JSONText(colexpr)
+
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
-        if dialect.name != "sqlite":
-            return None
+        return _loads_column
 
-        def process(value: str | None) -> Any:
-            return None if value is None or value == "null" else loads_stored(value)
 
-        return process
+def _iso_of_text(value: str | None) -> str | None:
+    """``iso``'s text from PostgreSQL's ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (no fraction when 0)."""
+    if value is None or not value.endswith(".000000Z"):
+        return value
+    return value[:-8] + "Z"
 
 
 class StoredDateTime(UserDefinedType[Any]):
     """A datetime column read as ``iso``'s text: on SQLite straight from the stored text
-    (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), elsewhere from the driver's datetime."""
+    (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC), on PostgreSQL as it writes it."""
 
     cache_ok = True
 
     def get_col_spec(self, **_: Any) -> str:
         return "TIMESTAMP"
 
+    def column_expression(self, colexpr: ColumnElement[Any]) -> ColumnElement[Any]:
+        return _ISOText(colexpr)
+
     def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        if dialect.name == "postgresql":
+            return _iso_of_text
         if dialect.name != "sqlite":
             return iso_read
         parse = DateTime().dialect_impl(dialect).result_processor(dialect, coltype)
@@ -116,7 +174,8 @@ def read_column(column: ColumnElement[Any], datetimes: bool = False) -> ColumnEl
     return column
 
 
-def user_simple(user: User) -> dict[str, Any]:
+def user_simple(user: Any) -> dict[str, Any]:
+    """A user (an ORM object or a row of its columns) as UserSimple."""
     return {
         "id": user.id,
         "first_name": user.first_name,
@@ -179,10 +238,38 @@ def model_runs(session: Session, runs: Sequence[Any]) -> list[dict[str, Any]]:
 
 
 def run_rows(session: Session, rows: Sequence[Sequence[Any]]) -> list[dict[str, Any]]:
-    """Runs read as RUN_COLUMNS tuples (a poll may list thousands) as the API shows them, with
-    their creators loaded in one query."""
+    """Runs read as RUN_COLUMNS through ``read_column`` (a poll may list thousands) as
+    ``run_json`` shows them, with their creators loaded in one query."""
     users = creators(session, [row[1] for row in rows])
-    return [run_json(row, users[row[1]]) for row in rows]
+    return [
+        {
+            "id": pk,
+            "created_by": users[created_by],
+            "project": project_id,
+            "model_version": version_id,
+            "parent_model": prompt_id,
+            "organization": organization_id,
+            "project_subset": subset,
+            "sample_subset_size": sample_size,
+            "filters_json": filters,
+            "task_ids": task_ids,
+            "source_model_run": source_run_id,
+            "job_id": job_id,
+            "status": status,
+            "total_tasks": total_tasks,
+            "total_predictions": total_predictions,
+            "total_correct_predictions": total_correct,
+            # Read through read_column: already iso's text.
+            "created_at": created_at,
+            "triggered_at": triggered_at,
+            "predictions_updated_at": predictions_updated_at,
+            "completed_at": completed_at,
+        }
+        for (pk, created_by, project_id, version_id, prompt_id, organization_id, subset,
+             sample_size, filters, task_ids, source_run_id, job_id, status, total_tasks,
+             total_predictions, total_correct, created_at, triggered_at, predictions_updated_at,
+             completed_at) in rows
+    ]  # fmt: skip
 
 
 def run_history(session: Session, run: ModelRun) -> dict[str, Any]:
@@ -209,23 +296,31 @@ def run_history(session: Session, run: ModelRun) -> dict[str, Any]:
 # --- prompts workspace: prompts, versions, few-shot examples, compatible projects ---
 
 
+_USERS = table_of(User)
+_USER_SIMPLE = core_select(
+    _USERS.c.id, _USERS.c.first_name, _USERS.c.last_name, _USERS.c.email, _USERS.c.username
+)
+
+
 def creators(session: Session, user_ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
-    """The users of these ids as UserSimple, loaded in one query."""
+    """The users of these ids as UserSimple, loaded in one query (of plain rows)."""
     ids = {pk for pk in user_ids if pk is not None}
-    return {u.id: user_simple(u) for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+    rows = session.connection().execute(_USER_SIMPLE.where(_USERS.c.id.in_(ids)))
+    return {row.id: user_simple(row) for row in rows}
 
 
 def model_interface(
-    prompt: Prompt, creator: dict[str, Any] | None, project_ids: list[int]
+    prompt: Any, creator: dict[str, Any] | None, project_ids: list[int]
 ) -> dict[str, Any]:
-    """A prompt as Label Studio answers a create or update (ModelInterface)."""
+    """A prompt (an ORM object or a row of read columns) as Label Studio answers a create or
+    update (ModelInterface)."""
     return {
         "id": prompt.id,
         "created_by": creator,
         "title": prompt.title,
         "description": prompt.description,
-        "created_at": iso(prompt.created_at),
-        "updated_at": iso(prompt.updated_at),
+        "created_at": iso_read(prompt.created_at),
+        "updated_at": iso_read(prompt.updated_at),
         "organization": prompt.organization_id,
         "input_fields": prompt.input_fields,
         "output_classes": prompt.output_classes,
@@ -235,7 +330,7 @@ def model_interface(
 
 
 def model_interface_get(
-    prompt: Prompt,
+    prompt: Any,
     creator: dict[str, Any] | None,
     projects: list[dict[str, Any]],
     stats: dict[str, Any],
@@ -247,10 +342,10 @@ def model_interface_get(
 
 
 def model_version(
-    version: PromptVersion, creator: dict[str, Any] | None, score: float | None
+    version: Any, creator: dict[str, Any] | None, score: float | None
 ) -> dict[str, Any]:
-    """A prompt version (ThirdPartyModelVersion); accuracy and failure_rate are the emulator's
-    and never shown."""
+    """A prompt version (an ORM object or a row of read columns) as ThirdPartyModelVersion;
+    accuracy and failure_rate are the emulator's and never shown."""
     return {
         "id": version.id,
         "created_by": creator,
@@ -264,8 +359,8 @@ def model_version(
         "model_provider_connection": version.model_provider_connection_id,
         "organization": version.organization_id,
         "score": score,
-        "created_at": iso(version.created_at),
-        "updated_at": iso(version.updated_at),
+        "created_at": iso_read(version.created_at),
+        "updated_at": iso_read(version.updated_at),
     }
 
 
@@ -559,8 +654,50 @@ def prediction_json(prediction: Any) -> dict[str, Any]:
     }
 
 
+def prediction_row_json(values: Sequence[Any]) -> dict[str, Any]:
+    """``prediction_json`` of a prediction read as its PREDICTION_COLUMNS through
+    ``read_column`` (datetimes already ``iso``'s text): lists render thousands."""
+    (pk, result, model_version, score, cluster, neighbors, mislabeling, created_at, updated_at,
+     run_id, task_id, project_id) = values  # fmt: skip
+    return {
+        "id": pk,
+        "result": result,
+        "model_version": model_version,
+        "created_ago": "",
+        "score": score,
+        "cluster": cluster,
+        "neighbors": neighbors,
+        "mislabeling": mislabeling,
+        "created_at": created_at,
+        "updated_at": updated_at or created_at,
+        "model": None,
+        "model_run": run_id,
+        "task": task_id,
+        "project": project_id,
+    }
+
+
+@dataclass(slots=True)
+class TaskPredictions:
+    """What a task's JSON shows of its predictions, gathered oldest first: how many, their
+    scores (those not null), their model versions (those not blank, each once) and, when the
+    predictions are shown whole, their JSON."""
+
+    count: int = 0
+    scores: list[float] = field(default_factory=list)
+    versions: dict[str, None] = field(default_factory=dict)
+    shown: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, score: float | None, model_version: str | None) -> None:
+        self.count += 1
+        if score is not None:
+            self.scores.append(score)
+        if model_version:
+            self.versions[model_version] = None
+
+
 def task_json(
-    task: Any, annotations: Sequence[Any], predictions: Sequence[Any], nested: bool = True
+    task: Any, annotations: Sequence[Any], predictions: TaskPredictions, nested: bool = True
 ) -> dict[str, Any]:
     """Label Studio's LseTask (the admin's view); ``nested`` includes the annotations and
     predictions themselves (fields=all), else only their counts."""
@@ -568,9 +705,8 @@ def task_json(
     cancelled = len(annotations) - len(done)
     annotators = list(dict.fromkeys(a.completed_by_id for a in annotations if a.completed_by_id))
     lead_times = [a.lead_time for a in done if a.lead_time is not None]
-    scores = [p.score for p in predictions if p.score is not None]
+    scores = predictions.scores
     completed = max((a.created_at for a in done if a.created_at), default=None)
-    versions = list(dict.fromkeys(p.model_version for p in predictions if p.model_version))
     return {
         "id": task.id,
         "agreement": 100.0 if len(done) == 1 else 0.0,
@@ -601,8 +737,8 @@ def task_json(
         "meta": task.meta,
         "overlap": 1,
         "precomputed_agreement": None,
-        "predictions": [prediction_json(p) for p in predictions] if nested else [],
-        "predictions_model_versions": ", ".join(versions),
+        "predictions": predictions.shown if nested else [],
+        "predictions_model_versions": ", ".join(predictions.versions),
         "predictions_results": "",
         "predictions_score": sum(scores) / len(scores) if scores else 0.0,
         "project": task.project_id,
@@ -615,7 +751,7 @@ def task_json(
         "state": "",
         "storage_filename": None,
         "total_annotations": len(done),
-        "total_predictions": len(predictions),
+        "total_predictions": predictions.count,
         "unresolved_comment_count": 0,
         "updated_at": iso_read(task.updated_at or task.created_at),
         "updated_by": [],

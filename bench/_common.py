@@ -592,6 +592,91 @@ def mib(n_bytes: float) -> float:
     return n_bytes / (1024 * 1024)
 
 
+# --- the raw baseline: fetching and encoding alone ---------------------------------------
+
+
+@dataclass
+class RawCost:
+    """What fetching an answer's rows with hand-written SQL through the driver, and encoding the
+    answer with orjson, cost in this process: medians over the iterations, in seconds."""
+
+    fetch_cpu: float
+    encode_cpu: float
+    wall: float
+    rows: int
+
+    @property
+    def cpu(self) -> float:
+        return self.fetch_cpu + self.encode_cpu
+
+    def summary(self) -> str:
+        return (
+            f"raw fetch ({self.rows:,} rows) + orjson encoding: {self.wall * 1e3:.2f} ms wall, "
+            f"CPU {self.cpu * 1e3:.2f} ms (fetch {self.fetch_cpu * 1e3:.2f}, "
+            f"encode {self.encode_cpu * 1e3:.2f})"
+        )
+
+
+def _driver_connection(url: str) -> Any:
+    """A plain DB-API connection (sqlite3 or psycopg) to the database of an SQLAlchemy URL."""
+    if url.startswith("sqlite:///"):
+        import sqlite3
+
+        return sqlite3.connect(url.removeprefix("sqlite:///"))
+    from psycopg.types.string import TextLoader
+
+    connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+    # As sqlite3 hands them over: JSON and timestamps as their text, not decoded.
+    for name in ("json", "jsonb", "timestamp", "timestamptz"):
+        connection.adapters.register_loader(name, TextLoader)
+    return connection
+
+
+def raw_cost(url: str, queries: list[tuple[str, tuple[Any, ...]]], body: bytes,
+             iterations: int = 50) -> RawCost:  # fmt: skip
+    """The irreducible work of one answer: each query's rows fetched whole (fetchall, nothing
+    decoded), then the answer (``body``, decoded once beforehand) encoded by orjson."""
+    import orjson
+
+    answer = orjson.loads(body)
+    if not url.startswith("sqlite"):
+        queries = [(sql.replace("?", "%s"), params) for sql, params in queries]
+    connection = _driver_connection(url)
+    fetches, encodes, walls = [], [], []
+    rows = 0
+    try:
+        for index in range(iterations + 3):  # the first three warm the caches
+            wall, cpu = time.perf_counter(), time.process_time()
+            cursor = connection.cursor()
+            rows = 0
+            for sql, params in queries:
+                cursor.execute(sql, params)
+                rows += len(cursor.fetchall())
+            cursor.close()
+            connection.rollback()
+            fetched = time.process_time()
+            orjson.dumps(answer)
+            encoded, ended = time.process_time(), time.perf_counter()
+            if index >= 3:
+                fetches.append(fetched - cpu)
+                encodes.append(encoded - fetched)
+                walls.append(ended - wall)
+    finally:
+        connection.close()
+    median = lambda values: sorted(values)[len(values) // 2]  # noqa: E731
+    return RawCost(median(fetches), median(encodes), median(walls), rows)
+
+
+def raw_figure(benchmark: str, backend: str, label: str, raw: RawCost,
+               floor_p99: float) -> Figure:  # fmt: skip
+    """The raw baseline as a figure beside the floor's p99: whether 2x the floor is below what
+    fetching and encoding alone cost."""
+    wall = raw.wall * 1e3
+    return Figure(benchmark, backend, f"{label} raw fetch + encode, bench process (CPU "
+                  f"{raw.cpu * 1e3:.2f} ms)", wall, "ms", floor_p99, "floor p99 ms",
+                  note="2x floor below it" if wall > 2 * floor_p99 else "")  # fmt: skip
+
+
 # --- bulk state through the control plane ---------------------------------------------------
 
 

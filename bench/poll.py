@@ -12,6 +12,8 @@ document (cloned from one real run; not through the API). Two scenarios:
 Latency (p50, p99) is one client polling back to back, as a test suite does; throughput is
 16 clients (4 for "all", whose answers take long). The floor app answers the same list (the
 emulator's own answer, serialised on every request). Goals: p99 < 25 ms; throughput >= 0.5 of the floor's.
+Beside the floor, the raw baseline (as in reads.py): the driver fetching the same rows with
+hand-written SQL, plus orjson encoding the answer, in this process.
 
     python bench/poll.py [--backend sqlite|postgresql] [--runs 10000] [--scenarios all,few]
 """
@@ -23,6 +25,23 @@ import _common as c
 # How many of the stored runs the poll answers (None: all), and how many clients measure the
 # throughput: answers of several MB take seconds each, and every request sent is waited for.
 SCENARIOS = {"all": (None, 4), "few": (100, 16)}
+
+
+RUN_COLUMNS = (
+    "r.id, r.created_by_id, r.project_id, r.version_id, r.prompt_id, r.organization_id, "
+    "r.project_subset, r.sample_subset_size, r.filters_json, r.task_ids, r.source_model_run_id, "
+    "r.job_id, r.status, r.total_tasks, r.total_predictions, r.total_correct_predictions, "
+    "r.created_at, r.triggered_at, r.predictions_updated_at, r.completed_at"
+)
+# Hand-written SQL fetching the poll's rows: the prompt and version checked, the runs with
+# their creators.
+RAW_QUERIES = [
+    ("SELECT p.organization_id, v.id FROM prompt p LEFT JOIN prompt_version v "
+     "ON v.prompt_id = p.id AND v.id = 1 WHERE p.id = 1", ()),
+    (f'SELECT {RUN_COLUMNS}, u.first_name, u.last_name, u.email, u.username FROM model_run r '
+     'JOIN "user" u ON u.id = r.created_by_id WHERE r.prompt_id = 1 AND r.version_id = 1 '
+     "AND r.organization_id = 1 AND r.project_id = 1 ORDER BY r.id", ()),
+]  # fmt: skip
 
 
 def measure(server: c.Server, path: str, args, clients: int) -> tuple[c.LoadResult, c.LoadResult]:
@@ -56,7 +75,8 @@ def main() -> None:
                 matching, clients = SCENARIOS[scenario]
                 document = c.bulk_document(template, args.runs, matching=matching)
                 c.checked(http.post("/_emulator/import", json=document))
-                answer = c.checked(http.get(path))
+                response = http.get(path)
+                answer = c.checked(response)
                 expected = args.runs if matching is None else matching
                 assert len(answer) == expected, (len(answer), expected)
                 print(f"  [{scenario}] {args.runs:,} runs imported; the poll answers "
@@ -66,6 +86,9 @@ def main() -> None:
                 with c.floor(where, list_file) as floor:
                     base = measure(floor, path, args, clients)
                 describe("floor", *base)
+                raw = c.raw_cost(url, RAW_QUERIES, response.content,
+                                 iterations=50 if matching else 10)  # fmt: skip
+                print(f"  baseline: {raw.summary()}")
                 with c.Profile(args, server, f"poll-{scenario}"):
                     result = measure(server, path, args, clients)
                 describe("emulator", *result)
@@ -73,6 +96,8 @@ def main() -> None:
                 label = f"runs.list [{scenario}: {len(answer):,} of {args.runs:,} runs]"
                 p99 = latency.percentile(99) * 1e3
                 figures += [
+                    c.raw_figure("poll", args.backend, label, raw,
+                                 base_latency.percentile(99) * 1e3),  # fmt: skip
                     c.Figure("poll", args.backend, f"{label} p50", latency.percentile(50) * 1e3,
                              "ms", base_latency.percentile(50) * 1e3, "floor p50 ms"),
                     c.Figure("poll", args.backend, f"{label} p99", p99, "ms",

@@ -16,6 +16,12 @@ Latency (p50, p99) is one client polling back to back; throughput is 16 clients.
 (bench/floor_app.py) answers the emulator's own answer, encoded beforehand, on the same path
 after the same token check. Goals: p99 <= 2x the floor's; throughput >= 0.5 of the floor's.
 
+A second baseline is printed beside the floor: the irreducible work of the same answer, measured
+in this process: the driver (sqlite3 or psycopg) fetching the answer's rows with hand-written
+SQL (``raw_queries``; fetchall, nothing decoded), then orjson encoding the answer. Where its wall
+time exceeds 2x the floor's p99 (noted "2x floor below it"), the latency goal is below what
+fetching and encoding alone cost.
+
     python bench/reads.py [--backend sqlite|postgresql] [--reads prompts,versions,...]
 """
 
@@ -118,6 +124,82 @@ def bench_document(template: dict[str, Any]) -> tuple[dict[str, Any], int]:
     return document, project_tasks[len(project_tasks) // 2]
 
 
+PREDICTION_COLUMNS = (
+    "p.id, p.result, p.model_version, p.score, p.cluster, p.neighbors, "
+    "p.mislabeling, p.created_at, p.updated_at, p.run_id, p.task_id, p.project_id"
+)
+PAGE_OF_TASKS = "SELECT id FROM task WHERE project_id = 1 ORDER BY id LIMIT 100"
+TASK_COUNTS = (
+    "SELECT (SELECT count(*) FROM task WHERE project_id = 1), "
+    "(SELECT count(*) FROM annotation a JOIN task t ON t.id = a.task_id "
+    " WHERE t.project_id = 1 AND NOT a.was_cancelled), "
+    "(SELECT count(*) FROM prediction p JOIN task t ON t.id = p.task_id WHERE t.project_id = 1)"
+)
+
+
+def raw_queries(task_id: int) -> dict[str, list[tuple[str, tuple]]]:
+    """Hand-written SQL fetching the rows of each answer (organization 1, project 1, prompt 1):
+    what an application written for this one answer would ask the database."""
+    org = (1,)
+    return {
+        "prompts": [
+            ("SELECT count(*) FROM prompt WHERE organization_id = ?", org),
+            ('SELECT p.*, u.first_name, u.last_name, u.email, u.username FROM prompt p '
+             'LEFT JOIN "user" u ON u.id = p.created_by_id WHERE p.organization_id = ? '
+             "ORDER BY p.id LIMIT 100", org),
+            ("SELECT pp.prompt_id, pp.project_id, pr.title FROM prompt_project pp "
+             "JOIN prompt p ON p.id = pp.prompt_id LEFT JOIN project pr ON pr.id = pp.project_id "
+             "WHERE p.organization_id = ? ORDER BY pp.project_id", org),
+            ("SELECT v.prompt_id, count(*) FROM prompt_version v JOIN prompt p ON p.id = v.prompt_id "
+             "WHERE p.organization_id = ? GROUP BY v.prompt_id", org),
+            ("SELECT v.prompt_id, r.version_id, r.total_predictions, r.total_correct_predictions "
+             "FROM model_run r JOIN prompt_version v ON v.id = r.version_id "
+             "JOIN prompt p ON p.id = v.prompt_id WHERE p.organization_id = ? "
+             "AND r.status = 'Completed' AND r.project_subset = 'HasGT' "
+             "ORDER BY r.completed_at, r.id", org),
+            ("SELECT r.prompt_id, count(*) FROM model_run r JOIN prompt p ON p.id = r.prompt_id "
+             "WHERE p.organization_id = ? GROUP BY r.prompt_id", org),
+        ],
+        "versions": [
+            ('SELECT v.*, u.first_name, u.last_name, u.email, u.username FROM prompt_version v '
+             'JOIN prompt p ON p.id = v.prompt_id LEFT JOIN "user" u ON u.id = v.created_by_id '
+             "WHERE v.prompt_id = 1 AND p.organization_id = ? ORDER BY v.id", org),
+            ("SELECT r.version_id, r.total_predictions, r.total_correct_predictions "
+             "FROM model_run r JOIN prompt_version v ON v.id = r.version_id "
+             "WHERE v.prompt_id = 1 AND r.status = 'Completed' AND r.project_subset = 'HasGT' "
+             "ORDER BY r.completed_at, r.id", ()),
+        ],
+        "tasks": [
+            ("SELECT organization_id FROM project WHERE id = 1", ()),
+            (TASK_COUNTS, ()),
+            (f"SELECT * FROM task WHERE id IN ({PAGE_OF_TASKS}) ORDER BY id", ()),
+            ("SELECT id, task_id, was_cancelled, completed_by_id, lead_time, created_at "
+             f"FROM annotation WHERE task_id IN ({PAGE_OF_TASKS}) ORDER BY task_id, id", ()),
+            ("SELECT task_id, score, model_version FROM prediction "
+             f"WHERE task_id IN ({PAGE_OF_TASKS}) ORDER BY task_id, id", ()),
+        ],
+        "tasks-all": [
+            ("SELECT organization_id FROM project WHERE id = 1", ()),
+            (TASK_COUNTS, ()),
+            (f"SELECT * FROM task WHERE id IN ({PAGE_OF_TASKS}) ORDER BY id", ()),
+            (f"SELECT * FROM annotation WHERE task_id IN ({PAGE_OF_TASKS}) ORDER BY task_id, id",
+             ()),
+            (f"SELECT {PREDICTION_COLUMNS} FROM prediction p "
+             f"WHERE p.task_id IN ({PAGE_OF_TASKS}) ORDER BY p.task_id, p.id", ()),
+        ],
+        "predictions": [
+            ("SELECT t.id FROM task t JOIN project pr ON pr.id = t.project_id "
+             "WHERE t.id = ? AND pr.organization_id = ?", (task_id, 1)),
+            (f"SELECT {PREDICTION_COLUMNS} FROM prediction p JOIN project pr ON pr.id = p.project_id "
+             "WHERE p.task_id = ? AND pr.organization_id = ? ORDER BY p.id", (task_id, 1)),
+        ],
+        "whoami": [
+            ('SELECT u.*, o.title FROM "user" u JOIN organization o ON o.id = u.organization_id '
+             "WHERE u.token = ?", (c.DEMO_TOKEN,)),
+        ],
+    }  # fmt: skip
+
+
 def measure(server: c.Server, path: str, args) -> tuple[c.LoadResult, c.LoadResult]:
     request = c.raw_request(server.url, "GET", path)
     latency = c.load(server.url, request, clients=1, seconds=args.seconds, min_requests=20,
@@ -127,11 +209,12 @@ def measure(server: c.Server, path: str, args) -> tuple[c.LoadResult, c.LoadResu
     return latency, throughput
 
 
-def figures(backend: str, name: str, size: int, result, base) -> list[c.Figure]:
+def figures(backend: str, name: str, size: int, result, base, raw: c.RawCost) -> list[c.Figure]:
     (latency, throughput), (base_latency, base_throughput) = result, base
     label = f"reads.{name} ({size / 1e3:,.1f} kB)"
     p99, base_p99 = latency.percentile(99) * 1e3, base_latency.percentile(99) * 1e3
     return [
+        c.raw_figure("reads", backend, label, raw, base_p99),
         c.Figure("reads", backend, f"{label} p50", latency.percentile(50) * 1e3, "ms",
                  base_latency.percentile(50) * 1e3, "floor p50 ms"),
         c.Figure("reads", backend, f"{label} p99", p99, "ms", base_p99, "floor p99 ms",
@@ -198,14 +281,17 @@ def main() -> None:
             with floor:
                 for name, path in requested.items():
                     base[name] = measure(floor, path, args)
+            queries = raw_queries(task_id)
             for name, path in requested.items():
+                raw = c.raw_cost(url, queries[name], bodies[name])
                 print(f"  [{name}] floor:    {base[name][0].summary()}")
                 print(f"  [{name}] floor:    {base[name][1].summary()}")
+                print(f"  [{name}] baseline: {raw.summary()}")
                 with c.Profile(args, server, f"reads-{name}"):
                     result = measure(server, path, args)
                 print(f"  [{name}] emulator: {result[0].summary()}")
                 print(f"  [{name}] emulator: {result[1].summary()}")
-                results += figures(args.backend, name, len(bodies[name]), result, base[name])
+                results += figures(args.backend, name, len(bodies[name]), result, base[name], raw)
     c.report(results)
 
 

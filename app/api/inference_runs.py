@@ -13,7 +13,7 @@ from app.deps import BodyDep, ClockDep, CurrentUserDep, GroupCommitDep, SessionD
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
 from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, insert_run
-from app.lookups import check_prompt_version, ordering_terms, own_project, prompt_version
+from app.lookups import check_prompt_version, ordering_terms, own_project
 from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
 from app.render import RUN_COLUMNS, model_run, read_column, run_rows, user_simple
 from app.responses import JSONResponse
@@ -129,7 +129,7 @@ def list_inference_runs(
     ordering: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     """Get information (status, metadata, etc) about an existing inference run"""
-    prompt_version(session, user, prompt_id, version_id)
+    check_prompt_version(session, user, prompt_id, version_id)
     if project_subset and project_subset not in QUERY_SUBSETS:
         raise ValidationFailed(
             {"project_subset": [

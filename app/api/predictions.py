@@ -7,7 +7,7 @@ from fastapi.responses import Response
 
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.lookups import own_project, own_task_id
-from app.render import prediction_json
+from app.render import prediction_json, prediction_row_json
 from app.responses import JSONResponse
 from app.validation import validate
 from app.workspace.predictions import (
@@ -40,7 +40,7 @@ def list_predictions_route(
         "task_project": filter_ids(projects, "task__project", task__project),
     }
     predictions = list_predictions(session, user, **chosen)
-    return JSONResponse([prediction_json(p) for p in predictions])
+    return JSONResponse([prediction_row_json(p) for p in predictions])
 
 
 @router.post("/api/predictions/", status_code=201, summary="Create prediction")

@@ -26,6 +26,7 @@ from app.models import (
     PromptProject,
     PromptVersion,
     User,
+    table_of,
 )
 from app.pagination import paginate
 from app.render import (
@@ -35,6 +36,7 @@ from app.render import (
     model_interface_get,
     model_version,
     project,
+    read_column,
 )
 from app.responses import JSONResponse
 from app.validation import (
@@ -55,6 +57,7 @@ from app.workspace.prompts import (
     annotation_results,
     annotation_task,
     associated_project_ids,
+    check_own_prompt,
     compatible_projects_query,
     create_example,
     create_prompt,
@@ -199,12 +202,13 @@ def _page_url(request: Request) -> str:
     return str(request.url.replace(query=""))
 
 
-def render_prompts_get(session: Session, prompts: Sequence[Prompt]) -> list[dict[str, Any]]:
-    """Prompts as ModelInterfaceSerializerGET, with their creators, projects and counts."""
+def render_prompts_get(session: Session, prompts: Sequence[Any]) -> list[dict[str, Any]]:
+    """Prompts (ORM objects or rows of read columns) as ModelInterfaceSerializerGET, with their
+    creators, projects and counts."""
     ids = [p.id for p in prompts]
     users = creators(session, [p.created_by_id for p in prompts])
     projects: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
-    for prompt_id, project_id, title in session.execute(
+    for prompt_id, project_id, title in session.connection().execute(
         select(col(PromptProject.prompt_id), col(PromptProject.project_id), col(Project.title))
         .outerjoin(Project, col(Project.id) == col(PromptProject.project_id))
         .where(col(PromptProject.prompt_id).in_(ids))
@@ -229,7 +233,8 @@ def render_prompt(session: Session, prompt: Prompt) -> dict[str, Any]:
     return model_interface(prompt, creator, associated_project_ids(session, [prompt.id])[prompt.id])
 
 
-def render_versions(session: Session, versions: Sequence[PromptVersion]) -> list[dict[str, Any]]:
+def render_versions(session: Session, versions: Sequence[Any]) -> list[dict[str, Any]]:
+    """Versions (ORM objects or rows of read columns) as ThirdPartyModelVersion."""
     users = creators(session, [v.created_by_id for v in versions])
     scores = version_scores(session, [v.id for v in versions])
     return [
@@ -253,7 +258,10 @@ def render_examples(session: Session, examples: Sequence[FewShotExample]) -> lis
 def list_prompts(request: Request, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
     """List all prompts."""
     params = dict(request.query_params)
-    query = select(Prompt).where(col(Prompt.organization_id) == user.organization_id)
+    # Rows of the table, not ORM objects: a page is read, never changed.
+    query = select(*(read_column(column) for column in table_of(Prompt).columns)).where(
+        col(Prompt.organization_id) == user.organization_id
+    )
     for term in (params.get("search") or "").replace(",", " ").split():
         query = query.where(
             or_(
@@ -377,14 +385,14 @@ def list_versions(
     prompt_id: int, request: Request, user: CurrentUserDep, session: SessionDep
 ) -> JSONResponse:
     """List all versions of a prompt."""
-    prompt = own_prompt(session, user, prompt_id)
+    check_own_prompt(session, user, prompt_id)
     terms = ordering_terms(request.query_params.get("ordering"), VERSION_ORDERING)
-    versions = session.execute(
-        select(PromptVersion)
-        .where(col(PromptVersion.prompt_id) == prompt.id)
+    versions = session.connection().execute(
+        select(*(read_column(column) for column in table_of(PromptVersion).columns))
+        .where(col(PromptVersion.prompt_id) == prompt_id)
         .order_by(*terms, col(PromptVersion.id))
-    ).scalars()
-    return JSONResponse(render_versions(session, list(versions)))
+    )
+    return JSONResponse(render_versions(session, versions.all()))
 
 
 @router.post(VERSIONS, status_code=201, summary="✨ Create prompt version")

@@ -154,4 +154,4 @@ def list_predictions(
         query = query.where(
             table.c.task_id.in_(select(col(Task.id)).where(col(Task.project_id) == task_project))
         )
-    return list(session.execute(query.order_by(table.c.id)).all())
+    return list(session.connection().execute(query.order_by(table.c.id)).all())

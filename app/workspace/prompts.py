@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.sql import Select
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
@@ -32,6 +32,7 @@ from app.models import (
     RunTask,
     Task,
     User,
+    table_of,
 )
 
 SKILLS = ["TextClassification", "NamedEntityRecognition"]
@@ -52,6 +53,20 @@ def own_prompt(session: Session, user: User, prompt_id: int) -> Prompt:
     if prompt is None or prompt.organization_id != user.organization_id:
         raise NotFound("ModelInterface")
     return prompt
+
+
+_PROMPT_ORGANIZATION = select(table_of(Prompt).c.organization_id).where(
+    table_of(Prompt).c.id == bindparam("prompt")
+)
+
+
+def check_own_prompt(session: Session, user: User, prompt_id: int) -> None:
+    """``own_prompt`` for a caller that needs only the id checked: one plain-row query."""
+    found = None
+    if 0 < prompt_id <= MAX_ID:
+        found = session.connection().execute(_PROMPT_ORGANIZATION, {"prompt": prompt_id}).first()
+    if found is None or found[0] != user.organization_id:
+        raise NotFound("ModelInterface")
 
 
 def is_own_prompt(session: Session, user: User, pk: int) -> bool:
@@ -362,25 +377,29 @@ def duplicate_version(
     return copy
 
 
+_RUNS = table_of(ModelRun)
+_VERSIONS = table_of(PromptVersion)
+
+
+def _score(predictions: int | None, correct: int | None) -> float | None:
+    return (correct or 0) / predictions if predictions else None
+
+
 def version_scores(session: Session, version_ids: Sequence[int]) -> dict[int, float | None]:
     """Each version's score: the share of correct predictions of its latest Completed run on
     the HasGT subset (None without one)."""
     scores: dict[int, float | None] = {pk: None for pk in version_ids}
-    rows = session.execute(
-        select(
-            col(ModelRun.version_id),
-            col(ModelRun.total_predictions),
-            col(ModelRun.total_correct_predictions),
-        )
+    rows = session.connection().execute(
+        select(_RUNS.c.version_id, _RUNS.c.total_predictions, _RUNS.c.total_correct_predictions)
         .where(
-            col(ModelRun.version_id).in_(version_ids),
-            col(ModelRun.status) == RunStatus.COMPLETED,
-            col(ModelRun.project_subset) == "HasGT",
+            _RUNS.c.version_id.in_(version_ids),
+            _RUNS.c.status == RunStatus.COMPLETED,
+            _RUNS.c.project_subset == "HasGT",
         )
-        .order_by(col(ModelRun.completed_at), col(ModelRun.id))
+        .order_by(_RUNS.c.completed_at, _RUNS.c.id)
     )
     for version_id, predictions, correct in rows:  # the latest run comes last
-        scores[version_id] = (correct or 0) / predictions if predictions else None
+        scores[version_id] = _score(predictions, correct)
     return scores
 
 
@@ -389,41 +408,42 @@ def prompt_stats(session: Session, prompt_ids: Sequence[int]) -> dict[int, dict[
     stats: dict[int, dict[str, Any]] = {
         pk: {"versions_count": 0, "runs_count": 0, "best_score": None} for pk in prompt_ids
     }
-    versions = session.execute(
-        select(col(PromptVersion.prompt_id), func.count())
-        .where(col(PromptVersion.prompt_id).in_(prompt_ids))
-        .group_by(col(PromptVersion.prompt_id))
+    connection = session.connection()
+    versions = connection.execute(
+        select(_VERSIONS.c.prompt_id, func.count())
+        .where(_VERSIONS.c.prompt_id.in_(prompt_ids))
+        .group_by(_VERSIONS.c.prompt_id)
     )
     for prompt_id, count in versions:
         stats[prompt_id]["versions_count"] = count
     # Each version's score as version_scores has it (its latest run comes last), found through
     # the prompts' ids rather than a list of all their versions' ids.
     latest: dict[int, tuple[int, float | None]] = {}
-    runs = session.execute(
+    runs = connection.execute(
         select(
-            col(PromptVersion.prompt_id),
-            col(ModelRun.version_id),
-            col(ModelRun.total_predictions),
-            col(ModelRun.total_correct_predictions),
+            _VERSIONS.c.prompt_id,
+            _RUNS.c.version_id,
+            _RUNS.c.total_predictions,
+            _RUNS.c.total_correct_predictions,
         )
-        .join(PromptVersion, col(PromptVersion.id) == col(ModelRun.version_id))
+        .join(_VERSIONS, _VERSIONS.c.id == _RUNS.c.version_id)
         .where(
-            col(PromptVersion.prompt_id).in_(prompt_ids),
-            col(ModelRun.status) == RunStatus.COMPLETED,
-            col(ModelRun.project_subset) == "HasGT",
+            _VERSIONS.c.prompt_id.in_(prompt_ids),
+            _RUNS.c.status == RunStatus.COMPLETED,
+            _RUNS.c.project_subset == "HasGT",
         )
-        .order_by(col(ModelRun.completed_at), col(ModelRun.id))
+        .order_by(_RUNS.c.completed_at, _RUNS.c.id)
     )
     for prompt_id, version_id, predictions, correct in runs:
-        latest[version_id] = (prompt_id, (correct or 0) / predictions if predictions else None)
+        latest[version_id] = (prompt_id, _score(predictions, correct))
     for prompt_id, score in latest.values():
         entry = stats[prompt_id]
         if score is not None and (entry["best_score"] is None or score > entry["best_score"]):
             entry["best_score"] = score
-    runs_counts = session.execute(
-        select(col(ModelRun.prompt_id), func.count())
-        .where(col(ModelRun.prompt_id).in_(prompt_ids))
-        .group_by(col(ModelRun.prompt_id))
+    runs_counts = connection.execute(
+        select(_RUNS.c.prompt_id, func.count())
+        .where(_RUNS.c.prompt_id.in_(prompt_ids))
+        .group_by(_RUNS.c.prompt_id)
     )
     for prompt_id, count in runs_counts:
         stats[prompt_id]["runs_count"] = count

@@ -28,7 +28,7 @@ from app.models import (
     User,
     table_of,
 )
-from app.render import PREDICTION_COLUMNS, read_column
+from app.render import PREDICTION_COLUMNS, TaskPredictions, prediction_row_json, read_column
 from app.validation import (
     EMPTY,
     BooleanField,
@@ -416,31 +416,49 @@ ANNOTATION_SUMMARY = (
     "created_at",
 )
 PREDICTION_SUMMARY = ("task_id", "score", "model_version")
+PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION = (
+    PREDICTION_COLUMNS.index(name) for name in PREDICTION_SUMMARY
+)
 
 
 def task_counts(
     session: Session, task_ids: Sequence[int], whole: bool = True
-) -> tuple[dict[int, list[Any]], dict[int, list[Any]]]:
-    """The annotations and predictions of tasks, by task id, oldest first (one query each), as
-    rows of their tables: the columns their JSON shows when ``whole``, else only those the
-    counters read."""
+) -> tuple[dict[int, list[Any]], dict[int, TaskPredictions]]:
+    """The annotations and predictions of tasks, by task id, oldest first (one query each):
+    annotations as rows of their table (the columns their JSON shows when ``whole``, else
+    only those the counters read), predictions gathered as their JSON shows them (whole when
+    ``whole``)."""
     annotations: dict[int, list[Any]] = {i: [] for i in task_ids}
-    predictions: dict[int, list[Any]] = {i: [] for i in task_ids}
+    predictions = {i: TaskPredictions() for i in task_ids}
     if not task_ids:
         return annotations, predictions
-    for model, found, shown, summary in (
-        (Annotation, annotations, None, ANNOTATION_SUMMARY),
-        (Prediction, predictions, PREDICTION_COLUMNS, PREDICTION_SUMMARY),
-    ):
-        table = table_of(model)
-        names = (shown or table.columns.keys()) if whole else summary
-        # task_json compares annotations' datetimes: those are read as datetimes.
-        columns = [read_column(table.c[name], datetimes=model is Annotation) for name in names]
-        rows = session.execute(
-            select(*columns).where(table.c.task_id.in_(task_ids)).order_by(table.c.id)
-        )
+    table = table_of(Annotation)
+    names = table.columns.keys() if whole else ANNOTATION_SUMMARY
+    # task_json compares annotations' datetimes: those are read as datetimes.
+    columns = [read_column(table.c[name], datetimes=True) for name in names]
+    connection = session.connection()
+    rows = connection.execute(
+        select(*columns)
+        .where(table.c.task_id.in_(task_ids))
+        .order_by(table.c.task_id, table.c.id)  # in the index's order: nothing to sort
+    ).all()
+    for row in rows:
+        annotations[row.task_id].append(row)
+    table = table_of(Prediction)
+    shown = PREDICTION_COLUMNS if whole else PREDICTION_SUMMARY
+    rows = connection.execute(
+        select(*(read_column(table.c[name]) for name in shown))
+        .where(table.c.task_id.in_(task_ids))
+        .order_by(table.c.task_id, table.c.id)
+    ).all()
+    if whole:
         for row in rows:
-            found[row.task_id].append(row)
+            entry = predictions[row[PREDICTION_TASK]]
+            entry.add(row[PREDICTION_SCORE], row[PREDICTION_VERSION])
+            entry.shown.append(prediction_row_json(row))
+    else:
+        for task_id, score, model_version in rows:
+            predictions[task_id].add(score, model_version)
     return annotations, predictions
 
 

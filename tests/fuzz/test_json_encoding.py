@@ -6,13 +6,16 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from conftest import LocalEmulator
 from hypothesis import given
 from hypothesis import strategies as st
-from sqlalchemy import Column, MetaData, Table, create_engine, select, text
+from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, select, text
 from starlette.responses import JSONResponse as StdlibJSONResponse
 
+from app.config import Settings
+from app.db import make_engine
 from app.models import UTCDateTime
-from app.render import iso, loads_stored, read_column
+from app.render import _iso_of_text, iso, loads_stored, read_column
 from app.responses import JSONResponse
 
 json_values = st.recursive(
@@ -91,3 +94,60 @@ def test_a_stored_datetime_is_read_as_iso_renders_it(moment: datetime) -> None:
         connection.execute(text("INSERT INTO moments VALUES ('2025-01-01 00:00:00')"))
         read = connection.execute(select(read_column(table.c.at))).scalars().all()
     assert read == [iso(moment), "2025-01-01T00:00:00Z"]
+
+
+MOMENTS = [
+    datetime(2025, 1, 1, tzinfo=UTC),
+    datetime(2025, 6, 30, 23, 59, 59, 120000, tzinfo=UTC),
+    datetime(2025, 6, 30, 23, 59, 59, 1, tzinfo=UTC),
+    datetime(5, 2, 3, 4, 5, 6, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+]
+DOCUMENTS = [None, [], {"text": "é ✓", "n": [1, 2.5, -0.0, 10**20]}, "null", [2**64]]
+
+
+def test_columns_read_for_rendering_are_what_the_orm_reads_rendered(
+    local_server: LocalEmulator,
+) -> None:
+    """On each backend (a temporary table of the shared server's database): a datetime reads as
+    ``iso`` writes it (the fraction only when not 0), a JSON document as json.loads reads its
+    text, NULL as None."""
+    settings = Settings(data_dir=local_server.data_dir, **local_server.settings)
+    engine = make_engine(settings.sqlalchemy_url())
+    kept = Table(
+        "kept_for_reading",
+        MetaData(),
+        Column("id", Integer, primary_key=True),
+        Column("at", UTCDateTime()),
+        Column("document", JSON),
+        prefixes=["TEMPORARY"],
+    )
+    rows = [{"at": m, "document": d} for m, d in zip(MOMENTS, DOCUMENTS, strict=True)]
+    try:
+        with engine.connect() as connection:
+            kept.create(connection)
+            connection.execute(kept.insert(), [*rows, {"at": None, "document": {}}])
+            query = select(read_column(kept.c.at), read_column(kept.c.document))
+            read = connection.execute(query.order_by(kept.c.id)).all()
+            by_orm = connection.execute(select(kept.c.at, kept.c.document).order_by(kept.c.id))
+            expected = [(iso(at), document) for at, document in by_orm]
+            connection.rollback()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in read] == expected
+    assert [at for at, _ in read] == [
+        "2025-01-01T00:00:00Z",
+        "2025-06-30T23:59:59.120000Z",
+        "2025-06-30T23:59:59.000001Z",
+        "0005-02-03T04:05:06Z",
+        "9999-12-31T23:59:59.999999Z",
+        None,
+    ]
+    assert [document for _, document in read] == [*DOCUMENTS, {}]
+
+
+def test_postgresql_iso_text_loses_only_a_zero_fraction() -> None:
+    assert _iso_of_text("2025-01-01T00:00:00.000000Z") == "2025-01-01T00:00:00Z"
+    assert _iso_of_text("2025-01-01T00:00:00.100000Z") == "2025-01-01T00:00:00.100000Z"
+    assert _iso_of_text("2025-01-01T00:00:00.000001Z") == "2025-01-01T00:00:00.000001Z"
+    assert _iso_of_text(None) is None

@@ -1,0 +1,127 @@
+"""Lists render their rows read as plain tuples (columns read for rendering, datetimes already
+ISO text) exactly as a single object of the same row renders."""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+from conftest import LocalEmulator
+from sqlmodel import Session
+
+from app.config import Settings
+from app.db import make_engine
+from app.models import Prediction, Task
+from app.render import (
+    PREDICTION_COLUMNS,
+    RUN_COLUMNS,
+    TaskPredictions,
+    prediction_json,
+    prediction_row_json,
+    run_json,
+    run_rows,
+    task_json,
+)
+
+CREATED = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
+
+
+def prediction(**changes: object) -> Prediction:
+    values: dict[str, object] = {
+        "id": 7, "result": [{"value": {"choices": ["Positive"]}}], "model_version": "v2",
+        "score": 0.25, "cluster": 3, "neighbors": [1, 2], "mislabeling": 0.5,
+        "created_at": CREATED, "updated_at": None, "run_id": 11, "task_id": 13, "project_id": 17,
+    }  # fmt: skip
+    return Prediction(**(values | changes))
+
+
+def as_read(row: Prediction) -> tuple[object, ...]:
+    """The row as a list reads it: datetimes as ISO text."""
+    text = {"created_at": "2025-03-04T05:06:07.890000Z", "updated_at": None}
+    return tuple(text.get(name, getattr(row, name)) for name in PREDICTION_COLUMNS)
+
+
+def test_a_prediction_row_renders_as_the_prediction_whose_update_is_its_creation() -> None:
+    row = prediction()
+    assert prediction_row_json(as_read(row)) == prediction_json(row) == {
+        "id": 7, "result": [{"value": {"choices": ["Positive"]}}], "model_version": "v2",
+        "created_ago": "", "score": 0.25, "cluster": 3, "neighbors": [1, 2], "mislabeling": 0.5,
+        "created_at": "2025-03-04T05:06:07.890000Z", "updated_at": "2025-03-04T05:06:07.890000Z",
+        "model": None, "model_run": 11, "task": 13, "project": 17,
+    }  # fmt: skip
+
+
+def test_a_prediction_row_shows_its_own_update_time() -> None:
+    read = list(as_read(prediction()))
+    read[PREDICTION_COLUMNS.index("updated_at")] = "2025-05-01T00:00:00Z"
+    assert prediction_row_json(read)["updated_at"] == "2025-05-01T00:00:00Z"
+
+
+def a_task() -> Task:
+    return Task(id=13, project_id=17, data={}, meta={}, inner_id=1, created_at=CREATED)
+
+
+def test_a_tasks_predictions_count_all_average_scores_and_name_versions_once() -> None:
+    gathered = TaskPredictions()
+    for score, version in [(0.5, "v1"), (None, "v2"), (0.25, ""), (0.0, "v1"), (None, None)]:
+        gathered.add(score, version)
+    assert (gathered.count, gathered.scores, list(gathered.versions)) == (
+        5,
+        [0.5, 0.25, 0.0],
+        ["v1", "v2"],
+    )
+    gathered.shown.append({"id": 1})
+    task = a_task()
+    shown = task_json(task, [], gathered, nested=True)
+    counts_only = task_json(task, [], gathered, nested=False)
+    assert (shown["predictions"], counts_only["predictions"]) == ([{"id": 1}], [])
+    for body in (shown, counts_only):
+        assert body["total_predictions"] == 5
+        assert body["predictions_score"] == 0.25
+        assert body["predictions_model_versions"] == "v1, v2"
+
+
+def test_a_task_without_scored_predictions_scores_zero() -> None:
+    gathered = TaskPredictions()
+    gathered.add(None, "")
+    body = task_json(a_task(), [], gathered, nested=False)
+    assert (body["total_predictions"], body["predictions_score"]) == (1, 0.0)
+    assert body["predictions_model_versions"] == ""
+
+
+@pytest.fixture
+def session(local_server: LocalEmulator) -> Iterator[Session]:
+    """A session on the shared server's database (the demo data: user 1 is Ada)."""
+    settings = Settings(data_dir=local_server.data_dir, **local_server.settings)
+    engine = make_engine(settings.sqlalchemy_url())
+    try:
+        with Session(engine) as opened:
+            yield opened
+    finally:
+        engine.dispose()
+
+
+def test_a_run_row_renders_as_the_run_with_its_creator(session: Session) -> None:
+    values = {
+        "id": 5, "created_by_id": 1, "project_id": 2, "version_id": 3, "prompt_id": 4,
+        "organization_id": 1, "project_subset": "Sample", "sample_subset_size": 9,
+        "filters_json": {"items": []}, "task_ids": [8, 9], "source_model_run_id": 6,
+        "job_id": "job", "status": "Completed", "total_tasks": 10, "total_predictions": 8,
+        "total_correct_predictions": 7, "created_at": "2025-01-01T00:00:00Z",
+        "triggered_at": "2025-01-01T00:00:01Z", "predictions_updated_at": None,
+        "completed_at": "2025-01-01T00:00:02.500000Z",
+    }  # fmt: skip
+    row = tuple(values[name] for name in RUN_COLUMNS)
+    ada = {"id": 1, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.test",
+           "username": "ada", "avatar": None}  # fmt: skip
+    (rendered,) = run_rows(session, [row])
+    assert rendered == run_json(row, ada)
+    assert list(rendered) == [
+        "id", "created_by", "project", "model_version", "parent_model", "organization",
+        "project_subset", "sample_subset_size", "filters_json", "task_ids", "source_model_run",
+        "job_id", "status", "total_tasks", "total_predictions", "total_correct_predictions",
+        "created_at", "triggered_at", "predictions_updated_at", "completed_at",
+    ]  # fmt: skip
+    assert [rendered[key] for key in list(rendered)[2:]] == [
+        2, 3, 4, 1, "Sample", 9, {"items": []}, [8, 9], 6, "job", "Completed", 10, 8, 7,
+        "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z", None, "2025-01-01T00:00:02.500000Z",
+    ]  # fmt: skip
