@@ -572,11 +572,7 @@ def test_re_evaluate_answers_the_runs_it_was_given(server: Emulator, runs: dict[
         body = {"mode": "regressions", "model_version_id": 2, "source_model_run_id": runs["a"],
                 "run_b_id": runs["b"]}  # fmt: skip
         response = api.post("/api/inference-runs/re-evaluate/", json=body)
-        if not regressed["regressions"]:
-            assert_invalid(
-                response, {"mode": ['The "regressions" mode selects no task to re-run.']}
-            )
-            return
+        assert regressed["regressions"]  # version 2 gets some of version 1's right tasks wrong
         assert response.status_code == 201, response.text
         assert response.json() == {
             **body,
