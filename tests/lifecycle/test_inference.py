@@ -284,3 +284,32 @@ def test_an_answer_the_config_cannot_hold_is_timed_as_a_failure():
                                                                                   None, "")  # fmt: skip
     assert (failed.prompt_tokens, failed.completion_tokens, failed.total_cost_usd) == (9, 0, 0.0)
     assert failed.inference_time == round(0.5 + 29.5 * chance.unit(3, "time", 1, 5), 3)
+
+
+def wrong(kind: str, data, ground_truth=None, classes=None, task_id: int = 1):
+    config = CONFIGS[kind]
+    return predict(
+        seed=3, version_id=1, accuracy=0.0, failure_rate=0.0, provider="OpenAI",
+        provider_model_id="gpt-4o-mini", prompt="Label {text}", input_fields=None,
+        shape=shape(config, classes), task_id=task_id, data=data, ground_truth=ground_truth,
+    ).output  # fmt: skip
+
+
+def test_a_wrong_span_is_on_the_first_word_however_the_text_begins():
+    for task_id in TASKS:
+        [span] = wrong("spans", {"text": "  Ada met"}, task_id=task_id)["c"]
+        assert (span["start"], span["end"], span["text"]) == (2, 5, "Ada")
+        assert span["labels"] in (["PER"], ["ORG"])
+    assert wrong("spans", {"text": "   "})["c"][0] | {"labels": None} == {
+        "start": 0, "end": 0, "text": "", "labels": None}  # fmt: skip
+    assert wrong("spans", {"other": "Ada"})["c"][0]["text"] == ""
+    assert wrong("spans", "not a dict")["c"][0]["end"] == 0
+    assert wrong("spans", {"text": 42})["c"][0]["end"] == 0
+
+
+def test_a_wrong_text_answer_differs_from_the_ground_truth_text():
+    truth = [{"from_name": "c", "type": "textarea", "value": {"text": "Refund"}}]
+    assert wrong("text", DATA, truth, classes=["Refund"]) == {"c": "Refund?"}
+    assert wrong("text", DATA, truth, classes=["Refund", "Other"]) == {"c": "Other"}
+    assert wrong("text", {"text": "  one   two three four "}) == {"c": "one two three"}
+    assert wrong("text", {"text": ""}) == {"c": ""}
