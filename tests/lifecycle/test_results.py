@@ -856,6 +856,16 @@ def test_cost_estimate_prices_each_tasks_prompt_and_longest_answer(
     assert estimate(session, prompt_id, version_id, **params) == expected
 
 
+def test_cost_estimate_of_a_project_without_labels_counts_one_completion_token(db, session):
+    session.get(Project, 2).label_config = '<View><Text name="text" value="$text"/></View>'
+    # "Label: zz": 3 tokens; an answer is at least 1 token.
+    assert estimate(session, 1, 1, project="2", project_subset="All") == priced(
+        "0.00000045", "0.00000060", "0.00000105"
+    )
+    session.rollback()
+    assert estimate(session, 1, 1, project="") == estimate(session, 1, 1)
+
+
 def test_cost_estimate_of_a_prompt_without_a_project_is_an_error_answer(db, session):
     assert estimate(session, 3, 4) == {
         "prompt_cost_usd": None, "completion_cost_usd": None, "total_cost_usd": None,
