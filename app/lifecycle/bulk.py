@@ -60,10 +60,10 @@ def _processed(values: list[Any], processor: Processor, repeated: bool) -> list[
 
 
 def _default(table: Table, name: str) -> Any:
-    """The value a column's Python-side default gives a row that does not name the column."""
+    """The value a column's Python-side default gives a row that does not name the column (the
+    compiled INSERT leaves a placeholder for no other unnamed column: a SQL default is inline)."""
     default = table.c[name].default
-    if default is None or not (default.is_scalar or default.is_callable):
-        raise ValueError(f"{table.name}.{name} has no value and no default a row can take")
+    assert default is not None and (default.is_scalar or default.is_callable)
     arg = default.arg  # type: ignore[attr-defined]  # scalar and callable defaults both have it
     return arg(None) if default.is_callable else arg
 

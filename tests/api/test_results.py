@@ -536,6 +536,121 @@ def test_subset_tasks_parameters_are_validated_together(server: Emulator) -> Non
     })  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    ("params", "errors"),
+    [
+        ({"run_a": "", "run_b": "a"}, {"run_a": ["This field is required."]}),
+        ({"run_a": "-1", "run_b": "a"}, {"run_a": ["A valid integer is required."]}),
+        ({"run_a": "a", "run_b": "1.0"}, {"run_b": ["A valid integer is required."]}),
+        # A field error comes before a run id that cannot name a run.
+        ({"run_a": "0", "run_b": "x"}, {"run_b": ["A valid integer is required."]}),
+    ],
+)
+def test_regressions_parameters_that_are_refused(
+    server: Emulator, runs: dict[str, int], params: dict[str, str], errors: dict[str, list[str]]
+) -> None:
+    params = {name: str(runs["a"]) if value == "a" else value for name, value in params.items()}
+    with server.client() as api:
+        assert_invalid(api.get("/api/inference-runs/regressions/", params=params), errors)
+
+
+@pytest.mark.parametrize("missing", ["0", "999999"])
+def test_regressions_with_a_run_not_found_are_404(
+    server: Emulator, runs: dict[str, int], missing: str
+) -> None:
+    with server.client() as api:
+        for params in (
+            {"run_a": missing, "run_b": runs["a"]},
+            {"run_a": runs["a"], "run_b": missing},
+        ):
+            assert_error(api.get("/api/inference-runs/regressions/", params=params), 404, NOT_RUN)
+
+
+def test_re_evaluate_answers_the_runs_it_was_given(server: Emulator, runs: dict[str, int]) -> None:
+    with server.client() as api:
+        regressed = api.get("/api/inference-runs/regressions/",
+                            params={"run_a": runs["a"], "run_b": runs["b"]}).json()  # fmt: skip
+        body = {"mode": "regressions", "model_version_id": 2, "source_model_run_id": runs["a"],
+                "run_b_id": runs["b"]}  # fmt: skip
+        response = api.post("/api/inference-runs/re-evaluate/", json=body)
+        assert regressed["regressions"]  # version 2 gets some of version 1's right tasks wrong
+        assert response.status_code == 201, response.text
+        assert response.json() == {
+            **body,
+            "task_ids": [i["task_id"] for i in regressed["regressions"]],
+        }
+        custom = api.post("/api/inference-runs/re-evaluate/",
+                          json={"mode": "custom", "model_version_id": 1, "task_ids": [3, 1, 3]})  # fmt: skip
+        assert custom.json() == {"mode": "custom", "model_version_id": 1, "task_ids": [3, 1]}
+        assert_invalid(
+            api.post("/api/inference-runs/re-evaluate/",
+                     json={"mode": "custom", "model_version_id": 1, "task_ids": [2, 999998, 999999]}),
+            {"task_ids": ['Invalid pk "999998" - object does not exist.']},
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(("include_total", "shown"),
+                         [(None, True), ("true", True), ("FALSE", False), ("0", False), ("no", False)])  # fmt: skip
+def test_subset_tasks_wrapper_shows_the_total_unless_asked_not_to(
+    server: Emulator, runs: dict[str, int], include_total: str | None, shown: bool
+) -> None:
+    params: dict[str, Any] = {"model_run": runs["a"], "page_size": 2}
+    if include_total is not None:
+        params["include_total"] = include_total
+    with server.client() as api:
+        body = api.get("/api/projects/1/subset-tasks", params=params).json()
+        gt = ground_truth_tasks(api)
+    [wrapper] = body["results"]
+    expected_keys = ["task_result_list", "next_cursor", "previous_cursor"]
+    assert list(wrapper) == expected_keys + (["task_count"] if shown else [])
+    assert (wrapper["next_cursor"], wrapper["previous_cursor"]) == (None, None)
+    assert [i["id"] for i in wrapper["task_result_list"]] == sorted(gt)[:2]
+    if shown:
+        assert wrapper["task_count"] == len(gt)
+
+
+@pytest.mark.parametrize("project", [0, 3, 999999])
+def test_subset_tasks_of_a_project_out_of_reach_is_404(server: Emulator, project: int) -> None:
+    with server.client() as api:
+        assert_error(
+            api.get(f"/api/projects/{project}/subset-tasks", params={"parent_model": 1}),
+            404,
+            "No Project matches the given query.",
+        )
+
+
+@pytest.mark.parametrize(("async_", "waited"), [("false", True), ("0", True), (" No ", True),
+                                                ("OFF", True), ("true", False), ("", False)])  # fmt: skip
+def test_refine_waits_for_the_rewrite_only_when_asked(
+    server: Emulator, async_: str, waited: bool
+) -> None:
+    with server.client() as api:
+        previous = next(v for v in api.get("/api/prompts/1/versions").json() if v["id"] == 1)
+        job = api.post(REFINE, params={"async": async_}, json=BODY)
+        assert job.status_code == 201, job.text
+        body = job.json()
+        assert list(body) == ["title", "reasoning", "prompt", "refinement_job_id",
+                              "refinement_status", "total_cost", "previous_version"]  # fmt: skip
+        assert body["previous_version"] == previous
+        assert body["refinement_status"] == ("Completed" if waited else "Pending")
+        read = api.get(REFINE, params={"refinement_job_id": body["refinement_job_id"]})
+        assert read.status_code == (200 if waited else 202)
+        # With no queue delay the worker may have taken the job up already; the frozen clock
+        # keeps it from ending.
+        assert read.json() == body | {"refinement_status": read.json()["refinement_status"]}
+        assert read.json()["refinement_status"] in (("Completed",) if waited
+                                                    else ("Pending", "InProgress"))  # fmt: skip
+        if not waited:
+            assert (body["title"], body["reasoning"], body["prompt"], body["total_cost"]) == (
+                None, None, "", None)  # fmt: skip
+            return
+        [new] = [v for v in api.get("/api/prompts/1/versions").json()
+                 if v["title"] == body["title"]]  # fmt: skip
+        assert body["prompt"] == new["prompt"] and body["title"].startswith("baseline (refined)")
+        assert body["reasoning"].startswith("Listed the labels the project accepts (Positive, ")
+        assert len(body["total_cost"].split(".")[1]) == 8
+
+
 # Last: it resets the server under the module's runs.
 def test_reset_removes_refinement_jobs(server: Emulator) -> None:
     with server.client() as api, server.client(None) as control:

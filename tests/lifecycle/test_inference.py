@@ -2,11 +2,15 @@
 when its accuracy says so, a wrong but valid answer otherwise, and a provider's error when its
 failure rate says so. Called directly, at fixed seeds."""
 
+import math
+
 import pytest
 
 from app.label_config import parse_label_config
+from app.lifecycle import chance
 from app.lifecycle.inference import PROVIDER_ERRORS, predict, render_prompt
 from app.lifecycle.outputs import OutputError, shape, to_result
+from app.lifecycle.pricing import cost, count_tokens, price
 
 TEXT = '<Text name="text" value="$text"/>'
 CONFIGS = {
@@ -135,3 +139,177 @@ def test_prompts_are_filled_from_the_task_data_or_get_its_fields_appended():
     assert render_prompt("Label this", data) == "Label this\nhello\n7"
     assert render_prompt("Label this", data, ["ticket", "absent"]) == "Label this\n7"
     assert render_prompt("Label this", "not a dict") == "Label this"
+
+
+# --- what a call costs, and the numbers the model draws -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [("", 0), ("a", 1), ("abcd", 1), ("abcde", 2), ("abcdefgh", 2), ("abcdefghi", 3), ("é" * 5, 2)],
+)
+def test_tokens_are_four_characters_each_rounded_up(text, tokens):
+    assert count_tokens(text) == tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "prompt_tokens", "completion_tokens", "usd"),
+    [
+        ("gpt-4o", 1000, 1000, (0.0025, 0.01)),
+        ("gpt-4o", 400, 30, (0.001, 0.0003)),
+        ("claude-3-opus-20240229", 2000, 10, (0.03, 0.00075)),
+        ("gpt-4o-mini", 1, 2, (0.00000015, 0.0000012)),
+        # A model the table does not list is priced as gpt-4o-mini.
+        ("my-fine-tune", 1000, 1000, (0.00015, 0.0006)),
+        ("", 1000, 0, (0.00015, 0.0)),
+    ],
+)
+def test_calls_are_priced_per_thousand_tokens_from_the_models_row(
+    model, prompt_tokens, completion_tokens, usd
+):
+    assert cost(model, prompt_tokens, completion_tokens) == pytest.approx(usd, rel=1e-12)
+
+
+def test_costs_are_rounded_to_a_millionth_of_a_cent():
+    # gemini-1.5-flash: $0.000075 per 1,000 prompt tokens, so $0.000000075 for one.
+    assert cost("gemini-1.5-flash", 1, 0)[0] in (0.00000007, 0.00000008)
+    assert cost("gemini-1.5-flash", 1000, 0) == (0.000075, 0.0)
+    assert price("gemini-1.5-flash") == (0.000075, 0.0003)
+    assert price("unknown") == price("gpt-4o-mini") == (0.00015, 0.0006)
+
+
+def test_draws_are_fixed_by_their_inputs_and_each_input_counts():
+    draw = chance.unit(3, "fail", 1, 7)
+    assert 0 <= draw < 1 and chance.unit(3, "fail", 1, 7) == draw
+    others = {chance.unit(4, "fail", 1, 7), chance.unit(3, "correct", 1, 7),
+              chance.unit(3, "fail", 2, 7), chance.unit(3, "fail", 1, 8)}  # fmt: skip
+    assert draw not in others and len(others) == 4
+    draws = [chance.unit(0, "x", 1, task) for task in range(2000)]
+    assert all(0 <= d < 1 for d in draws)
+    assert 0.45 < sum(draws) / len(draws) < 0.55
+
+
+@pytest.mark.parametrize(("decide", "salt"), [(chance.fails, "fail"), (chance.correct, "correct")])
+def test_a_rate_decides_against_its_own_draw_strictly_below(decide, salt):
+    for task_id in range(1, 21):
+        draw = chance.unit(5, salt, 2, task_id)
+        assert decide(5, 2, task_id, draw) is False
+        assert decide(5, 2, task_id, math.nextafter(draw, 1)) is True
+        assert (decide(5, 2, task_id, 0.0), decide(5, 2, task_id, 1.0)) == (False, True)
+
+
+# --- what one call reports -------------------------------------------------------------------
+
+
+def test_a_prediction_reports_its_tokens_cost_score_and_time():
+    for task_id in (1, 2):
+        made_ = made("choices", task_id, accuracy=1.0)
+        # "Label Ada met Globex today" (26 characters: 7 tokens) and the classes "Yes, No"
+        # (2 tokens) are sent; '{"c": "Yes"}' (12 characters: 3 tokens) comes back; gpt-4o-mini
+        # costs $0.00015 and $0.0006 per 1,000 tokens.
+        assert (made_.task_id, made_.output, made_.raw_response) == (task_id, {"c": "Yes"},
+                                                                      '{"c": "Yes"}')  # fmt: skip
+        assert (made_.prompt_tokens, made_.completion_tokens) == (9, 3)
+        assert (made_.prompt_cost_usd, made_.completion_cost_usd) == (0.00000135, 0.0000018)
+        assert made_.total_cost_usd == 0.00000315
+        assert (made_.error_type, made_.message, made_.usage) == (None, None, {})
+        # The score is drawn in [0.5, 1); the time grows with the tokens, plus up to 0.5 s.
+        score_draw = chance.unit(3, "score", 1, task_id)
+        assert made_.score == round(0.5 + 0.5 * score_draw, 4)
+        time_draw = chance.unit(3, "time", 1, task_id)
+        assert made_.inference_time == round(0.2 + 0.002 * 9 + 0.02 * 3 + 0.5 * time_draw, 3)
+
+
+def test_an_answer_is_counted_in_the_characters_it_is_written_with():
+    config = (
+        f'<View>{TEXT}<Choices name="c" toName="text"><Choice value="Négatif"/></Choices></View>'
+    )
+    truth = to_result(parse_label_config(config), {"c": "Négatif"}, DATA, "gt")
+    made_ = predict(
+        seed=3, version_id=1, accuracy=1.0, failure_rate=0.0, provider="OpenAI",
+        provider_model_id="gpt-4o", prompt="{text}", input_fields=None,
+        shape=shape(config, None), task_id=1, data=DATA, ground_truth=truth,
+    )  # fmt: skip
+    # '{"c": "Négatif"}' is 16 characters (4 tokens), not 21 escaped.
+    assert (made_.raw_response, made_.completion_tokens) == ('{"c": "Négatif"}', 4)
+    # 20 + 7 characters sent: 5 + 2 tokens at $0.0025, 4 at $0.01 per 1,000.
+    assert (made_.prompt_tokens, made_.prompt_cost_usd, made_.completion_cost_usd) == (
+        7, 0.0000175, 0.00004)  # fmt: skip
+
+
+def test_a_failed_call_reports_the_prompt_sent_and_a_longer_time():
+    messages = {
+        "RateLimitError": "Rate limit reached for gpt-4o-mini: please try again in 20s.",
+        "APITimeoutError": "Request to OpenAI timed out.",
+        "InternalServerError": "OpenAI answered 500: The server had an error while processing "
+        "your request.",
+    }
+    seen = set()
+    for task_id in TASKS:
+        failed = made("choices", task_id, accuracy=1.0, failure_rate=1.0)
+        # The error is drawn among the three, each as likely.
+        kind = ["RateLimitError", "APITimeoutError", "InternalServerError"][
+            int(chance.unit(3, "class", 1, task_id) * 3)
+        ]
+        assert (failed.error_type, failed.message) == (kind, messages[kind])
+        assert (failed.prompt_tokens, failed.completion_tokens, failed.raw_response) == (9, 0, "")
+        assert (failed.prompt_cost_usd, failed.completion_cost_usd) == (0.0, 0.0)
+        draw = chance.unit(3, "time", 1, task_id)
+        assert failed.inference_time == round(0.5 + 29.5 * draw, 3)
+        seen.add(kind)
+    assert seen == set(messages)
+
+
+def test_a_model_without_a_model_id_is_named_by_its_provider():
+    for task_id in TASKS:
+        failed = predict(
+            seed=3, version_id=1, accuracy=1.0, failure_rate=1.0, provider="Anthropic",
+            provider_model_id="", prompt="Label {text}", input_fields=None,
+            shape=shape(CONFIGS["choices"], None), task_id=task_id, data=DATA, ground_truth=None,
+        )  # fmt: skip
+        if failed.error_type == "RateLimitError":
+            assert failed.message == "Rate limit reached for Anthropic: please try again in 20s."
+        if failed.error_type == "APITimeoutError":
+            assert failed.message == "Request to Anthropic timed out."
+
+
+def test_an_answer_the_config_cannot_hold_is_timed_as_a_failure():
+    foreign = [{"from_name": "c", "type": "choices", "value": {"choices": ["Maybe"]}}]
+    failed = predict(
+        seed=3, version_id=1, accuracy=1.0, failure_rate=0.0, provider="OpenAI",
+        provider_model_id="gpt-4o-mini", prompt="Label {text}", input_fields=None,
+        shape=shape(CONFIGS["choices"], None), task_id=5, data=DATA, ground_truth=foreign,
+    )  # fmt: skip
+    assert (failed.output, failed.correct, failed.score, failed.raw_response) == (None, None,
+                                                                                  None, "")  # fmt: skip
+    assert (failed.prompt_tokens, failed.completion_tokens, failed.total_cost_usd) == (9, 0, 0.0)
+    assert failed.inference_time == round(0.5 + 29.5 * chance.unit(3, "time", 1, 5), 3)
+
+
+def wrong(kind: str, data, ground_truth=None, classes=None, task_id: int = 1):
+    config = CONFIGS[kind]
+    return predict(
+        seed=3, version_id=1, accuracy=0.0, failure_rate=0.0, provider="OpenAI",
+        provider_model_id="gpt-4o-mini", prompt="Label {text}", input_fields=None,
+        shape=shape(config, classes), task_id=task_id, data=data, ground_truth=ground_truth,
+    ).output  # fmt: skip
+
+
+def test_a_wrong_span_is_on_the_first_word_however_the_text_begins():
+    for task_id in TASKS:
+        [span] = wrong("spans", {"text": "  Ada met"}, task_id=task_id)["c"]
+        assert (span["start"], span["end"], span["text"]) == (2, 5, "Ada")
+        assert span["labels"] in (["PER"], ["ORG"])
+    assert wrong("spans", {"text": "   "})["c"][0] | {"labels": None} == {
+        "start": 0, "end": 0, "text": "", "labels": None}  # fmt: skip
+    assert wrong("spans", {"other": "Ada"})["c"][0]["text"] == ""
+    assert wrong("spans", "not a dict")["c"][0]["end"] == 0
+    assert wrong("spans", {"text": 42})["c"][0]["end"] == 0
+
+
+def test_a_wrong_text_answer_differs_from_the_ground_truth_text():
+    truth = [{"from_name": "c", "type": "textarea", "value": {"text": "Refund"}}]
+    assert wrong("text", DATA, truth, classes=["Refund"]) == {"c": "Refund?"}
+    assert wrong("text", DATA, truth, classes=["Refund", "Other"]) == {"c": "Other"}
+    assert wrong("text", {"text": "  one   two three four "}) == {"c": "one two three"}
+    assert wrong("text", {"text": ""}) == {"c": ""}

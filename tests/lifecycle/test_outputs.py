@@ -222,3 +222,11 @@ def test_output_of_a_result_without_the_control_is_none():
     assert output_of([{"from_name": "sentiment", "value": {"choices": ["A"]}}], None) is None
     links = control(UNFILLABLE, "links")
     assert output_of([{"from_name": "links", "value": {"relations": []}}], links) is None
+
+
+def test_chosen_reads_a_control_no_model_fills_by_its_lowercased_type():
+    image = '<View><Image name="img" value="$image"/><RectangleLabels name="box" toName="img"><Label value="Car"/></RectangleLabels></View>'  # noqa: E501
+    box = control(image, "box")
+    region = {"from_name": "box", "value": {"x": 1, "y": 2, "rectanglelabels": ["Car"]}}
+    assert chosen([region], box) == frozenset({"Car"})
+    assert chosen([{"from_name": "box", "value": {"RECTANGLELABELS": ["Car"]}}], box) is None

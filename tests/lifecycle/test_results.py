@@ -856,6 +856,16 @@ def test_cost_estimate_prices_each_tasks_prompt_and_longest_answer(
     assert estimate(session, prompt_id, version_id, **params) == expected
 
 
+def test_cost_estimate_of_a_project_without_labels_counts_one_completion_token(db, session):
+    session.get(Project, 2).label_config = '<View><Text name="text" value="$text"/></View>'
+    # "Label: zz": 3 tokens; an answer is at least 1 token.
+    assert estimate(session, 1, 1, project="2", project_subset="All") == priced(
+        "0.00000045", "0.00000060", "0.00000105"
+    )
+    session.rollback()
+    assert estimate(session, 1, 1, project="") == estimate(session, 1, 1)
+
+
 def test_cost_estimate_of_a_prompt_without_a_project_is_an_error_answer(db, session):
     assert estimate(session, 3, 4) == {
         "prompt_cost_usd": None, "completion_cost_usd": None, "total_cost_usd": None,
@@ -919,6 +929,18 @@ def test_the_labels_a_prompt_chooses_from(db, session):
     session.rollback()
 
 
+@pytest.fixture
+def jobs(db: Seeded) -> Iterator[None]:
+    """Refinement jobs, and the versions they save, removed after the test."""
+    yield
+    with Session(db.engine) as session:
+        for job in session.exec(select(RefineJob)).all():
+            if job.refined_version_id is not None:
+                session.delete(session.get(PromptVersion, job.refined_version_id))
+            session.delete(job)
+        session.commit()
+
+
 def refinement(session: Session, version_id: int, wait: bool, teacher: str = "gpt-4o"):
     version = session.get(PromptVersion, version_id)
     prompt = session.get(Prompt, version.prompt_id)
@@ -928,7 +950,7 @@ def refinement(session: Session, version_id: int, wait: bool, teacher: str = "gp
     return refine.start_refinement(session, user(session), prompt, version, values, clock, wait)
 
 
-def test_a_refinement_waits_in_the_queue_then_works_for_ten_seconds(db, session):
+def test_a_refinement_waits_in_the_queue_then_works_for_ten_seconds(db, session, jobs):
     job = refinement(session, 4, wait=False)
     job_id = job.id
     assert len(job_id) == 32 and int(job_id, 16) >= 0
@@ -954,27 +976,20 @@ def test_a_refinement_waits_in_the_queue_then_works_for_ten_seconds(db, session)
         assert done.next_due_at is None
         new = fresh.get(PromptVersion, done.refined_version_id)
         assert new.title == "v1 (refined)" and new.created_at.replace(tzinfo=UTC) == at(15)
-        fresh.delete(new)  # leave prompt 3's titles as they were
-        fresh.delete(done)
-        fresh.commit()
 
 
-def test_a_refinement_applies_each_due_step_of_several_jobs_in_one_pass(db, session):
+def test_a_refinement_applies_each_due_step_of_several_jobs_in_one_pass(db, session, jobs):
     first, second = refinement(session, 4, wait=False).id, refinement(session, 4, wait=False).id
     assert first != second  # same version, same instant: still two ids
     session.close()
     assert refine.settle_due(db.engine, at(20)) == 4
     with Session(db.engine) as fresh:
-        jobs = [fresh.get(RefineJob, job_id) for job_id in (first, second)]
-        titles = sorted(fresh.get(PromptVersion, j.refined_version_id).title for j in jobs)
+        done = [fresh.get(RefineJob, job_id) for job_id in (first, second)]
+        titles = sorted(fresh.get(PromptVersion, j.refined_version_id).title for j in done)
         assert titles == ["v1 (refined)", "v1 (refined) (2)"]
-        for job in jobs:
-            fresh.delete(fresh.get(PromptVersion, job.refined_version_id))
-            fresh.delete(job)
-        fresh.commit()
 
 
-def test_a_waited_refinement_saves_the_rewrite_as_a_new_version(db, session):
+def test_a_waited_refinement_saves_the_rewrite_as_a_new_version(db, session, jobs):
     job = refinement(session, 4, wait=True)
     assert (job.status, job.next_due_at) == ("Completed", None)
     assert job.completed_at.replace(tzinfo=UTC) == at(15)
@@ -1003,7 +1018,7 @@ def test_a_waited_refinement_saves_the_rewrite_as_a_new_version(db, session):
     [(5, 0.98, 0.25, "Custom", 3), (6, 0.99, 0.0, "OpenAI", None)],
 )
 def test_a_refined_version_is_a_little_more_accurate_up_to_a_cap(
-    db, session, version_id, accuracy, failure_rate, provider, few_shot
+    db, session, jobs, version_id, accuracy, failure_rate, provider, few_shot
 ):
     new = session.get(PromptVersion, refinement(session, version_id, wait=True).refined_version_id)
     assert (new.accuracy, new.failure_rate, new.provider) == (accuracy, failure_rate, provider)
@@ -1020,7 +1035,7 @@ def test_a_refinement_title_stays_within_500_characters_with_its_number(db, sess
     session.commit()
 
 
-def test_a_refinement_job_is_found_only_for_its_own_version(db, session):
+def test_a_refinement_job_is_found_only_for_its_own_version(db, session, jobs):
     job = refinement(session, 4, wait=False)
     version = session.get(PromptVersion, 4)
     assert refine.own_job(session, version, job.id).id == job.id

@@ -1,0 +1,108 @@
+"""Many rows into one table at once: every row lands in its table with its values, columns a
+row does not name take their default, and a page boundary loses nothing."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func
+from sqlmodel import Session, select
+
+from app.db import make_engine
+from app.lifecycle.bulk import PAGE_ROWS, insert_rows
+from app.models import (
+    FailedPrediction,
+    ModelRun,
+    Organization,
+    Prediction,
+    Project,
+    Prompt,
+    PromptVersion,
+    Task,
+    User,
+    table_of,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def session(migrated_database_url):
+    engine = make_engine(migrated_database_url)
+    with Session(engine) as session:
+        session.add(Organization(id=1, title="Acme"))
+        session.add(User(id=1, username="ada", organization_id=1, token="t"))
+        session.add(Project(id=1, organization_id=1))
+        session.add(Prompt(id=1, title="p", organization_id=1))
+        session.add(PromptVersion(id=1, prompt_id=1, title="v"))
+        session.flush()
+        yield session
+    engine.dispose()
+
+
+def test_rows_past_a_page_are_all_inserted_with_their_values_and_the_defaults(session):
+    count = PAGE_ROWS + 1
+    rows = [
+        {"project_id": 1, "data": {"n": n}, "created_at": T0 + timedelta(seconds=n % 3)}
+        for n in range(count)
+    ]
+    insert_rows(session, table_of(Task), rows)
+    tasks = session.exec(select(Task).order_by(Task.id)).all()
+    assert [t.data for t in tasks] == [{"n": n} for n in range(count)]
+    # Repeated instants are each stored as given.
+    assert [t.created_at.replace(tzinfo=UTC) for t in tasks[:4]] == [
+        T0, T0 + timedelta(seconds=1), T0 + timedelta(seconds=2), T0]  # fmt: skip
+    assert {(t.has_ground_truth, t.allow_skip, t.meta, t.project_id) for t in tasks} == {
+        (False, True, None, 1)
+    }
+
+
+def test_rows_with_the_same_columns_go_to_their_own_tables(session):
+    insert_rows(session, table_of(Task), [{"project_id": 1, "data": {}} for _ in range(3)])
+    task_ids = session.exec(select(Task.id).order_by(Task.id)).all()
+    session.add(ModelRun(id=1, organization_id=1, project_id=1, prompt_id=1, version_id=1,
+                         created_by_id=1, created_at=T0))  # fmt: skip
+    session.flush()
+    made = [{"run_id": 1, "task_id": task_id, "version_id": 1, "created_at": T0}
+            for task_id in task_ids[:2]]  # fmt: skip
+    failed = [{"run_id": 1, "task_id": task_ids[2], "version_id": 1, "created_at": T0}]
+    insert_rows(session, table_of(Prediction), made)
+    insert_rows(session, table_of(FailedPrediction), failed)
+    insert_rows(session, table_of(FailedPrediction), [])
+    assert (
+        session.exec(select(Prediction.task_id).order_by(Prediction.task_id)).all() == task_ids[:2]
+    )
+    [failure] = session.exec(select(FailedPrediction)).all()
+    assert (failure.task_id, failure.error_type, failure.message) == (
+        task_ids[2],
+        "ProviderError",
+        "",
+    )
+
+
+# A table of its own: the application's tables have scalar defaults only.
+PROBE = Table(
+    "bulk_probe",
+    MetaData(),
+    Column("id", Integer, primary_key=True),
+    Column("name", String, nullable=True),
+    Column("kind", String, default="plain"),
+    Column("made_by", String, default=lambda context: "factory"),
+    Column("at", DateTime, default=func.now()),
+)
+
+
+def test_columns_a_row_does_not_name_take_their_scalar_or_computed_default(session):
+    PROBE.create(session.connection())
+    insert_rows(
+        session, PROBE, [{"id": 1, "name": "a", "at": T0}, {"id": 2, "name": None, "at": T0}]
+    )
+    rows = session.execute(PROBE.select().order_by(PROBE.c.id)).all()
+    assert [(r.id, r.name, r.kind, r.made_by) for r in rows] == [
+        (1, "a", "plain", "factory"), (2, None, "plain", "factory")]  # fmt: skip
+
+
+def test_a_column_whose_default_is_computed_by_the_database_takes_it(session):
+    PROBE.create(session.connection())
+    insert_rows(session, PROBE, [{"id": 1, "name": "a"}])
+    [row] = session.execute(PROBE.select()).all()
+    assert (row.kind, row.made_by) == ("plain", "factory") and row.at is not None
