@@ -444,3 +444,15 @@ def test_a_reseeded_tasks_ground_truth_follows_its_new_annotations(api, server):
     assert flags() == [True, False, False]
     seed([[], [gt], [{**gt, "was_cancelled": True}, {"result": []}]])
     assert flags() == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "returned"),
+    [("t", True), ("y", True), ("TRUE", True), ("On", True), ("f", False), ("2", False),
+     (None, False)],
+)  # fmt: skip
+def test_an_import_reads_return_task_ids_in_each_spelling(api, untouched, spelling, returned):
+    params = {"commit_to_project": "no"} | ({} if spelling is None else
+                                            {"return_task_ids": spelling})  # fmt: skip
+    status = imported(api, untouched, [{"n": 1}], **params)
+    assert (status["return_task_ids"], status["commit_to_project"]) == (returned, False)
