@@ -233,3 +233,7 @@ def test_counts_and_creator_of_each_project_in_the_list_and_alone(initech):
         assert project["created_by"]["id"] == 96
     for other in (9601, 9602, 9603, 9604):
         assert {n: listed[other][n] for n in expected} == empty, other
+
+
+def test_an_ordering_naming_fields_thousands_of_times_orders_by_their_first_mention(initech):
+    assert ids(initech, ordering="-id," + "id,title," * 3_000) == [9605, 9604, 9603, 9602, 9601]

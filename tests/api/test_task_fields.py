@@ -426,3 +426,33 @@ def test_a_task_list_query_of_the_wrong_shape_is_refused(api, listed, params, st
 )  # fmt: skip
 def test_a_task_list_without_a_project_of_the_organization_is_refused(api, params, status, detail):
     assert_error(api.get("/api/tasks/", params=params), status, detail)
+
+
+def test_a_reseeded_tasks_ground_truth_follows_its_new_annotations(api, server):
+    def seed(annotations: list[list[dict]]) -> None:
+        tasks = [{"data": {"n": n}, "annotations": a} for n, a in enumerate(annotations)]
+        with server.client(None) as control:
+            seeded = control.post("/_emulator/seed", json={"projects": [
+                {"id": 9499, "title": "Reseeded", "organization": 1, "tasks": tasks}]})  # fmt: skip
+            assert seeded.status_code == 200, seeded.text
+
+    def flags() -> list[bool]:
+        return [t["ground_truth"] for t in tasks_of(api, 9499)["tasks"]]
+
+    gt = {"result": [], "ground_truth": True}
+    seed([[gt], [], [{"result": []}]])
+    assert flags() == [True, False, False]
+    seed([[], [gt], [{**gt, "was_cancelled": True}, {"result": []}]])
+    assert flags() == [False, True, False]
+
+
+@pytest.mark.parametrize(
+    ("spelling", "returned"),
+    [("t", True), ("y", True), ("TRUE", True), ("On", True), ("f", False), ("2", False),
+     (None, False)],
+)  # fmt: skip
+def test_an_import_reads_return_task_ids_in_each_spelling(api, untouched, spelling, returned):
+    params = {"commit_to_project": "no"} | ({} if spelling is None else
+                                            {"return_task_ids": spelling})  # fmt: skip
+    status = imported(api, untouched, [{"n": 1}], **params)
+    assert (status["return_task_ids"], status["commit_to_project"]) == (returned, False)
