@@ -38,6 +38,7 @@ from app.models import (
     Task,
     User,
 )
+from app.workspace.tasks import delete_task
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 POLICY = {
@@ -487,3 +488,70 @@ def test_a_prompt_override_changes_only_what_is_sent(db):
     for one, other in zip(plain, longer, strict=True):
         assert other["usage"]["prompt_tokens"] > one["usage"]["prompt_tokens"]
         assert other["parsed_result"] == one["parsed_result"]
+
+
+def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
+    engine, clock = db
+    run_id, tasks = external_run(engine, clock, 8)
+    with write_session(engine) as session:
+        delete_task(session, session.get(User, 1), tasks[7])
+    limit = 2**53  # the largest whole number a JSON client is sure to read back exactly
+    results = [
+        "Positive",
+        {"task_id": True},
+        {"task_id": tasks[0], "output": {"sentiment": "Positive"}, "completion_tokens": 1.5},
+        {"task_id": tasks[1], "output": {"sentiment": "Positive"}, "prompt_cost_usd": -0.01},
+        {"task_id": tasks[2], "output": {"sentiment": "Positive"}, "total_cost_usd": limit + 1},
+        {"task_id": tasks[3], "output": {"sentiment": "Positive"},
+         "inference_time": float("inf"), "completion_cost_usd": float("nan")},
+        {"task_id": tasks[4], "error": True, "message": 5, "details": ["x"]},
+        {"task_id": tasks[5], "output": {"sentiment": "Positive"}, "prompt_tokens": limit,
+         "total_cost_usd": limit, "inference_time": True, "completion_tokens": "3"},
+        {"task_id": tasks[7], "output": {"sentiment": "Positive"}},
+        {"task_id": tasks[6], "output": {"sentiment": "Positive"}, "prompt_tokens": 0,
+         "completion_tokens": None, "prompt_cost_usd": 0, "completion_cost_usd": 0.5},
+    ]  # fmt: skip
+    with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
+        external.record_predictions(session, session.get(User, 1), run_id, results, clock)
+    assert refused.value.validation_errors == {"results": [
+        "results[0]: expected an object with a task_id, got str.",
+        "results[1].task_id: a whole number is required.",
+        "results[2].completion_tokens: a whole number >= 0 or null is required.",
+        "results[3].prompt_cost_usd: a number >= 0 or null is required.",
+        "results[4].total_cost_usd: a number >= 0 or null is required.",
+        "results[5].completion_cost_usd: a number >= 0 or null is required.",
+        "results[5].inference_time: a number >= 0 or null is required.",
+        "results[6].message: a string or null is required.",
+        "results[6].details: a string or null is required.",
+        "results[7].completion_tokens: a whole number >= 0 or null is required.",
+        "results[7].inference_time: a number >= 0 or null is required.",
+        f"results[8].task_id: task {tasks[7]} is not in the subset of run {run_id}.",
+    ]}  # fmt: skip
+    failures = [
+        {"task_id": tasks[0], "error_type": 3, "message": None, "prompt_tokens": -1},
+        {"task_id": tasks[1], "message": {"text": "x"}, "total_cost_usd": "1"},
+        {"task_id": tasks[2], "error_type": None, "message": None, "completion_tokens": limit},
+    ]
+    with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
+        external.record_failures(session, session.get(User, 1), run_id, failures, clock)
+    assert refused.value.validation_errors == {"failed_predictions": [
+        "failed_predictions[0].prompt_tokens: a whole number >= 0 or null is required.",
+        "failed_predictions[0].error_type: a string or null is required.",
+        "failed_predictions[1].total_cost_usd: a number >= 0 or null is required.",
+        "failed_predictions[1].message: a string or null is required.",
+    ]}  # fmt: skip
+    # Nothing of either batch was stored.
+    with Session(engine) as session:
+        run = session.get(ModelRun, run_id)
+        assert external.pending_tasks(session, run) == tasks[:7]
+        assert (run.status, run.total_predictions, run.total_failed) == ("InProgress", 0, 0)
+    # The good items alone are taken, numbers up to the limit included; the deleted task has
+    # left the run's subset.
+    with write_session(engine) as session:
+        external.record_failures(session, session.get(User, 1), run_id, failures[2:], clock)
+        external.record_predictions(session, session.get(User, 1), run_id, [
+            {"task_id": t, "output": {"sentiment": "Negative"}, "prompt_tokens": limit,
+             "total_cost_usd": limit} for t in (*tasks[:2], *tasks[3:7])], clock)  # fmt: skip
+    run = get(engine, run_id)
+    assert (run.status, run.total_tasks, run.total_predictions, run.total_failed) == (
+        "Completed", 7, 6, 1)  # fmt: skip
