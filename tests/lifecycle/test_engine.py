@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import make_engine, write_session
-from app.errors import ValidationFailed
+from app.errors import BadRequest, ValidationFailed
 from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
@@ -235,6 +235,17 @@ def test_transitions_outside_the_table_are_refused(db):
         with pytest.raises(lifecycle.IllegalTransition) as refused:
             lifecycle.transition(session, run, RunStatus.COMPLETED, at(1), "control")
         assert set(refused.value.allowed) == {RunStatus.IN_PROGRESS, RunStatus.CANCELED}
+
+
+def test_a_forced_outcome_is_read_without_surrounding_spaces(db):
+    engine, clock = db
+    run_id = create_run_with_outcome(engine, clock, " Failed ")
+    assert get(engine, run_id).outcome == "Failed"
+    with pytest.raises(BadRequest) as refused:
+        create_run_with_outcome(engine, clock, " failed ")
+    assert refused.value.detail == (
+        'Unknown X-Emulator-Outcome "failed": use one of Completed, Failed, Stuck.'
+    )
 
 
 def test_history_records_every_status_change_with_its_instant_and_cause(db):
@@ -555,3 +566,32 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     run = get(engine, run_id)
     assert (run.status, run.total_tasks, run.total_predictions, run.total_failed) == (
         "Completed", 7, 6, 1)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("header", "policy_mode", "mode"),
+    [
+        (None, "simulated", "simulated"),
+        (None, "external", "external"),
+        (" External ", "simulated", "external"),
+        ("SIMULATED", "external", "simulated"),
+    ],
+)
+def test_the_inference_mode_is_the_headers_in_any_case_else_the_policys(header, policy_mode, mode):
+    assert external.inference_mode(header, Policy(inference_mode=policy_mode)) == mode
+
+
+def test_an_unknown_inference_mode_is_refused_naming_the_known_ones():
+    with pytest.raises(BadRequest) as refused:
+        external.inference_mode("  psychic ", Policy())
+    assert refused.value.detail == (
+        'Unknown X-Emulator-Inference "psychic": use one of simulated, external.'
+    )
+
+
+def create_run_with_outcome(engine, clock, outcome: str) -> int:
+    values = {"project": 1, "project_subset": "HasGT", "only_missing_predictions": False}
+    with write_session(engine) as session:
+        user = session.get(User, 1)
+        prompt, version = prompt_version(session, user, 1, 1)
+        return create_run(session, user, prompt, version, values, outcome, clock).id
