@@ -595,3 +595,12 @@ def create_run_with_outcome(engine, clock, outcome: str) -> int:
         user = session.get(User, 1)
         prompt, version = prompt_version(session, user, 1, 1)
         return create_run(session, user, prompt, version, values, outcome, clock).id
+
+
+def test_a_stored_policy_is_validated_once_and_each_document_gets_its_own():
+    slow = Policy(tasks_per_second=1).model_dump()
+    fast = Policy(tasks_per_second=100).model_dump()
+    first = Policy.shared(slow)
+    assert first.tasks_per_second == 1 and Policy.shared(dict(slow)) is first
+    assert Policy.shared(fast).tasks_per_second == 100
+    assert Policy.shared(slow).tasks_per_second == 1
