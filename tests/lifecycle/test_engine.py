@@ -507,6 +507,7 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     with write_session(engine) as session:
         delete_task(session, session.get(User, 1), tasks[7])
     limit = 2**53  # the largest whole number a JSON client is sure to read back exactly
+    most = 2**31 - 1  # the most tokens a count column holds
     results = [
         "Positive",
         {"task_id": True},
@@ -516,7 +517,7 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
         {"task_id": tasks[3], "output": {"sentiment": "Positive"},
          "inference_time": float("inf"), "completion_cost_usd": float("nan")},
         {"task_id": tasks[4], "error": True, "message": 5, "details": ["x"]},
-        {"task_id": tasks[5], "output": {"sentiment": "Positive"}, "prompt_tokens": limit,
+        {"task_id": tasks[5], "output": {"sentiment": "Positive"}, "prompt_tokens": most + 1,
          "total_cost_usd": limit, "inference_time": True, "completion_tokens": "3"},
         {"task_id": tasks[7], "output": {"sentiment": "Positive"}},
         {"task_id": tasks[6], "output": {"sentiment": "Positive"}, "prompt_tokens": 0,
@@ -534,6 +535,7 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
         "results[5].inference_time: a number >= 0 or null is required.",
         "results[6].message: a string or null is required.",
         "results[6].details: a string or null is required.",
+        "results[7].prompt_tokens: Ensure this value is less than or equal to 2147483647.",
         "results[7].completion_tokens: a whole number >= 0 or null is required.",
         "results[7].inference_time: a number >= 0 or null is required.",
         f"results[8].task_id: task {tasks[7]} is not in the subset of run {run_id}.",
@@ -541,7 +543,7 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     failures = [
         {"task_id": tasks[0], "error_type": 3, "message": None, "prompt_tokens": -1},
         {"task_id": tasks[1], "message": {"text": "x"}, "total_cost_usd": "1"},
-        {"task_id": tasks[2], "error_type": None, "message": None, "completion_tokens": limit},
+        {"task_id": tasks[2], "error_type": None, "message": None, "completion_tokens": most},
     ]
     with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
         external.record_failures(session, session.get(User, 1), run_id, failures, clock)
@@ -556,12 +558,12 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
         run = session.get(ModelRun, run_id)
         assert external.pending_tasks(session, run) == tasks[:7]
         assert (run.status, run.total_predictions, run.total_failed) == ("InProgress", 0, 0)
-    # The good items alone are taken, numbers up to the limit included; the deleted task has
+    # The good items alone are taken, numbers up to their limits included; the deleted task has
     # left the run's subset.
     with write_session(engine) as session:
         external.record_failures(session, session.get(User, 1), run_id, failures[2:], clock)
         external.record_predictions(session, session.get(User, 1), run_id, [
-            {"task_id": t, "output": {"sentiment": "Negative"}, "prompt_tokens": limit,
+            {"task_id": t, "output": {"sentiment": "Negative"}, "prompt_tokens": most,
              "total_cost_usd": limit} for t in (*tasks[:2], *tasks[3:7])], clock)  # fmt: skip
     run = get(engine, run_id)
     assert (run.status, run.total_tasks, run.total_predictions, run.total_failed) == (
