@@ -1,5 +1,6 @@
 """The lifecycle with a fixed clock: every step happens at the instant it is due."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,7 @@ from app.lifecycle.subsets import (
     subset_counts,
     subset_query,
 )
+from app.lifecycle.worker import Worker
 from app.lookups import prompt_version
 from app.main import prepare_database
 from app.migrate import migrate
@@ -499,6 +501,19 @@ def test_a_prompt_override_changes_only_what_is_sent(db):
     for one, other in zip(plain, longer, strict=True):
         assert other["usage"]["prompt_tokens"] > one["usage"]["prompt_tokens"]
         assert other["parsed_result"] == one["parsed_result"]
+    # A version that always fails answers the provider's error with what was sent and spent.
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = 1.0
+    (failed,) = try_on(engine, tasks[:1])
+    errors = {(kind, text.format(model="gpt-4o-mini", provider="OpenAI"))
+              for kind, text in PROVIDER_ERRORS}  # fmt: skip
+    assert set(failed) == {"task_id", "annotation_result", "parsed_result", "raw_response",
+                           "usage", "error"}  # fmt: skip
+    assert (failed["error"]["error_type"], failed["error"]["message"]) in errors
+    assert set(failed["error"]) == {"error_type", "message"}
+    assert (failed["annotation_result"], failed["raw_response"]) == ([], "")
+    assert failed["usage"]["prompt_tokens"] == plain[0]["usage"]["prompt_tokens"]
+    assert failed["usage"]["completion_tokens"] == 0
 
 
 def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
@@ -606,3 +621,10 @@ def test_a_stored_policy_is_validated_once_and_each_document_gets_its_own():
     assert first.tasks_per_second == 1 and Policy.shared(dict(slow)) is first
     assert Policy.shared(fast).tasks_per_second == 100
     assert Policy.shared(slow).tasks_per_second == 1
+
+
+def test_a_worker_not_started_is_not_alive_and_stops_at_once():
+    worker = Worker(None, Clock(wall=lambda: T0), interval=0.1)  # type: ignore[arg-type]
+    assert (worker.alive, worker.last_error) == (False, None)
+    asyncio.run(worker.stop())
+    assert not worker.alive
