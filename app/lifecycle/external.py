@@ -25,6 +25,7 @@ from app.lifecycle.model import run_model, task_inputs
 from app.lifecycle.outputs import OutputError, matches, to_result
 from app.lifecycle.policy import Policy
 from app.models import (
+    MAX_ID,
     FailedPrediction,
     ModelRun,
     Prediction,
@@ -42,6 +43,7 @@ INFERENCE_HEADER = "X-Emulator-Inference"
 MAX_BATCH_ITEMS = 10_000
 ITEM = re.compile(r"\w+\[(\d+)\]")
 COUNTS = ("prompt_tokens", "completion_tokens")
+MAX_COUNT = MAX_ID
 AMOUNTS = ("prompt_cost_usd", "completion_cost_usd", "total_cost_usd", "inference_time")
 
 
@@ -154,6 +156,12 @@ def _numbers(where: str, item: dict[str, Any], errors: list[str]) -> dict[str, A
         ):
             kind = "a whole number" if whole else "a number"
             errors.append(f"{where}.{name}: {kind} >= 0 or null is required.")
+            values[name] = None
+        elif whole and value > MAX_COUNT:
+            # The count columns are 32-bit integers (as Label Studio's are on PostgreSQL).
+            errors.append(
+                f"{where}.{name}: Ensure this value is less than or equal to {MAX_COUNT}."
+            )
             values[name] = None
         else:
             values[name] = value

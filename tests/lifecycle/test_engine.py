@@ -1,5 +1,6 @@
 """The lifecycle with a fixed clock: every step happens at the instant it is due."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,7 +9,7 @@ from sqlmodel import Session, select
 
 from app.config import Settings
 from app.db import make_engine, write_session
-from app.errors import ValidationFailed
+from app.errors import BadRequest, ValidationFailed
 from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
@@ -23,6 +24,7 @@ from app.lifecycle.subsets import (
     subset_counts,
     subset_query,
 )
+from app.lifecycle.worker import Worker
 from app.lookups import prompt_version
 from app.main import prepare_database
 from app.migrate import migrate
@@ -38,6 +40,7 @@ from app.models import (
     Task,
     User,
 )
+from app.workspace.tasks import delete_task
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 POLICY = {
@@ -234,6 +237,17 @@ def test_transitions_outside_the_table_are_refused(db):
         with pytest.raises(lifecycle.IllegalTransition) as refused:
             lifecycle.transition(session, run, RunStatus.COMPLETED, at(1), "control")
         assert set(refused.value.allowed) == {RunStatus.IN_PROGRESS, RunStatus.CANCELED}
+
+
+def test_a_forced_outcome_is_read_without_surrounding_spaces(db):
+    engine, clock = db
+    run_id = create_run_with_outcome(engine, clock, " Failed ")
+    assert get(engine, run_id).outcome == "Failed"
+    with pytest.raises(BadRequest) as refused:
+        create_run_with_outcome(engine, clock, " failed ")
+    assert refused.value.detail == (
+        'Unknown X-Emulator-Outcome "failed": use one of Completed, Failed, Stuck.'
+    )
 
 
 def test_history_records_every_status_change_with_its_instant_and_cause(db):
@@ -487,3 +501,130 @@ def test_a_prompt_override_changes_only_what_is_sent(db):
     for one, other in zip(plain, longer, strict=True):
         assert other["usage"]["prompt_tokens"] > one["usage"]["prompt_tokens"]
         assert other["parsed_result"] == one["parsed_result"]
+    # A version that always fails answers the provider's error with what was sent and spent.
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = 1.0
+    (failed,) = try_on(engine, tasks[:1])
+    errors = {(kind, text.format(model="gpt-4o-mini", provider="OpenAI"))
+              for kind, text in PROVIDER_ERRORS}  # fmt: skip
+    assert set(failed) == {"task_id", "annotation_result", "parsed_result", "raw_response",
+                           "usage", "error"}  # fmt: skip
+    assert (failed["error"]["error_type"], failed["error"]["message"]) in errors
+    assert set(failed["error"]) == {"error_type", "message"}
+    assert (failed["annotation_result"], failed["raw_response"]) == ([], "")
+    assert failed["usage"]["prompt_tokens"] == plain[0]["usage"]["prompt_tokens"]
+    assert failed["usage"]["completion_tokens"] == 0
+
+
+def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
+    engine, clock = db
+    run_id, tasks = external_run(engine, clock, 8)
+    with write_session(engine) as session:
+        delete_task(session, session.get(User, 1), tasks[7])
+    limit = 2**53  # the largest whole number a JSON client is sure to read back exactly
+    most = 2**31 - 1  # the most tokens a count column holds
+    results = [
+        "Positive",
+        {"task_id": True},
+        {"task_id": tasks[0], "output": {"sentiment": "Positive"}, "completion_tokens": 1.5},
+        {"task_id": tasks[1], "output": {"sentiment": "Positive"}, "prompt_cost_usd": -0.01},
+        {"task_id": tasks[2], "output": {"sentiment": "Positive"}, "total_cost_usd": limit + 1},
+        {"task_id": tasks[3], "output": {"sentiment": "Positive"},
+         "inference_time": float("inf"), "completion_cost_usd": float("nan")},
+        {"task_id": tasks[4], "error": True, "message": 5, "details": ["x"]},
+        {"task_id": tasks[5], "output": {"sentiment": "Positive"}, "prompt_tokens": most + 1,
+         "total_cost_usd": limit, "inference_time": True, "completion_tokens": "3"},
+        {"task_id": tasks[7], "output": {"sentiment": "Positive"}},
+        {"task_id": tasks[6], "output": {"sentiment": "Positive"}, "prompt_tokens": 0,
+         "completion_tokens": None, "prompt_cost_usd": 0, "completion_cost_usd": 0.5},
+    ]  # fmt: skip
+    with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
+        external.record_predictions(session, session.get(User, 1), run_id, results, clock)
+    assert refused.value.validation_errors == {"results": [
+        "results[0]: expected an object with a task_id, got str.",
+        "results[1].task_id: a whole number is required.",
+        "results[2].completion_tokens: a whole number >= 0 or null is required.",
+        "results[3].prompt_cost_usd: a number >= 0 or null is required.",
+        "results[4].total_cost_usd: a number >= 0 or null is required.",
+        "results[5].completion_cost_usd: a number >= 0 or null is required.",
+        "results[5].inference_time: a number >= 0 or null is required.",
+        "results[6].message: a string or null is required.",
+        "results[6].details: a string or null is required.",
+        "results[7].prompt_tokens: Ensure this value is less than or equal to 2147483647.",
+        "results[7].completion_tokens: a whole number >= 0 or null is required.",
+        "results[7].inference_time: a number >= 0 or null is required.",
+        f"results[8].task_id: task {tasks[7]} is not in the subset of run {run_id}.",
+    ]}  # fmt: skip
+    failures = [
+        {"task_id": tasks[0], "error_type": 3, "message": None, "prompt_tokens": -1},
+        {"task_id": tasks[1], "message": {"text": "x"}, "total_cost_usd": "1"},
+        {"task_id": tasks[2], "error_type": None, "message": None, "completion_tokens": most},
+    ]
+    with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
+        external.record_failures(session, session.get(User, 1), run_id, failures, clock)
+    assert refused.value.validation_errors == {"failed_predictions": [
+        "failed_predictions[0].prompt_tokens: a whole number >= 0 or null is required.",
+        "failed_predictions[0].error_type: a string or null is required.",
+        "failed_predictions[1].total_cost_usd: a number >= 0 or null is required.",
+        "failed_predictions[1].message: a string or null is required.",
+    ]}  # fmt: skip
+    # Nothing of either batch was stored.
+    with Session(engine) as session:
+        run = session.get(ModelRun, run_id)
+        assert external.pending_tasks(session, run) == tasks[:7]
+        assert (run.status, run.total_predictions, run.total_failed) == ("InProgress", 0, 0)
+    # The good items alone are taken, numbers up to their limits included; the deleted task has
+    # left the run's subset.
+    with write_session(engine) as session:
+        external.record_failures(session, session.get(User, 1), run_id, failures[2:], clock)
+        external.record_predictions(session, session.get(User, 1), run_id, [
+            {"task_id": t, "output": {"sentiment": "Negative"}, "prompt_tokens": most,
+             "total_cost_usd": limit} for t in (*tasks[:2], *tasks[3:7])], clock)  # fmt: skip
+    run = get(engine, run_id)
+    assert (run.status, run.total_tasks, run.total_predictions, run.total_failed) == (
+        "Completed", 7, 6, 1)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("header", "policy_mode", "mode"),
+    [
+        (None, "simulated", "simulated"),
+        (None, "external", "external"),
+        (" External ", "simulated", "external"),
+        ("SIMULATED", "external", "simulated"),
+    ],
+)
+def test_the_inference_mode_is_the_headers_in_any_case_else_the_policys(header, policy_mode, mode):
+    assert external.inference_mode(header, Policy(inference_mode=policy_mode)) == mode
+
+
+def test_an_unknown_inference_mode_is_refused_naming_the_known_ones():
+    with pytest.raises(BadRequest) as refused:
+        external.inference_mode("  psychic ", Policy())
+    assert refused.value.detail == (
+        'Unknown X-Emulator-Inference "psychic": use one of simulated, external.'
+    )
+
+
+def create_run_with_outcome(engine, clock, outcome: str) -> int:
+    values = {"project": 1, "project_subset": "HasGT", "only_missing_predictions": False}
+    with write_session(engine) as session:
+        user = session.get(User, 1)
+        prompt, version = prompt_version(session, user, 1, 1)
+        return create_run(session, user, prompt, version, values, outcome, clock).id
+
+
+def test_a_stored_policy_is_validated_once_and_each_document_gets_its_own():
+    slow = Policy(tasks_per_second=1).model_dump()
+    fast = Policy(tasks_per_second=100).model_dump()
+    first = Policy.shared(slow)
+    assert first.tasks_per_second == 1 and Policy.shared(dict(slow)) is first
+    assert Policy.shared(fast).tasks_per_second == 100
+    assert Policy.shared(slow).tasks_per_second == 1
+
+
+def test_a_worker_not_started_is_not_alive_and_stops_at_once():
+    worker = Worker(None, Clock(wall=lambda: T0), interval=0.1)  # type: ignore[arg-type]
+    assert (worker.alive, worker.last_error) == (False, None)
+    asyncio.run(worker.stop())
+    assert not worker.alive
