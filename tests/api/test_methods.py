@@ -10,6 +10,7 @@ from conftest import ADA_TOKEN
 
 from app.main import create_app
 from app.methods import _field_info, capfirst, metadata, path_methods, view_name
+from app.openapi import contract
 
 from .envelope import assert_error
 
@@ -163,6 +164,19 @@ def test_metadata_describes_put_of_a_detail_view_with_every_field_of_its_body():
     assert list(body) == ["name", "description", "renders", "parses", "actions"]
     assert body["name"] == "Prompts Detail"
     assert body["actions"] == {"PUT": PROMPT_PUT_FIELDS}
+
+
+def test_metadata_of_a_post_without_a_body_has_an_empty_action():
+    template = (
+        "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs/{inference_run_id}/cancel"
+    )
+    assert metadata(template, ["POST", "OPTIONS"]) == {
+        "name": "Cancel List",
+        "description": contract()["paths"][template]["post"]["description"],
+        "renders": RENDERS,
+        "parses": PARSES,
+        "actions": {"POST": {}},
+    }
 
 
 def test_metadata_has_no_action_for_a_method_the_path_does_not_allow():

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from app.observability import Metrics, RequestIds, RequestMiddleware
+from app.observability import BodyTooLarge, Metrics, RequestIds, RequestMiddleware
 
 GENERATED = r"[0-9a-f]{32}"
 
@@ -26,12 +26,17 @@ def answer(status: int, state: dict[str, Any] | None = None):
     return app
 
 
-def serve(middleware: RequestMiddleware, headers: list[tuple[bytes, bytes]]) -> list[dict]:
-    """One GET /api/x through the middleware; the messages it sent."""
+def serve(
+    middleware: RequestMiddleware, headers: list[tuple[bytes, bytes]], chunks: tuple = (b"",)
+) -> list[dict]:
+    """One GET /api/x through the middleware, its body sent in ``chunks``; the messages it
+    sent."""
     sent: list[dict] = []
+    pending = list(chunks)
 
     async def receive() -> dict:
-        return {"type": "http.request", "body": b"", "more_body": False}
+        body = pending.pop(0)
+        return {"type": "http.request", "body": body, "more_body": bool(pending)}
 
     async def send(message: dict) -> None:
         sent.append(message)
@@ -91,8 +96,10 @@ def test_a_declared_body_above_the_limit_is_refused_before_the_application_runs(
     start, body = serve(middleware, [(b"content-length", b"1025")])
     assert ran == []
     assert start["status"] == 413
-    detail = json.loads(body["body"])["detail"]
-    assert detail == "Request body is too large: the limit is 1024 bytes."
+    envelope = json.loads(body["body"])
+    assert envelope == {"id": envelope["id"], "status_code": 413, "version": "1.23.2",
+                        "detail": "Request body is too large: the limit is 1024 bytes.",
+                        "exc_info": None}  # fmt: skip
     labels = {"method": "GET", "route": "unmatched", "status": "413"}
     assert metrics.registry.get_sample_value("lse_http_requests_total", labels) == 1
     assert (
@@ -153,3 +160,45 @@ def test_runs_by_status_are_all_zero_before_the_database_is_open(metrics):
     sample = metrics.registry.get_sample_value
     statuses = ["Pending", "InProgress", "Completed", "Failed", "Canceled"]
     assert [sample("lse_runs", {"status": s}) for s in statuses] == [0, 0, 0, 0, 0]
+
+
+def read_whole_body(received: list[int]):
+    """An application that reads the whole body, then answers 200."""
+
+    async def app(scope, receive, send) -> None:
+        more = True
+        while more:
+            message = await receive()
+            received.append(len(message["body"]))
+            more = message["more_body"]
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b""})
+
+    return app
+
+
+def test_a_streamed_body_of_exactly_the_limit_is_read_whole(metrics):
+    received: list[int] = []
+    middleware = RequestMiddleware(read_whole_body(received), metrics, 1024, json_logs=False)
+    start, _ = serve(middleware, [], chunks=(b"x" * 1000, b"x" * 24))
+    assert (start["status"], received) == (200, [1000, 24])
+    # The application gave no headers: the request id is the only one.
+    assert [name for name, _ in start["headers"]] == [b"x-request-id"]
+
+
+def test_a_streamed_body_one_byte_past_the_limit_is_refused_as_it_arrives(metrics):
+    received: list[int] = []
+    middleware = RequestMiddleware(read_whole_body(received), metrics, 1024, json_logs=False)
+    with pytest.raises(BodyTooLarge, match="^Request body is too large: the limit is 1024 bytes.$"):
+        serve(middleware, [], chunks=(b"x" * 1000, b"x" * 25))
+    assert received == [1000]
+
+
+def test_a_request_whose_application_fails_before_answering_is_counted_as_500(metrics):
+    async def app(scope, receive, send) -> None:
+        raise RuntimeError("no answer")
+
+    with pytest.raises(RuntimeError):
+        serve(RequestMiddleware(app, metrics, 1024, json_logs=False), [])
+    labels = {"method": "GET", "route": "unmatched", "status": "500"}
+    assert metrics.registry.get_sample_value("lse_http_requests_total", labels) == 1
