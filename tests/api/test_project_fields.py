@@ -204,6 +204,7 @@ def test_a_create_ignores_the_fields_only_an_update_takes(api):
 
     assert only_update
     assert settings(made) == settings(plain)
+    assert plain["label_config"] == "<View></View>"  # Label Studio's default config
 
 
 def test_objects_of_an_update_change_the_keys_they_name_and_keep_the_others(api):

@@ -62,7 +62,7 @@ def test_an_import_stores_every_field_of_its_items_and_the_defaults_of_the_other
              "annotations": [
                  {"result": RESULT, "ground_truth": True, "was_cancelled": "false",
                   "completed_by": 1, "lead_time": "2.5", "import_id": INT64_MAX},
-                 {"result": [], "was_cancelled": True},
+                 {"result": [], "was_cancelled": True, "completed_by": None},
              ],
              "predictions": [
                  {"result": RESULT, "score": "0.25", "model_version": 7, "cluster": "3",
@@ -123,6 +123,11 @@ def test_inner_ids_continue_from_the_projects_highest(api, project):
     imported(api, project, {"text": "single item, not a list"})
 
     assert made["inner_id"] == 41
+    assert (made["allow_skip"], made["meta"]) == (True, {})
+    kept = api.post("/api/tasks/", json={"project": project, "data": {}, "allow_skip": "false",
+                                         "meta": None, "inner_id": 7})  # fmt: skip
+    assert (kept.json()["allow_skip"], kept.json()["meta"]) == (False, {})
+    api.delete(f"/api/tasks/{kept.json()['id']}/").raise_for_status()
     assert unset.json()["inner_id"] == 42
     assert [t["inner_id"] for t in tasks_of(api, project)["tasks"]] == [1, 2, 41, 42, 43]
 
