@@ -8,6 +8,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from app.label_config import parse_label_config
@@ -15,6 +16,7 @@ from app.models import FewShotExample, ModelProviderConnection, Prompt, PromptVe
 from app.render import (
     StoredDateTime,
     StoredJSON,
+    TaskPredictions,
     annotation_json,
     connection,
     few_shot_example,
@@ -29,6 +31,7 @@ from app.render import (
     prediction_json,
     project,
     project_import_json,
+    read_column,
     refined_prompt,
     task_json,
     user_simple,
@@ -101,11 +104,35 @@ def test_a_datetime_stored_as_sqlite_text_is_read_as_rendered(stored, shown):
     assert read(stored) == shown
 
 
-def test_a_datetime_from_postgresql_is_read_in_utc():
+@pytest.mark.parametrize(
+    ("written", "shown"),
+    [
+        (None, None),
+        ("2026-01-02T03:04:05.000000Z", "2026-01-02T03:04:05Z"),
+        ("2026-01-02T03:04:05.123456Z", "2026-01-02T03:04:05.123456Z"),
+        ("0005-01-02T03:04:05.000010Z", "0005-01-02T03:04:05.000010Z"),
+    ],
+)
+def test_a_datetime_from_postgresql_is_read_from_the_utc_text_it_writes(written, shown):
     read = StoredDateTime().result_processor(POSTGRES, None)
     assert read is not None
-    assert read(T0.astimezone(timezone(timedelta(hours=1)))) == "2026-01-02T03:04:05Z"
-    assert StoredJSON().result_processor(POSTGRES, None) is None  # psycopg decodes JSON itself
+    assert read(written) == shown
+
+
+def test_postgresql_writes_datetimes_in_utc_and_json_as_its_stored_text():
+    column = read_column(Prompt.__table__.c.created_at)  # type: ignore[attr-defined]
+    sql = str(select(column).compile(dialect=POSTGRES))
+    assert (
+        """to_char(prompt.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""" in sql
+    )
+    json_column = read_column(Prompt.__table__.c.output_classes)  # type: ignore[attr-defined]
+    assert "CAST(prompt.output_classes AS TEXT)" in str(
+        select(json_column).compile(dialect=POSTGRES)
+    )
+    read = StoredJSON().result_processor(POSTGRES, None)
+    assert read is not None
+    assert read('{"a": [1, 2.5]}') == {"a": [1, 2.5]}
+    assert read("null") is None
 
 
 @pytest.mark.parametrize(
@@ -427,6 +454,15 @@ def prediction(pk: int, score: float | None, version_name: str, updated: Any = N
                            updated_at=updated, run_id=11, task_id=20, project_id=8)  # fmt: skip
 
 
+def gathered(predictions: list[Any]) -> TaskPredictions:
+    """A task's predictions gathered oldest first, as a page of tasks reads them."""
+    summary = TaskPredictions()
+    for one in predictions:
+        summary.add(one.score, one.model_version)
+        summary.shown.append(prediction_json(one))
+    return summary
+
+
 TASK = SimpleNamespace(id=20, allow_skip=True, data={"text": "t"}, has_ground_truth=True,
                        inner_id=3, meta={}, project_id=8, created_at=T0, updated_at=None)  # fmt: skip
 
@@ -465,7 +501,7 @@ def test_a_tasks_annotation_and_prediction_summaries():
     ]
     predictions = [prediction(6, 0.5, "v1"), prediction(7, None, "v2"),
                    prediction(8, 1.0, "v1"), prediction(9, 0.0, "")]  # fmt: skip
-    body = task_json(TASK, annotations, predictions)
+    body = task_json(TASK, annotations, gathered(predictions))
     assert {k: body[k] for k in (
         "agreement", "annotations_ids", "annotators", "annotators_count", "avg_lead_time",
         "cancelled_annotations", "completed_at", "is_labeled", "predictions_model_versions",
@@ -482,15 +518,15 @@ def test_a_tasks_annotation_and_prediction_summaries():
     }  # fmt: skip
     assert [a["id"] for a in body["annotations"]] == [1, 2, 3, 4, 5]
     assert [p["id"] for p in body["predictions"]] == [6, 7, 8, 9]
-    counts_only = task_json(TASK, annotations, predictions, nested=False)
+    counts_only = task_json(TASK, annotations, gathered(predictions), nested=False)
     assert (counts_only["annotations"], counts_only["predictions"]) == ([], [])
     assert counts_only["total_predictions"] == 4
 
 
 def test_a_task_with_one_finished_annotation_agrees_fully_and_one_without_any_is_unlabeled():
-    one = task_json(TASK, [annotation(1, 2), annotation(2, 3, cancelled=True)], [])
+    one = task_json(TASK, [annotation(1, 2), annotation(2, 3, cancelled=True)], gathered([]))
     assert (one["agreement"], one["is_labeled"], one["avg_lead_time"]) == (100.0, True, 0.0)
-    assert task_json(TASK, [], []) == {
+    assert task_json(TASK, [], gathered([])) == {
         "id": 20, "agreement": 0.0, "agreement_selected": 0.0, "allow_skip": True,
         "annotation_time": None, "annotations": [], "annotations_ids": "",
         "annotations_results": "", "annotators": [], "annotators_count": 0,
@@ -564,7 +600,10 @@ def test_each_shape_of_a_project_has_exactly_the_fields_of_its_schema(shape, sch
 @pytest.mark.parametrize(
     ("body", "schema"),
     [
-        (lambda: task_json(TASK, [annotation(1, 2)], [prediction(5, 0.5, "v1")]), "LseTask"),
+        (
+            lambda: task_json(TASK, [annotation(1, 2)], gathered([prediction(5, 0.5, "v1")])),
+            "LseTask",
+        ),
         (lambda: prediction_json(prediction(5, 0.5, "v1")), "Prediction"),
     ],
     ids=["task", "prediction"],
