@@ -191,11 +191,17 @@ def test_docs_and_redoc_render_with_the_internet_blocked(page: Page, emulator: E
             route.abort()
 
     page.route("**/*", only_the_server)
+    # Both pages render the whole definition in the browser: seconds on a busy machine.
+    rendered = 60_000
     page.goto(origin + "/docs")
-    expect(page.locator(".opblock-summary-path", has_text="/inference-runs").first).to_be_visible()
-    expect(page.locator(".opblock-tag-section").first).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text="/inference-runs").first).to_be_visible(
+        timeout=rendered
+    )
+    expect(page.locator(".opblock-tag-section").first).to_be_visible(timeout=rendered)
     page.goto(origin + "/redoc")
-    expect(page.locator("h2", has_text="Run prompt inference").first).to_be_visible()
+    expect(page.locator("h2", has_text="Run prompt inference").first).to_be_visible(
+        timeout=rendered
+    )
     assert outside == []
 
 
