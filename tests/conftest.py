@@ -5,6 +5,7 @@ import functools
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -19,6 +20,7 @@ import httpx
 import psycopg
 import pytest
 import uvicorn
+import yaml
 
 from app.config import Settings
 from app.db import make_engine
@@ -42,6 +44,10 @@ assert set(BACKENDS) <= {"sqlite", "postgresql"}, f"LSE_TEST_BACKENDS={BACKENDS}
 # end-to-end tier, which runs the installed code and so is out of reach of mutants.
 PROCESS_FIXTURES = {"start_emulator", "lse_url"}
 
+# One TLS context for every test's HTTP client: httpx builds one per client otherwise, loading
+# the CA bundle each time (a tenth of the in-process tier's time), for servers on plain HTTP.
+TLS = ssl.create_default_context()
+
 
 # The files whose tests take longest (seconds each, mostly waiting on server processes), or
 # whose one test is long (the schemathesis sweep of every operation): run first, so that the
@@ -62,6 +68,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.process)
     items.sort(key=lambda item: not item.nodeid.startswith(LONG_FIRST))
+
+
+@functools.cache
+def contract_document() -> dict:
+    """Label Studio's definition (app/contract/openapi.yaml), parsed once per test process and
+    by libyaml (the pure-Python parser takes a second for it): read it, never change it."""
+    text = (Path(__file__).parents[1] / "app/contract/openapi.yaml").read_text(encoding="utf-8")
+    return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @functools.cache
@@ -200,7 +214,7 @@ class Emulator:
 
     def client(self, token: str | None = ADA_TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Token {token}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return httpx.Client(base_url=self.url, headers=headers, timeout=30, verify=TLS)
 
 
 class LocalEmulator(Emulator):

@@ -5,7 +5,6 @@ process (both backends)."""
 import time
 from typing import Any
 
-import httpx
 import pytest
 from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
@@ -51,7 +50,7 @@ def judged(server: Emulator, run_id: int) -> dict[int, bool]:
     """Task -> correct of a run's predictions on ground-truth tasks, read by the client: from
     the prediction's result against the ground truth where it names labels, else from the
     control plane's per-task view."""
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         rows = control.get(f"/_emulator/runs/{run_id}/tasks", params={"limit": 1000}).json()
     out = {r["id"]: r["correct"] for r in rows["tasks"] if r["state"] == "predicted"
            and r["ground_truth"]}  # fmt: skip
@@ -90,7 +89,7 @@ def test_indicators_agree_with_predictions_read_back(server, two_runs):
 
 def test_two_versions_compared_through_regressions(server, two_runs):
     a, b = two_runs
-    with httpx.Client(base_url=server.url, headers={"Authorization": f"Token {ADA_TOKEN}"}) as api:
+    with server.client() as api:
         body = api.get("/api/inference-runs/regressions/",
                        params={"run_a": a.id, "run_b": b.id}).json()  # fmt: skip
     ca, cb = judged(server, a.id), judged(server, b.id)

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import httpx
 import jwt
 import pytest
-from conftest import ADA_TOKEN, FAST, HANK_TOKEN, Emulator
+from conftest import ADA_TOKEN, FAST, HANK_TOKEN, TLS, Emulator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from label_studio_sdk.types import ModelRun
@@ -134,7 +134,7 @@ def test_refresh_jwt_key_is_exchanged_for_access_tokens(
     emulator, refresh = personal_token
     sent: list[httpx.Request] = []
 
-    with httpx.Client(timeout=30, event_hooks={"request": [sent.append]}) as recording:
+    with httpx.Client(timeout=30, event_hooks={"request": [sent.append]}, verify=TLS) as recording:
         client = sdk(emulator, api_key=refresh, httpx_client=recording)
         run = client.prompts.runs.create(prompt_id=PROMPT, version_id=EXACT, project=REVIEWS)
         listed = client.prompts.runs.list(prompt_id=PROMPT, version_id=EXACT, project=REVIEWS)
@@ -156,7 +156,7 @@ def test_refresh_jwt_itself_is_refused_as_a_bearer_token(
     emulator, refresh = personal_token
     access = sdk(emulator).tokens.refresh(refresh=refresh).access
 
-    with httpx.Client(base_url=emulator.url, timeout=30) as http:
+    with httpx.Client(base_url=emulator.url, timeout=30, verify=TLS) as http:
         as_refresh = http.get("/api/token/", headers={"Authorization": f"Bearer {refresh}"})
         as_access = http.get("/api/token/", headers={"Authorization": f"Bearer {access}"})
 

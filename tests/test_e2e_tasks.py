@@ -4,7 +4,6 @@ predictions through label-studio-sdk against a real emulator process."""
 import itertools
 import time
 
-import httpx
 import pytest
 from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
@@ -23,7 +22,7 @@ def sdk(emulator: Emulator, token: str = ADA_TOKEN) -> LabelStudio:
 def project(server: Emulator) -> int:
     """A fresh, empty project of organization 1."""
     project_id = next(_ids)
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         seeded = control.post(
             "/_emulator/seed",
             json={

@@ -12,11 +12,11 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
+from conftest import contract_document
 
 from app.config import Settings
 from app.main import create_app
-from app.openapi import CONTRACT, served_operations
+from app.openapi import served_operations
 
 HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 # Keys that document a schema without constraining it.
@@ -30,7 +30,7 @@ for _path, _method in OPERATIONS:
 
 @pytest.fixture(scope="module")
 def contract() -> dict[str, Any]:
-    return yaml.safe_load(CONTRACT.read_text())
+    return contract_document()
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +115,7 @@ def operation(document: dict[str, Any], path: str, method: str) -> dict[str, Any
 
 
 def test_contract_copy_is_label_studios_definition() -> None:
-    document = yaml.safe_load(CONTRACT.read_text())
+    document = contract_document()
     assert document["openapi"].startswith("3.0")
     assert len(document["paths"]) == 44
     assert sum(len(set(ops) & HTTP_METHODS) for ops in document["paths"].values()) == 71

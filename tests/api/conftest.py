@@ -4,7 +4,6 @@ the root one, whose helpers it imports."""
 
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from conftest import Emulator, LocalEmulator, reset
 
@@ -21,7 +20,7 @@ def server(local_server: LocalEmulator) -> Emulator:
 def fresh_state(server: Emulator) -> Iterator[None]:
     """For tests that change the workspace: the demo data before, and again after, so that the
     tests sharing the server see it as they expect."""
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         control.post("/_emulator/reset").raise_for_status()
         yield
         control.post("/_emulator/reset").raise_for_status()
@@ -31,5 +30,5 @@ def fresh_state(server: Emulator) -> Iterator[None]:
 def frozen_clock(server: Emulator, fresh_state: None) -> None:
     """The clock stopped (after the reset of ``fresh_state``, which restarts it afterwards): a
     run stays as created until the test moves it, however slowly the machine answers."""
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         control.post("/_emulator/clock", json={"freeze": True}).raise_for_status()

@@ -521,7 +521,7 @@ def test_rotate_needs_authentication_and_the_users_own_token(own_server):
 def signing_key(server: Emulator) -> str:
     """The key the shared server signs its tokens with (the state document carries it; a reset
     keeps it)."""
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         return control.get("/_emulator/export").json()["secret_key"]
 
 
@@ -634,7 +634,7 @@ def stored_token(pk: int, user: int, created: str, expires: str, revoked: str | 
 
 def test_the_token_list_shows_the_users_live_tokens_only_in_the_order_asked(own_server):
     # One valid token at a time is all the API makes; a state document can hold several.
-    with httpx.Client(base_url=own_server.url) as control:
+    with own_server.client(token=None) as control:
         document = control.get("/_emulator/export").json()
         document["tables"]["access_token"] = [
             stored_token(1, 1, "2026-01-02T00:00:00Z", "2099-01-01T00:00:00Z"),

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
+from conftest import ADA_TOKEN, HANK_TOKEN, TLS, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -47,7 +47,7 @@ def test_create_stores_secrets_but_never_answers_them(server, api):
     assert SECRET not in response.text
     for answer in (api.get(BASE), api.get(f"{BASE}{body['id']}/")):
         assert SECRET not in answer.text
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         journal = control.get("/_emulator/requests").text
         export = control.get("/_emulator/export").json()
     assert SECRET not in journal
@@ -127,7 +127,7 @@ def test_another_organizations_connection_does_not_exist(api, hank):
 
 def test_a_user_scoped_connection_is_its_creators_only(server, api):
     created = api.post(BASE, json={"scope": "User"}).json()
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         control.post(
             "/_emulator/seed",
             json={"users": [{"id": 9, "username": "eve", "organization": 1, "token": "eve-key"}]},
@@ -141,7 +141,10 @@ def test_a_user_scoped_connection_is_its_creators_only(server, api):
 def test_export_carries_secrets_only_behind_an_admin_token(start_emulator):
     emulator = start_emulator(admin_token="admin-secret")
     admin = {"Authorization": "Token admin-secret"}
-    with emulator.client() as api, httpx.Client(base_url=emulator.url, headers=admin) as control:
+    with (
+        emulator.client() as api,
+        httpx.Client(base_url=emulator.url, headers=admin, verify=TLS) as control,
+    ):
         api.post(BASE, json={"api_key": SECRET}).raise_for_status()
         document = control.get("/_emulator/export").json()
         control.post("/_emulator/import", json=document).raise_for_status()

@@ -3,19 +3,15 @@
 answering 400 in Label Studio's envelope, never FastAPI's 422."""
 
 import copy
-from pathlib import Path
 
 import pytest
-import yaml
+from conftest import contract_document
 from fastapi import FastAPI
 from pydantic import BaseModel
 
 from app.openapi import as_openapi_31, build_definition, served_operations
 
-CONTRACT = yaml.load(
-    (Path(__file__).parents[2] / "app/contract/openapi.yaml").read_text(),
-    Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
-)
+CONTRACT = contract_document()
 
 
 @pytest.mark.parametrize(

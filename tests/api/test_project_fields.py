@@ -5,15 +5,14 @@ each value read back as it was sent."""
 
 import itertools
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from conftest import contract_document
 
 from .envelope import assert_invalid
 
-CONTRACT = yaml.safe_load((Path(__file__).parents[2] / "app/contract/openapi.yaml").read_text())
+CONTRACT = contract_document()
 SCHEMAS = CONTRACT["components"]["schemas"]
 CREATE, UPDATE = "LseProjectCreateRequest", "PatchedLseProjectUpdateRequest"
 CONFIG = '<View><Text name="text" value="$text"/><Choices name="sentiment" toName="text"/></View>'

@@ -2,12 +2,10 @@
 change, delete with what depends on them, label configs checked with Label Studio's wording."""
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
-import yaml
-from conftest import HANK_TOKEN, Emulator
+from conftest import HANK_TOKEN, Emulator, contract_document
 
 from .envelope import assert_error, assert_invalid
 
@@ -140,7 +138,7 @@ def test_delete_removes_tasks_runs_predictions_and_prompt_associations(server, a
         json={"project": 2, "project_subset": "All"},
         headers={"X-Emulator-Outcome": "Completed"},
     ).json()
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         for status in ("InProgress", "Completed"):
             moved = control.post(f"/_emulator/runs/{run['id']}/transition", json={"to": status})
             moved.raise_for_status()
@@ -234,7 +232,7 @@ def test_form_bodies_are_accepted(api):
     assert response.json()["show_instruction"] is True
 
 
-CONTRACT = yaml.safe_load((Path(__file__).parents[2] / "app/contract/openapi.yaml").read_text())
+CONTRACT = contract_document()
 
 
 def _limits(schema: str) -> list[tuple[str, str, int]]:
@@ -306,7 +304,7 @@ def test_delete_takes_every_row_of_the_project_and_leaves_every_other_row(
         json={"project": 2, "project_subset": "All"},
         headers={"X-Emulator-Outcome": "Stuck"},
     ).json()
-    with httpx.Client(base_url=server.url) as control:
+    with server.client(token=None) as control:
         for run_id, status in ((run["id"], "InProgress"), (run["id"], "Completed"),
                                (stuck["id"], "InProgress")):  # fmt: skip
             moved = control.post(f"/_emulator/runs/{run_id}/transition", json={"to": status})

@@ -110,7 +110,7 @@ def test_indicators_are_computed_from_the_runs_predictions(
         cost = api.get(f"/api/inference-runs/{runs['a']}/indicators/cost").json()
         assert cost["title"] == "Cost"
         # What each prediction cost is stored, not shown by the Prediction API: read the rows.
-        with httpx.Client(base_url=server.url) as control:
+        with server.client(token=None) as control:
             rows = control.get("/_emulator/export").json()["tables"]["prediction"]
         costs = [row["total_cost_usd"] for row in rows if row["run_id"] == runs["a"]]
         assert len(costs) == len(made) and all(cost > 0 for cost in costs)

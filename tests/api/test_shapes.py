@@ -1,12 +1,10 @@
 """Every object an endpoint answers has exactly the fields the contract's schema for that answer
 names: none renamed, none missing, none added."""
 
-from pathlib import Path
-
 import pytest
-import yaml
+from conftest import contract_document
 
-CONTRACT = yaml.safe_load((Path(__file__).parents[2] / "app/contract/openapi.yaml").read_text())
+CONTRACT = contract_document()
 SCHEMAS = CONTRACT["components"]["schemas"]
 
 

@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from conftest import Emulator
+from conftest import TLS, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -263,7 +263,7 @@ def test_a_task_moved_to_another_project_takes_its_annotations_and_predictions(a
                         "predictions": [{"result": RESULT}]}],
     )["task_ids"]  # fmt: skip
     before = api.get(f"/api/tasks/{task}/").json()
-    with httpx.Client(base_url=str(api.base_url)) as control:
+    with httpx.Client(base_url=str(api.base_url), verify=TLS) as control:
         control.post("/_emulator/clock", json={"advance_seconds": 60}).raise_for_status()
 
     moved = api.patch(f"/api/tasks/{task}/", json={"project": str(other)})

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import HANK_TOKEN, Emulator
+from conftest import HANK_TOKEN, TLS, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -261,7 +261,7 @@ def test_deleting_a_task_deletes_its_annotations_and_predictions_and_its_ground_
 
 
 def wait_for_end(api: httpx.Client, version: int, run_id: int) -> dict:
-    with httpx.Client(base_url=str(api.base_url), timeout=60) as control:
+    with httpx.Client(base_url=str(api.base_url), timeout=60, verify=TLS) as control:
         response = control.get(f"/_emulator/runs/{run_id}/wait", params={"timeout": 30})
     assert response.status_code == 200 and not response.json()["timed_out"], response.text
     runs = api.get(f"/api/prompts/1/versions/{version}/inference-runs").json()
@@ -307,7 +307,7 @@ def test_a_task_deleted_during_a_run_is_dropped_from_it_and_the_run_ends(api, pr
         json={"project": project, "project_subset": "All"},
         headers={"X-Emulator-Outcome": "Stuck"},
     ).json()
-    with httpx.Client(base_url=str(api.base_url), timeout=60) as control:
+    with httpx.Client(base_url=str(api.base_url), timeout=60, verify=TLS) as control:
         started = control.get(
             f"/_emulator/runs/{run['id']}/wait", params={"status": "InProgress", "timeout": 30}
         ).json()

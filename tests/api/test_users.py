@@ -1,13 +1,8 @@
 """The current user as Label Studio answers it (WhoAmIUser), for the demo seed's users."""
 
-from pathlib import Path
+from conftest import HANK_TOKEN, contract_document
 
-import yaml
-from conftest import HANK_TOKEN
-
-CONTRACT = yaml.safe_load(
-    (Path(__file__).parents[2] / "app" / "contract" / "openapi.yaml").read_text()
-)
+CONTRACT = contract_document()
 NOW = "2026-03-04T05:06:07Z"
 
 

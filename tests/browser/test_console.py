@@ -4,7 +4,6 @@ do, checked through Label Studio's API with the official SDK."""
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from conftest import ADA_TOKEN, Emulator
 from label_studio_sdk import LabelStudio
@@ -112,7 +111,7 @@ def test_a_fault_rule_added_in_the_console_fails_the_next_sdk_call(page: Page, e
     expect(page.locator("#requests tbody tr").first).to_contain_text("503")
     # The rule is spent: the next call goes through.
     assert sdk(emulator).prompts.runs.list(prompt_id=1, version_id=1) is not None
-    with httpx.Client(base_url=emulator.url) as control:
+    with emulator.client(token=None) as control:
         (rule,) = control.get("/_emulator/faults").json()
         assert rule["fired"] == 3
         control.delete("/_emulator/faults").raise_for_status()
@@ -244,7 +243,7 @@ def test_screenshot_of_the_console_for_the_readme(page: Page, emulator: Emulator
 
 def test_the_console_is_not_served_when_the_control_plane_is_off(start_emulator):
     emulator = start_emulator(control_enabled=False)
-    with httpx.Client(base_url=emulator.url) as client:
+    with emulator.client(token=None) as client:
         page = client.get("/")
         assert page.status_code == 404
         assert page.json()["detail"] == "Not found."

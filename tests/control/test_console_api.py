@@ -4,6 +4,7 @@ import json
 
 import httpx
 import pytest
+from conftest import TLS
 
 from app.seed import sample_ticket
 from app.workspace.overview import mask
@@ -131,7 +132,7 @@ def test_run_out_ends_every_run_and_tasks_show_the_predictions(control):
 
 def test_events_stream_pushes_a_new_run(emulator, control):
     assert ok(control.post("/_emulator/events/ticket")) == {"ticket": "", "expires_in": 60}
-    with httpx.Client(base_url=emulator.url, timeout=10) as client:
+    with httpx.Client(base_url=emulator.url, timeout=10, verify=TLS) as client:
         with client.stream("GET", "/_emulator/events") as stream:
             assert stream.headers["content-type"].startswith("text/event-stream")
             lines = stream.iter_lines()

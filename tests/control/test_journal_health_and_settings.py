@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import httpx
 import psycopg
 import pytest
-from conftest import ADA_TOKEN, FAST, POSTGRES, Emulator, LocalEmulator, postgres_database
+from conftest import ADA_TOKEN, FAST, POSTGRES, TLS, Emulator, LocalEmulator, postgres_database
 from sqlalchemy import create_engine
 
 from app.control.api import health
@@ -366,7 +366,7 @@ def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_tok
             assert_error(response, 401, "Authentication credentials were not provided.")
         # Fresh connections land on either worker: each one requires the same token.
         for _ in range(10):
-            with httpx.Client(base_url=url, headers=admin) as client:
+            with httpx.Client(base_url=url, headers=admin, verify=TLS) as client:
                 assert ok(client.get("/_emulator/export")) == before
         assert ok(httpx.get(url + "/_emulator/health"))["status"] == "ok"
         assert token not in (tmp_path / "server.log").read_text().split(token, 1)[1]

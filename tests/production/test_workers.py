@@ -8,7 +8,7 @@ from contextlib import nullcontext
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, FAST, postgres_database
+from conftest import ADA_TOKEN, FAST, TLS, postgres_database
 
 from .support import (
     RUNS,
@@ -51,7 +51,7 @@ def test_worker_processes_share_the_runs_each_step_once(tmp_path, backend):
                 time.sleep(0.05)
             base = ready.read_text().strip()
             headers = {"Authorization": f"Token {ADA_TOKEN}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            with httpx.Client(base_url=base, headers=headers, timeout=30, verify=TLS) as client:
                 subset = {"project": 1, "project_subset": "Sample", "sample_subset_size": 20}
                 with ThreadPoolExecutor(8) as pool:
                     created = list(
