@@ -10,7 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel
@@ -311,19 +311,23 @@ def mark_seed_changed(session: Session) -> None:
         session.add(state)
 
 
+def has_serial_id(table: Table) -> bool:
+    """Whether the table's ids come from a sequence on PostgreSQL."""
+    key = list(table.primary_key.columns)
+    return len(key) == 1 and key[0].autoincrement is not False and key[0].name == "id"
+
+
 def sync_sequences(session: Session) -> None:
     """After rows were written with explicit ids, PostgreSQL's id sequences must follow."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for table in SQLModel.metadata.sorted_tables:
-        key = list(table.primary_key.columns)
-        if len(key) == 1 and key[0].autoincrement is not False and key[0].name == "id":
-            # The next id is the largest one plus one (1 in an empty table), set as "the last
-            # one given" so that no value beyond the column's range is ever computed here.
-            highest = f'(SELECT MAX(id) FROM "{table.name}")'
-            session.execute(
-                text(
-                    f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                    f"COALESCE({highest}, 1), {highest} IS NOT NULL)"
-                )
+    for table in filter(has_serial_id, SQLModel.metadata.sorted_tables):
+        # The next id is the largest one plus one (1 in an empty table), set as "the last
+        # one given" so that no value beyond the column's range is ever computed here.
+        highest = f'(SELECT MAX(id) FROM "{table.name}")'
+        session.execute(
+            text(
+                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+                f"COALESCE({highest}, 1), {highest} IS NOT NULL)"
             )
+        )

@@ -595,9 +595,12 @@ def _ground_truth_annotations(session: Session, project_id: int, now: datetime) 
                 literal(False),
                 literal(now, UTCDateTime()),
                 literal(now, UTCDateTime()),
-            ).where(
+            )
+            .where(
                 col(Task.project_id) == project_id, col(Task.has_ground_truth) == true(), ~has_gt
-            ),
+            )
+            # Annotation ids follow task ids whatever order the database scans the tasks in.
+            .order_by(col(Task.id)),
         )
     )
 

@@ -91,6 +91,21 @@ def test_reset_while_runs_are_under_way_gives_the_boot_state(control, ada, boot_
         assert export(control) == boot_export
 
 
+@pytest.mark.parametrize("tasks", [10, 12_000])
+def test_reset_after_a_seeded_project_gives_the_boot_state_and_its_ids(
+    control, ada, boot_export, tasks
+):
+    # 12,000 tasks are more rows than a reset deletes one by one: PostgreSQL truncates them.
+    project = {"id": 4, "title": "Large", "organization": 1, "tasks": tasks, "ground_truth": 0}
+    ok(control.post("/_emulator/seed", json={"projects": [project]}))
+    first_after_boot = max((r["id"] for r in boot_export["tables"]["model_run"]), default=0) + 1
+    assert create_run(ada)["id"] == first_after_boot
+    ok(control.post("/_emulator/reset"))
+    assert export(control) == boot_export
+    # The id sequences start again where the boot state leaves them.
+    assert create_run(ada)["id"] == first_after_boot
+
+
 def test_reset_forgets_tokens_and_users_added_by_seed(control, ada, emulator):
     ok(control.post("/_emulator/seed", json=NEW_ORG_SEED))
     with emulator.client("initech-peter-token") as peter:

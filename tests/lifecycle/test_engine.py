@@ -1,14 +1,17 @@
 """The lifecycle with a fixed clock: every step happens at the instant it is due."""
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func
+from conftest import BACKENDS, copy_sqlite_schema, postgres_database
+from sqlalchemy import Engine, func
 from sqlmodel import Session, select
 
 from app.config import Settings
-from app.db import make_engine, write_session
+from app.db import make_engine, mark_seed_changed, write_session
 from app.errors import BadRequest, ValidationFailed
 from app.lifecycle import external
 from app.lifecycle import machine as lifecycle
@@ -17,6 +20,7 @@ from app.lifecycle.inference import PROVIDER_ERRORS
 from app.lifecycle.model import try_task
 from app.lifecycle.policy import Policy
 from app.lifecycle.runs import change_clock, create_run
+from app.lifecycle.snapshot import reset_state
 from app.lifecycle.subsets import (
     FilterError,
     count,
@@ -27,7 +31,6 @@ from app.lifecycle.subsets import (
 from app.lifecycle.worker import Worker
 from app.lookups import prompt_version
 from app.main import prepare_database
-from app.migrate import migrate
 from app.models import (
     FailedPrediction,
     ModelRun,
@@ -51,15 +54,30 @@ POLICY = {
 }
 
 
+@pytest.fixture(scope="module", params=BACKENDS)
+def seeded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Engine, Settings]]:
+    """A database with the demo seed per backend, made once for the module."""
+    with postgres_database(schema=True) if request.param == "postgresql" else nullcontext() as url:
+        if url is None:
+            path = tmp_path_factory.mktemp("engine") / "emulator.sqlite3"
+            copy_sqlite_schema(path)
+            url = f"sqlite:///{path}"
+        settings = Settings(database_url=url, **POLICY)
+        engine = make_engine(settings.sqlalchemy_url())
+        prepare_database(engine, settings, Clock(wall=lambda: T0))
+        yield engine, settings
+        engine.dispose()
+
+
 @pytest.fixture
-def db(migrated_database_url):
-    settings = Settings(database_url=migrated_database_url, **POLICY)
-    engine = make_engine(settings.sqlalchemy_url())
-    migrate(engine)
+def db(seeded: tuple[Engine, Settings]) -> tuple[Engine, Clock]:
+    """The module's database back in its boot state, with a clock on T0."""
+    engine, settings = seeded
     clock = Clock(wall=lambda: T0)
-    prepare_database(engine, settings, clock)
-    yield engine, clock
-    engine.dispose()
+    reset_state(engine, settings, clock)
+    return engine, clock
 
 
 def create(engine, clock, **fields) -> int:
@@ -201,6 +219,7 @@ def test_failure_rate_above_the_threshold_ends_the_run_failed(db):
     engine, clock = db
     with write_session(engine) as session:
         session.get(PromptVersion, 1).failure_rate = 0.9
+        mark_seed_changed(session)  # the next reset reloads the seed
     run_id = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(100))
     run = get(engine, run_id)
@@ -331,6 +350,7 @@ def test_each_failed_prediction_names_the_provider_and_the_task_at_its_batch_ins
     engine, clock = db
     with write_session(engine) as session:
         session.get(PromptVersion, 1).failure_rate = 1.0
+        mark_seed_changed(session)  # the next reset reloads the seed
     run_id = create(engine, clock, project_subset="Sample", sample_subset_size=12)
     lifecycle.settle(engine, clock, until=at(100))
     with Session(engine) as session:
@@ -486,6 +506,7 @@ def test_a_prompt_naming_some_of_the_configs_labels_answers_only_those(db):
     assert every_label == {"Positive", "Negative", "Neutral"}
     with write_session(engine) as session:
         session.get(Prompt, 1).output_classes = ["NEGATIVE"]  # named in another case
+        mark_seed_changed(session)  # the next reset reloads the seed
     answers = try_on(engine, tasks)
     assert {answer["parsed_result"]["sentiment"] for answer in answers} == {"Negative"}
 
@@ -504,6 +525,7 @@ def test_a_prompt_override_changes_only_what_is_sent(db):
     # A version that always fails answers the provider's error with what was sent and spent.
     with write_session(engine) as session:
         session.get(PromptVersion, 1).failure_rate = 1.0
+        mark_seed_changed(session)  # the next reset reloads the seed
     (failed,) = try_on(engine, tasks[:1])
     errors = {(kind, text.format(model="gpt-4o-mini", provider="OpenAI"))
               for kind, text in PROVIDER_ERRORS}  # fmt: skip
