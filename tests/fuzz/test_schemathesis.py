@@ -64,6 +64,11 @@ def fuzz(operation, apps: list[object]) -> None:
             # task data"), but Label Studio's exception handler answers it in the envelope.
             if (case.operation.path, response.status_code) == ("/api/projects/{id}/import", 400):
                 checks = [not_a_server_error]
+            # --- tasks: a task's predictions are documented with model and model_run objects
+            # and a number for score, but Label Studio's PredictionSerializer answers ids (or
+            # null) and a null score when none was given, as the emulator does.
+            if _carries_predictions(response):
+                checks = [not_a_server_error]
             case.validate_response(response, checks=checks)
 
     check()
@@ -105,6 +110,16 @@ def test_no_operation_answers_5xx_or_off_schema(half: int, tmp_path: Path) -> No
                 _check_readable(app)
         finally:
             shutdown_lifespans()
+
+
+def _carries_predictions(response) -> bool:
+    """Whether the answer is a task, or a page of tasks, with a prediction."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    tasks = body.get("tasks", [body]) if isinstance(body, dict) else []
+    return any(isinstance(task, dict) and task.get("predictions") for task in tasks)
 
 
 def _prepare(app: object) -> None:
