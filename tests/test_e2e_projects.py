@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, FAST, HANK_TOKEN, Emulator
+from conftest import ADA_TOKEN, FAST, HANK_TOKEN, TLS, Emulator
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -19,7 +19,7 @@ CONFIG = (
 @pytest.fixture(autouse=True)
 def fresh(server: Emulator) -> Iterator[None]:
     yield
-    httpx.post(server.url + "/_emulator/reset").raise_for_status()
+    httpx.post(server.url + "/_emulator/reset", verify=TLS).raise_for_status()
 
 
 def sdk(server: Emulator, api_key: str = ADA_TOKEN) -> LabelStudio:

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import contract_document
+from conftest import TLS, contract_document
 
 from app.config import Settings
 from app.main import create_app
@@ -36,7 +36,7 @@ def contract() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def served(lse_url: str) -> dict[str, Any]:
     """The definition a running server serves (the same on every database backend)."""
-    response = httpx.get(f"{lse_url}/openapi.json", timeout=30)
+    response = httpx.get(f"{lse_url}/openapi.json", timeout=30, verify=TLS)
     assert response.status_code == 200
     return response.json()
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-from conftest import ADA_TOKEN, FAST, HANK_TOKEN, Emulator, LocalEmulator
+from conftest import ADA_TOKEN, FAST, HANK_TOKEN, TLS, Emulator, LocalEmulator
 from jwt.utils import base64url_encode
 
 from .envelope import assert_error, assert_invalid
@@ -76,7 +76,7 @@ def assert_unauthorized(response: httpx.Response, detail: str) -> None:
 def test_bad_credentials_are_401_with_www_authenticate_token(server, authorization, detail):
     headers = {} if authorization is None else {"Authorization": authorization}
 
-    response = httpx.get(server.url + RUNS, headers=headers)
+    response = httpx.get(server.url + RUNS, headers=headers, verify=TLS)
 
     assert_unauthorized(response, detail)
 
@@ -108,7 +108,7 @@ def test_bad_credentials_are_401_with_www_authenticate_token(server, authorizati
     ],
 )
 def test_missing_token_is_401_on_every_endpoint(server, method, path):
-    response = httpx.request(method, server.url + path, json={"project": 1})
+    response = httpx.request(method, server.url + path, json={"project": 1}, verify=TLS)
 
     assert_unauthorized(response, NOT_PROVIDED)
 
@@ -124,7 +124,7 @@ def test_missing_token_is_401_on_every_endpoint(server, method, path):
     ids=["lowercase", "uppercase", "two-spaces", "tab"],
 )
 def test_token_header_is_split_on_whitespace(server, authorization):
-    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization}, verify=TLS)
 
     assert response.status_code == 200, response.text
     assert isinstance(response.json(), list)
@@ -136,7 +136,7 @@ def test_token_header_is_split_on_whitespace(server, authorization):
 def test_non_ascii_whitespace_does_not_separate_the_token_keyword(server, separator):
     authorization = b"Token" + separator + ADA_TOKEN.encode()
 
-    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization}, verify=TLS)
 
     assert_unauthorized(response, NOT_PROVIDED)
 
@@ -145,7 +145,7 @@ def test_non_ascii_whitespace_after_the_key_is_part_of_the_key(server):
     # b"key\xa0" is one word, and not UTF-8: DRF's "invalid characters".
     authorization = b"Token " + ADA_TOKEN.encode() + b"\xa0"
 
-    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization}, verify=TLS)
 
     assert_unauthorized(
         response, "Invalid token header. Token string should not contain invalid characters."
@@ -155,7 +155,7 @@ def test_non_ascii_whitespace_after_the_key_is_part_of_the_key(server):
 def test_non_ascii_whitespace_inside_the_key_is_part_of_the_key(server):
     authorization = ("Token " + ADA_TOKEN[:4] + "\u00a0" + ADA_TOKEN[4:]).encode()
 
-    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization})
+    response = httpx.get(server.url + RUNS, headers={"Authorization": authorization}, verify=TLS)
 
     assert_unauthorized(response, INVALID_TOKEN)
 
@@ -179,13 +179,16 @@ def test_bad_token_with_broken_body_is_401_not_400(server):
         server.url + RUNS,
         content=b'{"project": ',
         headers={"Authorization": "Token wrong-key", "Content-Type": "application/json"},
+        verify=TLS,
     )
 
     assert_unauthorized(response, INVALID_TOKEN)
 
 
 def test_missing_token_with_unsupported_media_type_is_401_not_415(server):
-    response = httpx.post(server.url + RUNS, content=b"hi", headers={"Content-Type": "text/plain"})
+    response = httpx.post(
+        server.url + RUNS, content=b"hi", headers={"Content-Type": "text/plain"}, verify=TLS
+    )
 
     assert_unauthorized(response, NOT_PROVIDED)
 
@@ -193,7 +196,7 @@ def test_missing_token_with_unsupported_media_type_is_401_not_415(server):
 def test_request_without_token_creates_nothing(server, api):
     before = len(api.get(RUNS).json())
 
-    response = httpx.post(server.url + RUNS, json={"project": 1})
+    response = httpx.post(server.url + RUNS, json={"project": 1}, verify=TLS)
 
     assert_unauthorized(response, NOT_PROVIDED)
     assert len(api.get(RUNS).json()) == before
@@ -254,7 +257,9 @@ def refresh(created) -> str:
 
 @pytest.fixture
 def access(jwt_server, refresh) -> str:
-    response = httpx.post(jwt_server.url + "/api/token/refresh/", json={"refresh": refresh})
+    response = httpx.post(
+        jwt_server.url + "/api/token/refresh/", json={"refresh": refresh}, verify=TLS
+    )
     assert response.status_code == 200, response.text
     return response.json()["access"]
 
@@ -269,7 +274,7 @@ def secret(jwt_server) -> str:
 
 
 def post_refresh(server: LocalEmulator, **kwargs) -> httpx.Response:
-    return httpx.post(server.url + "/api/token/refresh/", **kwargs)
+    return httpx.post(server.url + "/api/token/refresh/", **kwargs, verify=TLS)
 
 
 def test_creating_a_token_answers_201_with_a_refresh_jwt(created):
@@ -331,7 +336,9 @@ def test_access_token_claims(access):
 
 
 def test_bearer_access_token_authenticates(jwt_server, access):
-    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {access}"})
+    response = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {access}"}, verify=TLS
+    )
 
     assert response.status_code == 200, response.text
     assert isinstance(response.json(), list)
@@ -339,7 +346,10 @@ def test_bearer_access_token_authenticates(jwt_server, access):
 
 def test_bearer_access_token_acts_as_its_user(jwt_server, access):
     response = httpx.post(
-        jwt_server.url + RUNS, json={"project": 1}, headers={"Authorization": f"Bearer {access}"}
+        jwt_server.url + RUNS,
+        json={"project": 1},
+        headers={"Authorization": f"Bearer {access}"},
+        verify=TLS,
     )
 
     assert response.status_code == 201, response.text
@@ -350,19 +360,25 @@ def test_bearer_access_token_acts_as_its_user(jwt_server, access):
 def test_non_ascii_whitespace_does_not_separate_bearer(jwt_server, access, separator):
     authorization = b"Bearer" + separator + access.encode()
 
-    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": authorization})
+    response = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": authorization}, verify=TLS
+    )
 
     assert_unauthorized(response, NOT_PROVIDED)
 
 
 def test_refresh_jwt_used_as_bearer_is_401_not_provided(jwt_server, refresh):
-    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {refresh}"})
+    response = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {refresh}"}, verify=TLS
+    )
 
     assert_unauthorized(response, NOT_PROVIDED)
 
 
 def test_access_jwt_sent_with_token_keyword_is_invalid_token(jwt_server, access):
-    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Token {access}"})
+    response = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Token {access}"}, verify=TLS
+    )
 
     assert_unauthorized(response, INVALID_TOKEN)
 
@@ -373,7 +389,9 @@ def test_tampered_access_jwt_is_401_not_provided(jwt_server, access):
     payload = base64url_encode(json.dumps({**claims, "user_id": "2"}).encode()).decode()
     tampered = f"{header}.{payload}.{signature}"
 
-    response = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {tampered}"})
+    response = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {tampered}"}, verify=TLS
+    )
 
     assert_unauthorized(response, NOT_PROVIDED)
 
@@ -382,8 +400,12 @@ def test_expired_access_jwt_is_401_not_provided(jwt_server, secret):
     expired = forged_jwt(secret, lifetime=-60)
     valid = forged_jwt(secret)
 
-    refused = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {expired}"})
-    accepted = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {valid}"})
+    refused = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {expired}"}, verify=TLS
+    )
+    accepted = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {valid}"}, verify=TLS
+    )
 
     assert accepted.status_code == 200, accepted.text
     assert_unauthorized(refused, NOT_PROVIDED)
@@ -394,8 +416,12 @@ def test_access_jwt_without_a_required_claim_is_401_not_provided(jwt_server, sec
     complete = forged_jwt(secret)
     incomplete = forged_jwt(secret, **{missing: None})
 
-    accepted = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {complete}"})
-    refused = httpx.get(jwt_server.url + RUNS, headers={"Authorization": f"Bearer {incomplete}"})
+    accepted = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {complete}"}, verify=TLS
+    )
+    refused = httpx.get(
+        jwt_server.url + RUNS, headers={"Authorization": f"Bearer {incomplete}"}, verify=TLS
+    )
 
     assert accepted.status_code == 200, accepted.text
     assert_unauthorized(refused, NOT_PROVIDED)
@@ -462,26 +488,32 @@ def test_blacklist_revokes_the_token_and_allows_a_new_one(own_server):
     with own_server.client() as client:
         token = _new_token(client)
 
-        revoked = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+        revoked = httpx.post(
+            own_server.url + "/api/token/blacklist/", json={"refresh": token}, verify=TLS
+        )
 
         assert revoked.status_code == 204
         assert revoked.content == b""
         assert client.get("/api/token/").json() == []
         assert_error(post_refresh(own_server, json={"refresh": token}), 401, "Token is blacklisted")
-        again = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+        again = httpx.post(
+            own_server.url + "/api/token/blacklist/", json={"refresh": token}, verify=TLS
+        )
         assert_error(again, 404, INVALID_OR_BLACKLISTED)
         assert _new_token(client) != token
 
 
 @pytest.mark.parametrize("token", ["garbage", forged_jwt(FOREIGN_SECRET, "refresh")])
 def test_blacklist_of_an_invalid_token_is_404(own_server, token):
-    response = httpx.post(own_server.url + "/api/token/blacklist/", json={"refresh": token})
+    response = httpx.post(
+        own_server.url + "/api/token/blacklist/", json={"refresh": token}, verify=TLS
+    )
 
     assert_error(response, 404, INVALID_OR_BLACKLISTED)
 
 
 def test_blacklist_body_is_validated(own_server):
-    response = httpx.post(own_server.url + "/api/token/blacklist/", json={})
+    response = httpx.post(own_server.url + "/api/token/blacklist/", json={}, verify=TLS)
 
     assert_invalid(response, {"refresh": ["This field is required."]})
 
@@ -509,7 +541,9 @@ def test_rotate_needs_authentication_and_the_users_own_token(own_server):
     with own_server.client() as ada, own_server.client(HANK_TOKEN) as hank:
         token = _new_token(ada)
 
-        anonymous = httpx.post(own_server.url + "/api/token/rotate/", json={"refresh": token})
+        anonymous = httpx.post(
+            own_server.url + "/api/token/rotate/", json={"refresh": token}, verify=TLS
+        )
         foreign = hank.post("/api/token/rotate/", json={"refresh": token})
 
         assert_unauthorized(anonymous, NOT_PROVIDED)
@@ -575,7 +609,9 @@ def test_an_access_token_refreshed_from_a_created_one_acts_as_its_user(own_serve
     access = post_refresh(own_server, json={"refresh": token}).json()["access"]
     claims = jwt.decode(access, signing_key, algorithms=["HS256"])
     whoami = httpx.get(
-        own_server.url + "/api/current-user/whoami", headers={"Authorization": f"Bearer {access}"}
+        own_server.url + "/api/current-user/whoami",
+        headers={"Authorization": f"Bearer {access}"},
+        verify=TLS,
     )
 
     assert (claims["token_type"], claims["user_id"]) == ("access", "2")
@@ -587,7 +623,9 @@ def test_an_expired_refresh_token_is_refused_by_refresh_blacklist_and_rotate(ser
     expired = forged_jwt(signing_key, "refresh", lifetime=-60)
 
     refreshed = post_refresh(server, json={"refresh": expired})
-    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": expired})
+    revoked = httpx.post(
+        server.url + "/api/token/blacklist/", json={"refresh": expired}, verify=TLS
+    )
     with server.client() as client:
         rotated = client.post("/api/token/rotate/", json={"refresh": expired})
 
@@ -608,7 +646,7 @@ def test_a_token_signed_by_the_server_but_not_a_created_refresh_token_is_refused
     token = forged_jwt(signing_key, token_type)
 
     refreshed = post_refresh(server, json={"refresh": token})
-    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": token})
+    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": token}, verify=TLS)
     with server.client() as client:
         rotated = client.post("/api/token/rotate/", json={"refresh": token})
 
@@ -620,7 +658,7 @@ def test_a_token_signed_by_the_server_but_not_a_created_refresh_token_is_refused
 def test_rotate_and_blacklist_bodies_are_validated(server):
     with server.client() as client:
         rotated = client.post("/api/token/rotate/", json={"refresh": ""})
-    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": None})
+    revoked = httpx.post(server.url + "/api/token/blacklist/", json={"refresh": None}, verify=TLS)
 
     assert_invalid(rotated, {"refresh": ["This field may not be blank."]})
     assert_invalid(revoked, {"refresh": ["This field may not be null."]})

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import HANK_TOKEN
+from conftest import HANK_TOKEN, TLS
 
 from .envelope import ENVELOPE_KEYS, assert_error, assert_invalid
 
@@ -31,7 +31,7 @@ def create_run(api: httpx.Client) -> dict:
 
 
 def test_error_envelope_keys_are_in_label_studio_order(server):
-    response = httpx.get(server.url + RUNS)
+    response = httpx.get(server.url + RUNS, verify=TLS)
 
     assert list(json.loads(response.text)) == ENVELOPE_KEYS
     assert_error(response, 401, NOT_PROVIDED)
@@ -170,7 +170,7 @@ def test_wrong_method_on_a_known_route_is_405_with_allow(api, method, path, allo
 
 
 def test_wrong_method_without_credentials_is_401_first(server):
-    response = httpx.delete(server.url + RUNS)
+    response = httpx.delete(server.url + RUNS, verify=TLS)
 
     assert_error(response, 401, NOT_PROVIDED)
     assert response.headers["www-authenticate"] == "Token"

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN
+from conftest import ADA_TOKEN, TLS
 
 from app.main import create_app
 from app.methods import _field_info, capfirst, metadata, path_methods, view_name
@@ -194,7 +194,7 @@ def test_metadata_of_a_view_the_contract_does_not_publish_has_no_description():
 
 
 def test_options_of_a_public_view_needs_no_token(server):
-    response = httpx.options(f"{server.url}/api/token/refresh/")
+    response = httpx.options(f"{server.url}/api/token/refresh/", verify=TLS)
     assert response.status_code == 200
     assert response.headers["allow"] == "POST, OPTIONS"
     assert response.json()["actions"]["POST"] == {
@@ -203,7 +203,9 @@ def test_options_of_a_public_view_needs_no_token(server):
 
 
 def test_options_with_a_wrong_token_is_refused_as_any_request(server):
-    response = httpx.options(f"{server.url}{RUNS}", headers={"Authorization": "Token wrong"})
+    response = httpx.options(
+        f"{server.url}{RUNS}", headers={"Authorization": "Token wrong"}, verify=TLS
+    )
     assert_error(response, 401, "Invalid token.")
     assert response.headers["www-authenticate"] == "Token"
     assert "allow" not in response.headers
@@ -211,7 +213,7 @@ def test_options_with_a_wrong_token_is_refused_as_any_request(server):
 
 def test_options_of_a_detail_view_describes_its_put(server):
     response = httpx.options(
-        f"{server.url}/api/prompts/1/", headers={"Authorization": f"Token {ADA_TOKEN}"}
+        f"{server.url}/api/prompts/1/", headers={"Authorization": f"Token {ADA_TOKEN}"}, verify=TLS
     )
     assert response.status_code == 200
     assert response.headers["allow"] == ", ".join(PROMPT_METHODS)
@@ -220,15 +222,17 @@ def test_options_of_a_detail_view_describes_its_put(server):
 
 def test_options_of_a_path_no_view_serves_is_not_found(server):
     response = httpx.options(
-        f"{server.url}/api/no-such-view/", headers={"Authorization": f"Token {ADA_TOKEN}"}
+        f"{server.url}/api/no-such-view/",
+        headers={"Authorization": f"Token {ADA_TOKEN}"},
+        verify=TLS,
     )
     assert_error(response, 404, "Not found.")
 
 
 def test_head_answers_the_headers_get_would_with_an_empty_body(server):
     headers = {"Authorization": f"Token {ADA_TOKEN}"}
-    get = httpx.get(f"{server.url}/api/prompts/1/", headers=headers)
-    head = httpx.head(f"{server.url}/api/prompts/1/", headers=headers)
+    get = httpx.get(f"{server.url}/api/prompts/1/", headers=headers, verify=TLS)
+    head = httpx.head(f"{server.url}/api/prompts/1/", headers=headers, verify=TLS)
     assert (head.status_code, head.content) == (200, b"")
     assert head.headers["content-length"] == get.headers["content-length"]
     assert head.headers["content-type"] == "application/json"
@@ -237,11 +241,13 @@ def test_head_answers_the_headers_get_would_with_an_empty_body(server):
 def test_options_is_journaled_with_the_user_it_authenticated(server):
     version = "/api/prompts/1/versions/1"
     response = httpx.options(
-        f"{server.url}{version}", headers={"Authorization": f"Token {ADA_TOKEN}"}
+        f"{server.url}{version}", headers={"Authorization": f"Token {ADA_TOKEN}"}, verify=TLS
     )
     assert response.status_code == 200
     journal = httpx.get(
-        f"{server.url}/_emulator/requests", params={"method": "options", "path": version}
+        f"{server.url}/_emulator/requests",
+        params={"method": "options", "path": version},
+        verify=TLS,
     ).json()
     newest = journal[0]
     del newest["time"]

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN, HANK_TOKEN, Emulator
+from conftest import ADA_TOKEN, HANK_TOKEN, TLS, Emulator
 
 from .envelope import assert_error, assert_invalid
 
@@ -222,7 +222,7 @@ def test_batch_endpoints_refuse_unknown_foreign_and_simulated_runs(api, hank, co
         f"Inference run {simulated['id']} is simulated: the emulator makes its predictions. "
         "Create the run with X-Emulator-Inference: external to post them.",
     )
-    no_token = httpx.post(f"{api.base_url}{PREDICTIONS}", json=body)
+    no_token = httpx.post(f"{api.base_url}{PREDICTIONS}", json=body, verify=TLS)
     assert no_token.status_code == 401
     control.post(f"/_emulator/runs/{run_id}/transition", json={"to": "Canceled"})
 

@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from conftest import HANK_TOKEN, Emulator, contract_document
+from conftest import HANK_TOKEN, TLS, Emulator, contract_document
 
 from .envelope import assert_error, assert_invalid
 
@@ -169,7 +169,7 @@ def test_another_organizations_project_does_not_exist(api, hank):
 def test_unknown_project_is_a_404_and_needs_authentication_first(server, api):
     assert_error(api.get("/api/projects/999/"), 404, "No Project matches the given query.")
     assert_error(api.get("/api/projects/99999999999/"), 404, "No Project matches the given query.")
-    response = httpx.get(server.url + "/api/projects/")
+    response = httpx.get(server.url + "/api/projects/", verify=TLS)
     assert_error(response, 401, "Authentication credentials were not provided.")
 
 

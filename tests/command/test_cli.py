@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
-from conftest import ADA_TOKEN
+from conftest import ADA_TOKEN, TLS
 
 from app.cli import main
 from app.config import ENV_PREFIX
@@ -118,7 +118,7 @@ def serve_while(
 
 def get(url: str, path: str, token: str | None = None) -> httpx.Response:
     headers = {"Authorization": f"Token {token}"} if token else {}
-    return httpx.get(url + path, headers=headers, timeout=30)
+    return httpx.get(url + path, headers=headers, timeout=30, verify=TLS)
 
 
 def printed_admin_token(output: str) -> str | None:

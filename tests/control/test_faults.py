@@ -5,7 +5,7 @@ import copy
 
 import httpx
 import pytest
-from conftest import HANK_TOKEN
+from conftest import HANK_TOKEN, TLS
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.lifecycle.faults import draw
@@ -130,6 +130,7 @@ def test_user_and_organization_scope_a_rule(control, ada, emulator):
         response = httpx.get(
             f"{emulator.url}/api/prompts/2/versions/3/inference-runs",
             headers={"X-Api-Key": HANK_TOKEN},
+            verify=TLS,
         )
         assert response.status_code == 503
     with emulator.client(token=None) as anonymous:

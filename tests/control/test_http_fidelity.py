@@ -2,7 +2,7 @@
 tokens off by default for new organizations."""
 
 import httpx
-from conftest import ADA_TOKEN
+from conftest import ADA_TOKEN, TLS
 
 from .support import RUNS, assert_error, create_run, ok
 
@@ -14,17 +14,23 @@ LEGACY_DISABLED = (
 
 def test_x_api_key_authenticates_and_supersedes_authorization(emulator, control):
     url = f"{emulator.url}{RUNS}"
-    assert httpx.get(url, headers={"X-Api-Key": ADA_TOKEN}).status_code == 200
+    assert httpx.get(url, headers={"X-Api-Key": ADA_TOKEN}, verify=TLS).status_code == 200
     both = {"X-Api-Key": ADA_TOKEN, "Authorization": "Token wrong"}
-    assert httpx.get(url, headers=both).status_code == 200
-    bad = httpx.get(url, headers={"X-Api-Key": "wrong", "Authorization": f"Token {ADA_TOKEN}"})
+    assert httpx.get(url, headers=both, verify=TLS).status_code == 200
+    bad = httpx.get(
+        url, headers={"X-Api-Key": "wrong", "Authorization": f"Token {ADA_TOKEN}"}, verify=TLS
+    )
     assert_error(bad, 401, "Invalid token.")
 
 
 def test_x_api_key_carries_an_access_token(emulator, ada):
     refresh = ok(ada.post("/api/token/"), 201)["token"]
-    access = ok(httpx.post(f"{emulator.url}/api/token/refresh/", json={"refresh": refresh}))
-    response = httpx.get(f"{emulator.url}{RUNS}", headers={"X-Api-Key": access["access"]})
+    access = ok(
+        httpx.post(f"{emulator.url}/api/token/refresh/", json={"refresh": refresh}, verify=TLS)
+    )
+    response = httpx.get(
+        f"{emulator.url}{RUNS}", headers={"X-Api-Key": access["access"]}, verify=TLS
+    )
     assert response.status_code == 200
 
 
@@ -36,7 +42,7 @@ def test_head_is_get_without_a_body(ada):
 
 
 def test_head_needs_authentication(emulator, control):
-    assert httpx.head(f"{emulator.url}{RUNS}").status_code == 401
+    assert httpx.head(f"{emulator.url}{RUNS}", verify=TLS).status_code == 401
 
 
 def test_head_of_a_path_without_get_is_405(ada):
@@ -73,7 +79,7 @@ def test_options_of_a_read_only_view_has_no_actions(ada):
 
 
 def test_options_needs_authentication(emulator, control):
-    response = httpx.options(f"{emulator.url}{RUNS}")
+    response = httpx.options(f"{emulator.url}{RUNS}", verify=TLS)
     assert_error(response, 401, "Authentication credentials were not provided.")
 
 

@@ -353,7 +353,7 @@ def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_tok
         assert printed is not None, log.read_text()
         token = printed.group(1)
         admin = {"Authorization": f"Token {token}"}
-        before = httpx.get(url + "/_emulator/export", headers=admin).json()
+        before = httpx.get(url + "/_emulator/export", headers=admin, verify=TLS).json()
         refused = [
             ("GET", "/_emulator/export", None),
             ("POST", "/_emulator/seed", {"organizations": [{"id": 9, "title": "Intruder"}]}),
@@ -362,13 +362,13 @@ def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_tok
             ("GET", "/metrics", None),
         ]
         for method, path, body in refused:
-            response = httpx.request(method, url + path, json=body)
+            response = httpx.request(method, url + path, json=body, verify=TLS)
             assert_error(response, 401, "Authentication credentials were not provided.")
         # Fresh connections land on either worker: each one requires the same token.
         for _ in range(10):
             with httpx.Client(base_url=url, headers=admin, verify=TLS) as client:
                 assert ok(client.get("/_emulator/export")) == before
-        assert ok(httpx.get(url + "/_emulator/health"))["status"] == "ok"
+        assert ok(httpx.get(url + "/_emulator/health", verify=TLS))["status"] == "ok"
         assert token not in (tmp_path / "server.log").read_text().split(token, 1)[1]
     finally:
         server.terminate()
@@ -454,5 +454,5 @@ def test_a_refused_control_request_is_answered_in_the_envelope(
     emulator, method, path, body, status_code, detail, errors
 ):
     headers = {"Content-Type": "application/json"}
-    response = httpx.request(method, emulator.url + path, content=body, headers=headers)
+    response = httpx.request(method, emulator.url + path, content=body, headers=headers, verify=TLS)
     assert_error(response, status_code, detail, errors)
