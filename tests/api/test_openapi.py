@@ -3,6 +3,7 @@
 answering 400 in Label Studio's envelope, never FastAPI's 422."""
 
 import copy
+from importlib import metadata
 
 import pytest
 from conftest import contract_document
@@ -101,6 +102,11 @@ def test_an_operation_served_that_label_studio_does_not_define_is_an_error():
 
 def test_the_served_definition_is_label_studios_for_each_api_operation(api):
     document = api.get("/openapi.json").json()
+    # The title Swagger UI and ReDoc show, and the installed package's version.
+    assert document["info"] == {
+        "title": "Label Studio Enterprise Prompts API (lse-emulator)",
+        "version": metadata.version("lse-emulator"),
+    }
     api_paths = {path: item for path, item in document["paths"].items() if path.startswith("/api/")}
     for path, item in api_paths.items():
         for method, operation in item.items():

@@ -375,6 +375,19 @@ def test_server_on_a_network_address_closes_its_control_plane_with_a_printed_tok
         server.wait(timeout=30)
 
 
+def test_reset_after_importing_a_changed_seed_with_its_secrets_gives_the_boot_state(guarded):
+    # With the admin token the export carries the secrets, so the imported document equals the
+    # stored rows: the seed data it carries is still changed, and a reset must reload it.
+    extra = {"id": 4, "title": "Extra", "organization": 1, "tasks": 3, "ground_truth": 0}
+    with guarded.client(token=ADMIN_TOKEN) as admin:
+        ok(admin.post("/_emulator/reset"))
+        boot = ok(admin.get("/_emulator/export"))
+        ok(admin.post("/_emulator/seed", json={"projects": [extra]}))
+        ok(admin.post("/_emulator/import", json=ok(admin.get("/_emulator/export"))))
+        ok(admin.post("/_emulator/reset"))
+        assert ok(admin.get("/_emulator/export")) == boot
+
+
 def test_event_stream_takes_a_ticket_signed_with_the_admin_token(guarded):
     with guarded.client(token=ADMIN_TOKEN) as admin, guarded.client(token=None) as anonymous:
         assert_error(

@@ -284,6 +284,20 @@ def test_history_records_every_status_change_with_its_instant_and_cause(db):
     ]
 
 
+def test_a_restart_is_noted_in_the_history_of_each_run_in_flight(seeded, db):
+    engine, clock = db
+    canceled = create(engine, clock, project_subset="All")
+    started = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5))  # both InProgress: the queue delay is 5 s
+    with write_session(engine) as session:
+        lifecycle.cancel(session, session.get(ModelRun, canceled), at(5))
+    prepare_database(engine, seeded[1], clock)  # what a server does as it starts
+    with Session(engine) as session:
+        restarts = session.exec(select(RunEvent).where(RunEvent.cause == "restart")).all()
+        noted = [(e.run_id, e.from_status, e.to_status, e.at, e.reason) for e in restarts]
+    assert noted == [(started, "InProgress", "InProgress", T0, "server started")]
+
+
 def test_subset_counts_match_what_a_run_selects(db):
     engine, clock = db
     with Session(engine) as session:
