@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+import uvicorn.supervisors.multiprocess
 from conftest import ADA_TOKEN, TLS
 
 from app.cli import main
@@ -27,6 +28,8 @@ ANNOUNCE_DEADLINE = 10  # seconds from listening to the ready file
 CLOSE_DEADLINE = 15  # seconds; the server's own limits in these tests are below one
 RUNS = "/api/prompts/1/versions/1/inference-runs"
 LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "lse_emulator")
+# The signals serve() or, with --workers, uvicorn's supervisor take over in the test process.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, *uvicorn.supervisors.multiprocess.SIGNALS)
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +40,7 @@ def process_state(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if name.startswith(ENV_PREFIX):
             monkeypatch.delenv(name)
     environment = dict(os.environ)
-    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {s: signal.getsignal(s) for s in SIGNALS}
     loggers = {}
     for name in LOGGERS:
         logger = logging.getLogger(name)
@@ -195,6 +198,19 @@ def test_ready_file_directories_are_created(tmp_path):
     code, _ = serve_while(tmp_path, ready=ready)
     assert code == 0
     assert ready.read_text().startswith("http://127.0.0.1:")
+
+
+def test_several_workers_serve_on_the_socket_serve_bound_and_stop_on_sigterm(tmp_path, capsys):
+    """With --workers, serve() supervises worker processes on the socket it bound and
+    announced, and ends with exit code 0 when stopped."""
+
+    def visit(url: str) -> tuple[int, int]:
+        return get(url, "/api/version/").status_code, get(url, RUNS, ADA_TOKEN).status_code
+
+    code, statuses = serve_while(tmp_path, "--workers", "2", visit=visit)
+
+    assert (code, statuses) == (0, (200, 200))
+    assert capsys.readouterr().out.startswith("lse-emulator listening on http://127.0.0.1:")
 
 
 def test_flags_take_precedence_over_the_environment_and_reach_the_workers_environment(

@@ -580,6 +580,40 @@ def test_a_run_whose_step_cannot_be_made_ends_and_the_others_go_on(control, ada)
     assert health["worker"] == "ok"
 
 
+def test_an_imported_external_run_drops_its_tasks_the_document_lacks_when_the_last_batch_ends_it(
+    control, ada
+):
+    """run_task names task ids, not rows of task: an imported document may hold an external
+    run still waiting for tasks it does not have. As in the simulated mode, they leave the
+    run's subset: the batch with the other tasks ends it, and total_tasks no longer counts
+    them, so the totals still add up."""
+    freeze_at_t0(control)
+    run_id = ok(ada.post(RUNS, json={"project": 1},
+                         headers={"X-Emulator-Inference": "external"}), 201)["id"]  # fmt: skip
+    advance(control, 10)
+    document = export(control)
+    waiting = sorted(row["task_id"] for row in document["tables"]["run_task"])
+    assert len(waiting) == 90  # project 1's HasGT subset in the demo seed
+    kept, gone = waiting[:-2], set(waiting[-2:])
+    tables = document["tables"]
+    tables["task"] = [task for task in tables["task"] if task["id"] not in gone]
+    for name, rows in tables.items():  # the tasks' annotations go with them
+        if name not in ("task", "run_task"):
+            rows[:] = [row for row in rows if row.get("task_id") not in gone]
+    ok(control.post("/_emulator/import", json=document))
+
+    results = [{"task_id": task, "output": {"sentiment": "Positive"}} for task in kept]
+    ok(ada.post("/api/model-run/batch-predictions",
+                json={"modelrun_id": run_id, "results": results}), 201)  # fmt: skip
+
+    ended = get_run(ada, run_id)
+    assert (ended["status"], ended["total_tasks"], ended["total_predictions"]) == (
+        "Completed",
+        88,
+        88,
+    )
+
+
 def subset_counts_match_the_tasks(control, ada) -> None:
     """The subset counts of each of Ada's projects are those of its exported tasks."""
     tables = export(control)["tables"]
