@@ -290,3 +290,17 @@ def test_deleting_a_prompt_takes_a_run_an_imported_state_records_under_it_with_a
         assert after[name] == [r for r in before[name] if r[key] == bystander], name
     assert [p["id"] for p in after["prompt"]] == [1, 2, pid]
     assert vid in {v["id"] for v in after["prompt_version"]}
+
+
+def test_copies_of_a_prompt_and_of_a_version_keep_the_seeded_accuracy_and_failure_rate(
+    control, ada
+):
+    """The demo seed gives prompt 1's versions accuracy 0.72 and 0.91, failure rate 0 and
+    0.02: a copy predicts as its original does."""
+    knobs = [(0.72, 0.0), (0.91, 0.02)]
+    copy = ok(ada.post("/api/prompts/1/duplicate/", json={}))
+    version = ok(ada.post("/api/prompts/1/versions/2/duplicate", json={}))
+    prompts = {p["id"]: p for p in ok(control.get("/_emulator/workspace"))["prompts"]}
+    assert [(v["accuracy"], v["failure_rate"]) for v in prompts[copy["id"]]["versions"]] == knobs
+    (shown,) = [v for v in prompts[1]["versions"] if v["id"] == version["id"]]
+    assert (shown["accuracy"], shown["failure_rate"]) == knobs[1]
