@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -168,7 +168,7 @@ def _delete_versions(
     predictions and failed predictions), predictions made for them, few-shot examples. With
     ``prompt_id``, the runs recorded under that prompt go too, whatever their version (Label
     Studio cascades a run from its prompt as from its version)."""
-    run_of = col(ModelRun.version_id).in_(version_ids)
+    run_of: ColumnElement[bool] = col(ModelRun.version_id).in_(version_ids)
     if prompt_id is not None:
         run_of = or_(run_of, col(ModelRun.prompt_id) == prompt_id)
     runs = select(col(ModelRun.id)).where(run_of)
