@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, or_, select, update
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
 
@@ -161,12 +161,17 @@ def update_prompt(session: Session, prompt: Prompt, values: dict[str, Any], cloc
     return prompt
 
 
-def _delete_versions(session: Session, version_ids: Sequence[int]) -> None:
+def _delete_versions(
+    session: Session, version_ids: Sequence[int], prompt_id: int | None = None
+) -> None:
     """Delete versions with what depends on them: their runs (with their tasks, events,
-    predictions and failed predictions), predictions made for them, few-shot examples."""
-    if not version_ids:
-        return
-    runs = select(col(ModelRun.id)).where(col(ModelRun.version_id).in_(version_ids))
+    predictions and failed predictions), predictions made for them, few-shot examples. With
+    ``prompt_id``, the runs recorded under that prompt go too, whatever their version (Label
+    Studio cascades a run from its prompt as from its version)."""
+    run_of: ColumnElement[bool] = col(ModelRun.version_id).in_(version_ids)
+    if prompt_id is not None:
+        run_of = or_(run_of, col(ModelRun.prompt_id) == prompt_id)
+    runs = select(col(ModelRun.id)).where(run_of)
     # Wait for a lifecycle step under way on these runs (it holds the run's row).
     session.execute(runs.with_for_update()).all()
     for model in (Prediction, FailedPrediction):
@@ -177,7 +182,9 @@ def _delete_versions(session: Session, version_ids: Sequence[int]) -> None:
         )
     session.execute(delete(RunTask).where(col(RunTask.run_id).in_(runs)))
     session.execute(delete(RunEvent).where(col(RunEvent.run_id).in_(runs)))
-    session.execute(delete(ModelRun).where(col(ModelRun.version_id).in_(version_ids)))
+    session.execute(delete(ModelRun).where(run_of))
+    if not version_ids:
+        return
     session.execute(delete(FewShotExample).where(col(FewShotExample.version_id).in_(version_ids)))
     session.execute(delete(PromptVersion).where(col(PromptVersion.id).in_(version_ids)))
 
@@ -188,9 +195,9 @@ def delete_prompt(session: Session, prompt: Prompt) -> None:
     version_ids = session.execute(
         select(col(PromptVersion.id)).where(col(PromptVersion.prompt_id) == prompt.id)
     ).scalars()
-    _delete_versions(session, list(version_ids))
-    # Runs recorded under the prompt with a version of another prompt cannot exist; be sure.
-    session.execute(delete(ModelRun).where(col(ModelRun.prompt_id) == prompt.id))
+    # Runs are recorded under their version's prompt; an imported state may still record one
+    # under this prompt with another prompt's version: it goes with this prompt.
+    _delete_versions(session, list(version_ids), prompt.id)
     session.execute(delete(PromptProject).where(col(PromptProject.prompt_id) == prompt.id))
     session.execute(delete(Prompt).where(col(Prompt.id) == prompt.id))
     mark_seed_changed(session)

@@ -166,6 +166,47 @@ def good_values(schema: str, booleans: list[Any], choice: int) -> tuple[dict, di
     return sent, expected
 
 
+@pytest.mark.parametrize("schema", [CREATE, UPDATE])
+def test_every_text_field_without_a_minimum_length_takes_the_empty_string(api, schema):
+    """The contract gives these no minLength (drf-spectacular writes minLength 1 for a field
+    that refuses blank text): each takes "" and reads it back, the title alone reading it as
+    no title and the label config left out (an empty config is not one)."""
+    blank = [
+        n for n, s in properties(schema).items()
+        if kind(s) == "string" and "minLength" not in s and n != "label_config"
+    ]  # fmt: skip
+    assert "custom_script" in blank or schema == CREATE
+    body = dict.fromkeys(blank, "")
+    if schema == CREATE:
+        response = api.post("/api/projects/", json=body)
+        assert response.status_code == 201, response.text
+        project = response.json()["id"]
+    else:
+        project = project_of(api, {"title": "Filled", "color": "#000000"})
+        response = api.patch(f"/api/projects/{project}/", json=body)
+        assert response.status_code == 200, response.text
+    answer = api.get(f"/api/projects/{project}/").json()
+    assert {n: answer[n] for n in blank} == body
+
+
+def test_the_organization_and_workspace_a_body_names_are_checked_and_not_stored(server, api):
+    """Label Studio takes a project's organization and workspace from the caller: a body's
+    values, valid ones included, leave no trace in the stored project."""
+    named = project_of(api, {"title": "Placed", "organization": 7, "workspace": 7})
+    plain = project_of(api, {"title": "Placed"})
+    patched = api.patch(f"/api/projects/{named}/", json={"organization": None, "workspace": 2})
+    assert patched.status_code == 200, patched.text
+    with server.client(token=None) as control:
+        rows = control.get("/_emulator/export").json()["tables"]["project"]
+
+    def stored(pk: int) -> dict[str, Any]:
+        (row,) = [r for r in rows if r["id"] == pk]
+        return {k: v for k, v in row.items() if k not in ("id", "created_at")}
+
+    assert stored(named) == stored(plain)
+    assert stored(named)["organization_id"] == 1
+
+
 def test_a_create_takes_every_field_of_its_schema_in_the_spellings_drf_accepts(api):
     sent, expected = good_values(CREATE, TRUE_SPELLINGS, 2)
     sent |= {"organization": "7", "workspace": "7"}

@@ -232,6 +232,22 @@ def test_form_bodies_are_accepted(api):
     assert response.json()["show_instruction"] is True
 
 
+def test_a_form_create_reads_json_fields_from_their_text_and_empty_nullable_fields_as_null(api):
+    """DRF's form parsing: a JSON field's value is JSON text, an empty nullable field is null."""
+    form = {"title": "Form JSON", "input_schema": '{"fields": ["text", 1]}',
+            "control_weights": '{"sentiment": {"overall": 0.5}}', "annotation_limit_count": "",
+            "maximum_annotations": "2"}  # fmt: skip
+    response = api.post("/api/projects/", data=form)
+
+    assert response.status_code == 201, response.text
+    answer = api.get(f"/api/projects/{response.json()['id']}/").json()
+    assert {n: answer[n] for n in form} == {
+        "title": "Form JSON", "input_schema": {"fields": ["text", 1]},
+        "control_weights": {"sentiment": {"overall": 0.5}}, "annotation_limit_count": None,
+        "maximum_annotations": 2,
+    }  # fmt: skip
+
+
 CONTRACT = contract_document()
 
 

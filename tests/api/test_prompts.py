@@ -808,3 +808,20 @@ def test_an_examples_order_goes_up_to_the_integer_limit_and_the_next_stays_there
     )
     assert ok(api.post(base, json={"task": 4, "annotation": 1, "order": top}), 201)["order"] == top
     assert ok(api.post(base, json={"task": 7, "annotation": 2}), 201)["order"] == top
+
+
+def test_a_prompts_projects_are_listed_by_id_whatever_order_the_tables_hold_them_in(
+    api, fresh_state
+):
+    """Associated in the order 2, 1, with project 1's row rewritten after project 2's (a
+    PostgreSQL UPDATE writes a new row version at the table's end): the answers still list
+    the projects by id, as the seeded prompt's do."""
+    ok(api.patch("/api/projects/1/", json={"description": "rewritten"}))
+    created = ok(api.post("/api/prompts/", json={"title": "Both", "associated_projects": [2, 1]}), 201)  # fmt: skip
+    assert created["associated_projects"] == [1, 2]
+    both = [{"id": 1, "title": "Support tickets"}, {"id": 2, "title": "Escalated tickets"}]
+    assert ok(api.get(f"/api/prompts/{created['id']}/"))["associated_projects"] == both
+    listed = ok(api.get("/api/prompts/", params={"ordering": "id"}))["results"]
+    assert [p["associated_projects"] for p in listed] == [both, both]
+    patched = ok(api.patch(f"/api/prompts/{created['id']}/", json={"associated_projects": [2, 1]}))
+    assert patched["associated_projects"] == [1, 2]

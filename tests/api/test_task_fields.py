@@ -8,7 +8,7 @@ import json
 
 import httpx
 import pytest
-from conftest import TLS, Emulator
+from conftest import TLS, Emulator, contract_document
 
 from .envelope import assert_error, assert_invalid
 
@@ -114,6 +114,19 @@ def test_an_import_stores_every_field_of_its_items_and_the_defaults_of_the_other
     assert cancelled["ground_truth"] is False
     assert cancelled["annotations"][0]["result"] == []
     assert [t["inner_id"] for t in listed["tasks"]] == [1, 2, 3]
+
+
+def test_an_imported_annotation_takes_null_for_each_field_the_contract_makes_nullable(api, project):
+    """AnnotationRequest's nullable fields (lead_time, import_id): null given is null stored."""
+    properties = contract_document()["components"]["schemas"]["AnnotationRequest"]["properties"]
+    nullable = ["lead_time", "import_id"]
+    assert all(properties[n].get("nullable") for n in nullable)
+    status = imported(api, project, [{"data": {"text": "timed"}, "annotations": [
+        {"result": RESULT, "ground_truth": True, **dict.fromkeys(nullable)}]}])  # fmt: skip
+
+    assert (status["status"], status["error"], status["annotation_count"]) == ("completed", None, 1)
+    (annotation,) = tasks_of(api, project, fields="all")["tasks"][0]["annotations"]
+    assert {n: annotation[n] for n in nullable} == dict.fromkeys(nullable)
 
 
 def test_inner_ids_continue_from_the_projects_highest(api, project):

@@ -260,3 +260,47 @@ def test_deleting_a_prompt_leaves_every_other_prompts_runs_predictions_and_examp
                                          if r["version_id"] == 2]  # fmt: skip
     assert after["prompt_project"] == [r for r in before["prompt_project"]
                                        if r["prompt_id"] != pid]  # fmt: skip
+
+
+def test_deleting_a_prompt_takes_a_run_an_imported_state_records_under_it_with_another_version(
+    control, ada
+):
+    """Label Studio cascades a run from its prompt (parent_model) as from its version: a
+    state document may pair a completed run with a version of another prompt, and deleting the
+    prompt it names takes the run with its predictions and events, and no other run."""
+    freeze_at_t0(control)
+    set_policy(control, **SLOW)
+    bystander = create_run(ada, outcome="Stuck")["id"]  # prompt 1's, with tasks still to do
+    pid, vid = make_prompt(ada)
+    run = create_run(ada, path=f"/api/prompts/{pid}/versions/{vid}/inference-runs")["id"]
+    named, _ = make_prompt(ada)
+    advance(control, 20)
+    document = export(control)
+    (row,) = [r for r in document["tables"]["model_run"] if r["id"] == run]
+    row["prompt_id"] = named
+    assert ok(control.post("/_emulator/import", json=document)) == {"detail": "State imported."}
+    before = export(control)["tables"]
+    assert {r["run_id"] for r in before["prediction"]} == {run}
+
+    assert ada.delete(f"/api/prompts/{named}/").status_code == 204
+
+    after = export(control)["tables"]
+    for name, key in (("model_run", "id"), ("prediction", "run_id"), ("run_task", "run_id"),
+                      ("run_event", "run_id")):  # fmt: skip
+        assert after[name] == [r for r in before[name] if r[key] == bystander], name
+    assert [p["id"] for p in after["prompt"]] == [1, 2, pid]
+    assert vid in {v["id"] for v in after["prompt_version"]}
+
+
+def test_copies_of_a_prompt_and_of_a_version_keep_the_seeded_accuracy_and_failure_rate(
+    control, ada
+):
+    """The demo seed gives prompt 1's versions accuracy 0.72 and 0.91, failure rate 0 and
+    0.02: a copy predicts as its original does."""
+    knobs = [(0.72, 0.0), (0.91, 0.02)]
+    copy = ok(ada.post("/api/prompts/1/duplicate/", json={}))
+    version = ok(ada.post("/api/prompts/1/versions/2/duplicate", json={}))
+    prompts = {p["id"]: p for p in ok(control.get("/_emulator/workspace"))["prompts"]}
+    assert [(v["accuracy"], v["failure_rate"]) for v in prompts[copy["id"]]["versions"]] == knobs
+    (shown,) = [v for v in prompts[1]["versions"] if v["id"] == version["id"]]
+    assert (shown["accuracy"], shown["failure_rate"]) == knobs[1]
