@@ -2,7 +2,7 @@
 gives a 5xx, every answer matches the served schema, and the stored state stays readable.
 
 Drawing the cases costs more than answering them, so each case is drawn once and sent to the
-app of every backend; the operations are split in two halves that run in parallel."""
+app of every backend; the operations are split in three parts that run in parallel."""
 
 from contextlib import ExitStack
 from pathlib import Path
@@ -27,6 +27,7 @@ from .support import AUTH, RUNS
 # documented 400/401/404/405/415 answers (the envelope) are the point of most fuzzed input.
 CHECKS = [not_a_server_error, response_schema_conformance]
 EXAMPLES = 25  # per operation; derandomized, so every run sends the same requests
+PARTS = 3  # the operations are fuzzed in three tests, one per xdist worker
 # Ids of the demo data (run 1 is created before the fuzzing): random ids would reach 404s only.
 STREAMS = {"/_emulator/events"}
 KNOWN_IDS = {"prompt_id": 1, "version_id": 1, "project_pk": 1, "run_id": 1, "inference_run_id": 1}
@@ -67,15 +68,15 @@ def fuzz(operation, apps: list[object]) -> None:
             # --- tasks: a task's predictions are documented with model and model_run objects
             # and a number for score, but Label Studio's PredictionSerializer answers ids (or
             # null) and a null score when none was given, as the emulator does.
-            if _carries_predictions(response):
+            if case.operation.path.startswith("/api/tasks") and _carries_predictions(response):
                 checks = [not_a_server_error]
             case.validate_response(response, checks=checks)
 
     check()
 
 
-@pytest.mark.parametrize("half", [0, 1])
-def test_no_operation_answers_5xx_or_off_schema(half: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("part", range(PARTS))
+def test_no_operation_answers_5xx_or_off_schema(part: int, tmp_path: Path) -> None:
     with ExitStack() as databases:
         apps = [
             create_app(
@@ -104,7 +105,7 @@ def test_no_operation_answers_5xx_or_off_schema(half: int, tmp_path: Path) -> No
             assert len(operations) >= 20
             for app in apps:
                 _prepare(app)
-            for operation in operations[half::2]:
+            for operation in operations[part::PARTS]:
                 fuzz(operation, apps)
             for app in apps:
                 _check_readable(app)
@@ -118,8 +119,10 @@ def _carries_predictions(response) -> bool:
         body = response.json()
     except ValueError:
         return False
-    tasks = body.get("tasks", [body]) if isinstance(body, dict) else []
-    return any(isinstance(task, dict) and task.get("predictions") for task in tasks)
+    tasks = body.get("tasks", [body]) if isinstance(body, dict) else body
+    return isinstance(tasks, list) and any(
+        isinstance(task, dict) and task.get("predictions") for task in tasks
+    )
 
 
 def _prepare(app: object) -> None:
