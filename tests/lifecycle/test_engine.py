@@ -513,6 +513,28 @@ def tasks_without_ground_truth(engine, how_many: int) -> list[int]:
         ))  # fmt: skip
 
 
+def test_a_runs_predictions_are_priced_from_the_task_text_sent(db):
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(100))
+    with Session(engine) as session:
+        made = session.exec(
+            select(Prediction)
+            .where(Prediction.run_id == run_id)
+            .order_by(Prediction.task_id)
+            .limit(5)
+        ).all()
+        rows = [
+            (p.task_id, p.prompt_tokens, p.total_cost_usd, p.prompt_cost_usd, p.completion_cost_usd)
+            for p in made
+        ]
+    # The tokens sent are the prompt and the task's text, as trying the task alone counts them.
+    alone = try_on(engine, [task_id for task_id, *_ in rows])
+    assert [tokens for _, tokens, *_ in rows] == [a["usage"]["prompt_tokens"] for a in alone]
+    for _, _, total, prompt_usd, completion_usd in rows:
+        assert completion_usd > 0 and total == pytest.approx(prompt_usd + completion_usd)
+
+
 def test_a_prompt_naming_some_of_the_configs_labels_answers_only_those(db):
     engine, _ = db
     tasks = tasks_without_ground_truth(engine, 12)
