@@ -182,6 +182,9 @@ def test_a_dropping_rule_closes_the_connection_without_an_answer(control, ada):
     # A spent rule is passed over without counting the match.
     assert ok(control.get(FAULTS)) == [rule_body(rule["id"], method="POST", drop=True, times=1,
                                                  matched=1, fired=1)]  # fmt: skip
+    # The journal notes the dropped request with status 0 (no answer) and the rule that fired.
+    journaled = ok(control.get("/_emulator/requests", params={"method": "POST"}))
+    assert [(e["status"], e["fault"]) for e in journaled] == [(201, None), (0, rule["id"])]
 
 
 def test_control_paths_are_never_faulted(control):
