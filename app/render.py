@@ -64,33 +64,34 @@ def loads_stored(text: str) -> Any:
     return json.loads(text)
 
 
-class _JSONText(FunctionElement[Any]):
+class _StoredText(FunctionElement[Any]):
+    """A column as the text the database stores or writes for it, read through the column's
+    own result processor (SQLite hands its stored text over as it is)."""
+
+    inherit_cache = True
+
+    def __init__(self, column: ColumnElement[Any]) -> None:
+        super().__init__(column)
+        self.type = column.type
+
+
+class _JSONText(_StoredText):
     """A JSON column as its stored text: PostgreSQL's json type keeps the text it was given,
-    which psycopg would decode with json.loads; SQLite hands the text over as it is."""
+    which psycopg would decode with json.loads."""
 
     name = "json_text"
     inherit_cache = True
 
-    def __init__(self, column: ColumnElement[Any]) -> None:
-        super().__init__(column)
-        self.type = column.type  # read through the column's own result processor
 
-
-class _ISOText(FunctionElement[Any]):
+class _ISOText(_StoredText):
     """A timestamp column as ``iso``'s text with six fractional digits, written by
-    PostgreSQL (in UTC) instead of parsed into a datetime and formatted again; SQLite hands
-    its stored text over as it is."""
+    PostgreSQL (in UTC) instead of parsed into a datetime and formatted again."""
 
     name = "iso_text"
     inherit_cache = True
 
-    def __init__(self, column: ColumnElement[Any]) -> None:
-        super().__init__(column)
-        self.type = column.type  # read through the column's own result processor
 
-
-@compiles(_JSONText)
-@compiles(_ISOText)
+@compiles(_StoredText)
 def _stored_text(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
     return compiler.process(element.clauses, **kw)
 
@@ -632,26 +633,17 @@ PREDICTION_COLUMNS = (
     "id", "result", "model_version", "score", "cluster", "neighbors", "mislabeling",
     "created_at", "updated_at", "run_id", "task_id", "project_id",
 )  # fmt: skip
+_STAMPS = ("created_at", "updated_at")
 
 
 def prediction_json(prediction: Any) -> dict[str, Any]:
-    """Label Studio's Prediction."""
-    return {
-        "id": prediction.id,
-        "result": prediction.result,
-        "model_version": prediction.model_version,
-        "created_ago": "",
-        "score": prediction.score,
-        "cluster": prediction.cluster,
-        "neighbors": prediction.neighbors,
-        "mislabeling": prediction.mislabeling,
-        "created_at": iso_read(prediction.created_at),
-        "updated_at": iso_read(prediction.updated_at or prediction.created_at),
-        "model": None,
-        "model_run": prediction.run_id,
-        "task": prediction.task_id,
-        "project": prediction.project_id,
-    }
+    """Label Studio's Prediction (an ORM object or a row of the table)."""
+    return prediction_row_json(
+        [
+            iso_read(getattr(prediction, name)) if name in _STAMPS else getattr(prediction, name)
+            for name in PREDICTION_COLUMNS
+        ]
+    )
 
 
 def prediction_row_json(values: Sequence[Any]) -> dict[str, Any]:
