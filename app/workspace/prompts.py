@@ -60,18 +60,18 @@ _PROMPT_ORGANIZATION = select(table_of(Prompt).c.organization_id).where(
 )
 
 
-def check_own_prompt(session: Session, user: User, prompt_id: int) -> None:
-    """``own_prompt`` for a caller that needs only the id checked: one plain-row query."""
-    found = None
-    if 0 < prompt_id <= MAX_ID:
-        found = session.connection().execute(_PROMPT_ORGANIZATION, {"prompt": prompt_id}).first()
-    if found is None or found[0] != user.organization_id:
-        raise NotFound("ModelInterface")
-
-
 def is_own_prompt(session: Session, user: User, pk: int) -> bool:
-    prompt = session.get(Prompt, pk)
-    return prompt is not None and prompt.organization_id == user.organization_id
+    """Whether an id names a prompt of the user's organization (one plain-row query)."""
+    if not 0 < pk <= MAX_ID:
+        return False
+    found = session.connection().execute(_PROMPT_ORGANIZATION, {"prompt": pk}).first()
+    return found is not None and found[0] == user.organization_id
+
+
+def check_own_prompt(session: Session, user: User, prompt_id: int) -> None:
+    """``own_prompt`` for a caller that needs only the id checked."""
+    if not is_own_prompt(session, user, prompt_id):
+        raise NotFound("ModelInterface")
 
 
 def own_task(session: Session, user: User, task_id: int) -> Task | None:
