@@ -382,8 +382,11 @@ Index(
 class Annotation(SQLModel, table=True):
     """Label Studio's Annotation; a ground-truth one makes its task a HasGT task."""
 
+    # A task's annotations in id order: its first ground truth is the first entry of its range.
+    __table_args__ = (Index("ix_annotation_task", "task_id", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
-    task_id: int = Field(foreign_key="task.id", index=True)
+    task_id: int = Field(foreign_key="task.id")
     project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
     result: Any = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     ground_truth: bool = False
