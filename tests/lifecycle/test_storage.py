@@ -2,6 +2,7 @@
 from their start (queued first come, first served), reads that take none, and the guards of
 the shared state row and of ids no column can hold."""
 
+import re
 import sqlite3
 import threading
 import time
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
 from app.db import (
@@ -24,7 +25,9 @@ from app.db import (
     single_read,
     write_session,
 )
+from app.lifecycle.model import task_inputs
 from app.models import MAX_ID, Project
+from app.seed import load_seed, parse_seed
 
 STATE_MISSING = "emulator state missing: the database was not initialised"
 
@@ -198,3 +201,42 @@ def test_an_uninitialised_database_has_no_state_row_and_no_row_for_impossible_id
         # Ids from a URL that no id column can hold name no row (and are never sent).
         for row_id in (0, -1, MAX_ID + 1, 2**70):
             assert get_by_id(session, Project, row_id) is None
+
+
+# A project loaded just now, as a seed or an import leaves it: 6,000 of its 20,000 tasks have a
+# ground-truth annotation, and the database has no statistics of them yet.
+LOADED_PROJECT = {
+    "organizations": [{"id": 1, "title": "Acme"}],
+    "users": [{"id": 1, "email": "ada@acme.test", "username": "ada", "organization": 1,
+               "token": "acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"}],
+    "projects": [{"id": 1, "title": "Tickets", "organization": 1, "tasks": 20000,
+                  "ground_truth": 6000}],
+}  # fmt: skip
+
+
+def test_a_tasks_first_ground_truth_is_read_from_the_start_of_its_range_of_the_index(
+    migrated_engine,
+):
+    """A batch of tasks reads each one's first ground-truth annotation from the task-and-id
+    index (revision 0010), not by walking every annotation in id order, which PostgreSQL chose
+    without statistics when the annotations were indexed by task alone."""
+    with write_session(migrated_engine) as session:
+        load_seed(session, parse_seed(LOADED_PROJECT, "project.yaml"), "project.yaml")
+    statements: list[tuple[str, object]] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        statements.append((statement, parameters))
+
+    event.listen(migrated_engine, "before_cursor_execute", capture)
+    try:
+        with read_session(migrated_engine) as session:
+            _, truths = task_inputs(session, list(range(1, 1001)))
+    finally:
+        event.remove(migrated_engine, "before_cursor_execute", capture)
+    assert 0 < len(truths) < 1000  # ground truths are spread over the project's tasks
+    # The one statement that reads them (a new connection says some words of its own first).
+    ((statement, parameters),) = [sent for sent in statements if "annotation" in sent[0]]
+    explain = "EXPLAIN " if migrated_engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with migrated_engine.connect() as connection:
+        plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
+    assert re.search(r"\bix_annotation_task\b", plan) and "annotation_pkey" not in plan, plan
