@@ -269,7 +269,7 @@ def _reset(session: Session, settings: Settings, clock: Clock) -> None:
 
 def _delete_rows(session: Session, tables: list[Table]) -> None:
     for table in reversed(tables):  # children first
-        session.execute(delete(table))
+        session.connection().execute(delete(table))
 
 
 def _rows_up_to(session: Session, tables: list[Table], limit: int) -> int:
