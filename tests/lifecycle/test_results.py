@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 from app.config import Settings
 from app.db import make_engine
 from app.errors import APIError, NotFound, ValidationFailed
-from app.lifecycle import refine, results
+from app.lifecycle import machine, refine, results
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.main import prepare_database
@@ -976,6 +976,18 @@ def test_a_refinement_waits_in_the_queue_then_works_for_ten_seconds(db, session,
         assert done.next_due_at is None
         new = fresh.get(PromptVersion, done.refined_version_id)
         assert new.title == "v1 (refined)" and new.created_at.replace(tzinfo=UTC) == at(15)
+
+
+def test_the_lifecycle_settles_a_refinement_step_due_at_the_instant_it_reaches(db, session, jobs):
+    job_id = refinement(session, 4, wait=False).id
+    session.close()
+    clock = Clock(wall=lambda: T0)
+    machine.settle(db.engine, clock, until=at(4.999))
+    with Session(db.engine) as fresh:
+        assert fresh.get(RefineJob, job_id).status == "Pending"
+    machine.settle(db.engine, clock, until=at(5))
+    with Session(db.engine) as fresh:
+        assert fresh.get(RefineJob, job_id).status == "InProgress"
 
 
 def test_a_refinement_applies_each_due_step_of_several_jobs_in_one_pass(db, session, jobs):
