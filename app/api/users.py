@@ -1,21 +1,25 @@
 """The current user and the server's version."""
 
 from fastapi import APIRouter
+from sqlalchemy import bindparam
+from sqlmodel import col, select
 
+from app.db import clock_and_policy
 from app.deps import ClockDep, CurrentUserDep, SessionDep, SettingsDep
 from app.models import Organization
 from app.render import version, whoami
 from app.responses import JSONResponse
 
 router = APIRouter(tags=["Users"])
+_TITLE = select(col(Organization.title)).where(col(Organization.id) == bindparam("id"))
 
 
 @router.get("/api/current-user/whoami", summary="Retrieve my user")
 def current_user_whoami(user: CurrentUserDep, session: SessionDep, clock: ClockDep) -> JSONResponse:
     """Retrieve details of the account that you are using to access the API."""
-    organization = session.get(Organization, user.organization_id)
-    title = organization.title if organization is not None else ""
-    return JSONResponse(whoami(user, title, clock.now(session)))
+    # Plain rows: the organization's title and the clock, not their entities.
+    title = session.connection().execute(_TITLE, {"id": user.organization_id}).scalar()
+    return JSONResponse(whoami(user, title or "", clock.read(clock_and_policy(session))))
 
 
 @router.get("/api/version/", tags=["Versions"], summary="Get version information")
