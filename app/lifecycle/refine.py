@@ -12,10 +12,10 @@ import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, exists
+from sqlalchemy import Engine
 from sqlmodel import Session, col, select
 
-from app.db import mark_seed_changed, read_session, write_session
+from app.db import mark_seed_changed, write_session
 from app.errors import NotFound, ValidationFailed
 from app.label_config import LabelConfigError, parse_label_config
 from app.lifecycle import pricing
@@ -197,13 +197,11 @@ def _step(session: Session, job: RefineJob, policy: Policy, at: datetime) -> Non
 
 def settle_due(engine: Engine, until: datetime) -> int:
     """Apply, in time order, every step of a refinement job due up to ``until``; answers how
-    many steps were applied. Jobs are claimed with row locks other workers skip."""
+    many steps were applied. Jobs are claimed with row locks other workers skip. It takes the
+    write lock: the lifecycle calls it once its look has seen a job due."""
     due = select(RefineJob).where(
         col(RefineJob.next_due_at).is_not(None), col(RefineJob.next_due_at) <= until
     )
-    with read_session(engine) as session:
-        if not session.exec(select(exists(due.subquery()))).one():
-            return 0
     steps = 0
     with write_session(engine) as session:
         policy = Policy.load(session)
