@@ -1,7 +1,6 @@
 """Label Studio's JSON for each object, used by the Label Studio API and the control plane alike."""
 
 import json
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,16 +48,26 @@ def iso_read(value: datetime | str | None) -> str | None:
 # --- columns read for long lists: what the ORM types do per value, done more cheaply ---
 
 
-# 19 digits in a row may be an integer beyond 64 bits, which orjson reads as a float.
-LONG_NUMBER = re.compile(r"\d{19}")
+# Each byte of JSON text mapped to "0" (an ASCII digit) or to a space: 19 digits in a row are
+# then one search in C for LONG_RUN (a regular expression tries a match at every digit, and
+# took ten times longer over a batch of predictions).
+_DIGIT_OR_NOT = bytes(ord("0") if chr(byte) in "0123456789" else ord(" ") for byte in range(256))
+LONG_RUN = b"0" * 19
+
+
+def orjson_reads_alike(data: bytes) -> bool:
+    """Whether orjson reads this JSON text as json.loads does, if it reads it at all: 19 digits
+    in a row may be an integer beyond 64 bits, which orjson reads as a float."""
+    return data.translate(_DIGIT_OR_NOT).find(LONG_RUN) < 0
 
 
 def loads_stored(text: str) -> Any:
     """json.loads of stored JSON, by orjson where it reads the same (it refuses NaN and lone
     surrogates, which json.loads reads)."""
-    if LONG_NUMBER.search(text) is None:
+    data = text.encode("utf-8", "surrogatepass")
+    if orjson_reads_alike(data):
         try:
-            return orjson.loads(text)
+            return orjson.loads(data)
         except orjson.JSONDecodeError:
             pass
     return json.loads(text)

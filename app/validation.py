@@ -12,8 +12,11 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import orjson
+
 from app.errors import APIError, ValidationFailed
 from app.models import MAX_ID, MIN_INT
+from app.render import orjson_reads_alike
 
 EMPTY: Any = object()  # a key absent from the body
 
@@ -195,17 +198,17 @@ class DateTimeField(Field):
 MAX_JSON_DEPTH = 32
 
 
-def json_depth(value: Any) -> int:
-    """How deeply a parsed JSON value nests (iteratively: no recursion to exhaust)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        deepest = max(deepest, depth)
-        if isinstance(node, dict):
-            stack.extend((child, depth + 1) for child in node.values())
-        elif isinstance(node, list):
-            stack.extend((child, depth + 1) for child in node)
-    return deepest
+def deeper_than(value: Any, levels: int) -> bool:
+    """Whether a parsed JSON value nests more than ``levels`` deep (a scalar, an empty list or
+    an empty object is one level). The walk stops one level past ``levels``, so a deep value
+    cannot exhaust the recursion, and it never visits a scalar it need not count."""
+    if isinstance(value, dict):
+        value = value.values()
+    elif not isinstance(value, list):
+        return levels < 1
+    if levels < 2:  # any child is one level more than this value can hold
+        return levels < 1 or len(value) > 0
+    return any(deeper_than(child, levels - 1) for child in value if isinstance(child, dict | list))
 
 
 class JSONField(Field):
@@ -221,7 +224,7 @@ class JSONField(Field):
     def convert(self, value: Any) -> Any:
         if isinstance(value, _InvalidJSON):
             raise FieldError("Value must be valid JSON.")
-        if json_depth(value) > MAX_JSON_DEPTH:
+        if deeper_than(value, MAX_JSON_DEPTH):
             raise FieldError(f"Value is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
         return value
 
@@ -354,7 +357,22 @@ def loads_json(text: str | bytes) -> Any:
     """Parse a JSON body as strict JSON: every value it yields can be stored and rendered again.
 
     NaN, Infinity and numbers beyond a float's range, lone surrogates (text UTF-8 cannot
-    encode) and nesting deeper than Python can walk raise a ValueError (a JSONDecodeError)."""
+    encode) and nesting deeper than Python can walk raise a ValueError (a JSONDecodeError).
+
+    orjson reads a document ten times faster, and refuses each of those; what it reads, it reads
+    as ``json.loads`` does, but for integers beyond 64 bits (a float to it). A document it
+    refuses, or that may hold such an integer, goes to ``strict_loads``, which words the refusal."""
+    data = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if orjson_reads_alike(data):
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return strict_loads(text)
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """``loads_json`` by the standard library alone."""
     try:
         value = json.loads(text, parse_constant=_strict_constant, parse_float=_finite_float)
     except RecursionError:
@@ -477,6 +495,6 @@ class DictField(Field):
             raise FieldError(
                 f'Expected a dictionary of items but got type "{type(value).__name__}".'
             )
-        if json_depth(value) > MAX_JSON_DEPTH:
+        if deeper_than(value, MAX_JSON_DEPTH):
             raise FieldError(f"Value is nested too deeply (more than {MAX_JSON_DEPTH} levels).")
         return dict(value)

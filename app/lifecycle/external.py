@@ -45,6 +45,12 @@ ITEM = re.compile(r"\w+\[(\d+)\]")
 COUNTS = ("prompt_tokens", "completion_tokens")
 MAX_COUNT = MAX_ID
 AMOUNTS = ("prompt_cost_usd", "completion_cost_usd", "total_cost_usd", "inference_time")
+# Each number an item may carry, the types it may have (a bool, though an int, is neither) and
+# the largest value it may have.
+NUMBERS = (
+    *((name, (int,), MAX_COUNT) for name in COUNTS),
+    *((name, (int, float), 2**53) for name in AMOUNTS),
+)
 
 
 def inference_mode(header: str | None, policy: Policy) -> str:
@@ -141,31 +147,21 @@ def _check_tasks(
 def _numbers(where: str, item: dict[str, Any], errors: list[str]) -> dict[str, Any]:
     """The token counts and costs of an item (null when not sent)."""
     values: dict[str, Any] = {}
-    for name in (*COUNTS, *AMOUNTS):
+    for name, kinds, limit in NUMBERS:
         value = item.get(name)
-        whole = name in COUNTS
-        if value is None:
-            values[name] = None
-        elif (
-            isinstance(value, bool)
-            or not isinstance(value, int if whole else int | float)
-            or value < 0
-            or value != value
-            or value == float("inf")
-            or value > 2**53
-        ):
-            kind = "a whole number" if whole else "a number"
-            errors.append(f"{where}.{name}: {kind} >= 0 or null is required.")
-            values[name] = None
-        elif whole and value > MAX_COUNT:
-            # The count columns are 32-bit integers (as Label Studio's are on PostgreSQL).
-            errors.append(
-                f"{where}.{name}: Ensure this value is less than or equal to {MAX_COUNT}."
-            )
-            values[name] = None
+        if value is None or (type(value) in kinds and 0 <= value <= limit):
+            values[name] = value  # NaN fails both comparisons, an infinity the second
         else:
-            values[name] = value
+            values[name] = None
+            errors.append(_number_error(f"{where}.{name}", value, name in COUNTS))
     return values
+
+
+def _number_error(where: str, value: Any, whole: bool) -> str:
+    if whole and type(value) is int and 0 <= value <= 2**53:
+        # The count columns are 32-bit integers (as Label Studio's are on PostgreSQL).
+        return f"{where}: Ensure this value is less than or equal to {MAX_COUNT}."
+    return f"{where}: {'a whole number' if whole else 'a number'} >= 0 or null is required."
 
 
 def _text(where: str, item: dict[str, Any], name: str, errors: list[str]) -> str:

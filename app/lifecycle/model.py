@@ -2,7 +2,6 @@
 its predictions on the project (the label config parsed once per session), and the task inputs
 a batch needs, fetched for the whole batch at once. No HTTP here."""
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -25,6 +24,7 @@ from app.models import (
     Task,
     table_of,
 )
+from app.render import loads_stored
 
 DECODED_CACHE_SIZE = 4096
 
@@ -105,7 +105,7 @@ def decoded(session: Session, text: str | None) -> Any:
     if found is cache:
         if len(cache) >= DECODED_CACHE_SIZE:
             cache.clear()
-        found = cache[text] = json.loads(text)
+        found = cache[text] = loads_stored(text)
     return found
 
 

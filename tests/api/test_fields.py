@@ -21,7 +21,7 @@ from app.validation import (
     IntegerField,
     JSONField,
     PrimaryKeyField,
-    json_depth,
+    deeper_than,
     loads_json,
     parse_body,
     validate,
@@ -238,9 +238,23 @@ def nested(depth: int):
     return value
 
 
-def test_json_depth_counts_each_level_of_lists_and_objects():
-    assert [json_depth(1), json_depth([]), json_depth({"a": [1]}), json_depth([[1], 2])] == [1, 1, 3, 3]  # fmt: skip
-    assert json_depth({"a": {"b": {}}, "c": 1}) == 3
+def depth(value):
+    """How deeply a JSON value nests, by definition: one level, and one more than its deepest child."""
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    )
+    return 1 + max(map(depth, children), default=0)
+
+
+@pytest.mark.parametrize(
+    "value", [1, [], {}, {"a": [1]}, [[1], 2], {"a": {"b": {}}, "c": 1}, [1, [2, [3, {"d": [[]]}]]], nested(5)]
+)  # fmt: skip
+def test_deeper_than_counts_each_level_of_lists_and_objects(value):
+    assert [depth(value), *(deeper_than(value, levels) for levels in range(-1, 8))] == [
+        depth(value),
+        *(depth(value) > levels for levels in range(-1, 8)),
+    ]
+    assert [depth(1), depth([]), depth({"a": [1]}), depth([[1], 2]), depth({"a": {"b": {}}, "c": 1})] == [1, 1, 3, 3, 3]  # fmt: skip
 
 
 def test_json_is_accepted_up_to_its_depth_limit():

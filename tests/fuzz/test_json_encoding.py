@@ -1,8 +1,10 @@
-"""Answers are written byte for byte as Starlette's JSONResponse (json.dumps) writes them, and
-columns read for rendering decode as the ORM's types do."""
+"""Answers are written byte for byte as Starlette's JSONResponse (json.dumps) writes them,
+columns read for rendering decode as the ORM's types do, and request bodies parse as the
+standard library's strict parse reads or refuses them."""
 
 import enum
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
@@ -17,6 +19,7 @@ from app.db import make_engine
 from app.models import UTCDateTime
 from app.render import _iso_of_text, iso, loads_stored, read_column
 from app.responses import JSONResponse
+from app.validation import loads_json, strict_loads
 
 json_values = st.recursive(
     st.none()
@@ -151,3 +154,42 @@ def test_postgresql_iso_text_loses_only_a_zero_fraction() -> None:
     assert _iso_of_text("2025-01-01T00:00:00.100000Z") == "2025-01-01T00:00:00.100000Z"
     assert _iso_of_text("2025-01-01T00:00:00.000001Z") == "2025-01-01T00:00:00.000001Z"
     assert _iso_of_text(None) is None
+
+
+def parsed(parse: Callable[[str], object], text: str) -> str:
+    """What a parse answers, as text: the value's repr or the refusal's type and message."""
+    try:
+        return repr(parse(text))
+    except (ValueError, RecursionError) as error:
+        return f"{type(error).__name__}: {error}"
+
+
+@given(json_values, st.booleans())
+def test_a_body_is_read_as_the_strict_parse_reads_it(value: object, ascii_only: bool) -> None:
+    text = json.dumps(value, ensure_ascii=ascii_only)
+    assert parsed(loads_json, text) == parsed(strict_loads, text)
+
+
+# Text made of JSON's own characters (and the start of an escaped surrogate) reaches far more
+# of the parsers than arbitrary text, which is drawn too.
+JSONISH = st.text(alphabet=st.sampled_from('[]{}",:0123456789.eE+- \tnulfasrNIy\\d8c')) | st.text()
+
+
+@given(JSONISH)
+def test_any_text_is_read_or_refused_as_the_strict_parse_does(text: str) -> None:
+    assert parsed(loads_json, text) == parsed(strict_loads, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NaN", "[-Infinity]", "1e400", "[-1e400]", '"\\ud800"', '{"\\udc00": 1}', "\ud800",
+        str(2**64), str(-(2**63) - 1), "0." + "1" * 25, "-0", "-0.0", "1E2", '{"a":1,"a":2}',
+        "\ufeff{}", "[1,]", "01", '"\x01"', "[" * 1100 + "]" * 1100, "[" * 100_000 + "]" * 100_000,
+    ],
+)  # fmt: skip
+def test_bodies_where_orjson_differs_are_read_as_the_strict_parse_reads_them(text: str) -> None:
+    assert parsed(loads_json, text) == parsed(strict_loads, text)
+    assert parsed(loads_json, text.encode("utf-8", "surrogatepass")) == parsed(
+        strict_loads, text.encode("utf-8", "surrogatepass")
+    )

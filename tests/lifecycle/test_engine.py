@@ -615,7 +615,12 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     ]}  # fmt: skip
     failures = [
         {"task_id": tasks[0], "error_type": 3, "message": None, "prompt_tokens": -1},
-        {"task_id": tasks[1], "message": {"text": "x"}, "total_cost_usd": "1"},
+        {
+            "task_id": tasks[1],
+            "message": {"text": "x"},
+            "total_cost_usd": "1",
+            "completion_tokens": limit + 1,
+        },
         {"task_id": tasks[2], "error_type": None, "message": None, "completion_tokens": most},
     ]
     with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
@@ -623,6 +628,7 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     assert refused.value.validation_errors == {"failed_predictions": [
         "failed_predictions[0].prompt_tokens: a whole number >= 0 or null is required.",
         "failed_predictions[0].error_type: a string or null is required.",
+        "failed_predictions[1].completion_tokens: a whole number >= 0 or null is required.",
         "failed_predictions[1].total_cost_usd: a number >= 0 or null is required.",
         "failed_predictions[1].message: a string or null is required.",
     ]}  # fmt: skip
