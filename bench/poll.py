@@ -11,7 +11,9 @@ document (cloned from one real run; not through the API). Two scenarios:
 
 Latency (p50, p99) is one client polling back to back, as a test suite does; throughput is
 16 clients (4 for "all", whose answers take long). The floor app answers the same list (the
-emulator's own answer, serialised on every request). Goals: p99 < 25 ms; throughput >= 0.5 of the floor's.
+emulator's own answer, serialised on every request). Goals, against the floor answering the
+same list: "few" p99 <= 2x the floor's and throughput >= 0.5 of the floor's; "all" within 1.5x
+of the floor, p99 <= 1.5x the floor's and throughput >= 1/1.5 of the floor's.
 Beside the floor, the raw baseline (as in reads.py): the driver fetching the same rows with
 hand-written SQL, plus orjson encoding the answer, in this process.
 
@@ -25,6 +27,9 @@ import _common as c
 # How many of the stored runs the poll answers (None: all), and how many clients measure the
 # throughput: answers of several MB take seconds each, and every request sent is waited for.
 SCENARIOS = {"all": (None, 4), "few": (100, 16)}
+# How many times the floor's time each scenario may take: its p99 at most this many times the
+# floor's, its throughput at least the floor's divided by it.
+SLOWER = {"all": 1.5, "few": 2.0}
 
 
 RUN_COLUMNS = (
@@ -94,19 +99,20 @@ def main() -> None:
                 describe("emulator", *result)
                 (latency, throughput), (base_latency, base_throughput) = result, base
                 label = f"runs.list [{scenario}: {len(answer):,} of {args.runs:,} runs]"
-                p99 = latency.percentile(99) * 1e3
+                p99, base_p99 = latency.percentile(99) * 1e3, base_latency.percentile(99) * 1e3
+                slower = SLOWER[scenario]
+                share = f"{1 / slower:.2g}"
                 figures += [
                     c.raw_figure("poll", args.backend, label, raw,
                                  base_latency.percentile(99) * 1e3),  # fmt: skip
                     c.Figure("poll", args.backend, f"{label} p50", latency.percentile(50) * 1e3,
                              "ms", base_latency.percentile(50) * 1e3, "floor p50 ms"),
-                    c.Figure("poll", args.backend, f"{label} p99", p99, "ms",
-                             base_latency.percentile(99) * 1e3, "floor p99 ms", "< 25 ms",
-                             p99 < 25),
+                    c.Figure("poll", args.backend, f"{label} p99", p99, "ms", base_p99,
+                             "floor p99 ms", f"<= {slower:g}x floor", p99 <= slower * base_p99),
                     c.Figure("poll", args.backend, f"{label} throughput, {clients} clients",
                              throughput.per_second, "requests/s", base_throughput.per_second,
-                             "floor requests/s", ">= 0.5 of floor",
-                             throughput.per_second >= 0.5 * base_throughput.per_second),
+                             "floor requests/s", f">= {share} of floor",
+                             throughput.per_second * slower >= base_throughput.per_second),
                     c.Figure("poll", args.backend, f"{label} server CPU per request",
                              latency.cpu_per_request * 1e3, "ms",
                              base_latency.cpu_per_request * 1e3, "floor CPU ms a request"),
