@@ -14,7 +14,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from pydantic import ValidationError
 from sqlmodel import Session, col, select
 from uvicorn.config import LOGGING_CONFIG
@@ -24,7 +23,7 @@ from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
 from app.models import User
 from app.seed import SeedError, configured_seed
-from app.server import ServerConfig
+from app.server import Server, ServerConfig
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -146,7 +145,7 @@ def serve(args: argparse.Namespace) -> int:
         if args.workers > 1:
             Multiprocess(config, sockets=[sock]).run()
             return 0
-        server = uvicorn.Server(config)
+        server = Server(config)
         # Once shut down, uvicorn raises again the signal that stopped it, which would kill
         # the process (exit -15 for SIGTERM); a graceful stop is a normal exit, so the
         # handlers it restores before doing so let serve() return.
