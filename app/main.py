@@ -44,7 +44,7 @@ from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent
 from app.observability import Metrics, RequestMiddleware
 from app.openapi import build_definition
 from app.responses import JSONResponse
-from app.seed import configured_seed, database_is_empty, load_seed
+from app.seed import database_is_empty, load_configured_seed
 
 log = logging.getLogger("lse_emulator")
 
@@ -62,7 +62,7 @@ def prepare_database(engine: Engine, settings: Settings, clock: Clock) -> None:
         session.add(state)
         session.flush()
         if database_is_empty(session):
-            load_seed(session, *configured_seed(settings))
+            load_configured_seed(session, settings)
         now = clock.now(session)
         for run in session.exec(select(ModelRun).where(col(ModelRun.status).in_(ACTIVE_STATUSES))):
             assert run.id is not None  # read from the database
