@@ -765,4 +765,7 @@ def sample_ground_truth_for(label: str) -> list[dict[str, Any]]:
 
 
 def database_is_empty(session: Session) -> bool:
-    return not session.exec(select(exists().where(col(Organization.id).is_not(None)))).one()
+    # The table, not the entity: a start needs no ORM mapper configured (app.main).
+    organizations = table_of(Organization)
+    empty = core_select(~exists().where(organizations.c.id.is_not(None)))
+    return bool(session.connection().execute(empty).scalar_one())
