@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlalchemy import select
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
 from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
-from app.models import User
+from app.models import User, table_of
 from app.seed import SeedError, configured_seed
 from app.server import Server, ServerConfig
 
@@ -70,8 +70,13 @@ def _announce(
     else:
         return
     engine = make_engine(settings.sqlalchemy_url())
-    with Session(engine) as session:
-        user = session.exec(select(User).order_by(col(User.id))).first()
+    # A plain row: an entity would make the ORM configure its mappers on this thread while the
+    # server answers its first requests.
+    users = table_of(User)
+    with engine.connect() as connection:
+        user = connection.execute(
+            select(users.c.email, users.c.token).order_by(users.c.id).limit(1)
+        ).first()
     engine.dispose()
     print(f"lse-emulator listening on {url}", flush=True)
     if user is not None:
