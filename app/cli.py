@@ -23,7 +23,7 @@ from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
 from app.models import User, table_of
 from app.seed import SeedError, configured_seed
-from app.server import Server, ServerConfig
+from app.server import Server, ServerConfig, resume_collection
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +148,7 @@ def serve(args: argparse.Namespace) -> int:
     ).start()
     try:
         if args.workers > 1:
+            resume_collection()  # the supervisor serves nothing: it has no start-up to wait for
             Multiprocess(config, sockets=[sock]).run()
             return 0
         server = Server(config)

@@ -99,14 +99,18 @@ class ServerConfig(uvicorn.Config):
         self.body_timeout = body_timeout
 
 
+def resume_collection() -> None:
+    """Resume garbage collection if start-up paused it (as the ``lse-emulator`` command
+    starts, app.launcher). What start-up built lives as long as the process: it is frozen, so
+    that no later collection walks it again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 class Server(uvicorn.Server):
-    """uvicorn's server, which resumes garbage collection once started when start-up ran with
-    it paused (as the ``lse-emulator`` command starts, app.launcher)."""
+    """uvicorn's server, which resumes garbage collection once started."""
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
-        if not gc.isenabled():
-            # What start-up built lives as long as the process: frozen, no later collection
-            # walks it again.
-            gc.freeze()
-            gc.enable()
+        resume_collection()

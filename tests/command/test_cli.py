@@ -224,6 +224,16 @@ def test_a_server_started_with_the_collector_paused_resumes_it_with_start_up_fro
     assert frozen > 100_000  # the modules, models and routes, out of the collector's passes
 
 
+def test_a_supervisor_of_workers_resumes_the_paused_collector_at_once(tmp_path):
+    gc.disable()
+    try:
+        code, enabled = serve_while(tmp_path, "--workers", "2", visit=lambda url: gc.isenabled())
+    finally:
+        gc.unfreeze()
+        gc.enable()
+    assert (code, enabled) == (0, True)
+
+
 def test_a_server_started_with_the_collector_running_leaves_it_alone(tmp_path):
     code, frozen = serve_while(tmp_path, visit=lambda url: gc.get_freeze_count())
     assert (code, frozen, gc.isenabled()) == (0, 0, True)
