@@ -14,17 +14,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import uvicorn
 from pydantic import ValidationError
-from sqlmodel import Session, col, select
+from sqlalchemy import select
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
 from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
-from app.models import User
+from app.models import User, table_of
 from app.seed import SeedError, configured_seed
-from app.server import ServerConfig
+from app.server import Server, ServerConfig, resume_collection
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -71,8 +70,13 @@ def _announce(
     else:
         return
     engine = make_engine(settings.sqlalchemy_url())
-    with Session(engine) as session:
-        user = session.exec(select(User).order_by(col(User.id))).first()
+    # A plain row: an entity would make the ORM configure its mappers on this thread while the
+    # server answers its first requests.
+    users = table_of(User)
+    with engine.connect() as connection:
+        user = connection.execute(
+            select(users.c.email, users.c.token).order_by(users.c.id).limit(1)
+        ).first()
     engine.dispose()
     print(f"lse-emulator listening on {url}", flush=True)
     if user is not None:
@@ -144,9 +148,10 @@ def serve(args: argparse.Namespace) -> int:
     ).start()
     try:
         if args.workers > 1:
+            resume_collection()  # the supervisor serves nothing: it has no start-up to wait for
             Multiprocess(config, sockets=[sock]).run()
             return 0
-        server = uvicorn.Server(config)
+        server = Server(config)
         # Once shut down, uvicorn raises again the signal that stopped it, which would kill
         # the process (exit -15 for SIGTERM); a graceful stop is a normal exit, so the
         # handlers it restores before doing so let serve() return.

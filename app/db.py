@@ -321,13 +321,14 @@ def sync_sequences(session: Session) -> None:
     """After rows were written with explicit ids, PostgreSQL's id sequences must follow."""
     if session.get_bind().dialect.name != "postgresql":
         return
+    # The next id is the largest one plus one (1 in an empty table), set as "the last one
+    # given" so that no value beyond the column's range is ever computed here. One statement
+    # for all the tables: one round trip, not one a table.
+    calls = []
     for table in filter(has_serial_id, SQLModel.metadata.sorted_tables):
-        # The next id is the largest one plus one (1 in an empty table), set as "the last
-        # one given" so that no value beyond the column's range is ever computed here.
         highest = f'(SELECT MAX(id) FROM "{table.name}")'
-        session.execute(
-            text(
-                f"SELECT setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
-                f"COALESCE({highest}, 1), {highest} IS NOT NULL)"
-            )
+        calls.append(
+            f"setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
+            f"COALESCE({highest}, 1), {highest} IS NOT NULL)"
         )
+    session.execute(text(f"SELECT {', '.join(calls)}"))

@@ -8,7 +8,6 @@ import functools
 from pathlib import Path
 from typing import Any
 
-import yaml
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import iter_route_contexts
@@ -22,6 +21,8 @@ DOCUMENTING = ("description", "default", "readOnly", "writeOnly", "title", "exam
 @functools.cache
 def contract() -> dict[str, Any]:
     """Label Studio's definition of the paths this project serves or will serve."""
+    import yaml  # only once the definition is asked for: slow to import, and a start needs none
+
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     document: dict[str, Any] = yaml.load(CONTRACT.read_text(encoding="utf-8"), Loader=loader)
     return document

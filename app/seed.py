@@ -5,6 +5,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -16,7 +17,7 @@ from pydantic import (
 )
 from sqlalchemy import JSON, case, delete, exists, func, insert, literal, true, update
 from sqlalchemy import select as core_select
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import sync_sequences
@@ -45,6 +46,9 @@ from app.workspace.tasks import insert_tasks, next_inner_id, sync_ground_truth
 
 DEFAULT_LABEL_CONFIG = "<View></View>"
 DEMO_SEED = Path(__file__).with_name("demo_seed.yaml")
+# The rows load_seed writes for the demo into an empty database (tests/lifecycle/test_seed.py
+# holds them equal): each table's columns, then one row per line.
+DEMO_ROWS = Path(__file__).with_name("demo_rows.json")
 MAX_TASKS = 1_000_000
 Id = Field(ge=1, le=MAX_ID)
 Ref = Annotated[int, Field(ge=1, le=MAX_ID)]  # an id naming another entry
@@ -286,6 +290,29 @@ def configured_seed(settings: Any) -> tuple[SeedDocument, str]:
     """The seed document the settings name (the built-in demo by default), and its source."""
     path = settings.seed_file or DEMO_SEED
     return read_seed_file(path), str(path)
+
+
+def load_configured_seed(session: Session, settings: Any) -> None:
+    """Load the configured seed into an empty database. The built-in demo's rows are inserted
+    as they are, one statement a table: loading its document (YAML, an upsert entry by entry,
+    tasks generated in SQL) cost a first start 50 ms of CPU on SQLite, and on PostgreSQL about
+    0.2 s (a round trip for most rows)."""
+    if settings.seed_file is not None:
+        load_seed(session, *configured_seed(settings))
+        return
+    tables = orjson.loads(DEMO_ROWS.read_bytes())
+    for table in SQLModel.metadata.sorted_tables:  # parents first
+        if table.name not in tables:
+            continue
+        names = tables[table.name]["columns"]
+        rows = [dict(zip(names, values, strict=True)) for values in tables[table.name]["rows"]]
+        for name in names:
+            if isinstance(table.columns[name].type, UTCDateTime):
+                for row in rows:
+                    if row[name] is not None:
+                        row[name] = datetime.fromisoformat(row[name])
+        session.connection().execute(insert(table), rows)
+    sync_sequences(session)
 
 
 def _check_unique(document: SeedDocument, source: str) -> None:
@@ -738,4 +765,7 @@ def sample_ground_truth_for(label: str) -> list[dict[str, Any]]:
 
 
 def database_is_empty(session: Session) -> bool:
-    return not session.exec(select(exists().where(col(Organization.id).is_not(None)))).one()
+    # The table, not the entity: a start needs no ORM mapper configured (app.main).
+    organizations = table_of(Organization)
+    empty = core_select(~exists().where(organizations.c.id.is_not(None)))
+    return bool(session.connection().execute(empty).scalar_one())

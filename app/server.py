@@ -1,7 +1,10 @@
 """uvicorn's HTTP/1.1 protocol with the limits a server on a network needs: the time a client
-has to send a request's headers, and then its body."""
+has to send a request's headers, and then its body; and the server that resumes garbage
+collection once started."""
 
 import asyncio
+import gc
+import socket
 from typing import Any
 
 import h11
@@ -94,3 +97,20 @@ class ServerConfig(uvicorn.Config):
         super().__init__(app, http=TimedH11Protocol, **kwargs)
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout
+
+
+def resume_collection() -> None:
+    """Resume garbage collection if start-up paused it (as the ``lse-emulator`` command
+    starts, app.launcher). What start-up built lives as long as the process: it is frozen, so
+    that no later collection walks it again."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+class Server(uvicorn.Server):
+    """uvicorn's server, which resumes garbage collection once started."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        resume_collection()

@@ -17,7 +17,7 @@ from app.workspace.connections import (
     update_connection,
 )
 
-router = APIRouter(tags=["Model Provider Connection"])
+router = APIRouter(tags=["Model Provider Connection"], default_response_class=JSONResponse)
 BASE = "/api/model-provider-connections/"
 
 

@@ -29,7 +29,7 @@ from app.validation import (
     validate,
 )
 
-router = APIRouter(tags=["Prompts"])
+router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
 RUNS = "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"
 SUBSETS = [s.value for s in ProjectSubset]
 # The subsets a query parameter may name: Custom is only defined by a run's filters.

@@ -23,7 +23,7 @@ from app.validation import (
     validate,
 )
 
-router = APIRouter(tags=["Prompts"])
+router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
 
 
 def batch_fields(items: str) -> dict[str, Field]:

@@ -20,7 +20,7 @@ from app.workspace.predictions import (
     update_prediction,
 )
 
-router = APIRouter(tags=["Predictions"])
+router = APIRouter(tags=["Predictions"], default_response_class=JSONResponse)
 ONE = "/api/predictions/{id}/"
 
 

@@ -27,7 +27,7 @@ from app.workspace.projects import (
     update_project,
 )
 
-router = APIRouter(tags=["Projects"])
+router = APIRouter(tags=["Projects"], default_response_class=JSONResponse)
 # Label Studio's ProjectListPagination.
 PAGE_SIZE = 30
 

@@ -84,7 +84,7 @@ from app.workspace.prompts import (
     version_scores,
 )
 
-router = APIRouter(tags=["Prompts"])
+router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
 
 
 @router.get(

@@ -28,7 +28,7 @@ from app.validation import (
 )
 from app.workspace.prompts import is_own_connection
 
-router = APIRouter(tags=["Prompts"])
+router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
 RUN = "/api/inference-runs/{id}"
 VERSION = "/api/prompts/{prompt_id}/versions/{version_id}"
 MODES = ["failed", "incorrect", "regressions", "custom"]

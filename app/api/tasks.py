@@ -39,7 +39,7 @@ from app.workspace.tasks import (
     update_task,
 )
 
-router = APIRouter()
+router = APIRouter(default_response_class=JSONResponse)
 INT64 = {"min_value": -(2**63), "max_value": 2**63 - 1}
 # Data Manager ordering keys (``query={"ordering": [...]}``) the emulator can sort by.
 TASK_ORDERING = {

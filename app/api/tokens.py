@@ -27,7 +27,7 @@ from app.workspace.tokens import (
     truncated,
 )
 
-router = APIRouter(tags=["JWT"])
+router = APIRouter(tags=["JWT"], default_response_class=JSONResponse)
 REFRESH: dict[str, Field] = {"refresh": CharField(required=True)}
 
 

@@ -10,7 +10,7 @@ from app.models import Organization
 from app.render import version, whoami
 from app.responses import JSONResponse
 
-router = APIRouter(tags=["Users"])
+router = APIRouter(tags=["Users"], default_response_class=JSONResponse)
 _TITLE = select(col(Organization.title)).where(col(Organization.id) == bindparam("id"))
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlmodel import Session
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import responses
 from app.auth import header_parts
 from app.control.events import ticket_is_valid
 from app.control.fidelity import FIDELITY
@@ -70,7 +71,12 @@ class StrictJSONRoute(APIRoute):
         return strict
 
 
-router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"], route_class=StrictJSONRoute)
+router = APIRouter(
+    prefix=CONTROL_PREFIX,
+    tags=["Emulator control"],
+    route_class=StrictJSONRoute,
+    default_response_class=responses.JSONResponse,
+)
 
 
 class ClockChange(StrictModel):

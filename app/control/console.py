@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import Field
 
+from app import responses
 from app.control.api import StrictJSONRoute
 from app.control.events import (
     HEARTBEAT_SECONDS,
@@ -35,8 +36,13 @@ from app.workspace.overview import console_runs, list_runs, run_tasks, start_run
 STATIC = Path(__file__).parent / "static"
 CONSOLE_ASSETS = CONTROL_PREFIX + "/console"  # the page's script and style: open, no secret
 
-router = APIRouter(prefix=CONTROL_PREFIX, tags=["Emulator control"], route_class=StrictJSONRoute)
-page = APIRouter()
+router = APIRouter(
+    prefix=CONTROL_PREFIX,
+    tags=["Emulator control"],
+    route_class=StrictJSONRoute,
+    default_response_class=responses.JSONResponse,
+)
+page = APIRouter(default_response_class=responses.JSONResponse)
 
 
 @page.get("/", include_in_schema=False)

@@ -36,7 +36,7 @@ from app.models import (
     utcnow,
 )
 from app.render import iso, read_column
-from app.seed import configured_seed, load_seed
+from app.seed import load_configured_seed
 
 FORMAT = "lse-emulator/1"
 STATE_TABLE = EmulatorState.__tablename__
@@ -257,7 +257,7 @@ def _reset(session: Session, settings: Settings, clock: Clock) -> None:
     state = emulator_state(session)
     if state.seed_changed:
         _clear(session, [*_tables(), *_derived_tables()])
-        load_seed(session, *configured_seed(settings))
+        load_configured_seed(session, settings)
     else:
         _clear(session, [t for t in _tables() if t.name in ADDED_SINCE_BOOT])
     clock.reset(session)

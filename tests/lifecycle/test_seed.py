@@ -1,6 +1,7 @@
 """The seed document: its checks with the entry and problem named, the files it is read from,
 where ground truth falls, and an upsert that reshapes a project's tasks."""
 
+import json
 from collections.abc import Iterator
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -8,10 +9,12 @@ from pathlib import Path
 
 import pytest
 from conftest import BACKENDS, copy_sqlite_schema, postgres_database
-from sqlmodel import Session, select
+from sqlalchemy import text
+from sqlmodel import Session, SQLModel, select
 
 from app.config import Settings
 from app.db import make_engine, sync_sequences, write_session
+from app.lifecycle.snapshot import DERIVED_TABLES
 from app.models import (
     Annotation,
     FailedPrediction,
@@ -28,12 +31,14 @@ from app.models import (
     Task,
     User,
 )
+from app.render import iso
 from app.seed import (
     DEMO_SEED,
     SeedError,
     configured_seed,
     database_is_empty,
     ground_truth_positions,
+    load_configured_seed,
     load_seed,
     parse_seed,
     read_seed_file,
@@ -347,6 +352,60 @@ def demo(request, tmp_path_factory) -> Iterator[Demo]:
             loaded = load_seed(session, *configured_seed(Settings()))
             empty_after = database_is_empty(session)
         yield Demo(engine, empty_before, empty_after, loaded)
+
+
+def stored_rows(engine) -> dict[str, list[dict]]:
+    """Every row of every table (JSON decoded, instants parsed), and PostgreSQL's next ids."""
+    with Session(engine) as session:
+        connection = session.connection()
+        rows = {
+            table.name: [
+                dict(r)
+                for r in connection.execute(
+                    select(table).order_by(*table.primary_key.columns)
+                ).mappings()
+            ]  # fmt: skip
+            for table in SQLModel.metadata.sorted_tables
+        }
+        if engine.dialect.name == "postgresql":
+            next_ids = "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1"
+            rows["sequences"] = [dict(r) for r in connection.execute(text(next_ids)).mappings()]
+    return rows
+
+
+def write_demo_rows(path: Path, rows: dict[str, list[dict]]) -> None:
+    """app/demo_rows.json's form: each table's columns, then one row per line (not the tables
+    the database keeps itself)."""
+    parts = []
+    for name, table_rows in rows.items():
+        if table_rows and name != "sequences" and name not in DERIVED_TABLES:
+            columns = list(table_rows[0])
+            lines = ",\n".join(
+                json.dumps([row[c] for c in columns], default=iso, separators=(",", ":"))
+                for row in table_rows
+            )
+            parts.append(f'"{name}": {{"columns": {json.dumps(columns, separators=(",", ":"))}, '
+                         f'"rows": [\n{lines}\n]}}')  # fmt: skip
+    path.write_text("{\n" + ",\n".join(parts) + "\n}\n", encoding="utf-8")
+
+
+def test_the_demo_rows_a_start_inserts_are_what_loading_the_demo_seed_writes(demo, tmp_path):
+    with ExitStack() as stack:
+        if demo.engine.dialect.name == "sqlite":
+            copy_sqlite_schema(tmp_path / "rows.sqlite3")
+            url = f"sqlite:///{tmp_path / 'rows.sqlite3'}"
+        else:
+            url = stack.enter_context(postgres_database(schema=True))
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        with write_session(engine) as session:
+            load_configured_seed(session, Settings())
+        inserted = stored_rows(engine)
+    loaded = stored_rows(demo.engine)
+    assert len(loaded["task"]) == 470
+    if inserted != loaded:
+        write_demo_rows(tmp_path / "demo_rows.json", loaded)
+    assert inserted == loaded, f"app/demo_rows.json is stale: {tmp_path / 'demo_rows.json'} is new"
 
 
 @pytest.fixture
