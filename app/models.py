@@ -357,6 +357,10 @@ class ModelRun(SQLModel, table=True):
     inference_mode: str = Field(
         default="simulated", sa_type=String, sa_column_kwargs={"server_default": "simulated"}
     )
+    # The last task of its frozen subset a step consumed (null before the first): the next step
+    # reads run_task after it, not through the index entries of the rows already deleted, which
+    # PostgreSQL keeps until a vacuum (revision 0012).
+    tasks_done_through: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class RunTask(SQLModel, table=True):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast
+from sqlalchemy import Text, and_, cast
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
@@ -137,9 +137,14 @@ class RunInput(NamedTuple):
     ground_truth: Any
 
 
-def next_inputs(session: Session, run_id: int, limit: int) -> list[RunInput]:
-    """The next ``limit`` tasks of a run's frozen subset (in id order) with their data and ground
-    truth, in one query."""
+def next_inputs(
+    session: Session, run_id: int, limit: int, after: int | None = None
+) -> list[RunInput]:
+    """The next ``limit`` tasks of a run's frozen subset (in id order, after task ``after``) with
+    their data and ground truth, in one query."""
+    waiting = col(RunTask.run_id) == run_id
+    if after is not None:
+        waiting = and_(waiting, col(RunTask.task_id) > after)
     rows = session.connection().execute(
         sa_select(
             col(RunTask.task_id),
@@ -150,7 +155,7 @@ def next_inputs(session: Session, run_id: int, limit: int) -> list[RunInput]:
         )
         .select_from(table_of(RunTask))
         .outerjoin(table_of(Task), col(Task.id) == col(RunTask.task_id))
-        .where(col(RunTask.run_id) == run_id)
+        .where(waiting)
         .order_by(col(RunTask.task_id))
         .limit(limit)
     )
