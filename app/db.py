@@ -27,12 +27,7 @@ def make_engine(url: str) -> Engine:
     # so that a busy server does not open and close overflow connections all the time.
     pool = {"pool_size": 16, "max_overflow": 14}
     if not url.startswith("sqlite"):
-        engine = create_engine(url, pool_pre_ping=True, **pool)
-        # Many rows go in as INSERTs of up to 1,000 rows each (SQLAlchemy's "insertmanyvalues",
-        # which psycopg's dialect applies only with RETURNING), not one statement per row:
-        # the task counts' triggers (revision 0011) then run once per 1,000 tasks.
-        engine.dialect.use_insertmanyvalues_wo_returning = True
-        return engine
+        return create_engine(url, pool_pre_ping=True, **pool)
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     else:
