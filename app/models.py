@@ -161,8 +161,8 @@ class Task(SQLModel, table=True):
 
 class ProjectTaskCount(SQLModel, table=True):
     """How many tasks a project has, and how many with ground truth: kept by triggers on ``task``
-    on SQLite (revision 0009), so that a project's subsets are counted without reading its
-    tasks; empty on PostgreSQL, which counts them."""
+    (revision 0009 on SQLite, 0011 on PostgreSQL), so that a project's subsets are counted
+    without reading its tasks."""
 
     __tablename__ = "project_task_count"
 
@@ -191,12 +191,64 @@ TASK_COUNT_TRIGGERS = {
     "task_count_update": "AFTER UPDATE OF project_id, has_ground_truth ON task BEGIN "
     f"{_COUNT_TAKE.format(gt='OLD.has_ground_truth')}; {_COUNT_ADD.format(gt='NEW.has_ground_truth')}; END",
 }
+# On PostgreSQL, as revision 0011 makes them: once per statement, from its transition tables
+# (a row trigger there made a new version of the project's row per task).
+_COUNTED = (
+    "SELECT project_id, count(*) AS tasks, count(*) FILTER (WHERE has_ground_truth) "
+    "AS ground_truth FROM {rows} GROUP BY project_id"
+)
+_UPSERT = (
+    "INSERT INTO project_task_count (project_id, tasks, ground_truth) {counts} "
+    "ON CONFLICT (project_id) DO UPDATE SET "
+    "tasks = project_task_count.tasks + excluded.tasks, "
+    "ground_truth = project_task_count.ground_truth + excluded.ground_truth"
+)
+_MOVED = (
+    "SELECT project_id, sum(tasks), sum(ground_truth) FROM ("
+    "SELECT project_id, 1 AS tasks, has_ground_truth::int AS ground_truth FROM new_tasks "
+    "UNION ALL SELECT project_id, -1, -(has_ground_truth::int) FROM old_tasks) AS moved "
+    "GROUP BY project_id HAVING sum(tasks) <> 0 OR sum(ground_truth) <> 0"
+)
+_TAKE = (
+    "UPDATE project_task_count SET tasks = project_task_count.tasks - gone.tasks, "
+    "ground_truth = project_task_count.ground_truth - gone.ground_truth "
+    f"FROM ({_COUNTED.format(rows='old_tasks')}) AS gone "
+    "WHERE project_task_count.project_id = gone.project_id"
+)
+TASK_COUNT_STATEMENT_TRIGGERS = {
+    "task_count_insert": (
+        "INSERT ON task REFERENCING NEW TABLE AS new_tasks",
+        _UPSERT.format(counts=_COUNTED.format(rows="new_tasks")),
+    ),
+    "task_count_delete": ("DELETE ON task REFERENCING OLD TABLE AS old_tasks", _TAKE),
+    "task_count_update": (
+        "UPDATE ON task REFERENCING OLD TABLE AS old_tasks NEW TABLE AS new_tasks",
+        _UPSERT.format(counts=_MOVED),
+    ),
+}
+# After every table exists: a trigger names both task and project_task_count.
 for _name, _body in TASK_COUNT_TRIGGERS.items():
-    # After every table exists: a trigger names both task and project_task_count.
     event.listen(
         SQLModel.metadata,
         "after_create",
         DDL(f"CREATE TRIGGER {_name} {_body}").execute_if(dialect="sqlite"),  # type: ignore[no-untyped-call]
+    )
+for _name, (_event, _body) in TASK_COUNT_STATEMENT_TRIGGERS.items():
+    for _ddl in (
+        f"CREATE FUNCTION {_name}() RETURNS trigger LANGUAGE plpgsql AS "
+        f"$$ BEGIN {_body}; RETURN NULL; END $$",
+        f"CREATE TRIGGER {_name} AFTER {_event} FOR EACH STATEMENT EXECUTE FUNCTION {_name}()",
+    ):
+        event.listen(
+            SQLModel.metadata,
+            "after_create",
+            DDL(_ddl).execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
+        )
+    # Dropping the table drops its triggers, not their functions.
+    event.listen(
+        SQLModel.metadata,
+        "after_drop",
+        DDL(f"DROP FUNCTION IF EXISTS {_name}()").execute_if(dialect="postgresql"),  # type: ignore[no-untyped-call]
     )
 
 
@@ -305,6 +357,10 @@ class ModelRun(SQLModel, table=True):
     inference_mode: str = Field(
         default="simulated", sa_type=String, sa_column_kwargs={"server_default": "simulated"}
     )
+    # The last task of its frozen subset a step consumed (null before the first): the next step
+    # reads run_task after it, not through the index entries of the rows already deleted, which
+    # PostgreSQL keeps until a vacuum (revision 0012).
+    tasks_done_through: int | None = Field(default=None, sa_type=BigInteger)
 
 
 class RunTask(SQLModel, table=True):

@@ -15,7 +15,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, case, delete, exists, func, insert, literal, true, update
+from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
 from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
@@ -541,17 +541,33 @@ def _set_tasks(
         inner = next_inner_id(session, entry.id) - len(ids)
         # The table's INSERT, not the ORM's: no per-row defaults in Python (data and meta
         # start as the column's default and are set below).
-        session.execute(
-            table_of(Task).insert(),
-            [
+        if session.get_bind().dialect.name == "postgresql":
+            # One statement of two arrays: psycopg sends an executemany as one INSERT per row,
+            # and the task counts' triggers (revision 0011) run once per statement.
+            session.execute(
+                text(
+                    "INSERT INTO task (id, project_id, has_ground_truth) "
+                    "SELECT id, :project, flag FROM unnest(CAST(:ids AS bigint[]), "
+                    "CAST(:flags AS boolean[])) AS new (id, flag)"
+                ),
                 {
-                    "id": first + position - len(ids),
-                    "project_id": entry.id,
-                    "has_ground_truth": flags[position],
-                }  # fmt: skip
-                for position in range(len(ids), entry.tasks)
-            ],
-        )
+                    "project": entry.id,
+                    "ids": list(range(first, first + entry.tasks - len(ids))),
+                    "flags": flags[len(ids) :],
+                },
+            )
+        else:
+            session.execute(
+                table_of(Task).insert(),
+                [
+                    {
+                        "id": first + position - len(ids),
+                        "project_id": entry.id,
+                        "has_ground_truth": flags[position],
+                    }  # fmt: skip
+                    for position in range(len(ids), entry.tasks)
+                ],
+            )
         inner_id = col(Task.id) - first + inner + len(ids)
         session.execute(
             update(Task)

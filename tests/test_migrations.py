@@ -12,8 +12,10 @@ from sqlalchemy import Engine, inspect, text
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
-from app.db import make_engine
+from app.config import Settings
+from app.db import make_engine, write_session
 from app.migrate import alembic_config, head_revision, migrate, startup_lock
+from app.seed import configured_seed, load_seed
 
 
 @pytest.fixture
@@ -69,9 +71,30 @@ def test_upgrade_is_idempotent_and_downgrade_returns_to_an_empty_schema(
 
     command.downgrade(config, "base")
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    left = _schema(engine)
+    assert not left.get("(triggers)") and not left.get("(functions)")
 
     migrate(engine)
     assert _differences(engine) == []
+
+
+def test_the_task_counts_start_from_the_tasks_already_stored(
+    engine: Engine, database_url: str
+) -> None:
+    config = alembic_config(database_url)
+    command.upgrade(config, "0010")  # before PostgreSQL kept the counts
+    with write_session(engine) as session:
+        load_seed(session, *configured_seed(Settings()))
+    command.upgrade(config, "head")
+
+    query = (
+        "SELECT project_id, count(*), sum(CASE WHEN has_ground_truth THEN 1 ELSE 0 END) "
+        "FROM task GROUP BY project_id ORDER BY project_id"
+    )
+    kept = "SELECT project_id, tasks, ground_truth FROM project_task_count ORDER BY project_id"
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql(kept).all() == connection.exec_driver_sql(query).all()
+        assert connection.exec_driver_sql(kept).all() != []
 
 
 def _schema(engine: Engine) -> dict[str, dict[str, object]]:
@@ -102,6 +125,20 @@ def _schema(engine: Engine) -> dict[str, dict[str, object]]:
                 "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
             ).all()
         described["(triggers)"] = {name: " ".join(sql.split()) for name, sql in triggers}
+    else:
+        with engine.connect() as connection:
+            triggers = connection.exec_driver_sql(
+                "SELECT tgname, pg_get_triggerdef(oid) FROM pg_trigger WHERE NOT tgisinternal "
+                "ORDER BY tgname"
+            ).all()
+            # A trigger's function is where its statements are.
+            functions = connection.exec_driver_sql(
+                "SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc AS p "
+                "JOIN pg_namespace AS n ON n.oid = p.pronamespace "
+                "WHERE n.nspname = current_schema() ORDER BY p.proname"
+            ).all()
+        described["(triggers)"] = dict(triggers)
+        described["(functions)"] = {name: " ".join(sql.split()) for name, sql in functions}
     return described
 
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, literal
+from sqlalchemy import Engine, and_, delete, func, insert, literal
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -108,6 +108,7 @@ def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: 
     run.total_predictions = 0
     run.total_correct_predictions = 0
     run.total_failed = 0
+    run.tasks_done_through = None
     transition(session, run, S.IN_PROGRESS, at, cause)
     _schedule_next(session, run, policy, at)
 
@@ -134,7 +135,8 @@ def predict_batches(
     """Predict the run's next tasks (in task-id order) batch after batch, each stamped with its
     own instant, in one round of queries; update the totals and answer how many were processed."""
     assert run.id is not None  # a stored run
-    found = next_inputs(session, run.id, sum(size for _, size in batches))
+    after = run.tasks_done_through
+    found = next_inputs(session, run.id, sum(size for _, size in batches), after)
     if not found:
         return 0
     # A task deleted after the run's start is dropped from its subset: it is not predicted and
@@ -183,11 +185,11 @@ def predict_batches(
         insert_rows(session, table_of(Prediction), made)
     if failed:
         insert_rows(session, table_of(FailedPrediction), failed)
-    session.execute(
-        delete(RunTask).where(
-            col(RunTask.run_id) == run.id, col(RunTask.task_id) <= found[-1].task_id
-        )
-    )
+    consumed = col(RunTask.task_id) <= found[-1].task_id
+    if after is not None:
+        consumed = and_(col(RunTask.task_id) > after, consumed)
+    session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id, consumed))
+    run.tasks_done_through = found[-1].task_id
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, cast
+from sqlalchemy import Text, and_, cast
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
@@ -22,7 +22,6 @@ from app.models import (
     PromptVersion,
     RunTask,
     Task,
-    table_of,
 )
 from app.render import loads_stored
 
@@ -137,28 +136,45 @@ class RunInput(NamedTuple):
     ground_truth: Any
 
 
-def next_inputs(session: Session, run_id: int, limit: int) -> list[RunInput]:
-    """The next ``limit`` tasks of a run's frozen subset (in id order) with their data and ground
-    truth, in one query."""
-    rows = session.connection().execute(
-        sa_select(
-            col(RunTask.task_id),
-            col(Task.id),
-            col(Task.has_ground_truth),
-            cast(col(Task.data), Text),
-            first_ground_truth(),
-        )
-        .select_from(table_of(RunTask))
-        .outerjoin(table_of(Task), col(Task.id) == col(RunTask.task_id))
-        .where(col(RunTask.run_id) == run_id)
-        .order_by(col(RunTask.task_id))
-        .limit(limit)
+def next_inputs(
+    session: Session, run_id: int, limit: int, after: int | None = None
+) -> list[RunInput]:
+    """The next ``limit`` tasks of a run's frozen subset (in id order, after task ``after``) with
+    their data and ground truth, in two queries: the ids, then their tasks. Joined in one,
+    PostgreSQL planned by run_task's statistics, which a large run's start leaves stale: it
+    joined every task the run still waited for (or walked the task table from its first id)
+    before keeping the first ``limit``, so a step's cost grew with the project."""
+    waiting = col(RunTask.run_id) == run_id
+    if after is not None:
+        waiting = and_(waiting, col(RunTask.task_id) > after)
+    connection = session.connection()
+    ids = list(
+        connection.execute(
+            sa_select(col(RunTask.task_id))
+            .where(waiting)
+            .order_by(col(RunTask.task_id))
+            .limit(limit)
+        ).scalars()
     )
-    return [
-        RunInput(task_id, found is not None, bool(has_gt), decoded(session, data),
-                 decoded(session, truth))
-        for task_id, found, has_gt, data, truth in rows
-    ]  # fmt: skip
+    if not ids:
+        return []
+    found = {
+        task_id: (has_gt, data, truth)
+        for task_id, has_gt, data, truth in connection.execute(
+            sa_select(
+                col(Task.id),
+                col(Task.has_ground_truth),
+                cast(col(Task.data), Text),
+                first_ground_truth(),
+            ).where(col(Task.id).in_(ids))
+        )
+    }
+    inputs = []
+    for task_id in ids:
+        has_gt, data, truth = found.get(task_id, (False, None, None))
+        inputs.append(RunInput(task_id, task_id in found, bool(has_gt), decoded(session, data),
+                               decoded(session, truth)))  # fmt: skip
+    return inputs
 
 
 def try_task(

@@ -219,8 +219,13 @@ def import_state(session: Session, document: Any) -> None:
             if table.name == ModelRun.__tablename__:
                 _check_totals(row, f"tables.{table.name}[{index}]")
         if rows:
+            statement = insert(table)
+            if table.name == "task":
+                # With RETURNING, SQLAlchemy sends up to 1,000 rows an INSERT on PostgreSQL, not
+                # one statement per row: the task counts' triggers run once per statement.
+                statement = statement.returning(table.c.id)
             try:
-                session.execute(insert(table), rows)
+                session.execute(statement, rows)
             except (SQLAlchemyError, OverflowError) as error:
                 # A missing parent, a duplicate id, a null or mistyped value: the database says.
                 problem = str(getattr(error, "orig", None) or error).splitlines()[0]

@@ -3,7 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Integer, and_, cast, exists, func, not_, or_, true
+from sqlalchemy import and_, exists, func, not_, or_, true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
@@ -133,17 +133,9 @@ def count(session: Session, query: Select[int | None]) -> int:
 
 def subset_counts(session: Session, project_id: int, sample_size: int) -> list[dict[str, Any]]:
     """The project's subsets with their sizes, as /api/projects/{id}/subsets lists them: kept
-    by triggers on SQLite (revision 0009), counted on PostgreSQL."""
-    if session.get_bind().dialect.name == "sqlite":
-        counted = session.get(ProjectTaskCount, project_id)
-        total, with_gt = (counted.tasks, counted.ground_truth) if counted is not None else (0, 0)
-    else:
-        total, with_gt = session.exec(
-            select(
-                func.count(col(Task.id)),
-                func.coalesce(func.sum(cast(Task.has_ground_truth, Integer)), 0),
-            ).where(Task.project_id == project_id)
-        ).one()
+    by triggers on ``task`` (revisions 0009 and 0011), never counted here."""
+    counted = session.get(ProjectTaskCount, project_id)
+    total, with_gt = (counted.tasks, counted.ground_truth) if counted is not None else (0, 0)
     return [
         {"subset": ProjectSubset.ALL.value, "count": total},
         {"subset": ProjectSubset.HAS_GT.value, "count": int(with_gt)},

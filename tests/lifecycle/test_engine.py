@@ -1,13 +1,14 @@
 """The lifecycle with a fixed clock: every step happens at the instant it is due."""
 
 import asyncio
+import re
 from collections.abc import Iterator
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import BACKENDS, copy_sqlite_schema, postgres_database
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, event, func
 from sqlmodel import Session, select
 
 from app.config import Settings
@@ -135,6 +136,33 @@ def test_run_completes_when_every_task_is_predicted_with_exact_totals(db):
         left = session.exec(select(func.count()).select_from(RunTask)).one()
     assert run.total_correct_predictions == correct
     assert left == 0
+
+
+def test_a_step_reads_and_deletes_the_runs_tasks_after_the_last_one_it_consumed(db):
+    """PostgreSQL keeps the index entries of deleted rows until a vacuum: a step that read the
+    run's queue from the start of its range walked through every task consumed before."""
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5 + 3.5))
+    assert get(engine, run_id).tasks_done_through == 30  # project 1's tasks are 1 to 300
+    statements: list[tuple[str, object]] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if "run_task" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        lifecycle.settle(engine, clock, until=at(5 + 4.5))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert get(engine, run_id).total_predictions == 40
+    assert len(statements) == 2  # the read of the next tasks and the delete of those predicted
+    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
+            assert re.search(r"task_id ?>", plan), plan
 
 
 def test_hasgt_subset_counts_only_ground_truth_tasks(db):
