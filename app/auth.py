@@ -5,6 +5,7 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import jwt
@@ -114,6 +115,14 @@ class TokenLookup:
     key: str
     row: Row[Any] | None
 
+    @cached_property
+    def user(self) -> User:
+        """The row's user, built once (a third of authentication's cost), shared by the requests
+        that reuse this lookup: no request changes its user, and a User has no relationships
+        through which a session could reach it."""
+        assert self.row is not None  # only asked of a key that found a user
+        return User(**{name: getattr(self.row, name) for name in _USER_FIELDS})
+
 
 def legacy_key(header: str | None) -> str | None:
     """The key of a well-formed ``Token <key>`` header; None for any other header."""
@@ -137,17 +146,16 @@ def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None
         raise unauthorized(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    if known is not None and known.key == key:
-        found = known.row
-    else:
+    if known is None or known.key != key:
         # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
         with single_read(session.get_bind()) as connection:
-            found = connection.execute(_BY_TOKEN, {"key": key}).first()
+            known = TokenLookup(key, connection.execute(_BY_TOKEN, {"key": key}).first())
+    found = known.row
     if found is None or not hmac.compare_digest(found.token.encode(), key.encode()):
         raise unauthorized("Invalid token.")
     if not found.legacy_api_tokens_enabled:
         raise unauthorized(LEGACY_DISABLED)
-    return User(**{name: getattr(found, name) for name in _USER_FIELDS})
+    return known.user
 
 
 def _jwt_user(session: Session, secret: str, token: bytes) -> User | None:

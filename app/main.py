@@ -31,7 +31,7 @@ from app.control import api as control
 from app.control import console
 from app.control.docs import install_docs
 from app.control.events import POLL_SECONDS, EventHub
-from app.control.faults import SERVER_SEND, FaultMiddleware
+from app.control.faults import SERVER_SEND, EdgeReads, FaultMiddleware
 from app.control.journal import Journal, JournalMiddleware
 from app.db import GroupCommit, make_engine, write_session
 from app.error_handlers import install_error_handlers
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         # The engine whose transactions take the write lock when they begin (SQLite).
         app.state.writer = engine.execution_options(write=True)
         app.state.writes = GroupCommit(engine)
+        app.state.edge_reads = EdgeReads(engine)
         worker = Worker(
             engine, clock, settings.worker_interval_seconds, app.state.metrics.observe_step
         )
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await app.state.events.close()
             await worker.stop()
+            app.state.edge_reads.close()
             engine.dispose()
 
     app = EmulatorApp(
