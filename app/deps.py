@@ -1,8 +1,8 @@
 """Every request dependency: sessions, the current user, the parsed body, the clock, the settings
 and the application's shared parts. Routes state what they need in their signatures."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -18,6 +18,7 @@ from app.models import User
 from app.validation import parse_body
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+T = TypeVar("T")
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -57,6 +58,15 @@ async def current_user(request: Request) -> User:
 def _authenticate(engine: Engine, header: str | None, known: TokenLookup | None) -> User:
     with Session(engine) as session:
         return authenticate(session, header, known)
+
+
+async def reading(session: Session, read: Callable[[], T]) -> T:
+    """A read-only route's work: on SQLite on the event loop, as authentication's read (a
+    reader never waits on a lock there, and a short read costs less than the thread hand-off
+    FastAPI gives a plain function route); a database server's in a thread."""
+    if reads_wait_on_network(session.get_bind()):
+        return await anyio.to_thread.run_sync(read)
+    return read()
 
 
 class Body:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
-from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, SessionDep, reading
 from app.errors import NotFound, ValidationFailed
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
@@ -381,18 +381,22 @@ def get_default_version_name(id: int, user: CurrentUserDep, session: SessionDep)
 
 
 @router.get(VERSIONS, summary="✨ List prompt versions")
-def list_versions(
+async def list_versions(
     prompt_id: int, request: Request, user: CurrentUserDep, session: SessionDep
 ) -> JSONResponse:
     """List all versions of a prompt."""
-    check_own_prompt(session, user, prompt_id)
-    terms = ordering_terms(request.query_params.get("ordering"), VERSION_ORDERING)
-    versions = session.connection().execute(
-        select(*(read_column(column) for column in table_of(PromptVersion).columns))
-        .where(col(PromptVersion.prompt_id) == prompt_id)
-        .order_by(*terms, col(PromptVersion.id))
-    )
-    return JSONResponse(render_versions(session, versions.all()))
+
+    def read() -> JSONResponse:
+        check_own_prompt(session, user, prompt_id)
+        terms = ordering_terms(request.query_params.get("ordering"), VERSION_ORDERING)
+        versions = session.connection().execute(
+            select(*(read_column(column) for column in table_of(PromptVersion).columns))
+            .where(col(PromptVersion.prompt_id) == prompt_id)
+            .order_by(*terms, col(PromptVersion.id))
+        )
+        return JSONResponse(render_versions(session, versions.all()))
+
+    return await reading(session, read)
 
 
 @router.post(VERSIONS, status_code=201, summary="✨ Create prompt version")
