@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from app.auth import TOKEN_LOOKUP, TokenLookup, authenticate, authorization_header
 from app.config import Settings
-from app.db import GroupCommit, reads_wait_on_network
+from app.db import reads_wait_on_network
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
@@ -93,11 +93,6 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-async def get_group_commit(request: Request) -> GroupCommit:
-    writes: GroupCommit = request.app.state.writes
-    return writes
-
-
 async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
@@ -119,7 +114,6 @@ CurrentUserDep = Annotated[User, Depends(current_user)]
 BodyDep = Annotated[Body, Depends(request_body)]
 PublicBodyDep = Annotated[Body, Depends(public_body)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkerDep = Annotated[Worker, Depends(get_worker)]
