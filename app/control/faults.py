@@ -116,10 +116,13 @@ class EdgeReads:
     MAX_KEYS = 1024
 
     def __init__(self, engine: Engine) -> None:
-        database = engine.url.database
+        url, path = engine.url, engine.url.database or ":memory:"
         self._watch: sqlite3.Connection | None = None
-        if engine.dialect.name == "sqlite" and database and database != ":memory:":
-            self._watch = sqlite3.connect(database, check_same_thread=False, isolation_level=None)
+        # A plain file path only: a database in memory, or named by a URI with options, would
+        # not be the engine's database when opened again here.
+        plain = path != ":memory:" and not path.startswith("file:") and not url.query
+        if url.get_backend_name() == "sqlite" and plain:
+            self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._version: int | None = None
         self.any_rule: bool | None = None
         self.keys: dict[str, TokenLookup] = {}
