@@ -60,11 +60,11 @@ def _authenticate(engine: Engine, header: str | None, known: TokenLookup | None)
         return authenticate(session, header, known)
 
 
-async def reading(session: Session, read: Callable[[], T]) -> T:
+async def reading(bind: Session | Engine, read: Callable[[], T]) -> T:
     """A read-only route's work: on SQLite on the event loop, as authentication's read (a
     reader never waits on a lock there, and a short read costs less than the thread hand-off
     FastAPI gives a plain function route); a database server's in a thread."""
-    if reads_wait_on_network(session.get_bind()):
+    if reads_wait_on_network(bind.get_bind() if isinstance(bind, Session) else bind):
         return await anyio.to_thread.run_sync(read)
     return read()
 
