@@ -107,8 +107,8 @@ class EdgeReads:
     """What rules_exist read (whether any fault rule exists, what legacy keys found), kept by
     the process while the database is unchanged. On an SQLite file, a connection of its own
     reads ``PRAGMA data_version``, which changes whenever another connection commits (one of
-    this process's or of any replica or tool on the file): a few microseconds and no page read,
-    against a query; any change drops everything kept. On PostgreSQL nothing says as cheaply
+    this process's or of any replica or tool on the file): a few microseconds against a query
+    and the user it builds; any change drops everything kept. On PostgreSQL nothing says as cheaply
     that nothing changed, so nothing is kept (and the threads its reads run in touch nothing
     here); on SQLite it is used on the event loop only, where the reads run."""
 
