@@ -9,7 +9,7 @@ from functools import cached_property
 from typing import Any
 
 import jwt
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 from sqlmodel import Session
 
 from app.db import emulator_state, single_read
@@ -84,7 +84,7 @@ def authenticate(session: Session, header: str | None, known: "TokenLookup | Non
         raise unauthorized(NOT_PROVIDED)
     keyword = parts[0].lower()
     if keyword == b"token":
-        return _legacy_user(session, parts, known)
+        return legacy_user(session.get_bind(), parts, known)
     if keyword == b"bearer" and len(parts) == 2:
         user = _jwt_user(session, emulator_state(session).secret_key, parts[1])
         if user is not None:
@@ -135,7 +135,9 @@ def legacy_key(header: str | None) -> str | None:
         return None
 
 
-def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None) -> User:
+def legacy_user(bind: Engine | Connection, parts: list[bytes], known: TokenLookup | None) -> User:
+    """The user of a ``Token <key>`` header split by header_parts, or the 401 Label Studio
+    answers; read through ``bind`` unless ``known`` has the key."""
     if len(parts) == 1:
         raise unauthorized("Invalid token header. No credentials provided.")
     if len(parts) > 2:
@@ -148,7 +150,7 @@ def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None
         ) from None
     if known is None or known.key != key:
         # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
-        with single_read(session.get_bind()) as connection:
+        with single_read(bind) as connection:
             known = TokenLookup(key, connection.execute(_BY_TOKEN, {"key": key}).first())
     found = known.row
     if found is None or not hmac.compare_digest(found.token.encode(), key.encode()):
