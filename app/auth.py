@@ -5,10 +5,11 @@ import hmac
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Any
 
 import jwt
-from sqlalchemy import Row, bindparam, select
+from sqlalchemy import Connection, Engine, Row, bindparam, select
 from sqlmodel import Session
 
 from app.db import emulator_state, single_read
@@ -83,7 +84,7 @@ def authenticate(session: Session, header: str | None, known: "TokenLookup | Non
         raise unauthorized(NOT_PROVIDED)
     keyword = parts[0].lower()
     if keyword == b"token":
-        return _legacy_user(session, parts, known)
+        return legacy_user(session.get_bind(), parts, known)
     if keyword == b"bearer" and len(parts) == 2:
         user = _jwt_user(session, emulator_state(session).secret_key, parts[1])
         if user is not None:
@@ -114,6 +115,14 @@ class TokenLookup:
     key: str
     row: Row[Any] | None
 
+    @cached_property
+    def user(self) -> User:
+        """The row's user, built once (a third of authentication's cost), shared by the requests
+        that reuse this lookup: no request changes its user, and a User has no relationships
+        through which a session could reach it."""
+        assert self.row is not None  # only asked of a key that found a user
+        return User(**{name: getattr(self.row, name) for name in _USER_FIELDS})
+
 
 def legacy_key(header: str | None) -> str | None:
     """The key of a well-formed ``Token <key>`` header; None for any other header."""
@@ -126,7 +135,9 @@ def legacy_key(header: str | None) -> str | None:
         return None
 
 
-def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None) -> User:
+def legacy_user(bind: Engine | Connection, parts: list[bytes], known: TokenLookup | None) -> User:
+    """The user of a ``Token <key>`` header split by header_parts, or the 401 Label Studio
+    answers; read through ``bind`` unless ``known`` has the key."""
     if len(parts) == 1:
         raise unauthorized("Invalid token header. No credentials provided.")
     if len(parts) > 2:
@@ -137,17 +148,16 @@ def _legacy_user(session: Session, parts: list[bytes], known: TokenLookup | None
         raise unauthorized(
             "Invalid token header. Token string should not contain invalid characters."
         ) from None
-    if known is not None and known.key == key:
-        found = known.row
-    else:
+    if known is None or known.key != key:
         # A plain row rather than an ORM entity (a fifth of the cost): the user is only read.
-        with single_read(session.get_bind()) as connection:
-            found = connection.execute(_BY_TOKEN, {"key": key}).first()
+        with single_read(bind) as connection:
+            known = TokenLookup(key, connection.execute(_BY_TOKEN, {"key": key}).first())
+    found = known.row
     if found is None or not hmac.compare_digest(found.token.encode(), key.encode()):
         raise unauthorized("Invalid token.")
     if not found.legacy_api_tokens_enabled:
         raise unauthorized(LEGACY_DISABLED)
-    return User(**{name: getattr(found, name) for name in _USER_FIELDS})
+    return known.user
 
 
 def _jwt_user(session: Session, secret: str, token: bytes) -> User | None:

@@ -237,7 +237,7 @@ def bulk_write_session(engine: Engine) -> Iterator[Session]:
                 raw.execute("PRAGMA foreign_keys=ON")
 
 
-def reads_wait_on_network(engine: Engine) -> bool:
+def reads_wait_on_network(engine: Engine | Connection) -> bool:
     """Whether a read waits for a database server (PostgreSQL) rather than a local file: such
     a read belongs in a thread, where it does not hold up the event loop meanwhile."""
     return engine.dialect.name != "sqlite"

@@ -1,23 +1,31 @@
 """Every request dependency: sessions, the current user, the parsed body, the clock, the settings
 and the application's shared parts. Routes state what they need in their signatures."""
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, Any, TypeVar
 
 import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Engine
 from sqlmodel import Session
 
-from app.auth import TOKEN_LOOKUP, TokenLookup, authenticate, authorization_header
+from app.auth import (
+    TOKEN_LOOKUP,
+    TokenLookup,
+    authenticate,
+    authorization_header,
+    header_parts,
+    legacy_user,
+)
 from app.config import Settings
-from app.db import GroupCommit, reads_wait_on_network
+from app.db import reads_wait_on_network
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
 from app.validation import parse_body
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+T = TypeVar("T")
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -55,8 +63,21 @@ async def current_user(request: Request) -> User:
 
 
 def _authenticate(engine: Engine, header: str | None, known: TokenLookup | None) -> User:
+    if known is not None:
+        # A legacy key looked up already: no session, whose opening and closing would cost
+        # as much as the rest of authentication.
+        return legacy_user(engine, header_parts(header), known)
     with Session(engine) as session:
         return authenticate(session, header, known)
+
+
+async def reading(bind: Session | Engine, read: Callable[[], T]) -> T:
+    """A read-only route's work: on SQLite on the event loop, as authentication's read (a
+    reader never waits on a lock there, and a short read costs less than the thread hand-off
+    FastAPI gives a plain function route); a database server's in a thread."""
+    if reads_wait_on_network(bind.get_bind() if isinstance(bind, Session) else bind):
+        return await anyio.to_thread.run_sync(read)
+    return read()
 
 
 class Body:
@@ -83,11 +104,6 @@ async def get_engine(request: Request) -> Engine:
     return engine
 
 
-async def get_group_commit(request: Request) -> GroupCommit:
-    writes: GroupCommit = request.app.state.writes
-    return writes
-
-
 async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
@@ -109,7 +125,6 @@ CurrentUserDep = Annotated[User, Depends(current_user)]
 BodyDep = Annotated[Body, Depends(request_body)]
 PublicBodyDep = Annotated[Body, Depends(public_body)]
 EngineDep = Annotated[Engine, Depends(get_engine)]
-GroupCommitDep = Annotated[GroupCommit, Depends(get_group_commit)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkerDep = Annotated[Worker, Depends(get_worker)]

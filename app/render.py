@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, DateTime, Dialect, type_coerce
+from sqlalchemy import JSON, DateTime, Dialect, bindparam, type_coerce
 from sqlalchemy import select as core_select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -307,15 +307,16 @@ def run_history(session: Session, run: ModelRun) -> dict[str, Any]:
 
 
 _USERS = table_of(User)
-_USER_SIMPLE = core_select(
+# Built once, the ids bound when it runs (see _SCORED_RUNS in app/workspace/prompts.py).
+_USERS_SIMPLE = core_select(
     _USERS.c.id, _USERS.c.first_name, _USERS.c.last_name, _USERS.c.email, _USERS.c.username
-)
+).where(_USERS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def creators(session: Session, user_ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
     """The users of these ids as UserSimple, loaded in one query (of plain rows)."""
     ids = {pk for pk in user_ids if pk is not None}
-    rows = session.connection().execute(_USER_SIMPLE.where(_USERS.c.id.in_(ids)))
+    rows = session.connection().execute(_USERS_SIMPLE, {"ids": list(ids)})
     return {row.id: user_simple(row) for row in rows}
 
 

@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, reading
 from app.lookups import own_project, own_task_id
 from app.render import prediction_json, prediction_row_json
 from app.responses import JSONResponse
@@ -25,7 +25,7 @@ ONE = "/api/predictions/{id}/"
 
 
 @router.get("/api/predictions/", summary="List predictions")
-def list_predictions_route(
+async def list_predictions_route(
     user: CurrentUserDep,
     session: SessionDep,
     task: Annotated[str | None, Query()] = None,
@@ -33,14 +33,18 @@ def list_predictions_route(
     task__project: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     """List all predictions and their IDs."""
-    projects = own_project(session, user)
-    chosen = {
-        "task": filter_ids(own_task_id(session, user), "task", task),
-        "project": filter_ids(projects, "project", project),
-        "task_project": filter_ids(projects, "task__project", task__project),
-    }
-    predictions = list_predictions(session, user, **chosen)
-    return JSONResponse([prediction_row_json(p) for p in predictions])
+
+    def read() -> JSONResponse:
+        projects = own_project(session, user)
+        chosen = {
+            "task": filter_ids(own_task_id(session, user), "task", task),
+            "project": filter_ids(projects, "project", project),
+            "task_project": filter_ids(projects, "task__project", task__project),
+        }
+        predictions = list_predictions(session, user, **chosen)
+        return JSONResponse([prediction_row_json(p) for p in predictions])
+
+    return await reading(session, read)
 
 
 @router.post("/api/predictions/", status_code=201, summary="Create prediction")

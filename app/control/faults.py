@@ -3,6 +3,7 @@ error status, answers it late, or closes its connection, before the application 
 or authenticates it, so that a faulted request has no effect."""
 
 import asyncio
+import sqlite3
 from typing import Any
 
 import anyio
@@ -102,20 +103,78 @@ _ANY_RULE_AND_TOKEN = select(
 ).select_from(select(literal(1)).subquery().outerjoin(TOKEN_USERS, TOKEN_MATCHES))
 
 
-def rules_exist(engine: Engine, scope: Scope) -> bool:
+class EdgeReads:
+    """What rules_exist read (whether any fault rule exists, what legacy keys found), kept by
+    the process while the database is unchanged. On an SQLite file, a connection of its own
+    reads ``PRAGMA data_version``, which changes whenever another connection commits (one of
+    this process's or of any replica or tool on the file): a few microseconds against a query
+    and the user it builds; any change drops everything kept. On PostgreSQL nothing says as cheaply
+    that nothing changed, so nothing is kept (and the threads its reads run in touch nothing
+    here); on SQLite it is used on the event loop only, where the reads run."""
+
+    # Keys kept at most: unknown keys are kept too, and a client could send endless ones.
+    MAX_KEYS = 1024
+
+    def __init__(self, engine: Engine) -> None:
+        url, path = engine.url, engine.url.database or ":memory:"
+        self._watch: sqlite3.Connection | None = None
+        # A plain file path only: a database in memory, or named by a URI with options, would
+        # not be the engine's database when opened again here.
+        plain = path != ":memory:" and not path.startswith("file:") and not url.query
+        if url.get_backend_name() == "sqlite" and plain:
+            self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._version: int | None = None
+        self.any_rule: bool | None = None
+        self.keys: dict[str, TokenLookup] = {}
+
+    def fresh(self) -> bool:
+        """Whether what is read now may be kept, after dropping what was kept if the database
+        changed since it was read."""
+        if self._watch is None:
+            return False
+        (version,) = self._watch.execute("PRAGMA data_version").fetchone()
+        if version != self._version:
+            # Set before the reads it covers: a commit while they run changes it again.
+            self._version, self.any_rule = version, None
+            self.keys.clear()
+        return True
+
+    def keep(self, any_rule: bool, lookup: TokenLookup | None) -> None:
+        self.any_rule = any_rule
+        if lookup is not None:
+            if len(self.keys) >= self.MAX_KEYS:
+                self.keys.clear()
+            self.keys[lookup.key] = lookup
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+
+
+def rules_exist(engine: Engine, scope: Scope, kept: EdgeReads) -> bool:
     """Whether any fault rule exists; when none does, a request with a legacy key has it
-    looked up meanwhile, for its authentication (TOKEN_LOOKUP in its state)."""
+    looked up meanwhile, for its authentication (TOKEN_LOOKUP in its state). What ``kept``
+    holds, while it is fresh, answers without a query."""
     headers = dict(scope["headers"])
     key = legacy_key(
         authorization_header(_text(headers.get(b"authorization")), _text(headers.get(b"x-api-key")))
     )
-    with single_read(engine) as connection:
-        if key is None:
-            return bool(connection.execute(_ANY_RULE).scalar())
-        row = connection.execute(_ANY_RULE_AND_TOKEN, {"key": key}).one()
-    if row.fault_rules:
+    keeping = kept.fresh()
+    if keeping and kept.any_rule is not None and (key is None or key in kept.keys):
+        any_rule, lookup = kept.any_rule, None if key is None else kept.keys[key]
+    else:
+        with single_read(engine) as connection:
+            if key is None:
+                any_rule, lookup = bool(connection.execute(_ANY_RULE).scalar()), None
+            else:
+                row = connection.execute(_ANY_RULE_AND_TOKEN, {"key": key}).one()
+                any_rule, lookup = bool(row.fault_rules), TokenLookup(key, row if row.id else None)
+        if keeping:
+            kept.keep(any_rule, None if any_rule else lookup)
+    if any_rule:
         return True  # the request may wait or change: authentication reads when it comes
-    scope.setdefault("state", {})[TOKEN_LOOKUP] = TokenLookup(key, row if row.id else None)
+    if lookup is not None:
+        scope.setdefault("state", {})[TOKEN_LOOKUP] = lookup
     return False
 
 
@@ -158,10 +217,11 @@ class FaultMiddleware:
         # SQLite's read on the event loop (it never waits on a lock: cheaper than a thread
         # hand-off); a database server's in a thread. Matching rules (which write their
         # counters) are applied in a thread.
+        kept = application.state.edge_reads
         if reads_wait_on_network(engine):
-            found = await anyio.to_thread.run_sync(rules_exist, engine, scope)
+            found = await anyio.to_thread.run_sync(rules_exist, engine, scope, kept)
         else:
-            found = rules_exist(engine, scope)
+            found = rules_exist(engine, scope, kept)
         if not found:
             await self.app(scope, receive, send)
             return

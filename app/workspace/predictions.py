@@ -2,9 +2,10 @@
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlmodel import Session, col
 
 from app.db import get_by_id
@@ -139,19 +140,29 @@ def list_predictions(
 ) -> list[Any]:
     """The organization's predictions, by id, filtered as Label Studio's filterset does (rows
     of the table, read for rendering)."""
+    given = {"task": task, "project": project, "task_project": task_project}
+    values = {name: value for name, value in given.items() if value is not None}
+    query = _predictions_query(*(value is not None for value in given.values()))
+    values["organization"] = user.organization_id
+    return list(session.connection().execute(query, values).all())
+
+
+@cache
+def _predictions_query(task: bool, project: bool, task_project: bool) -> Select[Any]:
+    """The list's statement for the filters given, built once with its values bound: building
+    it, and the key under which SQLAlchemy finds it compiled, cost more than running it."""
     table = table_of(Prediction)
     org_projects = select(col(Project.id)).where(
-        col(Project.organization_id) == user.organization_id
+        col(Project.organization_id) == bindparam("organization")
     )
     query = select(*(read_column(table.c[name]) for name in PREDICTION_COLUMNS)).where(
         table.c.project_id.in_(org_projects)
     )
-    if task is not None:
-        query = query.where(table.c.task_id == task)
-    if project is not None:
-        query = query.where(table.c.project_id == project)
-    if task_project is not None:
-        query = query.where(
-            table.c.task_id.in_(select(col(Task.id)).where(col(Task.project_id) == task_project))
-        )
-    return list(session.connection().execute(query.order_by(table.c.id)).all())
+    if task:
+        query = query.where(table.c.task_id == bindparam("task"))
+    if project:
+        query = query.where(table.c.project_id == bindparam("project"))
+    if task_project:
+        tasks = select(col(Task.id)).where(col(Task.project_id) == bindparam("task_project"))
+        query = query.where(table.c.task_id.in_(tasks))
+    return query.order_by(table.c.id)

@@ -392,19 +392,24 @@ def _score(predictions: int | None, correct: int | None) -> float | None:
     return (correct or 0) / predictions if predictions else None
 
 
+# Built once (its list of versions bound when it runs): building a statement, and the key
+# under which SQLAlchemy finds it compiled, cost about as much as running this one.
+_SCORED_RUNS = (
+    select(_RUNS.c.version_id, _RUNS.c.total_predictions, _RUNS.c.total_correct_predictions)
+    .where(
+        _RUNS.c.version_id.in_(bindparam("versions", expanding=True)),
+        _RUNS.c.status == RunStatus.COMPLETED,
+        _RUNS.c.project_subset == "HasGT",
+    )
+    .order_by(_RUNS.c.completed_at, _RUNS.c.id)
+)
+
+
 def version_scores(session: Session, version_ids: Sequence[int]) -> dict[int, float | None]:
     """Each version's score: the share of correct predictions of its latest Completed run on
     the HasGT subset (None without one)."""
     scores: dict[int, float | None] = {pk: None for pk in version_ids}
-    rows = session.connection().execute(
-        select(_RUNS.c.version_id, _RUNS.c.total_predictions, _RUNS.c.total_correct_predictions)
-        .where(
-            _RUNS.c.version_id.in_(version_ids),
-            _RUNS.c.status == RunStatus.COMPLETED,
-            _RUNS.c.project_subset == "HasGT",
-        )
-        .order_by(_RUNS.c.completed_at, _RUNS.c.id)
-    )
+    rows = session.connection().execute(_SCORED_RUNS, {"versions": list(version_ids)})
     for version_id, predictions, correct in rows:  # the latest run comes last
         scores[version_id] = _score(predictions, correct)
     return scores

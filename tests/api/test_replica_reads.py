@@ -1,0 +1,65 @@
+"""What a server keeps between requests (whether fault rules exist, what a legacy key finds)
+never hides a change another replica made to the database they share: the next request of the
+server that kept it sees the change."""
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from conftest import ADA_TOKEN, Emulator, LocalEmulator
+
+from .envelope import assert_error
+
+WHOAMI = "/api/current-user/whoami"
+ADA = {"id": 1, "username": "ada", "organization": 1}
+NEW_KEY = "acme-ada-rotated-key"
+
+
+@pytest.fixture
+def replica(server: Emulator, fresh_state: None) -> Iterator[Emulator]:
+    """A second server on the server's database, as a replica is."""
+    other = LocalEmulator(server.data_dir, dict(server.settings)).start()
+    try:
+        yield other
+    finally:
+        other.stop()
+
+
+def whoami(server: Emulator, token: str) -> httpx.Response:
+    with server.client(token) as client:
+        return client.get(WHOAMI)
+
+
+def test_a_key_changed_by_another_replica_is_refused_at_once(server, replica):
+    assert whoami(server, ADA_TOKEN).status_code == 200  # kept by the server
+    with replica.client(None) as control:
+        seeded = control.post("/_emulator/seed", json={"users": [ADA | {"token": NEW_KEY}]})
+        seeded.raise_for_status()
+
+    assert_error(whoami(server, ADA_TOKEN), 401, "Invalid token.")
+    assert whoami(server, NEW_KEY).json()["username"] == "ada"
+
+
+def test_legacy_tokens_disabled_by_another_replica_are_refused_at_once(server, replica):
+    assert whoami(server, ADA_TOKEN).status_code == 200
+    organization = {"id": 1, "title": "Acme", "legacy_api_tokens_enabled": False}
+    with replica.client(None) as control:
+        control.post("/_emulator/seed", json={"organizations": [organization]}).raise_for_status()
+
+    assert_error(
+        whoami(server, ADA_TOKEN),
+        401,
+        "Authentication token no longer valid: "
+        "legacy token authentication has been disabled for this organization",
+    )
+
+
+def test_a_fault_rule_of_another_replica_applies_at_once_and_ends_when_removed(server, replica):
+    assert whoami(server, ADA_TOKEN).status_code == 200  # "no rule" kept by the server
+    with replica.client(None) as control:
+        rule = control.post("/_emulator/faults", json={"path": WHOAMI, "status": 503})
+        rule.raise_for_status()
+        assert whoami(server, ADA_TOKEN).status_code == 503
+        control.delete(f"/_emulator/faults/{rule.json()['id']}").raise_for_status()
+
+    assert whoami(server, ADA_TOKEN).status_code == 200
