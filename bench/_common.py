@@ -188,7 +188,10 @@ class Server:
             self.process.wait()
 
     def __enter__(self) -> "Server":
-        return self.start()
+        # A server started already (with a longer timeout, say) is not started a second time:
+        # the first would be left running beside it, sharing its database and its work.
+        running = self.process is not None and self.process.poll() is None
+        return self if running else self.start()
 
     def __exit__(self, *_exc: object) -> None:
         self.stop()
