@@ -1,16 +1,17 @@
 """Inference runs of a prompt version: create, list, cancel."""
 
 import hmac
+from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
 from app.config import Settings
 from app.db import GroupCommit
-from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, reading
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.clock import Clock
 from app.lifecycle.external import INFERENCE_HEADER
@@ -120,11 +121,31 @@ async def create_inference_run(
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)
 
 
+@lru_cache(maxsize=64)
+def _runs_query(project: bool, subset: bool, parent: bool, ordering: str | None) -> Select[Any]:
+    """The runs list's statement for the filters given (project, subset, parent model) and an
+    ordering, built once (their values bound when it runs): building it and its compiled-cache
+    key cost about as much as running it. Tuples, not ORM objects: a poll may list thousands."""
+    table = table_of(ModelRun)
+    query = select(*(read_column(table.c[name]) for name in RUN_COLUMNS)).where(
+        table.c.prompt_id == bindparam("prompt"),
+        table.c.version_id == bindparam("version"),
+        table.c.organization_id == bindparam("organization"),
+    )
+    if project:
+        query = query.where(table.c.project_id == bindparam("project"))
+    if subset:
+        query = query.where(table.c.project_subset == bindparam("subset"))
+    if parent:
+        query = query.where(table.c.prompt_id == bindparam("parent"))
+    return query.order_by(*ordering_terms(ordering, ORDERING), table.c.id)
+
+
 @router.get(
     RUNS,
     summary="✨ Get inference run info",
 )
-def list_inference_runs(
+async def list_inference_runs(
     prompt_id: int,
     version_id: int,
     user: CurrentUserDep,
@@ -135,30 +156,26 @@ def list_inference_runs(
     ordering: Annotated[str | None, Query()] = None,
 ) -> JSONResponse:
     """Get information (status, metadata, etc) about an existing inference run"""
-    check_prompt_version(session, user, prompt_id, version_id)
-    if project_subset and project_subset not in QUERY_SUBSETS:
-        raise ValidationFailed(
-            {"project_subset": [
-                f"Select a valid choice. {project_subset} is not one of the available choices."
-            ]}
-        )  # fmt: skip
-    if any(value is not None and not 0 < value <= MAX_ID for value in (project, parent_model)):
-        return JSONResponse([])  # an id no row can have matches nothing
-    # Tuples through the connection, not ORM objects: a poll may list thousands of runs.
-    table = table_of(ModelRun)
-    query = select(*(read_column(table.c[name]) for name in RUN_COLUMNS)).where(
-        table.c.prompt_id == prompt_id,
-        table.c.version_id == version_id,
-        table.c.organization_id == user.organization_id,
-    )
-    if project is not None:
-        query = query.where(table.c.project_id == project)
-    if project_subset:
-        query = query.where(table.c.project_subset == project_subset)
-    if parent_model is not None:
-        query = query.where(table.c.prompt_id == parent_model)
-    query = query.order_by(*ordering_terms(ordering, ORDERING), table.c.id)
-    return JSONResponse(run_rows(session, session.connection().execute(query).all()))
+
+    def read() -> JSONResponse:
+        check_prompt_version(session, user, prompt_id, version_id)
+        if project_subset and project_subset not in QUERY_SUBSETS:
+            raise ValidationFailed(
+                {"project_subset": [
+                    f"Select a valid choice. {project_subset} is not one of the available choices."
+                ]}
+            )  # fmt: skip
+        if any(value is not None and not 0 < value <= MAX_ID for value in (project, parent_model)):
+            return JSONResponse([])  # an id no row can have matches nothing
+        query = _runs_query(
+            project is not None, bool(project_subset), parent_model is not None, ordering
+        )
+        values = {"prompt": prompt_id, "version": version_id,
+                  "organization": user.organization_id, "project": project,
+                  "subset": project_subset, "parent": parent_model}  # fmt: skip
+        return JSONResponse(run_rows(session, session.connection().execute(query, values).all()))
+
+    return await reading(session, read)
 
 
 @router.post(
