@@ -2,7 +2,7 @@
 and the application's shared parts. Routes state what they need in their signatures."""
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import anyio
 from fastapi import Depends, Request
@@ -18,7 +18,7 @@ from app.auth import (
     legacy_user,
 )
 from app.config import Settings
-from app.db import reads_wait_on_network
+from app.db import GroupCommit, reads_wait_on_network
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
@@ -114,6 +114,20 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
+class Writes(NamedTuple):
+    """What the create route needs of the application, in one dependency: FastAPI solves each
+    dependency anew for every request (about 12 us of CPU each), and these never change."""
+
+    clock: Clock
+    settings: Settings
+    group: GroupCommit
+
+
+async def get_writes(request: Request) -> Writes:
+    state = request.app.state
+    return Writes(state.clock, state.settings, state.writes)
+
+
 async def get_worker(request: Request) -> Worker:
     worker: Worker = request.app.state.worker
     return worker
@@ -128,3 +142,4 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 WorkerDep = Annotated[Worker, Depends(get_worker)]
+WritesDep = Annotated[Writes, Depends(get_writes)]
