@@ -357,21 +357,46 @@ def model_version(
 ) -> dict[str, Any]:
     """A prompt version (an ORM object or a row of read columns) as ThirdPartyModelVersion;
     accuracy and failure_rate are the emulator's and never shown."""
+    return version_json(
+        [
+            iso_read(getattr(version, name)) if name in _STAMPS else getattr(version, name)
+            for name in VERSION_COLUMNS
+        ],
+        creator,
+        score,
+    )
+
+
+# The columns of a prompt version that its JSON shows, in the order version_json reads them.
+VERSION_COLUMNS = (
+    "id", "title", "prompt_id", "prompt", "provider", "provider_model_id",
+    "max_few_shot_examples", "model_provider_connection_id", "organization_id", "created_at",
+    "updated_at",
+)  # fmt: skip
+
+
+def version_json(
+    values: Sequence[Any], creator: dict[str, Any] | None, score: float | None
+) -> dict[str, Any]:
+    """``model_version`` of a version given as its VERSION_COLUMNS values, datetimes already
+    ``iso``'s text (as ``read_column`` reads them)."""
+    (pk, title, prompt_id, prompt, provider, model_id, max_examples, connection_id,
+     organization_id, created_at, updated_at) = values  # fmt: skip
     return {
-        "id": version.id,
+        "id": pk,
         "created_by": creator,
-        "title": version.title,
-        "parent_model": version.prompt_id,
-        "prompt": version.prompt,
-        "provider": version.provider,
-        "provider_model_id": version.provider_model_id,
-        "model_display_name": version.provider_model_id,
-        "max_few_shot_examples": version.max_few_shot_examples,
-        "model_provider_connection": version.model_provider_connection_id,
-        "organization": version.organization_id,
+        "title": title,
+        "parent_model": prompt_id,
+        "prompt": prompt,
+        "provider": provider,
+        "provider_model_id": model_id,
+        "model_display_name": model_id,
+        "max_few_shot_examples": max_examples,
+        "model_provider_connection": connection_id,
+        "organization": organization_id,
         "score": score,
-        "created_at": iso_read(version.created_at),
-        "updated_at": iso_read(version.updated_at),
+        "created_at": created_at,
+        "updated_at": updated_at,
     }
 
 

@@ -8,29 +8,34 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Select, bindparam, func, or_
+from sqlalchemy import Engine, Select, bindparam, func, or_
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
-from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, SessionDep, reading
+from app.db import single_read
+from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, EngineDep, SessionDep, reading
 from app.errors import NotFound, ValidationFailed
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
 from app.lookups import ordering_terms, own_project, prompt_version
 from app.models import (
+    MAX_ID,
     FewShotExample,
+    ModelRun,
     Project,
     ProjectSubset,
     Prompt,
     PromptProject,
     PromptVersion,
+    RunStatus,
     User,
     table_of,
 )
 from app.pagination import paginate
 from app.render import (
+    VERSION_COLUMNS,
     creators,
     few_shot_example,
     model_interface,
@@ -38,6 +43,7 @@ from app.render import (
     model_version,
     project,
     read_column,
+    version_json,
 )
 from app.responses import JSONResponse
 from app.validation import (
@@ -58,7 +64,6 @@ from app.workspace.prompts import (
     annotation_results,
     annotation_task,
     associated_project_ids,
-    check_own_prompt,
     compatible_projects_query,
     create_example,
     create_prompt,
@@ -381,30 +386,89 @@ def get_default_version_name(id: int, user: CurrentUserDep, session: SessionDep)
     return JSONResponse({"default_model_version_name": default_version_name(session, prompt)})
 
 
+_PROMPTS = table_of(Prompt)
+_VERSIONS = table_of(PromptVersion)
+_USERS = table_of(User)
+_RUNS = table_of(ModelRun)
+_SCORED = _RUNS.alias("scored")
+# A version's latest Completed run on the HasGT subset (the one its score is of): the last in
+# version_scores' order, as each order is the other's reverse on both backends (nulls
+# included).
+_LATEST_SCORED_RUN = (
+    select(_SCORED.c.id)
+    .where(
+        _SCORED.c.version_id == _VERSIONS.c.id,
+        _SCORED.c.status == RunStatus.COMPLETED,
+        _SCORED.c.project_subset == "HasGT",
+    )
+    .order_by(_SCORED.c.completed_at.desc(), _SCORED.c.id.desc())
+    .limit(1)
+    .correlate(_VERSIONS)
+    .scalar_subquery()
+)
+
+
 @lru_cache(maxsize=64)
 def _versions_query(ordering: str | None) -> Select[Any]:
-    """The versions list's statement for an ordering, built once (the prompt bound when it
-    runs): building it and its compiled-cache key cost about as much as running it."""
+    """The versions list's one statement for an ordering, built once (the prompt bound when it
+    runs): the prompt's organization, then each version with its creator and the totals of
+    its scored run; a prompt without versions is one row of nulls after its organization."""
     return (
-        select(*(read_column(column) for column in table_of(PromptVersion).columns))
-        .where(col(PromptVersion.prompt_id) == bindparam("prompt"))
-        .order_by(*ordering_terms(ordering, VERSION_ORDERING), col(PromptVersion.id))
+        select(
+            _PROMPTS.c.organization_id.label("prompt_organization"),
+            *(read_column(_VERSIONS.c[name]) for name in VERSION_COLUMNS),
+            _USERS.c.id.label("creator_id"),
+            _USERS.c.first_name,
+            _USERS.c.last_name,
+            _USERS.c.email,
+            _USERS.c.username,
+            _RUNS.c.total_predictions,
+            _RUNS.c.total_correct_predictions,
+        )
+        .select_from(
+            _PROMPTS.outerjoin(_VERSIONS, _VERSIONS.c.prompt_id == _PROMPTS.c.id)
+            .outerjoin(_USERS, _USERS.c.id == _VERSIONS.c.created_by_id)
+            .outerjoin(_RUNS, _RUNS.c.id == _LATEST_SCORED_RUN)
+        )
+        .where(_PROMPTS.c.id == bindparam("prompt"))
+        .order_by(*ordering_terms(ordering, VERSION_ORDERING), _VERSIONS.c.id)
     )
+
+
+def list_versions_of(
+    engine: Engine, user: User, prompt_id: int, ordering: str | None
+) -> list[dict[str, Any]]:
+    """The versions of a prompt of the user's organization as ThirdPartyModelVersion (one
+    statement, no transaction around it), or Label Studio's 404."""
+    rows: list[Any] = []
+    if 0 < prompt_id <= MAX_ID:
+        with single_read(engine) as connection:
+            rows = connection.execute(_versions_query(ordering), {"prompt": prompt_id}).all()
+    if not rows or rows[0][0] != user.organization_id:
+        raise NotFound("ModelInterface")
+    versions = []
+    for row in rows:
+        if row[1] is None:  # the prompt has no version
+            break
+        creator_id, first_name, last_name, email, username, predictions, correct = row[12:]
+        creator = None
+        if creator_id is not None:
+            creator = {"id": creator_id, "first_name": first_name, "last_name": last_name,
+                       "email": email, "username": username, "avatar": None}  # fmt: skip
+        score = (correct or 0) / predictions if predictions else None
+        versions.append(version_json(row[1:12], creator, score))
+    return versions
 
 
 @router.get(VERSIONS, summary="✨ List prompt versions")
 async def list_versions(
-    prompt_id: int, request: Request, user: CurrentUserDep, session: SessionDep
+    prompt_id: int, request: Request, user: CurrentUserDep, engine: EngineDep
 ) -> JSONResponse:
     """List all versions of a prompt."""
-
-    def read() -> JSONResponse:
-        check_own_prompt(session, user, prompt_id)
-        query = _versions_query(request.query_params.get("ordering"))
-        versions = session.connection().execute(query, {"prompt": prompt_id})
-        return JSONResponse(render_versions(session, versions.all()))
-
-    return await reading(session, read)
+    ordering = request.query_params.get("ordering")
+    return await reading(
+        engine, lambda: JSONResponse(list_versions_of(engine, user, prompt_id, ordering))
+    )
 
 
 @router.post(VERSIONS, status_code=201, summary="✨ Create prompt version")
