@@ -4,7 +4,7 @@ for them (a 404 behind a URL, an Invalid pk in a body), and DRF's ordering of li
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from sqlalchemy import and_, asc, bindparam, desc
+from sqlalchemy import Connection, and_, asc, bindparam, desc
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import OrderByList, UnaryExpression
@@ -59,9 +59,9 @@ _PROJECT_ORGANIZATION = core_select(_PROJECTS.c.organization_id).where(
 )
 
 
-def _shared(session: Session, name: str) -> dict[Any, Any]:
+def _shared(session: Session | Connection, name: str) -> dict[Any, Any]:
     """Rows already read, by key: kept in a session of shared reads, else for one use."""
-    if session.info.get(SHARED_READS):
+    if isinstance(session, Session) and session.info.get(SHARED_READS):
         known: dict[Any, Any] = session.info.setdefault(name, {})
         return known
     return {}
@@ -106,14 +106,19 @@ def ordering_terms(
     return terms
 
 
-def own_project(session: Session, user: User) -> Callable[[int], bool]:
-    """Whether an id names a project of the user's organization (others do not exist for them)."""
+def _connection(bind: Session | Connection) -> Connection:
+    return bind.connection() if isinstance(bind, Session) else bind
+
+
+def own_project(session: Session | Connection, user: User) -> Callable[[int], bool]:
+    """Whether an id names a project of the user's organization (others do not exist for them);
+    read through a session or a connection."""
 
     known = _shared(session, "project_organizations")
 
     def resolve(pk: int) -> bool:
         if pk not in known:
-            known[pk] = session.connection().execute(_PROJECT_ORGANIZATION, {"project": pk}).first()
+            known[pk] = _connection(session).execute(_PROJECT_ORGANIZATION, {"project": pk}).first()
         found = known[pk]
         return found is not None and found[0] == user.organization_id
 
@@ -128,12 +133,12 @@ _TASK_ORGANIZATION = (
 )
 
 
-def own_task_id(session: Session, user: User) -> Callable[[int], bool]:
+def own_task_id(session: Session | Connection, user: User) -> Callable[[int], bool]:
     """Whether an id names a task of a project of the user's organization (one plain-row
-    query)."""
+    query, through a session or a connection)."""
 
     def resolve(pk: int) -> bool:
-        found = session.connection().execute(_TASK_ORGANIZATION, {"task": pk}).first()
+        found = _connection(session).execute(_TASK_ORGANIZATION, {"task": pk}).first()
         return found is not None and found[0] == user.organization_id
 
     return resolve

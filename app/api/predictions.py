@@ -5,15 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, reading
-from app.lookups import own_project, own_task_id
+from app.db import single_read
+from app.deps import BodyDep, ClockDep, CurrentUserDep, EngineDep, SessionDep, reading
 from app.render import prediction_json, prediction_row_json
 from app.responses import JSONResponse
 from app.validation import validate
 from app.workspace.predictions import (
     create_prediction,
     delete_prediction,
-    filter_ids,
     list_predictions,
     own_prediction,
     prediction_fields,
@@ -27,7 +26,7 @@ ONE = "/api/predictions/{id}/"
 @router.get("/api/predictions/", summary="List predictions")
 async def list_predictions_route(
     user: CurrentUserDep,
-    session: SessionDep,
+    engine: EngineDep,
     task: Annotated[str | None, Query()] = None,
     project: Annotated[str | None, Query()] = None,
     task__project: Annotated[str | None, Query()] = None,
@@ -35,16 +34,11 @@ async def list_predictions_route(
     """List all predictions and their IDs."""
 
     def read() -> JSONResponse:
-        projects = own_project(session, user)
-        chosen = {
-            "task": filter_ids(own_task_id(session, user), "task", task),
-            "project": filter_ids(projects, "project", project),
-            "task_project": filter_ids(projects, "task__project", task__project),
-        }
-        predictions = list_predictions(session, user, **chosen)
+        with single_read(engine) as connection:  # no session, BEGIN nor ROLLBACK
+            predictions = list_predictions(connection, user, task, project, task__project)
         return JSONResponse([prediction_row_json(p) for p in predictions])
 
-    return await reading(session, read)
+    return await reading(engine, read)
 
 
 @router.post("/api/predictions/", status_code=201, summary="Create prediction")

@@ -5,7 +5,7 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Connection, Select, bindparam, select
 from sqlmodel import Session, col
 
 from app.db import get_by_id
@@ -120,42 +120,96 @@ def delete_prediction(session: Session, user: User, prediction_id: int) -> None:
     session.commit()
 
 
-def filter_ids(resolve: Callable[[int], bool], name: str, raw: str | None) -> int | None:
-    """A django-filter ModelChoiceFilter value: an id of an object the user can see, else 400."""
+NOT_A_CHOICE = "Select a valid choice. That choice is not one of the available choices."
+
+
+def _filter_id(raw: str | None) -> int | None:
+    """A filter's value as django-filter reads it: None when not given, 0 when no id."""
     if raw is None or raw == "":
         return None
     try:
         pk = int(raw)
     except ValueError:
-        pk = 0
-    if not 0 < pk <= 2**31 - 1 or not resolve(pk):
-        raise ValidationFailed(
-            {name: ["Select a valid choice. That choice is not one of the available choices."]}
-        )
+        return 0
+    return pk if 0 < pk <= 2**31 - 1 else 0
+
+
+def filter_ids(resolve: Callable[[int], bool], name: str, raw: str | None) -> int | None:
+    """A django-filter ModelChoiceFilter value: an id of an object the user can see, else 400."""
+    pk = _filter_id(raw)
+    if pk is None:
+        return None
+    if not pk or not resolve(pk):
+        raise ValidationFailed({name: [NOT_A_CHOICE]})
     return pk
 
 
 def list_predictions(
-    session: Session, user: User, task: int | None, project: int | None, task_project: int | None
+    connection: Connection,
+    user: User,
+    task: str | None,
+    project: str | None,
+    task_project: str | None,
 ) -> list[Any]:
     """The organization's predictions, by id, filtered as Label Studio's filterset does (rows
-    of the table, read for rendering)."""
-    given = {"task": task, "project": project, "task_project": task_project}
-    values = {name: value for name, value in given.items() if value is not None}
-    query = _predictions_query(*(value is not None for value in given.values()))
-    values["organization"] = user.organization_id
-    return list(session.connection().execute(query, values).all())
+    of PREDICTION_COLUMNS, read for rendering); a filter naming no object of the organization
+    is a 400, the first of them in the filterset's order.
+
+    One statement when predictions are found: it also reads the organizations of the task and
+    of the task's project filtered by (a project filtered by is the organization's when any of
+    its predictions is found). Else the filters are checked one by one, as they are when one
+    is no id at all."""
+    names = ("task", "project", "task_project")
+    given = dict(zip(names, map(_filter_id, (task, project, task_project)), strict=True))
+    rows: list[Any] = []
+    if 0 not in given.values():
+        values: dict[str, Any] = {name: pk for name, pk in given.items() if pk is not None}
+        query = _predictions_query(*(pk is not None for pk in given.values()))
+        values["organization"] = user.organization_id
+        rows = list(connection.execute(query, values).all())
+    if not rows:
+        projects = own_project(connection, user)
+        filter_ids(own_task_id(connection, user), "task", task)
+        filter_ids(projects, "project", project)
+        filter_ids(projects, "task__project", task_project)
+        return []
+    shown = len(PREDICTION_COLUMNS)
+    checks = iter(rows[0][shown:])
+    for name, label in (("task", "task"), ("task_project", "task__project")):
+        if given[name] is not None and next(checks) != user.organization_id:
+            raise ValidationFailed({label: [NOT_A_CHOICE]})
+    return rows if len(rows[0]) == shown else [row[:shown] for row in rows]
+
+
+_TASKS = table_of(Task)
+_PROJECTS = table_of(Project)
 
 
 @cache
 def _predictions_query(task: bool, project: bool, task_project: bool) -> Select[Any]:
     """The list's statement for the filters given, built once with its values bound: building
-    it, and the key under which SQLAlchemy finds it compiled, cost more than running it."""
+    it, and the key under which SQLAlchemy finds it compiled, cost more than running it. After
+    the PREDICTION_COLUMNS: the organization of the task filtered by, then that of the task's
+    project filtered by (each given once: SQLite and PostgreSQL run such a subquery once)."""
     table = table_of(Prediction)
-    org_projects = select(col(Project.id)).where(
-        col(Project.organization_id) == bindparam("organization")
+    org_projects = select(_PROJECTS.c.id).where(
+        _PROJECTS.c.organization_id == bindparam("organization")
     )
-    query = select(*(read_column(table.c[name]) for name in PREDICTION_COLUMNS)).where(
+    checks = []
+    if task:
+        checks.append(
+            select(_PROJECTS.c.organization_id)
+            .select_from(_TASKS.join(_PROJECTS, _PROJECTS.c.id == _TASKS.c.project_id))
+            .where(_TASKS.c.id == bindparam("task"))
+            .scalar_subquery()
+        )
+    if task_project:
+        checks.append(
+            select(_PROJECTS.c.organization_id)
+            .where(_PROJECTS.c.id == bindparam("task_project"))
+            .scalar_subquery()
+        )
+    query = select(*(read_column(table.c[name]) for name in PREDICTION_COLUMNS), *checks).where(
         table.c.project_id.in_(org_projects)
     )
     if task:
@@ -163,6 +217,6 @@ def _predictions_query(task: bool, project: bool, task_project: bool) -> Select[
     if project:
         query = query.where(table.c.project_id == bindparam("project"))
     if task_project:
-        tasks = select(col(Task.id)).where(col(Task.project_id) == bindparam("task_project"))
+        tasks = select(_TASKS.c.id).where(_TASKS.c.project_id == bindparam("task_project"))
         query = query.where(table.c.task_id.in_(tasks))
     return query.order_by(table.c.id)
