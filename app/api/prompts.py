@@ -8,8 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine, Select, bindparam, func, or_
+from sqlalchemy import Engine, Select, and_, bindparam, func, or_
 from sqlalchemy.orm import Mapped
+from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
@@ -29,11 +30,10 @@ from app.models import (
     Prompt,
     PromptProject,
     PromptVersion,
-    RunStatus,
     User,
     table_of,
 )
-from app.pagination import paginate
+from app.pagination import DEFAULT_PAGE_SIZE, Page, paginate
 from app.render import (
     VERSION_COLUMNS,
     creators,
@@ -59,6 +59,7 @@ from app.validation import (
 )
 from app.workspace.projects import DEFAULTS, project_facts
 from app.workspace.prompts import (
+    LATEST_SCORED_RUN,
     PROVIDERS,
     SKILLS,
     annotation_results,
@@ -156,6 +157,12 @@ EXAMPLE_ORDERING: dict[str, Mapped[Any]] = {
     "task": col(FewShotExample.task_id),
 }
 PROJECT_ORDERING: dict[str, Mapped[Any]] = {"id": col(Project.id), "title": col(Project.title)}
+_PROMPTS = table_of(Prompt)
+_PROMPT_PROJECTS_TABLE = table_of(PromptProject)
+_PROJECTS = table_of(Project)
+_VERSIONS = table_of(PromptVersion)
+_USERS = table_of(User)
+_RUNS = table_of(ModelRun)
 
 
 def _own_organization(user: User) -> Field:
@@ -221,7 +228,7 @@ def render_prompts_get(session: Session, prompts: Sequence[Any]) -> list[dict[st
         .order_by(col(PromptProject.project_id))
     ):
         projects[prompt_id].append({"id": project_id, "title": title})
-    stats = prompt_stats(session, ids)
+    stats = prompt_stats(session.connection(), ids)
     return [
         model_interface_get(
             p,
@@ -260,26 +267,127 @@ def render_examples(session: Session, examples: Sequence[FewShotExample]) -> lis
     ]
 
 
-@router.get(PROMPTS, summary="✨ List prompts")
-def list_prompts(request: Request, user: CurrentUserDep, session: SessionDep) -> JSONResponse:
-    """List all prompts."""
-    params = dict(request.query_params)
-    # Rows of the table, not ORM objects: a page is read, never changed.
-    query = select(*(read_column(column) for column in table_of(Prompt).columns)).where(
-        col(Prompt.organization_id) == user.organization_id
-    )
-    for term in (params.get("search") or "").replace(",", " ").split():
-        query = query.where(
-            or_(
-                func.lower(col(Prompt.title)).contains(term.lower(), autoescape=True),
-                func.lower(col(Prompt.description)).contains(term.lower(), autoescape=True),
-            )
+# A page of prompts is read as rows of these columns, each prompt with its creator.
+_PROMPT_PAGE_COLUMNS = (
+    *(
+        read_column(_PROMPTS.c[name])
+        for name in (
+            "id", "title", "description", "created_at", "updated_at", "organization_id",
+            "input_fields", "output_classes", "skill_name",
         )
-    query = query.order_by(*ordering_terms(params.get("ordering"), PROMPT_ORDERING), col(Prompt.id))
-    page = paginate(
-        session, query, _page_url(request), params, lambda rows: render_prompts_get(session, rows)
+    ),
+    _USERS.c.id.label("creator_id"),
+    _USERS.c.first_name,
+    _USERS.c.last_name,
+    _USERS.c.email,
+    _USERS.c.username,
+)  # fmt: skip
+_PROMPT_PROJECTS = (
+    select(
+        _PROMPT_PROJECTS_TABLE.c.prompt_id, _PROMPT_PROJECTS_TABLE.c.project_id, _PROJECTS.c.title
     )
-    return JSONResponse(page)
+    .select_from(
+        _PROMPT_PROJECTS_TABLE.outerjoin(
+            _PROJECTS, _PROJECTS.c.id == _PROMPT_PROJECTS_TABLE.c.project_id
+        )
+    )
+    .where(_PROMPT_PROJECTS_TABLE.c.prompt_id.in_(bindparam("prompts", expanding=True)))
+    .order_by(_PROMPT_PROJECTS_TABLE.c.project_id)
+)
+
+
+def _prompts_condition(search: str | None) -> ColumnElement[bool]:
+    condition: ColumnElement[bool] = _PROMPTS.c.organization_id == bindparam("organization")
+    for term in (search or "").replace(",", " ").split():
+        condition = and_(
+            condition,
+            or_(
+                func.lower(_PROMPTS.c.title).contains(term.lower(), autoescape=True),
+                func.lower(_PROMPTS.c.description).contains(term.lower(), autoescape=True),
+            ),
+        )
+    return condition
+
+
+def _prompts_queries(search: str | None, ordering: str | None) -> tuple[Select[Any], Select[Any]]:
+    """The list's count and page statements (the organization, offset and limit bound when
+    they run); without search terms built once for each ordering."""
+    if not (search or "").replace(",", " ").split():
+        return _prompts_queries_of(ordering)
+    return _build_prompts_queries(search, ordering)
+
+
+@lru_cache(maxsize=64)
+def _prompts_queries_of(ordering: str | None) -> tuple[Select[Any], Select[Any]]:
+    return _build_prompts_queries(None, ordering)
+
+
+def _build_prompts_queries(
+    search: str | None, ordering: str | None
+) -> tuple[Select[Any], Select[Any]]:
+    condition = _prompts_condition(search)
+    count = select(func.count()).select_from(_PROMPTS).where(condition)
+    page = (
+        select(*_PROMPT_PAGE_COLUMNS)
+        .select_from(_PROMPTS.outerjoin(_USERS, _USERS.c.id == _PROMPTS.c.created_by_id))
+        .where(condition)
+        .order_by(*ordering_terms(ordering, PROMPT_ORDERING), _PROMPTS.c.id)
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return count, page
+
+
+def list_prompts_page(
+    engine: Engine, user: User, url: str, params: dict[str, str]
+) -> dict[str, Any]:
+    """A page of the organization's prompts as ModelInterfaceSerializerGET, with their
+    creators, projects and counts: rows of five statements in one transaction, no session."""
+    count_query, page_query = _prompts_queries(params.get("search"), params.get("ordering"))
+    organization = {"organization": user.organization_id}
+    with engine.connect() as connection:
+        page = Page(connection.execute(count_query, organization).scalar_one(), url, params,
+                    DEFAULT_PAGE_SIZE)  # fmt: skip
+        bounds = {"limit": page.size, "offset": page.offset}
+        rows = connection.execute(page_query, organization | bounds).all()
+        ids = [row[0] for row in rows]
+        projects: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
+        for prompt_id, project_id, title in connection.execute(
+            _PROMPT_PROJECTS, {"prompts": ids}
+        ).all():
+            projects[prompt_id].append({"id": project_id, "title": title})
+        stats = prompt_stats(connection, ids)
+    results = []
+    for (pk, title, description, created_at, updated_at, organization_id, input_fields,
+         output_classes, skill_name, creator_id, first_name, last_name, email, username) in rows:  # fmt: skip
+        creator = None
+        if creator_id is not None:
+            creator = {"id": creator_id, "first_name": first_name, "last_name": last_name,
+                       "email": email, "username": username, "avatar": None}  # fmt: skip
+        results.append(
+            {
+                "id": pk,
+                "created_by": creator,
+                "title": title,
+                "description": description,
+                "created_at": created_at,
+                "updated_at": updated_at,
+                "organization": organization_id,
+                "input_fields": input_fields,
+                "output_classes": output_classes,
+                "skill_name": skill_name,
+                "associated_projects": projects[pk],
+            }
+            | stats[pk]
+        )
+    return page.answer(results)
+
+
+@router.get(PROMPTS, summary="✨ List prompts")
+async def list_prompts(request: Request, user: CurrentUserDep, engine: EngineDep) -> JSONResponse:
+    """List all prompts."""
+    url, params = _page_url(request), dict(request.query_params)
+    return await reading(engine, lambda: JSONResponse(list_prompts_page(engine, user, url, params)))
 
 
 @router.post(PROMPTS, status_code=201, summary="✨ Create prompt")
@@ -386,28 +494,6 @@ def get_default_version_name(id: int, user: CurrentUserDep, session: SessionDep)
     return JSONResponse({"default_model_version_name": default_version_name(session, prompt)})
 
 
-_PROMPTS = table_of(Prompt)
-_VERSIONS = table_of(PromptVersion)
-_USERS = table_of(User)
-_RUNS = table_of(ModelRun)
-_SCORED = _RUNS.alias("scored")
-# A version's latest Completed run on the HasGT subset (the one its score is of): the last in
-# version_scores' order, as each order is the other's reverse on both backends (nulls
-# included).
-_LATEST_SCORED_RUN = (
-    select(_SCORED.c.id)
-    .where(
-        _SCORED.c.version_id == _VERSIONS.c.id,
-        _SCORED.c.status == RunStatus.COMPLETED,
-        _SCORED.c.project_subset == "HasGT",
-    )
-    .order_by(_SCORED.c.completed_at.desc(), _SCORED.c.id.desc())
-    .limit(1)
-    .correlate(_VERSIONS)
-    .scalar_subquery()
-)
-
-
 @lru_cache(maxsize=64)
 def _versions_query(ordering: str | None) -> Select[Any]:
     """The versions list's one statement for an ordering, built once (the prompt bound when it
@@ -428,7 +514,7 @@ def _versions_query(ordering: str | None) -> Select[Any]:
         .select_from(
             _PROMPTS.outerjoin(_VERSIONS, _VERSIONS.c.prompt_id == _PROMPTS.c.id)
             .outerjoin(_USERS, _USERS.c.id == _VERSIONS.c.created_by_id)
-            .outerjoin(_RUNS, _RUNS.c.id == _LATEST_SCORED_RUN)
+            .outerjoin(_RUNS, _RUNS.c.id == LATEST_SCORED_RUN)
         )
         .where(_PROMPTS.c.id == bindparam("prompt"))
         .order_by(*ordering_terms(ordering, VERSION_ORDERING), _VERSIONS.c.id)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Connection, Float, bindparam, case, cast, delete, func, or_, select, update
 from sqlalchemy.sql import ColumnElement, Select
 from sqlmodel import Session, col
 from sqlmodel import select as select_model
@@ -415,49 +415,61 @@ def version_scores(session: Session, version_ids: Sequence[int]) -> dict[int, fl
     return scores
 
 
-def prompt_stats(session: Session, prompt_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+_SCORED = _RUNS.alias("scored")
+# A version's latest Completed run on the HasGT subset, whose share of correct predictions is
+# its score: the last in _SCORED_RUNS' order (each order is the other's reverse on both
+# backends, nulls included).
+LATEST_SCORED_RUN = (
+    select(_SCORED.c.id)
+    .where(
+        _SCORED.c.version_id == _VERSIONS.c.id,
+        _SCORED.c.status == RunStatus.COMPLETED,
+        _SCORED.c.project_subset == "HasGT",
+    )
+    .order_by(_SCORED.c.completed_at.desc(), _SCORED.c.id.desc())
+    .limit(1)
+    .correlate(_VERSIONS)
+    .scalar_subquery()
+)
+# Each prompt's versions and the best of their scores (_score's division, of two integers
+# made doubles, is the same in Python and in SQL), then each prompt's runs: two statements
+# built once, the prompts bound when they run.
+_PROMPT_VERSIONS = (
+    select(
+        _VERSIONS.c.prompt_id,
+        func.count(),
+        func.max(
+            case(
+                (
+                    _RUNS.c.total_predictions != 0,
+                    cast(func.coalesce(_RUNS.c.total_correct_predictions, 0), Float)
+                    / _RUNS.c.total_predictions,
+                ),
+            )
+        ),
+    )
+    .select_from(_VERSIONS.outerjoin(_RUNS, _RUNS.c.id == LATEST_SCORED_RUN))
+    .where(_VERSIONS.c.prompt_id.in_(bindparam("prompts", expanding=True)))
+    .group_by(_VERSIONS.c.prompt_id)
+)
+_PROMPT_RUNS = (
+    select(_RUNS.c.prompt_id, func.count())
+    .where(_RUNS.c.prompt_id.in_(bindparam("prompts", expanding=True)))
+    .group_by(_RUNS.c.prompt_id)
+)
+
+
+def prompt_stats(connection: Connection, prompt_ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     """versions_count, runs_count and best_score (the best version score) of each prompt."""
     stats: dict[int, dict[str, Any]] = {
         pk: {"versions_count": 0, "runs_count": 0, "best_score": None} for pk in prompt_ids
     }
-    connection = session.connection()
-    versions = connection.execute(
-        select(_VERSIONS.c.prompt_id, func.count())
-        .where(_VERSIONS.c.prompt_id.in_(prompt_ids))
-        .group_by(_VERSIONS.c.prompt_id)
-    )
-    for prompt_id, count in versions:
-        stats[prompt_id]["versions_count"] = count
-    # Each version's score as version_scores has it (its latest run comes last), found through
-    # the prompts' ids rather than a list of all their versions' ids.
-    latest: dict[int, tuple[int, float | None]] = {}
-    runs = connection.execute(
-        select(
-            _VERSIONS.c.prompt_id,
-            _RUNS.c.version_id,
-            _RUNS.c.total_predictions,
-            _RUNS.c.total_correct_predictions,
-        )
-        .join(_VERSIONS, _VERSIONS.c.id == _RUNS.c.version_id)
-        .where(
-            _VERSIONS.c.prompt_id.in_(prompt_ids),
-            _RUNS.c.status == RunStatus.COMPLETED,
-            _RUNS.c.project_subset == "HasGT",
-        )
-        .order_by(_RUNS.c.completed_at, _RUNS.c.id)
-    )
-    for prompt_id, version_id, predictions, correct in runs:
-        latest[version_id] = (prompt_id, _score(predictions, correct))
-    for prompt_id, score in latest.values():
+    ids = {"prompts": list(prompt_ids)}
+    for prompt_id, count, best in connection.execute(_PROMPT_VERSIONS, ids).all():
         entry = stats[prompt_id]
-        if score is not None and (entry["best_score"] is None or score > entry["best_score"]):
-            entry["best_score"] = score
-    runs_counts = connection.execute(
-        select(_RUNS.c.prompt_id, func.count())
-        .where(_RUNS.c.prompt_id.in_(prompt_ids))
-        .group_by(_RUNS.c.prompt_id)
-    )
-    for prompt_id, count in runs_counts:
+        entry["versions_count"] = count
+        entry["best_score"] = None if best is None else float(best)
+    for prompt_id, count in connection.execute(_PROMPT_RUNS, ids).all():
         stats[prompt_id]["runs_count"] = count
     return stats
 
