@@ -2,11 +2,12 @@
 
 import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlalchemy import and_, asc, desc, exists, false, func, not_, select, true
+from sqlalchemy import Select, and_, asc, bindparam, desc, exists, false, func, not_, select, true
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
@@ -131,6 +132,39 @@ def _page(params: dict[str, str]) -> tuple[int, int]:
     return page, size
 
 
+def _task_queries(
+    condition: ColumnElement[bool], terms: Sequence[Any]
+) -> tuple[Select[Any], Select[Any]]:
+    """The task list's statements: the three counts in one (one round trip), then a page of
+    rows of the table, not ORM objects (a page is read, never changed); the project, limit and
+    offset bound when they run."""
+    ids = select(col(Task.id)).where(condition)
+    counts = select(
+        select(func.count()).select_from(ids.subquery()).scalar_subquery(),
+        select(func.count(col(Annotation.id)))
+        .where(col(Annotation.task_id).in_(ids), col(Annotation.was_cancelled) == false())
+        .scalar_subquery(),
+        select(func.count(col(Prediction.id)))
+        .where(col(Prediction.task_id).in_(ids))
+        .scalar_subquery(),
+    )
+    rows = (
+        select(*(read_column(column) for column in table_of(Task).columns))
+        .where(condition)
+        .order_by(*terms, col(Task.id))
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+    return counts, rows
+
+
+@cache
+def _project_task_queries() -> tuple[Select[Any], Select[Any]]:
+    """``_task_queries`` of a project's tasks in id order, built once: building them and the
+    keys under which SQLAlchemy finds them compiled cost more than their execution."""
+    return _task_queries(col(Task.project_id) == bindparam("project"), ())
+
+
 @router.get("/api/tasks/", tags=["Tasks"], summary="List tasks")
 def list_tasks(
     request: Request,
@@ -157,10 +191,12 @@ def list_tasks(
         raise NotFound("Project")
     page, size = _page(params)
     document = _query_document(query)
-    condition: ColumnElement[bool] = col(Task.project_id) == project_id
+    condition: ColumnElement[bool] = col(Task.project_id) == bindparam("project")
+    filtered = False
     try:
         if document.get("filters"):
             condition = and_(condition, filter_condition(document["filters"]))
+            filtered = True
     except FilterError as error:
         raise BadRequest(str(error)) from None
     chosen = _selected(
@@ -170,6 +206,7 @@ def list_tasks(
     )
     if chosen is not None:
         condition = and_(condition, chosen)
+        filtered = True
     if only_annotated in ("true", "True", "1"):
         condition = and_(
             condition,
@@ -177,6 +214,7 @@ def list_tasks(
                 col(Annotation.task_id) == col(Task.id), col(Annotation.was_cancelled) == false()
             ),
         )
+        filtered = True
     ordering = document.get("ordering") or []
     terms = []
     if isinstance(ordering, list):
@@ -184,35 +222,11 @@ def list_tasks(
             if isinstance(term, str) and term.lstrip("-") in TASK_ORDERING:
                 column = TASK_ORDERING[term.lstrip("-")]
                 terms.append(desc(column) if term.startswith("-") else asc(column))
-    ids = select(col(Task.id)).where(condition)
-    # The three counts in one statement (one round trip).
-    total, total_annotations, total_predictions = (
-        session.connection()
-        .execute(
-            select(
-                select(func.count()).select_from(ids.subquery()).scalar_subquery(),
-                select(func.count(col(Annotation.id)))
-                .where(col(Annotation.task_id).in_(ids), col(Annotation.was_cancelled) == false())
-                .scalar_subquery(),
-                select(func.count(col(Prediction.id)))
-                .where(col(Prediction.task_id).in_(ids))
-                .scalar_subquery(),
-            )
-        )
-        .one()
-    )
-    # Rows of the table, not ORM objects: a page is read, never changed.
-    tasks = (
-        session.connection()
-        .execute(
-            select(*(read_column(column) for column in table_of(Task).columns))
-            .where(condition)
-            .order_by(*terms, col(Task.id))
-            .limit(size)
-            .offset((page - 1) * size)
-        )
-        .all()
-    )
+    counts, rows = _task_queries(condition, terms) if filtered or terms else _project_task_queries()
+    connection = session.connection()
+    values = {"project": project_id, "limit": size, "offset": (page - 1) * size}
+    total, total_annotations, total_predictions = connection.execute(counts, values).one()
+    tasks = connection.execute(rows, values).all()
     return JSONResponse(
         {
             "total_annotations": total_annotations,

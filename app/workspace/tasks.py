@@ -5,9 +5,12 @@ every write of annotations goes through ``sync_ground_truth``."""
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from functools import cache
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import delete, exists, func, insert, select, true, update
+from sqlalchemy import Select, bindparam, delete, exists, func, insert, select, true, update
 from sqlmodel import Session, col
 
 from app.db import get_by_id, mark_seed_changed
@@ -432,34 +435,55 @@ def task_counts(
     predictions = {i: TaskPredictions() for i in task_ids}
     if not task_ids:
         return annotations, predictions
+    connection = session.connection()
+    ids = {"tasks": list(task_ids)}
+    for row in connection.execute(_annotations_query(whole), ids).all():
+        annotations[row.task_id].append(row)
+    rows = connection.execute(_predictions_query(whole), ids).all()
+    task, score, version = (
+        (PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION) if whole else (0, 1, 2)
+    )
+    # In task order (the index's): each task's rows gathered at once, as TaskPredictions.add
+    # would gather them one by one.
+    for task_id, group in groupby(rows, itemgetter(task)):
+        entry = predictions[task_id]
+        found = list(group)
+        entry.count = len(found)
+        entry.scores = [row[score] for row in found if row[score] is not None]
+        entry.versions = dict.fromkeys(row[version] for row in found if row[version])
+        if whole:
+            entry.shown = [prediction_row_json(row) for row in found]
+    return annotations, predictions
+
+
+@cache
+def _annotations_query(whole: bool) -> Select[Any]:
+    """A page's annotations, built once (the tasks bound when it runs); task_json compares
+    their datetimes: those are read as datetimes."""
     table = table_of(Annotation)
     names = table.columns.keys() if whole else ANNOTATION_SUMMARY
-    # task_json compares annotations' datetimes: those are read as datetimes.
-    columns = [read_column(table.c[name], datetimes=True) for name in names]
-    connection = session.connection()
-    rows = connection.execute(
-        select(*columns)
-        .where(table.c.task_id.in_(task_ids))
+    return (
+        select(*(read_column(table.c[name], datetimes=True) for name in names))
+        .where(table.c.task_id.in_(bindparam("tasks", expanding=True)))
         .order_by(table.c.task_id, table.c.id)  # in the index's order: nothing to sort
-    ).all()
-    for row in rows:
-        annotations[row.task_id].append(row)
+    )
+
+
+@cache
+def _predictions_query(whole: bool) -> Select[Any]:
+    """A page's predictions (their JSON's columns when ``whole``, else those the counters
+    read), built once (the tasks bound when it runs)."""
     table = table_of(Prediction)
-    shown = PREDICTION_COLUMNS if whole else PREDICTION_SUMMARY
-    rows = connection.execute(
-        select(*(read_column(table.c[name]) for name in shown))
-        .where(table.c.task_id.in_(task_ids))
+    return (
+        select(
+            *(
+                read_column(table.c[name])
+                for name in (PREDICTION_COLUMNS if whole else PREDICTION_SUMMARY)
+            )
+        )
+        .where(table.c.task_id.in_(bindparam("tasks", expanding=True)))
         .order_by(table.c.task_id, table.c.id)
-    ).all()
-    if whole:
-        for row in rows:
-            entry = predictions[row[PREDICTION_TASK]]
-            entry.add(row[PREDICTION_SCORE], row[PREDICTION_VERSION])
-            entry.shown.append(prediction_row_json(row))
-    else:
-        for task_id, score, model_version in rows:
-            predictions[task_id].add(score, model_version)
-    return annotations, predictions
+    )
 
 
 def valid_id(value: int) -> bool:
