@@ -825,3 +825,14 @@ def test_a_prompts_projects_are_listed_by_id_whatever_order_the_tables_hold_them
     assert [p["associated_projects"] for p in listed] == [both, both]
     patched = ok(api.patch(f"/api/prompts/{created['id']}/", json={"associated_projects": [2, 1]}))
     assert patched["associated_projects"] == [1, 2]
+
+
+def test_a_prompt_without_versions_lists_none_and_another_organizations_prompt_is_404(
+    api, hank, prompt
+):
+    """The versions list reads the prompt and its versions in one statement: a prompt without
+    versions is there (an empty list), one of another organization is not."""
+    path = f"/api/prompts/{prompt['id']}/versions"
+    assert ok(api.get(path)) == []
+    assert ok(api.get(path, params={"ordering": "-title"})) == []
+    assert hank.get(path).status_code == 404

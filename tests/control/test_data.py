@@ -637,3 +637,29 @@ def test_subset_counts_follow_seed_upserts_imports_and_resets(control, ada):
     subset_counts_match_the_tasks(control, ada)
     ok(control.post("/_emulator/import", json=document))
     subset_counts_match_the_tasks(control, ada)
+
+
+NO_CHOICE = "Select a valid choice. That choice is not one of the available choices."
+
+
+def test_the_predictions_list_refuses_another_organizations_task_even_when_it_finds_some(
+    control, ada
+):
+    """A state document may give a prediction of the organization's project a task of another
+    organization: filtering by that task, or by that task's project, is still a 400, though
+    the list's statement finds the prediction."""
+    made = ok(ada.post("/api/predictions/", json={"task": 1, "result": []}), 201)
+    document = export(control)
+    foreign = next(t for t in document["tables"]["task"] if t["project_id"] == 3)
+    for row in document["tables"]["prediction"]:
+        if row["id"] == made["id"]:
+            row["task_id"] = foreign["id"]
+    ok(control.post("/_emulator/import", json=document))
+
+    assert [p["id"] for p in ok(ada.get("/api/predictions/", params={"project": 1}))] == [
+        made["id"]
+    ]
+    for name, value in (("task", foreign["id"]), ("task__project", 3)):
+        refused = ada.get("/api/predictions/", params={name: value, "project": 1})
+        assert refused.status_code == 400, refused.text
+        assert refused.json()["validation_errors"] == {name: [NO_CHOICE]}
