@@ -440,17 +440,21 @@ def task_counts(
     for row in connection.execute(_annotations_query(whole), ids).all():
         annotations[row.task_id].append(row)
     rows = connection.execute(_predictions_query(whole), ids).all()
-    task, score, version = (
-        (PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION) if whole else (0, 1, 2)
+    task, score, version = map(
+        itemgetter, (PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION) if whole else (0, 1, 2)
     )
     # In task order (the index's): each task's rows gathered at once, as TaskPredictions.add
-    # would gather them one by one.
-    for task_id, group in groupby(rows, itemgetter(task)):
+    # would gather them one by one (the scores not null, the versions not blank, each once).
+    for task_id, group in groupby(rows, task):
         entry = predictions[task_id]
         found = list(group)
         entry.count = len(found)
-        entry.scores = [row[score] for row in found if row[score] is not None]
-        entry.versions = dict.fromkeys(row[version] for row in found if row[version])
+        entry.scores = list(map(score, found))
+        if None in entry.scores:
+            entry.scores = [value for value in entry.scores if value is not None]
+        entry.versions = dict.fromkeys(map(version, found))
+        entry.versions.pop("", None)
+        entry.versions.pop(None, None)
         if whole:
             entry.shown = [prediction_row_json(row) for row in found]
     return annotations, predictions

@@ -173,3 +173,32 @@ def test_posted_predictions_do_not_count_as_a_versions_unless_they_name_its_run(
         {"non_field_errors": ["The fields model_run, task must make a unique set."]},
     )
     api.post(f"/api/prompts/1/versions/1/inference-runs/{run['id']}/cancel")
+
+
+def test_a_page_of_tasks_gathers_each_tasks_predictions(api, tasks):
+    """A task's counters on a page of tasks: every prediction counted, the scores not null
+    averaged, the versions not blank named once in the order first seen; with fields=all the
+    predictions themselves, oldest first."""
+    project, (first, second) = tasks
+    made = []
+    for score, version in [(0.5, "v1"), (None, "v2"), (0.25, ""), (0.0, "v1"), (None, None)]:
+        body = {"task": first, "result": RESULT, "score": score}
+        if version is not None:
+            body["model_version"] = version
+        made.append(ok_created(api.post("/api/predictions/", json=body)))
+    for fields in ("task_only", "all"):
+        listed = api.get("/api/tasks/", params={"project": project, "fields": fields}).json()
+        one, other = listed["tasks"]
+        assert (one["total_predictions"], one["predictions_score"]) == (5, 0.25)
+        assert one["predictions_model_versions"] == "v1, v2"
+        assert (other["id"], other["total_predictions"], other["predictions_score"]) == (
+            second, 0, 0.0,
+        )  # fmt: skip
+        shown = [p["id"] for p in one["predictions"]]
+        assert shown == (made if fields == "all" else [])
+
+
+def ok_created(response: httpx.Response) -> int:
+    assert response.status_code == 201, response.text
+    identifier: int = response.json()["id"]
+    return identifier
