@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from sqlalchemy import Engine, Select, and_, bindparam, func, or_
+from sqlalchemy import select as core_select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
@@ -500,7 +501,7 @@ def _versions_query(ordering: str | None) -> Select[Any]:
     runs): the prompt's organization, then each version with its creator and the totals of
     its scored run; a prompt without versions is one row of nulls after its organization."""
     return (
-        select(
+        core_select(
             _PROMPTS.c.organization_id.label("prompt_organization"),
             *(read_column(_VERSIONS.c[name]) for name in VERSION_COLUMNS),
             _USERS.c.id.label("creator_id"),
@@ -529,7 +530,7 @@ def list_versions_of(
     rows: list[Any] = []
     if 0 < prompt_id <= MAX_ID:
         with single_read(engine) as connection:
-            rows = connection.execute(_versions_query(ordering), {"prompt": prompt_id}).all()
+            rows = list(connection.execute(_versions_query(ordering), {"prompt": prompt_id}).all())
     if not rows or rows[0][0] != user.organization_id:
         raise NotFound("ModelInterface")
     versions = []

@@ -452,9 +452,10 @@ def task_counts(
         entry.scores = list(map(score, found))
         if None in entry.scores:
             entry.scores = [value for value in entry.scores if value is not None]
-        entry.versions = dict.fromkeys(map(version, found))
-        entry.versions.pop("", None)
-        entry.versions.pop(None, None)
+        versions: dict[Any, None] = dict.fromkeys(map(version, found))
+        versions.pop("", None)
+        versions.pop(None, None)
+        entry.versions = versions
         if whole:
             entry.shown = [prediction_row_json(row) for row in found]
     return annotations, predictions
