@@ -68,12 +68,6 @@ def is_own_prompt(session: Session, user: User, pk: int) -> bool:
     return found is not None and found[0] == user.organization_id
 
 
-def check_own_prompt(session: Session, user: User, prompt_id: int) -> None:
-    """``own_prompt`` for a caller that needs only the id checked."""
-    if not is_own_prompt(session, user, prompt_id):
-        raise NotFound("ModelInterface")
-
-
 def own_task(session: Session, user: User, task_id: int) -> Task | None:
     """A task of a project of the user's organization."""
     if not 0 < task_id <= MAX_ID:
