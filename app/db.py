@@ -7,12 +7,25 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, select, text
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    Row,
+    Table,
+    create_engine,
+    event,
+    select,
+    text,
+)
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import Session, SQLModel
 
 from app.errors import APIError
@@ -256,6 +269,32 @@ def single_read(bind: Engine | Connection) -> Iterator[Connection]:
             yield connection.execution_options(isolation_level="AUTOCOMMIT")
         else:
             yield connection.execution_options(single_read=True)
+
+
+@lru_cache(maxsize=128)
+def _compiled(statement: ClauseElement, dialect: Dialect) -> SQLCompiler:
+    compiled = statement.compile(dialect=dialect)
+    assert isinstance(compiled, SQLCompiler)
+    return compiled
+
+
+def driver_rows(
+    connection: Connection, statement: ClauseElement, values: dict[str, Any]
+) -> list[Any]:
+    """The rows of a statement (built once, its values bound by name) as the driver's own cursor
+    answers them: plain tuples of the driver's values, without SQLAlchemy's Row per row nor a
+    result processor per value, for lists of thousands that their caller converts a column at a
+    time. Runs in the connection's transaction."""
+    compiled = _compiled(statement, connection.dialect)
+    params: Any = compiled.construct_params(values)
+    if compiled.positiontup is not None:
+        params = [params[name] for name in compiled.positiontup]
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(compiled.string, params)
+        return list(cursor.fetchall())
+    finally:
+        cursor.close()
 
 
 @contextmanager

@@ -5,19 +5,24 @@ import fcntl
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    URL,
     Column,
     Connection,
+    Dialect,
     Engine,
+    Insert,
     MetaData,
     PrimaryKeyConstraint,
     String,
     Table,
+    create_mock_engine,
     inspect,
     text,
 )
+from sqlalchemy.sql.elements import ClauseElement
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -96,13 +101,40 @@ def migrate(engine: Engine, create_when_empty: bool = False) -> None:
 
 def create_at_head(connection: Connection) -> None:
     """The models' tables, and Alembic's version table (as Alembic makes it) at the newest
-    revision."""
-    SQLModel.metadata.create_all(connection)
+    revision. On PostgreSQL, one script sent in one round trip (``schema_script``)."""
     version = Table(
         "alembic_version",
         MetaData(),
         Column("version_num", String(32), nullable=False),
         PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
     )
+    stamp = version.insert().values(version_num=head_revision())
+    if connection.dialect.name == "postgresql":
+        script = schema_script(connection.dialect, version, stamp)
+        if script is not None:
+            connection.exec_driver_sql(script)
+            return
+    SQLModel.metadata.create_all(connection)
     version.create(connection)
-    connection.execute(version.insert().values(version_num=head_revision()))
+    connection.execute(stamp)
+
+
+def schema_script(dialect: Dialect, version: Table, stamp: Insert) -> str | None:
+    """The statements that create the schema on an empty database (tables, indexes, the
+    triggers' functions and triggers, Alembic's version row), as one script: a statement each
+    cost a round trip and SQLAlchemy's execution of it, on top of PostgreSQL's own work. None if
+    a statement holds a percent sign, which the driver reads as a parameter's mark only when
+    parameters come with it (never here)."""
+    statements: list[str] = []
+
+    def collect(element: ClauseElement, *_: Any, **__: Any) -> None:
+        compiled = element.compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        statements.append(str(compiled).strip())
+
+    creator = create_mock_engine(URL.create(f"{dialect.name}+{dialect.driver}"), collect)
+    SQLModel.metadata.create_all(creator, checkfirst=False)
+    version.create(creator, checkfirst=False)
+    collect(stamp)
+    if any("%" in statement for statement in statements):
+        return None
+    return ";\n".join(statements)

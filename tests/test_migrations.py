@@ -8,13 +8,13 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Column, Engine, MetaData, String, Table, event, inspect, text
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.config import Settings
 from app.db import make_engine, write_session
-from app.migrate import alembic_config, head_revision, migrate, startup_lock
+from app.migrate import alembic_config, head_revision, migrate, schema_script, startup_lock
 from app.seed import configured_seed, load_seed
 
 
@@ -158,6 +158,34 @@ def test_an_empty_database_created_at_head_has_the_schema_the_migrations_build(
     migrate(engine)
 
     assert _schema(engine) == created
+
+
+def test_postgresql_gets_its_schema_in_one_statement_and_sqlite_one_at_a_time(
+    engine: Engine,
+) -> None:
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    migrate(engine, create_when_empty=True)
+    creates = [statement for statement in sent if "CREATE" in statement]
+    if engine.dialect.name == "postgresql":
+        (script,) = creates  # tables, indexes, functions, triggers and the version row
+        assert script.count("CREATE TABLE") == len(SQLModel.metadata.tables) + 1
+        assert script.count("CREATE TRIGGER") == 3
+        assert script.endswith(
+            f"INSERT INTO alembic_version (version_num) VALUES ('{head_revision()}')"
+        )
+    else:
+        assert len(creates) > len(SQLModel.metadata.tables)
+
+
+def test_a_schema_statement_with_a_percent_sign_is_not_sent_in_a_script() -> None:
+    """The driver reads "%" as a parameter's mark only when parameters come with the statement."""
+    dialect = make_engine("postgresql+psycopg://").dialect
+    version = Table("alembic_version", MetaData(), Column("version_num", String(32)))
+    stamp = version.insert().values(version_num="0001")
+    script = schema_script(dialect, version, stamp)
+    assert script is not None and script.endswith("VALUES ('0001')")
+    assert schema_script(dialect, version, version.insert().values(version_num="10%")) is None
 
 
 def test_a_database_url_with_percent_signs_reaches_alembic_unchanged() -> None:

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
 from app.config import Settings
+from app.db import driver_rows
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, WritesDep, reading
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
@@ -17,7 +18,7 @@ from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_ru
 from app.lookups import check_prompt_version, ordering_terms, own_project
 from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
 from app.render import RUN_COLUMNS, model_run, read_column, run_rows, user_simple
-from app.responses import JSONResponse
+from app.responses import FloatlessJSONResponse, JSONResponse
 from app.validation import (
     BooleanField,
     CharField,
@@ -166,7 +167,8 @@ async def list_inference_runs(
         values = {"prompt": prompt_id, "version": version_id,
                   "organization": user.organization_id, "project": project,
                   "subset": project_subset, "parent": parent_model}  # fmt: skip
-        return JSONResponse(run_rows(session, session.connection().execute(query, values).all()))
+        runs, floats = run_rows(session, driver_rows(session.connection(), query, values))
+        return JSONResponse(runs) if floats else FloatlessJSONResponse(runs)
 
     return await reading(session, read)
 

@@ -12,15 +12,20 @@ from app.config import Settings
 from app.db import make_engine
 from app.models import Prediction, Task
 from app.render import (
+    _SQLITE_STAMP,
     PREDICTION_COLUMNS,
     RUN_COLUMNS,
     TaskPredictions,
+    _iso_of_text,
+    _postgresql_stamps,
+    _sqlite_stamps,
     prediction_json,
     prediction_row_json,
     run_json,
     run_rows,
     task_json,
 )
+from app.responses import FloatlessJSONResponse, JSONResponse
 
 CREATED = datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=UTC)
 
@@ -101,20 +106,29 @@ def session(local_server: LocalEmulator) -> Iterator[Session]:
 
 
 def test_a_run_row_renders_as_the_run_with_its_creator(session: Session) -> None:
+    """A run row as the driver's cursor answers it: datetimes as SQLite stores them or as
+    PostgreSQL writes them for read_column, JSON as text."""
     values = {
         "id": 5, "created_by_id": 1, "project_id": 2, "version_id": 3, "prompt_id": 4,
         "organization_id": 1, "project_subset": "Sample", "sample_subset_size": 9,
-        "filters_json": {"items": []}, "task_ids": [8, 9], "source_model_run_id": 6,
+        "filters_json": '{"items": []}', "task_ids": "[8, 9]", "source_model_run_id": 6,
         "job_id": "job", "status": "Completed", "total_tasks": 10, "total_predictions": 8,
-        "total_correct_predictions": 7, "created_at": "2025-01-01T00:00:00Z",
-        "triggered_at": "2025-01-01T00:00:01Z", "predictions_updated_at": None,
-        "completed_at": "2025-01-01T00:00:02.500000Z",
+        "total_correct_predictions": 7, "created_at": "2025-01-01 00:00:00.000000",
+        "triggered_at": "2025-01-01 00:00:01.000000", "predictions_updated_at": None,
+        "completed_at": "2025-01-01 00:00:02.500000",
     }  # fmt: skip
+    if session.get_bind().dialect.name == "postgresql":
+        for name in ("created_at", "triggered_at", "completed_at"):
+            values[name] = str(values[name]).replace(" ", "T") + "Z"
     row = tuple(values[name] for name in RUN_COLUMNS)
     ada = {"id": 1, "first_name": "Ada", "last_name": "Lovelace", "email": "ada@acme.test",
            "username": "ada", "avatar": None}  # fmt: skip
-    (rendered,) = run_rows(session, [row])
-    assert rendered == run_json(row, ada)
+    (rendered,), floats = run_rows(session, [row])
+    shown = values | {"filters_json": {"items": []}, "task_ids": [8, 9],
+                      "created_at": "2025-01-01T00:00:00Z", "triggered_at": "2025-01-01T00:00:01Z",
+                      "completed_at": "2025-01-01T00:00:02.500000Z"}  # fmt: skip
+    assert rendered == run_json(tuple(shown[name] for name in RUN_COLUMNS), ada)
+    assert floats  # stored JSON may hold floats
     assert list(rendered) == [
         "id", "created_by", "project", "model_version", "parent_model", "organization",
         "project_subset", "sample_subset_size", "filters_json", "task_ids", "source_model_run",
@@ -125,3 +139,44 @@ def test_a_run_row_renders_as_the_run_with_its_creator(session: Session) -> None
         2, 3, 4, 1, "Sample", 9, {"items": []}, [8, 9], 6, "job", "Completed", 10, 8, 7,
         "2025-01-01T00:00:00Z", "2025-01-01T00:00:01Z", None, "2025-01-01T00:00:02.500000Z",
     ]  # fmt: skip
+    without_json = list(row)
+    without_json[RUN_COLUMNS.index("filters_json")] = "null"
+    without_json[RUN_COLUMNS.index("task_ids")] = None
+    (rendered,), floats = run_rows(session, [tuple(without_json)])
+    assert (rendered["filters_json"], rendered["task_ids"], floats) == (None, None, False)
+    assert run_rows(session, []) == ([], False)
+
+
+STORED = [
+    "2025-01-01 00:00:00.000000",
+    None,
+    "2025-01-01 00:00:01.500000",
+    "2025-12-31 23:59:59.000001",
+]
+SHOWN = ["2025-01-01T00:00:00Z", None, "2025-01-01T00:00:01.500000Z", "2025-12-31T23:59:59.000001Z"]
+
+
+@pytest.mark.parametrize("values", [STORED, STORED[:1], [None, None], []])
+def test_sqlite_datetimes_convert_a_column_at_a_time_as_one_by_one(
+    values: list[str | None],
+) -> None:
+    one_by_one = [_SQLITE_STAMP(value) for value in values]
+    assert _sqlite_stamps(values) == one_by_one == [SHOWN[STORED.index(v)] for v in values]
+
+
+def test_a_sqlite_column_with_another_stored_form_converts_value_by_value() -> None:
+    """The server default of rows older than a column ('1970-01-01 00:00:00+00:00')."""
+    values = [*STORED, "1970-01-01 00:00:00+00:00"]
+    assert _sqlite_stamps(values) == [*SHOWN, "1970-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("values", [[v and v.replace(" ", "T") + "Z" for v in STORED], [None], []])
+def test_postgresql_datetimes_convert_a_column_at_a_time_as_one_by_one(
+    values: list[str | None],
+) -> None:
+    assert _postgresql_stamps(values) == [_iso_of_text(value) for value in values]
+
+
+def test_a_floatless_answer_is_written_as_the_checked_one() -> None:
+    content = [{"job_id": "type-e-1", "at": "0.00001", "n": 10**30, "text": "ünï \u2028\n"}]
+    assert FloatlessJSONResponse(content).body == JSONResponse(content).body
