@@ -20,7 +20,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.db import get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
-from app.lifecycle.bulk import insert_rows
+from app.lifecycle.bulk import among, insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import run_model, task_inputs
 from app.lifecycle.outputs import OutputError, matches, to_result
@@ -115,7 +115,9 @@ def _check_tasks(
     ids = set(found.values())
     waiting = set(
         session.exec(
-            select(RunTask.task_id).where(RunTask.run_id == run.id, col(RunTask.task_id).in_(ids))
+            select(RunTask.task_id).where(
+                RunTask.run_id == run.id, among(session, col(RunTask.task_id), ids)
+            )
         ).all()
     )
     done = ids - waiting
@@ -125,7 +127,7 @@ def _check_tasks(
             made |= set(
                 session.exec(
                     select(model.task_id).where(
-                        model.run_id == run.id, col(model.task_id).in_(done)
+                        model.run_id == run.id, among(session, col(model.task_id), done)
                     )
                 ).all()
             )
@@ -272,7 +274,9 @@ def _store(
         insert_rows(session, table_of(FailedPrediction), failed)
     if done:
         session.execute(
-            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(done))
+            delete(RunTask).where(
+                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), done)
+            )
         )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct

@@ -24,7 +24,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.db import single_read, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
-from app.lifecycle.bulk import insert_rows
+from app.lifecycle.bulk import among, insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import next_inputs, run_model
 from app.lifecycle.policy import Policy
@@ -144,7 +144,9 @@ def predict_batches(
     gone = [one.task_id for one in found if not one.exists]
     if gone:
         session.execute(
-            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(gone))
+            delete(RunTask).where(
+                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), gone)
+            )
         )
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
     inputs = [one for one in found if one.exists]

@@ -12,6 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
+from app.lifecycle.bulk import among
 from app.lifecycle.inference import Made, predict
 from app.lifecycle.outputs import Shape, shape
 from app.models import (
@@ -113,7 +114,7 @@ def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, An
     in one query."""
     rows = session.connection().execute(
         sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
-            col(Task.id).in_(task_ids)
+            among(session, col(Task.id), task_ids)
         )
     )
     data: dict[int, Any] = {}
@@ -166,7 +167,7 @@ def next_inputs(
                 col(Task.has_ground_truth),
                 cast(col(Task.data), Text),
                 first_ground_truth(),
-            ).where(col(Task.id).in_(ids))
+            ).where(among(session, col(Task.id), ids))
         )
     }
     inputs = []
