@@ -66,9 +66,18 @@ def among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[
     return column.in_(ids)  # type: ignore[no-any-return]
 
 
+class Encoded(str):
+    """A JSON column's value already written as its text (json.dumps's, as the column's own
+    processing would write it): stored as it is."""
+
+    __slots__ = ()
+
+
 def _processed(values: list[Any], processor: Processor, repeated: bool) -> list[Any]:
     if processor is None:
         return values
+    if not repeated:  # a JSON column
+        return [value if type(value) is Encoded else processor(value) for value in values]
     if not repeated:
         return [processor(value) for value in values]
     done: dict[tuple[type, Any], Any] = {}
@@ -111,11 +120,17 @@ def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) 
             value = _default(table, name)
             columns[name] = [processor(value) if processor else value] * len(rows)
     params = list(zip(*columns.values(), strict=True))
-    if dialect.name == "postgresql":
+    if dialect.name == "postgresql" and not _inline_defaults(table, names):
         _copy(connection, table, names, params)
         return
     for start in range(0, len(params), PAGE_ROWS):
         connection.exec_driver_sql(head + row, params[start : start + PAGE_ROWS])
+
+
+def _inline_defaults(table: Table, names: tuple[str, ...]) -> bool:
+    """Whether the INSERT computes a column's default in its own text (a SQL expression, which
+    COPY would not apply)."""
+    return any(c.default is not None for c in table.columns if c.name not in names)
 
 
 def _copy(connection: Connection, table: Table, names: tuple[str, ...], rows: list[Any]) -> None:
@@ -123,7 +138,8 @@ def _copy(connection: Connection, table: Table, names: tuple[str, ...], rows: li
     one stream, where an executemany costs a statement per row (its parameters converted one
     by one, each row's execution, the pipeline's round trips). The values are the bind-
     processed ones the INSERT would send, written by the same psycopg dumpers; foreign keys
-    are checked and defaults applied as for an INSERT."""
+    are checked and the database's defaults applied as for an INSERT (a table whose INSERT
+    computes a default itself keeps the executemany)."""
     quote = connection.dialect.identifier_preparer.quote
     command = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
     dbapi = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)

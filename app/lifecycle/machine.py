@@ -24,7 +24,7 @@ from sqlmodel.sql.expression import SelectOfScalar
 from app.db import single_read, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
-from app.lifecycle.bulk import among, insert_rows
+from app.lifecycle.bulk import Encoded, among, insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import next_inputs, run_model
 from app.lifecycle.policy import Policy
@@ -174,11 +174,13 @@ def predict_batches(
                            "message": made_one.message})  # fmt: skip
             continue
         correct_count += bool(made_one.correct)
+        encoded = made_one.encoded
         made.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
                      "created_at": at, "prompt_tokens": made_one.prompt_tokens,
                      "completion_tokens": made_one.completion_tokens,
                      "total_cost_usd": made_one.total_cost_usd, "project_id": run.project_id,
-                     "model_version": title, "updated_at": at, "result": made_one.result,
+                     "model_version": title, "updated_at": at,
+                     "result": made_one.result if encoded is None else Encoded(encoded),
                      "score": made_one.score, "correct": made_one.correct,
                      "prompt_cost_usd": made_one.prompt_cost_usd,
                      "completion_cost_usd": made_one.completion_cost_usd,
