@@ -13,17 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
-from app.lifecycle.bulk import among, insert_rows
+from app.lifecycle.bulk import Encoded, among, insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import run_model, task_inputs
-from app.lifecycle.outputs import OutputError, matches, to_result
+from app.lifecycle.outputs import OutputError, chosen, to_result
 from app.lifecycle.policy import Policy
 from app.models import (
     MAX_ID,
@@ -186,6 +186,7 @@ def record_predictions(
     errors: list[str] = []
     tasks = _check_tasks(session, run, results, "results", errors)
     model = run_model(session, run)
+    shape = model.shape
     data, truths = task_inputs(session, list(tasks.values()))
     now = clock.now(session)
     made: list[dict[str, Any]] = []
@@ -207,16 +208,28 @@ def record_predictions(
             message = _text(where, item, "details", errors)
             failed.append({**base, "error_type": error_type, "message": message})
             continue
+        output = item.get("output")
+        # The same output on another task gave the same regions but for their ids: the
+        # answer kept for it writes them and their JSON at once (to_result words a refusal).
+        answer = shape.answer(output) if isinstance(output, dict) else None
         try:
-            result = to_result(
-                model.shape.config, item.get("output"), data[task_id], (run.id, task_id),
-                f"{where}.output",
-            )  # fmt: skip
+            if answer is None or answer.error is not None:
+                result: Any = to_result(
+                    shape.config, output, data[task_id], (run.id, task_id), f"{where}.output"
+                )
+                chose = chosen(result, shape.control)
+            else:
+                result, encoded = answer.result((run.id, task_id))
+                result, chose = Encoded(encoded), answer.chosen
         except OutputError as error:
             errors.append(str(error))
             continue
         truth = truths.get(task_id)
-        is_correct = matches(result, truth, model.shape.control) if truth is not None else None
+        if truth is None:
+            is_correct = None
+        else:
+            truth_chosen = shape.truth_chosen(truth)
+            is_correct = truth_chosen is not None and chose == truth_chosen
         correct += bool(is_correct)
         made.append({**base, "project_id": run.project_id, "model_version": model.version.title,
                      "updated_at": now, "result": result, "score": None, "correct": is_correct,
@@ -274,7 +287,7 @@ def _store(
         insert_rows(session, table_of(FailedPrediction), failed)
     if done:
         session.execute(
-            delete(RunTask).where(
+            machine.delete_run_tasks().where(
                 col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), done)
             )
         )
@@ -292,7 +305,7 @@ def _store(
             select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
         ).one()
         if gone:
-            session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id))
+            session.execute(machine.delete_run_tasks().where(col(RunTask.run_id) == run.id))
             run.total_tasks = max((run.total_tasks or 0) - gone, 0)
         machine.finish(session, run, Policy.load(session), now, "external")
     session.commit()
