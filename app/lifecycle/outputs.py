@@ -183,6 +183,25 @@ def shape(label_config: str | None, output_classes: list[str] | None) -> Shape:
     return Shape(config, control, target.data_key if target else "", classes)
 
 
+_SHAPES: dict[tuple[str | None, tuple[str, ...]], Shape] = {}
+
+
+def shared_shape(label_config: str | None, output_classes: Any) -> Shape:
+    """``shape``, kept by its inputs for the process (it depends on nothing else): what the
+    shape found of outputs and ground truths serves every later transaction too."""
+    if not isinstance(output_classes, list | None) or not all(
+        isinstance(c, str) for c in output_classes or []
+    ):
+        return shape(label_config, output_classes)
+    key = (label_config, tuple(output_classes or ()))
+    found = _SHAPES.get(key)
+    if found is None:
+        if len(_SHAPES) >= MAX_KEPT:
+            _SHAPES.clear()
+        found = _SHAPES[key] = shape(label_config, output_classes)
+    return found
+
+
 def region_id(*parts: object) -> str:
     """A short region id fixed by its parts (Label Studio's ids are 10 characters)."""
     return hashlib.blake2b(":".join(map(str, parts)).encode(), digest_size=5).hexdigest()
