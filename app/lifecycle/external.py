@@ -112,7 +112,8 @@ def _check_tasks(
             errors.append(task_id)
         else:
             found[index] = task_id
-    ids = set(found.values())
+    # An id no task column can hold names no task: it is not looked up (a driver refuses it).
+    ids = {task_id for task_id in found.values() if -(2**63) <= task_id < 2**63}
     waiting = set(
         session.exec(
             select(RunTask.task_id).where(
