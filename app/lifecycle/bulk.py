@@ -9,11 +9,31 @@ work. Values are processed exactly as SQLAlchemy would process them. No HTTP her
 """
 
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Iterable, Sequence
+from itertools import repeat
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import JSON, Dialect, Table
+import orjson
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Dialect,
+    Select,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session
+
+if TYPE_CHECKING:  # imported by the PostgreSQL dialect only when PostgreSQL is used
+    import psycopg
 
 PAGE_ROWS = 1000
 
@@ -43,18 +63,40 @@ def _statement(
     return found
 
 
+def among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[bool]:
+    """``column IN ids`` for a batch of ids, with the ids as one parameter: an IN list of 1,000
+    placeholders cost more than the query it filters, SQLAlchemy rendering each one (and on
+    PostgreSQL psycopg parsing the long text again on every call, as it caches short queries
+    only, and PostgreSQL planning it). On PostgreSQL an array (``= ANY``)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    # On SQLite the ids as one JSON array, read by json_each: one parameter, one text.
+    listed: Select[Any] = select(literal_column("value")).select_from(
+        func.json_each(bindparam(None, orjson.dumps(list(ids)).decode(), type_=String))
+    )
+    return column.in_(listed)  # type: ignore[no-any-return]
+
+
+class Encoded(str):
+    """A JSON column's value already written as its text (json.dumps's, as the column's own
+    processing would write it): stored as it is."""
+
+    __slots__ = ()
+
+
 def _processed(values: list[Any], processor: Processor, repeated: bool) -> list[Any]:
     if processor is None:
         return values
-    if not repeated:
-        return [processor(value) for value in values]
-    done: dict[tuple[type, Any], Any] = {}
+    if not repeated:  # a JSON column
+        return [value if type(value) is Encoded else processor(value) for value in values]
+    # Rows share their values' objects (an instant, a title, True): each object is processed
+    # once, found by identity (the values are alive meanwhile, so no identity is reused).
+    done: dict[int, Any] = {}
     out = []
     for value in values:
-        key = (type(value), value)
-        found = done.get(key, done)
+        found = done.get(id(value), done)
         if found is done:
-            found = done[key] = processor(value)
+            found = done[id(value)] = processor(value)
         out.append(found)
     return out
 
@@ -71,22 +113,58 @@ def _default(table: Table, name: str) -> Any:
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """INSERT every row (all with the same keys, the table's column names) in the session's
     transaction; columns a row does not name take their default."""
-    if not rows:
+    if rows:
+        insert_columns(session, table, {name: [one[name] for one in rows] for name in rows[0]})
+
+
+def insert_columns(
+    session: Session,
+    table: Table,
+    columns: dict[str, list[Any]],
+    constants: dict[str, Any] | None = None,
+) -> None:
+    """``insert_rows`` with the rows given column by column: ``columns`` the values of each row
+    (lists of one length), ``constants`` the value every row has (processed once)."""
+    constants = constants or {}
+    count = len(next(iter(columns.values())))
+    if not count:
         return
     connection = session.connection()
     dialect = connection.dialect
-    keys = tuple(rows[0])
-    head, row, names = _statement(table, keys, dialect)
-    columns: dict[str, list[Any]] = {}
+    head, row, names = _statement(table, (*columns, *constants), dialect)
+    values: list[Iterable[Any]] = []
     for name in names:
         column_type = dialect.type_descriptor(table.c[name].type)
         processor = column_type.bind_processor(dialect)
-        if name in rows[0]:
-            values = [one[name] for one in rows]
-            columns[name] = _processed(values, processor, not isinstance(column_type, JSON))
+        if name in columns:
+            values.append(_processed(columns[name], processor, not isinstance(column_type, JSON)))
         else:
-            value = _default(table, name)
-            columns[name] = [processor(value) if processor else value] * len(rows)
-    params = list(zip(*columns.values(), strict=True))
+            value = constants[name] if name in constants else _default(table, name)
+            values.append(repeat(processor(value) if processor else value, count))
+    params = list(zip(*values, strict=False))  # the constants repeat as many times as needed
+    if dialect.name == "postgresql" and not _inline_defaults(table, names):
+        _copy(connection, table, names, params)
+        return
     for start in range(0, len(params), PAGE_ROWS):
         connection.exec_driver_sql(head + row, params[start : start + PAGE_ROWS])
+
+
+def _inline_defaults(table: Table, names: tuple[str, ...]) -> bool:
+    """Whether the INSERT computes a column's default in its own text (a SQL expression, which
+    COPY would not apply)."""
+    return any(c.default is not None for c in table.columns if c.name not in names)
+
+
+def _copy(connection: Connection, table: Table, names: tuple[str, ...], rows: list[Any]) -> None:
+    """The rows through PostgreSQL's COPY, in the connection's transaction: one statement and
+    one stream, where an executemany costs a statement per row (its parameters converted one
+    by one, each row's execution, the pipeline's round trips). The values are the bind-
+    processed ones the INSERT would send, written by the same psycopg dumpers; foreign keys
+    are checked and the database's defaults applied as for an INSERT (a table whose INSERT
+    computes a default itself keeps the executemany)."""
+    quote = connection.dialect.identifier_preparer.quote
+    command = f"COPY {quote(table.name)} ({', '.join(map(quote, names))}) FROM STDIN"
+    dbapi = cast("psycopg.Connection[Any]", connection.connection.dbapi_connection)
+    with dbapi.cursor() as cursor, cursor.copy(command) as copy:
+        for one in rows:
+            copy.write_row(one)

@@ -13,16 +13,17 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import func
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
-from app.lifecycle.bulk import insert_rows
+from app.lifecycle.bulk import Encoded, among, insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import run_model, task_inputs
-from app.lifecycle.outputs import OutputError, matches, to_result
+from app.lifecycle.outputs import OutputError, chosen, to_result
 from app.lifecycle.policy import Policy
 from app.models import (
     MAX_ID,
@@ -111,10 +112,13 @@ def _check_tasks(
             errors.append(task_id)
         else:
             found[index] = task_id
-    ids = set(found.values())
+    # An id no task column can hold names no task: it is not looked up (a driver refuses it).
+    ids = {task_id for task_id in found.values() if -(2**63) <= task_id < 2**63}
     waiting = set(
         session.exec(
-            select(RunTask.task_id).where(RunTask.run_id == run.id, col(RunTask.task_id).in_(ids))
+            select(RunTask.task_id).where(
+                RunTask.run_id == run.id, among(session, col(RunTask.task_id), ids)
+            )
         ).all()
     )
     done = ids - waiting
@@ -124,7 +128,7 @@ def _check_tasks(
             made |= set(
                 session.exec(
                     select(model.task_id).where(
-                        model.run_id == run.id, col(model.task_id).in_(done)
+                        model.run_id == run.id, among(session, col(model.task_id), done)
                     )
                 ).all()
             )
@@ -183,6 +187,7 @@ def record_predictions(
     errors: list[str] = []
     tasks = _check_tasks(session, run, results, "results", errors)
     model = run_model(session, run)
+    shape = model.shape
     data, truths = task_inputs(session, list(tasks.values()))
     now = clock.now(session)
     made: list[dict[str, Any]] = []
@@ -204,16 +209,28 @@ def record_predictions(
             message = _text(where, item, "details", errors)
             failed.append({**base, "error_type": error_type, "message": message})
             continue
+        output = item.get("output")
+        # The same output on another task gave the same regions but for their ids: the
+        # answer kept for it writes them and their JSON at once (to_result words a refusal).
+        answer = shape.answer(output) if isinstance(output, dict) else None
         try:
-            result = to_result(
-                model.shape.config, item.get("output"), data[task_id], (run.id, task_id),
-                f"{where}.output",
-            )  # fmt: skip
+            if answer is None or answer.error is not None:
+                result: Any = to_result(
+                    shape.config, output, data[task_id], (run.id, task_id), f"{where}.output"
+                )
+                chose = chosen(result, shape.control)
+            else:
+                result, encoded = answer.result((run.id, task_id))
+                result, chose = Encoded(encoded), answer.chosen
         except OutputError as error:
             errors.append(str(error))
             continue
         truth = truths.get(task_id)
-        is_correct = matches(result, truth, model.shape.control) if truth is not None else None
+        if truth is None:
+            is_correct = None
+        else:
+            truth_chosen = shape.truth_chosen(truth)
+            is_correct = truth_chosen is not None and chose == truth_chosen
         correct += bool(is_correct)
         made.append({**base, "project_id": run.project_id, "model_version": model.version.title,
                      "updated_at": now, "result": result, "score": None, "correct": is_correct,
@@ -271,7 +288,9 @@ def _store(
         insert_rows(session, table_of(FailedPrediction), failed)
     if done:
         session.execute(
-            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(done))
+            machine.delete_run_tasks().where(
+                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), done)
+            )
         )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct
@@ -279,22 +298,28 @@ def _store(
     if made:
         run.predictions_updated_at = now
     session.add(run)
-    left = session.exec(
-        select(func.count())
-        .select_from(RunTask)
-        .join(Task, col(Task.id) == col(RunTask.task_id))
-        .where(RunTask.run_id == run.id)
-    ).one()
-    if left == 0:
+    # Whether any task the run waits for still exists: the first one found answers (counting
+    # them all made each batch cost more the larger the run).
+    if not session.exec(select(_waiting_task(run.id).exists())).one():
         # Tasks deleted since the run started leave its subset, as in the simulated mode.
         gone = session.exec(
             select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
         ).one()
         if gone:
-            session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id))
+            session.execute(machine.delete_run_tasks().where(col(RunTask.run_id) == run.id))
             run.total_tasks = max((run.total_tasks or 0) - gone, 0)
         machine.finish(session, run, Policy.load(session), now, "external")
     session.commit()
+
+
+def _waiting_task(run_id: int | None) -> SelectOfScalar[int]:
+    """The run's waiting tasks that still exist (a task deleted since the run started may
+    have left a row behind)."""
+    return (
+        select(col(RunTask.task_id))
+        .join(Task, col(Task.id) == col(RunTask.task_id))
+        .where(col(RunTask.run_id) == run_id)
+    )
 
 
 def pending_tasks(session: Session, run: ModelRun) -> list[int]:

@@ -20,10 +20,9 @@ from app.lifecycle.outputs import (
     OutputError,
     Shape,
     matches,
-    output_of,
     to_result,
 )
-from app.lifecycle.pricing import cost, count_tokens
+from app.lifecycle.pricing import cost, count_tokens, tokens
 
 # Errors a provider answers, as the inference service reports them (error_type, message).
 PROVIDER_ERRORS = (
@@ -33,6 +32,8 @@ PROVIDER_ERRORS = (
                             "your request."),
 )  # fmt: skip
 PLACEHOLDER = re.compile(r"\{(\w+)\}")
+# Entries each cache below keeps before starting again (templates, answers of a shape).
+MAX_KEPT = 1024
 
 
 @dataclass
@@ -53,10 +54,43 @@ class Made:
     error_type: str | None = None
     message: str | None = None
     usage: dict[str, Any] = field(default_factory=dict)
+    # ``result`` as the JSON column stores it (json.dumps's text), when already written.
+    encoded: str | None = None
 
     @property
     def total_cost_usd(self) -> float:
         return round(self.prompt_cost_usd + self.completion_cost_usd, 8)
+
+
+def prompt_length(template: str, data: Any, input_fields: list[str] | None = None) -> int:
+    """``len(render_prompt(...))`` without writing the prompt: a run counts its tokens only. The
+    template is split at its placeholders once."""
+    values = data if isinstance(data, dict) else {}
+    pieces = _pieces(template)
+    if len(pieces) == 1:
+        keys = [k for k in input_fields or [] if k in values] or list(values)
+        return len(template) + sum(1 + len(str(values[k])) for k in keys)
+    length = 0
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            length += len(piece)
+        else:
+            value = values.get(piece)
+            length += len(piece) + 2 if value is None else len(str(value))
+    return length
+
+
+_PIECES: dict[str, list[str]] = {}
+
+
+def _pieces(template: str) -> list[str]:
+    """A template's text between placeholders and their names, alternately (re.split's)."""
+    found = _PIECES.get(template)
+    if found is None:
+        if len(_PIECES) >= MAX_KEPT:
+            _PIECES.clear()
+        found = _PIECES[template] = PLACEHOLDER.split(template)
+    return found
 
 
 def render_prompt(template: str, data: Any, input_fields: list[str] | None = None) -> str:
@@ -125,8 +159,7 @@ def predict(
 ) -> Made:
     """The version's prediction on a task; ``ground_truth`` is the result of the task's
     ground-truth annotation, or None for a task without one."""
-    sent = render_prompt(prompt, data, input_fields)
-    prompt_tokens = count_tokens(sent) + count_tokens(", ".join(shape.classes))
+    prompt_tokens = tokens(prompt_length(prompt, data, input_fields)) + shape.class_tokens
     draw = chance.unit(seed, "time", version_id, task_id)
     if chance.fails(seed, version_id, task_id, failure_rate):
         error_type, message = _pick(seed, version_id, task_id, list(PROVIDER_ERRORS))
@@ -134,15 +167,20 @@ def predict(
         return Made(task_id, None, [], None, None, "", prompt_tokens, 0, 0.0, 0.0,
                     round(0.5 + 29.5 * draw, 3), error_type, message)  # fmt: skip
     control = shape.control
-    truth = output_of(ground_truth, control) if ground_truth is not None else None
+    truth = shape.truth_output(ground_truth) if ground_truth is not None else None
     if control is None:
         output: dict[str, Any] = {}
     elif truth is not None and chance.correct(seed, version_id, task_id, accuracy):
         output = truth
     else:
         output = _wrong_output(shape, seed, version_id, task_id, data, truth)
+    answer = shape.answer(output)
+    encoded = None
     try:
-        result = to_result(shape.config, output, data, (version_id, task_id))
+        if answer is None:
+            result = to_result(shape.config, output, data, (version_id, task_id))
+        else:
+            result, encoded = answer.result((version_id, task_id))
     except OutputError as error:
         # An answer the label config cannot hold (a ground truth imported with labels the
         # config lacks, copied by the model) is a failed prediction, as the inference service
@@ -153,12 +191,16 @@ def predict(
         correct = None
     elif truth is None:  # the ground truth says nothing the model fills: accuracy decides
         correct = chance.correct(seed, version_id, task_id, accuracy)
-    else:
+    elif answer is None:
         correct = matches(result, ground_truth, control)
-    raw = json.dumps(output, ensure_ascii=False)
+    else:
+        truth_chosen = shape.truth_chosen(ground_truth)
+        correct = truth_chosen is not None and answer.chosen == truth_chosen
+    raw = json.dumps(output, ensure_ascii=False) if answer is None else answer.raw
     completion_tokens = count_tokens(raw)
     prompt_cost, completion_cost = cost(provider_model_id, prompt_tokens, completion_tokens)
     score = round(0.5 + 0.5 * chance.unit(seed, "score", version_id, task_id), 4)
     seconds = round(0.2 + 0.002 * prompt_tokens + 0.02 * completion_tokens + 0.5 * draw, 3)
     return Made(task_id, output, result, correct, score, raw, prompt_tokens, completion_tokens,
-                prompt_cost, completion_cost, seconds)  # fmt: skip
+                prompt_cost, completion_cost, seconds,
+                encoded=encoded)  # fmt: skip

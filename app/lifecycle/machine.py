@@ -15,17 +15,17 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, literal
+from sqlalchemy import Delete, Engine, and_, delete, func, insert, literal
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from app.db import single_read, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
-from app.lifecycle.bulk import insert_rows
+from app.lifecycle.bulk import Encoded, among, insert_columns
 from app.lifecycle.clock import Clock
+from app.lifecycle.inference import Made
 from app.lifecycle.model import next_inputs, run_model
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_query
@@ -68,6 +68,16 @@ class IllegalTransition(ValidationFailed):
         super().__init__({"to": [f"Run {run.id} is {run.status}; it can move to: {allowed}."]})
 
 
+_INSERT_EVENT = insert(table_of(RunEvent))
+
+
+def delete_run_tasks() -> Delete:
+    """A DELETE of run_task rows, which are never loaded as entities: the session has none to
+    synchronize, so it need not have the deleted rows returned (which it does by default
+    where the database can, one row back per task)."""
+    return delete(RunTask).execution_options(synchronize_session=False)
+
+
 def transition(
     session: Session, run: ModelRun, to: str, at: datetime, cause: str, reason: str = ""
 ) -> None:
@@ -75,15 +85,16 @@ def transition(
     if to not in TRANSITIONS[run.status]:
         raise IllegalTransition(run, to)
     assert run.id is not None  # a run is stored before it moves
-    session.add(RunEvent(run_id=run.id, from_status=run.status, to_status=to, at=at,
-                         cause=cause, reason=reason))  # fmt: skip
+    # A plain INSERT: the event is never read back as an entity in the session.
+    session.execute(_INSERT_EVENT, {"run_id": run.id, "from_status": run.status, "to_status": to,
+                                    "at": at, "cause": cause, "reason": reason})  # fmt: skip
     run.status = to
     if to == S.IN_PROGRESS:
         run.triggered_at = at
     if to in FINAL_STATUSES:
         run.completed_at = at
         run.next_due_at = None
-        session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id))
+        session.execute(delete_run_tasks().where(col(RunTask.run_id) == run.id))
     session.add(run)
 
 
@@ -144,7 +155,9 @@ def predict_batches(
     gone = [one.task_id for one in found if not one.exists]
     if gone:
         session.execute(
-            delete(RunTask).where(col(RunTask.run_id) == run.id, col(RunTask.task_id).in_(gone))
+            delete_run_tasks().where(
+                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), gone)
+            )
         )
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
     inputs = [one for one in found if one.exists]
@@ -154,41 +167,43 @@ def predict_batches(
     model = run_model(session, run)
     title = model.version.title
     seed = policy.random_seed
-    made: list[dict[str, Any]] = []
-    failed: list[dict[str, Any]] = []
-    correct_count = 0
+    made: list[tuple[Made, datetime]] = []
+    failed: list[tuple[Made, datetime]] = []
     instants = [at for at, size in batches for _ in range(size)]
     for one, at in zip(inputs, instants, strict=False):
-        task_id = one.task_id
         made_one = model.predict(
-            seed, task_id, one.data, one.ground_truth if one.has_ground_truth else None
+            seed, one.task_id, one.data, one.ground_truth if one.has_ground_truth else None
         )
-        if made_one.error_type is not None:
-            failed.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
-                           "created_at": at, "prompt_tokens": made_one.prompt_tokens,
-                           "completion_tokens": made_one.completion_tokens,
-                           "total_cost_usd": made_one.total_cost_usd,
-                           "error_type": made_one.error_type,
-                           "message": made_one.message})  # fmt: skip
-            continue
-        correct_count += bool(made_one.correct)
-        made.append({"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
-                     "created_at": at, "prompt_tokens": made_one.prompt_tokens,
-                     "completion_tokens": made_one.completion_tokens,
-                     "total_cost_usd": made_one.total_cost_usd, "project_id": run.project_id,
-                     "model_version": title, "updated_at": at, "result": made_one.result,
-                     "score": made_one.score, "correct": made_one.correct,
-                     "prompt_cost_usd": made_one.prompt_cost_usd,
-                     "completion_cost_usd": made_one.completion_cost_usd,
-                     "inference_time": made_one.inference_time})  # fmt: skip
+        (made if made_one.error_type is None else failed).append((made_one, at))
+    # Stored column by column: what every row of the run has is given once.
+    run_columns = {"run_id": run.id, "version_id": run.version_id}
     if made:
-        insert_rows(session, table_of(Prediction), made)
+        stamps = [at for _, at in made]
+        insert_columns(session, table_of(Prediction), {
+            "task_id": [m.task_id for m, _ in made], "created_at": stamps, "updated_at": stamps,
+            "prompt_tokens": [m.prompt_tokens for m, _ in made],
+            "completion_tokens": [m.completion_tokens for m, _ in made],
+            "total_cost_usd": [m.total_cost_usd for m, _ in made],
+            "result": [m.result if m.encoded is None else Encoded(m.encoded) for m, _ in made],
+            "score": [m.score for m, _ in made], "correct": [m.correct for m, _ in made],
+            "prompt_cost_usd": [m.prompt_cost_usd for m, _ in made],
+            "completion_cost_usd": [m.completion_cost_usd for m, _ in made],
+            "inference_time": [m.inference_time for m, _ in made],
+        }, {**run_columns, "project_id": run.project_id, "model_version": title})  # fmt: skip
     if failed:
-        insert_rows(session, table_of(FailedPrediction), failed)
+        insert_columns(session, table_of(FailedPrediction), {
+            "task_id": [m.task_id for m, _ in failed], "created_at": [at for _, at in failed],
+            "prompt_tokens": [m.prompt_tokens for m, _ in failed],
+            "completion_tokens": [m.completion_tokens for m, _ in failed],
+            "total_cost_usd": [m.total_cost_usd for m, _ in failed],
+            "error_type": [m.error_type for m, _ in failed],
+            "message": [m.message for m, _ in failed],
+        }, run_columns)  # fmt: skip
+    correct_count = sum(bool(m.correct) for m, _ in made)
     consumed = col(RunTask.task_id) <= found[-1].task_id
     if after is not None:
         consumed = and_(col(RunTask.task_id) > after, consumed)
-    session.execute(delete(RunTask).where(col(RunTask.run_id) == run.id, consumed))
+    session.execute(delete_run_tasks().where(col(RunTask.run_id) == run.id, consumed))
     run.tasks_done_through = found[-1].task_id
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count

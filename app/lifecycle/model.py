@@ -12,8 +12,9 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
+from app.lifecycle.bulk import among
 from app.lifecycle.inference import Made, predict
-from app.lifecycle.outputs import Shape, shape
+from app.lifecycle.outputs import Shape, shared_shape
 from app.models import (
     Annotation,
     ModelRun,
@@ -63,7 +64,9 @@ def version_model(
         project = session.get(Project, project_id)
         assert prompt is not None  # a version always has its prompt
         config = project.label_config if project is not None else None
-        cache[key] = VersionModel(version, prompt, project_id, shape(config, prompt.output_classes))
+        cache[key] = VersionModel(
+            version, prompt, project_id, shared_shape(config, prompt.output_classes)
+        )
     return cache[key]
 
 
@@ -94,17 +97,21 @@ def first_ground_truth() -> ScalarSelect[Any]:
     )
 
 
+# JSON texts already decoded, by text (what a text decodes to never changes), shared by the
+# process's sessions: a run's steps are spread over many transactions.
+_DECODED: dict[str, Any] = {}
+
+
 def decoded(session: Session, text: str | None) -> Any:
-    """JSON text read from the database, decoded once per transaction: runs of one project
-    read the same tasks, and ground truths repeat. Callers never change what it answers."""
+    """JSON text read from the database, decoded once: runs of one project read the same
+    tasks, and ground truths repeat. Callers never change what it answers."""
     if text is None:
         return None
-    cache: dict[str, Any] = session.info.setdefault("decoded_json", {})
-    found = cache.get(text, cache)
-    if found is cache:
-        if len(cache) >= DECODED_CACHE_SIZE:
-            cache.clear()
-        found = cache[text] = loads_stored(text)
+    found = _DECODED.get(text, _DECODED)
+    if found is _DECODED:
+        if len(_DECODED) >= DECODED_CACHE_SIZE:
+            _DECODED.clear()
+        found = _DECODED[text] = loads_stored(text)
     return found
 
 
@@ -113,7 +120,7 @@ def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, An
     in one query."""
     rows = session.connection().execute(
         sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
-            col(Task.id).in_(task_ids)
+            among(session, col(Task.id), task_ids)
         )
     )
     data: dict[int, Any] = {}
@@ -166,7 +173,7 @@ def next_inputs(
                 col(Task.has_ground_truth),
                 cast(col(Task.data), Text),
                 first_ground_truth(),
-            ).where(col(Task.id).in_(ids))
+            ).where(among(session, col(Task.id), ids))
         )
     }
     inputs = []

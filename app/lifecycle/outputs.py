@@ -9,10 +9,13 @@ can be compared. The simulated model and the batch endpoints share both. No HTTP
 """
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from app.label_config import ControlTag, LabelConfig, LabelConfigError, parse_label_config
+from app.lifecycle.pricing import count_tokens
 
 # What a control's result keeps in ``value``, by control type (Label Studio's result types).
 VALUE_KEYS = {
@@ -31,6 +34,35 @@ class OutputError(ValueError):
     """An output the label config does not allow; the message names the field at fault."""
 
 
+# Entries each of a shape's caches keeps before starting again.
+MAX_KEPT = 1024
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an output that fills no span control gives on any task: its regions but for their
+    ids (which the task fixes), what they choose, and the texts JSON writes of both, found once
+    and not per task. ``error`` is the message to_result raises for the output."""
+
+    names: tuple[str, ...]
+    regions: tuple[dict[str, Any], ...]
+    tails: tuple[str, ...]
+    chosen: frozenset[Any] | None
+    raw: str
+    error: str | None = None
+
+    def result(self, seed: object) -> tuple[list[dict[str, Any]], str]:
+        """to_result's result for the output with ``seed``, and json.dumps's text of it."""
+        if self.error is not None:
+            raise OutputError(self.error)
+        ids = [region_id(seed, name, 0) for name in self.names]
+        result = [{"id": id_, **region} for id_, region in zip(ids, self.regions, strict=True)]
+        encoded = ", ".join(
+            f'{{"id": "{id_}", {tail}' for id_, tail in zip(ids, self.tails, strict=True)
+        )
+        return result, f"[{encoded}]"
+
+
 @dataclass(frozen=True)
 class Shape:
     """What a version's predictions look like on a project: the control they fill (the first
@@ -40,6 +72,91 @@ class Shape:
     control: ControlTag | None
     data_key: str
     classes: list[str]
+    # What outputs and ground truths gave before (see answer and truth_output).
+    _answers: dict[Any, Answer | None] = field(default_factory=dict, compare=False, repr=False)
+    _truths: dict[int, tuple[Any, Any, Any]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+
+    @cached_property
+    def class_tokens(self) -> int:
+        """The tokens of the classes, as the prompt sends them."""
+        return count_tokens(", ".join(self.classes))
+
+    def answer(self, output: dict[str, Any]) -> Answer | None:
+        """The output's Answer; None for an output to_result must see whole each time (a span
+        control's regions depend on the task's text, and values other than texts, numbers and
+        lists of texts are not kept)."""
+        key = _output_key(output)
+        if key is None:
+            return None
+        found = self._answers.get(key, self)
+        if found is self:
+            if len(self._answers) >= MAX_KEPT:
+                self._answers.clear()
+            found = self._answers[key] = self._new_answer(output)
+        return found  # type: ignore[return-value]  # the sentinel is never answered
+
+    def _new_answer(self, output: dict[str, Any]) -> Answer | None:
+        config = self.config
+        for name in output:
+            control = config.control(name) if config else None
+            if control is not None and control.type in SPAN_TYPES:
+                return None
+        raw = json.dumps(output, ensure_ascii=False)
+        try:
+            result = to_result(config, output, None, None)
+        except OutputError as error:
+            return Answer((), (), (), None, raw, str(error))
+        regions = tuple({k: v for k, v in region.items() if k != "id"} for region in result)
+        return Answer(
+            names=tuple(region["from_name"] for region in result),
+            regions=regions,
+            tails=tuple(json.dumps(region)[1:] for region in regions),
+            chosen=chosen(result, self.control),
+            raw=raw,
+        )
+
+    def truth_output(self, ground_truth: Any) -> dict[str, Any] | None:
+        """output_of(ground_truth, control), found once per ground-truth object (a project's
+        ground truths are decoded once and shared: see model.decoded)."""
+        return self._truth(ground_truth)[1]  # type: ignore[no-any-return]
+
+    def truth_chosen(self, ground_truth: Any) -> frozenset[Any] | None:
+        """chosen(ground_truth, control), found once per ground-truth object."""
+        return self._truth(ground_truth)[2]  # type: ignore[no-any-return]
+
+    def _truth(self, ground_truth: Any) -> tuple[Any, Any, Any]:
+        # Keyed by identity, with the object itself kept so that its id is never reused.
+        found = self._truths.get(id(ground_truth))
+        if found is None or found[0] is not ground_truth:
+            if len(self._truths) >= MAX_KEPT:
+                self._truths.clear()
+            found = self._truths[id(ground_truth)] = (
+                ground_truth,
+                output_of(ground_truth, self.control),
+                chosen(ground_truth, self.control),
+            )
+        return found
+
+
+def _output_key(output: Any) -> tuple[Any, ...] | None:
+    """A hashable copy of an output whose values are texts, numbers or lists of texts (types
+    kept apart: 1, 1.0 and True give different results); None for any other."""
+    if not isinstance(output, dict):
+        return None
+    key: list[Any] = []
+    for name, value in output.items():
+        kind = type(value)
+        if kind is list:
+            if not all(type(item) is str for item in value):
+                return None
+            key.append((name, kind, tuple(value)))
+        elif kind in (str, int, bool) or (kind is float and value == value):
+            key.append((name, kind, value))
+        else:
+            return None
+    return tuple(key)
 
 
 def shape(label_config: str | None, output_classes: list[str] | None) -> Shape:
@@ -64,6 +181,25 @@ def shape(label_config: str | None, output_classes: list[str] | None) -> Shape:
         named = [labels[c.casefold()] for c in classes if c.casefold() in labels]
         classes = list(dict.fromkeys(named)) or list(control.labels)
     return Shape(config, control, target.data_key if target else "", classes)
+
+
+_SHAPES: dict[tuple[str | None, tuple[str, ...]], Shape] = {}
+
+
+def shared_shape(label_config: str | None, output_classes: Any) -> Shape:
+    """``shape``, kept by its inputs for the process (it depends on nothing else): what the
+    shape found of outputs and ground truths serves every later transaction too."""
+    if not isinstance(output_classes, list | None) or not all(
+        isinstance(c, str) for c in output_classes or []
+    ):
+        return shape(label_config, output_classes)
+    key = (label_config, tuple(output_classes or ()))
+    found = _SHAPES.get(key)
+    if found is None:
+        if len(_SHAPES) >= MAX_KEPT:
+            _SHAPES.clear()
+        found = _SHAPES[key] = shape(label_config, output_classes)
+    return found
 
 
 def region_id(*parts: object) -> str:

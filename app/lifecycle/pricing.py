@@ -43,7 +43,12 @@ def price(provider_model_id: str) -> tuple[float, float]:
 def count_tokens(text: str) -> int:
     """Tokens in a text: one per ``CHARS_PER_TOKEN`` characters, rounded up; at least 1 for a
     non-empty text, 0 for an empty one."""
-    return math.ceil(len(text) / CHARS_PER_TOKEN)
+    return tokens(len(text))
+
+
+def tokens(length: int) -> int:
+    """Tokens in a text of ``length`` characters (see count_tokens)."""
+    return math.ceil(length / CHARS_PER_TOKEN)
 
 
 def cost(provider_model_id: str, prompt_tokens: int, completion_tokens: int) -> tuple[float, float]:

@@ -106,3 +106,23 @@ def test_a_column_whose_default_is_computed_by_the_database_takes_it(session):
     insert_rows(session, PROBE, [{"id": 1, "name": "a"}])
     [row] = session.execute(PROBE.select()).all()
     assert (row.kind, row.made_by) == ("plain", "factory") and row.at is not None
+
+
+def test_json_already_written_is_stored_as_written_and_other_values_are_encoded(session):
+    from sqlalchemy import Text, cast
+
+    from app.lifecycle.bulk import Encoded
+
+    insert_rows(session, table_of(Task), [{"project_id": 1, "data": {}} for _ in range(2)])
+    task_ids = session.exec(select(Task.id).order_by(Task.id)).all()
+    session.add(ModelRun(id=1, organization_id=1, project_id=1, prompt_id=1, version_id=1,
+                         created_by_id=1, created_at=T0))  # fmt: skip
+    session.flush()
+    written = Encoded('[{"id":  "a"}]')  # spacing no encoder writes: stored as it is
+    rows = [{"run_id": 1, "task_id": task_ids[0], "created_at": T0, "result": written},
+            {"run_id": 1, "task_id": task_ids[1], "created_at": T0, "result": [{"id": "b"}]}]  # fmt: skip
+    insert_rows(session, table_of(Prediction), rows)
+    stored = session.exec(
+        select(cast(Prediction.result, Text)).order_by(Prediction.task_id)  # type: ignore[arg-type]
+    ).all()
+    assert stored == ['[{"id":  "a"}]', '[{"id": "b"}]']

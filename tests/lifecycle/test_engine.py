@@ -602,6 +602,18 @@ def test_a_prompt_override_changes_only_what_is_sent(db):
     assert failed["usage"]["completion_tokens"] == 0
 
 
+def test_task_ids_no_column_can_hold_are_not_in_the_subset(db):
+    engine, clock = db
+    run_id, tasks = external_run(engine, clock, 2)
+    huge = [2**63, 10**20, -(2**63) - 1, 2**63 - 1, 2**31]
+    items = [{"task_id": t, "output": {"sentiment": "Positive"}} for t in (*huge, tasks[0])]
+    with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
+        external.record_predictions(session, session.get(User, 1), run_id, items, clock)
+    assert refused.value.validation_errors == {"results": [
+        f"results[{i}].task_id: task {t} is not in the subset of run {run_id}."
+        for i, t in enumerate(huge)]}  # fmt: skip
+
+
 def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     engine, clock = db
     run_id, tasks = external_run(engine, clock, 8)

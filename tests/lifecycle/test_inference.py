@@ -313,3 +313,87 @@ def test_a_wrong_text_answer_differs_from_the_ground_truth_text():
     assert wrong("text", DATA, truth, classes=["Refund", "Other"]) == {"c": "Other"}
     assert wrong("text", {"text": "  one   two three four "}) == {"c": "one two three"}
     assert wrong("text", {"text": ""}) == {"c": ""}
+
+
+# --- the same answers, found once -------------------------------------------------------------
+
+
+def test_a_draw_is_the_blake2b_digest_of_its_inputs_written_out():
+    import hashlib
+
+    for seed, salt, version_id, task_id in [
+        (0, "fail", 1, 7),
+        (3, "class", 12, 10**12),
+        (9, "x", 2, 1),
+    ]:
+        text = f"{seed}:{salt}:{version_id}:{task_id}".encode()
+        expected = int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big") / 2**64
+        # Twice: the second draw of a (seed, salt, version) starts from its kept head.
+        assert chance.unit(seed, salt, version_id, task_id) == expected
+        assert chance.unit(seed, salt, version_id, task_id) == expected
+
+
+@pytest.mark.parametrize(
+    ("template", "data", "fields"),
+    [
+        ("Label {text}", DATA, None),
+        ("{missing} and {text}{text}", DATA, None),
+        ("No placeholder", {"text": "Ada", "n": 3}, None),
+        ("No placeholder", {"text": "Ada", "n": 3}, ["n", "absent"]),
+        ("No placeholder", {"text": "Ada"}, ["absent"]),
+        ("{text} is {n}", {"text": "Ada", "n": None}, None),
+        ("{text}", ["not", "a", "dict"], None),
+        ("", {}, None),
+        ("Façade {text} ✓", {"text": "Zoë"}, None),
+    ],
+)
+def test_a_prompts_length_is_the_length_of_the_prompt_written_out(template, data, fields):
+    from app.lifecycle.inference import prompt_length
+
+    assert prompt_length(template, data, fields) == len(render_prompt(template, data, fields))
+
+
+@pytest.mark.parametrize("kind", CONFIGS)
+def test_a_kept_answer_is_what_to_result_and_json_write_for_the_task(kind):
+    import json
+
+    from app.lifecycle.outputs import matches
+
+    config = CONFIGS[kind]
+    truth = to_result(parse_label_config(config), TRUTHS[kind], DATA, "gt")
+    for accuracy in (0.0, 0.5, 1.0):
+        for task_id in TASKS:
+            made_ = made(kind, task_id, accuracy=accuracy)
+            assert made_.result == to_result(parse_label_config(config), made_.output, DATA,
+                                             (1, task_id))  # fmt: skip
+            assert made_.correct == matches(made_.result, truth, shape(config, None).control)
+            # Spans depend on the task's text: they are written whole each time.
+            assert made_.encoded == (None if kind == "spans" else json.dumps(made_.result))
+
+
+def test_an_answer_the_config_cannot_hold_fails_the_same_way_each_time():
+    config = shape(CONFIGS["choices"], None)
+    for output in ({"c": "Maybe"}, {"other": "Yes"}, {"c": 3}):
+        with pytest.raises(OutputError) as first:
+            to_result(config.config, output, DATA, (1, 1))
+        for _ in range(2):
+            answer = config.answer(output)
+            assert answer is not None
+            with pytest.raises(OutputError) as kept:
+                answer.result((1, 1))
+            assert str(kept.value) == str(first.value)
+
+
+def test_outputs_equal_in_python_but_not_in_json_are_kept_apart():
+    config = shape(CONFIGS["number"], None)
+    one, one_float, true = (
+        config.answer({"c": 1}),
+        config.answer({"c": 1.0}),
+        config.answer({"c": True}),
+    )
+    assert one is not None and one_float is not None and true is not None
+    assert (one.result((1, 1))[1], one_float.result((1, 1))[1]) != (None, None)
+    assert '"number": 1}' in one.result((1, 1))[1]
+    assert '"number": 1.0}' in one_float.result((1, 1))[1]
+    assert true.error is not None  # a bool is not a number
+    assert config.answer({"c": {"nested": 1}}) is None
