@@ -8,10 +8,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from select import POLLIN, poll
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlmodel import Session, SQLModel
 
@@ -27,7 +29,19 @@ def make_engine(url: str) -> Engine:
     # so that a busy server does not open and close overflow connections all the time.
     pool = {"pool_size": 16, "max_overflow": 14}
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True, **pool)
+        server = create_engine(url, **pool)
+
+        @event.listens_for(server, "checkout")
+        def _on_checkout(
+            dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry, _proxy: Any
+        ) -> None:
+            if ended_by_server(dbapi_connection):
+                try:
+                    server.dialect.do_ping(dbapi_connection)
+                except Exception as error:
+                    raise DisconnectionError("the database ended this connection") from error
+
+        return server
     if url.startswith("sqlite:///") and ":memory:" not in url:
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     else:
@@ -75,6 +89,18 @@ def make_engine(url: str) -> Engine:
             gate.release()
 
     return engine
+
+
+def ended_by_server(dbapi_connection: DBAPIConnection) -> bool:
+    """Whether a pooled connection, idle, may have been ended by PostgreSQL. An idle connection
+    hears from the server only when it is ended (a restart, a terminated backend, an idle
+    timeout: a last message, then the socket's end), so a socket with nothing to read is sound
+    without a round trip; one with something to read is pinged as it leaves the pool, and a
+    failed ping has the pool open a new connection. SQLAlchemy's pre-ping sent a statement at
+    every checkout instead: a round trip before each request's first read."""
+    watch = poll()
+    watch.register(dbapi_connection.fileno(), POLLIN)
+    return bool(watch.poll(0))
 
 
 class WriteGate:
