@@ -7,11 +7,12 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import lru_cache
 from pathlib import Path
 from select import POLLIN, poll
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, select, text
+from sqlalchemy import Connection, Engine, Row, Table, create_engine, event, insert, select, text
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -151,6 +152,37 @@ class WriteGate:
 SHARED_READS = "shared_reads"
 
 
+# A session.info key: the group's GroupInserts, where a job may leave its row to be inserted
+# with the other jobs' rows once every job has run.
+GROUP_INSERTS = "group_inserts"
+
+
+class GroupInserts:
+    """The rows a group's jobs insert, one statement a table for the whole group (a statement
+    executed costs more than a row's values in it: about a fifth of a create's CPU on
+    PostgreSQL went to its own INSERT). Each row's id is handed to its job's callback, in the
+    order the rows were given."""
+
+    def __init__(self) -> None:
+        self._rows: dict[Table, list[tuple[dict[str, Any], Callable[[int], None]]]] = {}
+
+    def add(self, table: Table, values: dict[str, Any], on_id: Callable[[int], None]) -> None:
+        self._rows.setdefault(table, []).append((values, on_id))
+
+    def insert(self, connection: Connection) -> None:
+        for table, rows in self._rows.items():
+            inserted = connection.execute(_returning_ids(table), [values for values, _ in rows])
+            for (_, on_id), (row_id,) in zip(rows, inserted, strict=True):
+                on_id(row_id)
+        self._rows.clear()
+
+
+@lru_cache(maxsize=8)
+def _returning_ids(table: Table) -> Any:
+    """An INSERT of many rows that answers their ids in the order the rows were given."""
+    return insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+
 class GroupCommit:
     """Applies write jobs of requests together: the jobs that arrive while a group is being
     applied form the next group, applied in one writer transaction (one write lock, one commit)
@@ -222,11 +254,13 @@ class GroupCommit:
     def _run(session: Session, jobs: list[Callable[[Session], Any]]) -> list[tuple[bool, Any]]:
         """The jobs' outcomes, a refusal (APIError) being one; any other failure is raised."""
         outcomes: list[tuple[bool, Any]] = []
+        session.info[GROUP_INSERTS] = inserts = GroupInserts()
         for job in jobs:
             try:
                 outcomes.append((True, job(session)))
             except APIError as refused:
                 outcomes.append((False, refused))
+        inserts.insert(session.connection())
         return outcomes
 
 
