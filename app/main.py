@@ -30,7 +30,7 @@ from app.control import api as control
 from app.control import console
 from app.control.docs import install_docs
 from app.control.events import POLL_SECONDS, EventHub
-from app.control.faults import SERVER_SEND, EdgeReads, FaultMiddleware
+from app.control.faults import SERVER_SEND, EdgeBatch, EdgeReads, FaultMiddleware
 from app.control.journal import Journal, JournalMiddleware
 from app.db import GroupCommit, clock_and_policy, make_engine, write_session
 from app.error_handlers import install_error_handlers
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.writer = engine.execution_options(write=True)
         app.state.writes = GroupCommit(engine)
         app.state.edge_reads = EdgeReads(engine)
+        app.state.edge_batch = EdgeBatch(engine, app.state.edge_reads)
         worker = Worker(
             engine, clock, settings.worker_interval_seconds, app.state.metrics.observe_step
         )

@@ -8,7 +8,14 @@ from typing import Any
 from sqlalchemy import Engine, func, insert
 from sqlmodel import Session, col, select
 
-from app.db import clock_and_policy, get_by_id, read_session, write_session
+from app.db import (
+    GROUP_INSERTS,
+    GroupInserts,
+    clock_and_policy,
+    get_by_id,
+    read_session,
+    write_session,
+)
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import external, machine
 from app.lifecycle.clock import EARLIEST, LATEST, Clock
@@ -121,9 +128,13 @@ def insert_run(
         inference_mode=mode,
     )
     machine.schedule_new(run, policy, now)
-    inserted = session.connection().execute(
-        _INSERT_RUN, {name: getattr(run, name) for name in _RUN_COLUMNS}
-    )
+    row = {name: getattr(run, name) for name in _RUN_COLUMNS}
+    group: GroupInserts | None = session.info.get(GROUP_INSERTS)
+    if group is not None:
+        # Inserted with the other runs of the group: its id is known once the group's jobs ran.
+        group.add(_RUNS, row, lambda run_id: setattr(run, "id", run_id))
+        return run
+    inserted = session.connection().execute(_INSERT_RUN, row)
     key = inserted.inserted_primary_key
     assert key is not None  # an insert of one row
     run.id = key[0]

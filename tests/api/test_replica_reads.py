@@ -63,3 +63,14 @@ def test_a_fault_rule_of_another_replica_applies_at_once_and_ends_when_removed(s
         control.delete(f"/_emulator/faults/{rule.json()['id']}").raise_for_status()
 
     assert whoami(server, ADA_TOKEN).status_code == 200
+
+
+def test_a_user_changed_by_another_replica_is_answered_as_changed(server, replica):
+    assert whoami(server, ADA_TOKEN).json()["first_name"] != "Augusta"  # built and kept
+    with replica.client(None) as control:
+        seeded = control.post(
+            "/_emulator/seed", json={"users": [ADA | {"token": ADA_TOKEN, "first_name": "Augusta"}]}
+        )
+        seeded.raise_for_status()
+
+    assert whoami(server, ADA_TOKEN).json()["first_name"] == "Augusta"

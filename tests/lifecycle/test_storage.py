@@ -9,7 +9,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from conftest import postgres_database
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
@@ -70,11 +72,41 @@ def test_an_sqlite_database_gets_its_directory_and_each_connection_its_settings(
     assert (sqlite_engine.pool.size(), sqlite_engine.pool._max_overflow) == (16, 14)
 
 
-def test_a_postgresql_engine_pools_as_many_connections_and_checks_them():
+def test_a_postgresql_engine_pools_as_many_connections():
     engine = make_engine("postgresql+psycopg://postgres@127.0.0.1:5432/unused")
-    assert (engine.pool.size(), engine.pool._max_overflow, engine.pool._pre_ping) == (16, 14, True)
+    assert (engine.pool.size(), engine.pool._max_overflow) == (16, 14)
     assert reads_wait_on_network(engine) is True
     engine.dispose()
+
+
+def backend_pid(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+
+
+def test_a_pooled_connection_the_server_ended_is_replaced_and_a_sound_one_is_not_pinged(
+    monkeypatch,
+):
+    with postgres_database() as url:
+        engine = make_engine(url)
+        pings: list[object] = []
+        ping = engine.dialect.do_ping
+        monkeypatch.setattr(engine.dialect, "do_ping", lambda raw: pings.append(raw) or ping(raw))
+        try:
+            first = backend_pid(engine)
+            assert backend_pid(engine) == first  # the same connection, back from the pool
+            assert pings == []  # sound: no round trip to check it
+            with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (first,))
+                while admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE pid = %s", (first,)
+                ).fetchone():
+                    time.sleep(0.01)
+            # Ended while idle in the pool: pinged as it leaves it, and replaced.
+            assert backend_pid(engine) != first
+            assert len(pings) == 1
+        finally:
+            engine.dispose()
 
 
 def test_an_sqlite_read_waits_on_no_network(sqlite_engine):
