@@ -5,7 +5,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, bindparam, exists, select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
 
@@ -16,7 +16,7 @@ from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
 from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, insert_run
 from app.lookups import check_prompt_version, ordering_terms, own_project
-from app.models import MAX_ID, ModelRun, ProjectSubset, User, table_of
+from app.models import MAX_ID, ModelRun, ProjectSubset, Prompt, PromptVersion, User, table_of
 from app.render import RUN_COLUMNS, model_run, read_column, run_rows, user_simple
 from app.responses import FloatlessJSONResponse, JSONResponse
 from app.validation import (
@@ -115,6 +115,18 @@ async def create_inference_run(
     return JSONResponse(model_run(run, user_simple(user)), status_code=201)
 
 
+_PROMPTS, _VERSIONS = table_of(Prompt), table_of(PromptVersion)
+# The caller's prompt and its version, as check_prompt_version reads them, within the runs
+# statement (evaluated once, correlated to nothing): a list that finds runs needs no statement
+# of its own for the check, only an empty one does, to tell which 404 it is, if any.
+_OWN_VERSION = exists().where(
+    _PROMPTS.c.id == bindparam("prompt"),
+    _PROMPTS.c.organization_id == bindparam("organization"),
+    _VERSIONS.c.id == bindparam("version"),
+    _VERSIONS.c.prompt_id == _PROMPTS.c.id,
+)
+
+
 @lru_cache(maxsize=64)
 def _runs_query(project: bool, subset: bool, parent: bool, ordering: str | None) -> Select[Any]:
     """The runs list's statement for the filters given (project, subset, parent model) and an
@@ -125,6 +137,7 @@ def _runs_query(project: bool, subset: bool, parent: bool, ordering: str | None)
         table.c.prompt_id == bindparam("prompt"),
         table.c.version_id == bindparam("version"),
         table.c.organization_id == bindparam("organization"),
+        _OWN_VERSION,
     )
     if project:
         query = query.where(table.c.project_id == bindparam("project"))
@@ -152,14 +165,17 @@ async def list_inference_runs(
     """Get information (status, metadata, etc) about an existing inference run"""
 
     def read() -> JSONResponse:
-        check_prompt_version(session, user, prompt_id, version_id)
-        if project_subset and project_subset not in QUERY_SUBSETS:
-            raise ValidationFailed(
-                {"project_subset": [
-                    f"Select a valid choice. {project_subset} is not one of the available choices."
-                ]}
-            )  # fmt: skip
-        if any(value is not None and not 0 < value <= MAX_ID for value in (project, parent_model)):
+        ids = (prompt_id, version_id, project, parent_model)
+        invalid = bool(project_subset) and project_subset not in QUERY_SUBSETS
+        if invalid or any(value is not None and not 0 < value <= MAX_ID for value in ids):
+            check_prompt_version(session, user, prompt_id, version_id)
+            if invalid:
+                raise ValidationFailed(
+                    {"project_subset": [
+                        f"Select a valid choice. {project_subset} is not one of the available "
+                        "choices."
+                    ]}
+                )  # fmt: skip
             return JSONResponse([])  # an id no row can have matches nothing
         query = _runs_query(
             project is not None, bool(project_subset), parent_model is not None, ordering
@@ -167,7 +183,12 @@ async def list_inference_runs(
         values = {"prompt": prompt_id, "version": version_id,
                   "organization": user.organization_id, "project": project,
                   "subset": project_subset, "parent": parent_model}  # fmt: skip
-        runs, floats = run_rows(session, driver_rows(session.connection(), query, values))
+        rows = driver_rows(session.connection(), query, values)
+        if not rows:
+            # No run, or not the caller's prompt or version (the statement checks them too):
+            # which 404, if any, only the check tells.
+            check_prompt_version(session, user, prompt_id, version_id)
+        runs, floats = run_rows(session, rows)
         return JSONResponse(runs) if floats else FloatlessJSONResponse(runs)
 
     return await reading(session, read)

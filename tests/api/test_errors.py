@@ -211,6 +211,17 @@ def test_unknown_version_or_version_of_another_prompt_is_404(api, version, actio
     assert_error(response, 404, "No ThirdPartyModelVersion matches the given query.")
 
 
+def test_runs_are_not_listed_once_their_prompt_is_of_another_organization(api, server, fresh_state):
+    # The run keeps its prompt, version and organization: the list would find it if it did
+    # not check the prompt as it is now.
+    create_run(api)
+    moved = {"id": 1, "title": "Ticket sentiment", "organization": 2}
+    with server.client(None) as control:
+        control.post("/_emulator/seed", json={"prompts": [moved]}).raise_for_status()
+
+    assert_error(api.get(RUNS), 404, "No ModelInterface matches the given query.")
+
+
 def test_cancel_of_unknown_run_is_404(api):
     response = api.post(RUNS + "/999999/cancel")
 
