@@ -308,15 +308,18 @@ def _stored_json(values: list[str | None]) -> list[Any]:
     return [_loads_column(value) for value in values]
 
 
-def run_rows(session: Session, rows: Sequence[Sequence[Any]]) -> tuple[list[dict[str, Any]], bool]:
+def run_rows(
+    session: Session, rows: Sequence[Sequence[Any]], caller: Any = None
+) -> tuple[list[dict[str, Any]], bool]:
     """Runs read as RUN_COLUMNS through ``read_column``, as the driver's cursor answers them
     (``driver_rows``: a poll may list thousands), as ``run_json`` shows them, with their
-    creators loaded in one query; and whether any float may be among their values (only their
-    stored JSON can hold one). The datetimes and the stored JSON are converted a column at a
-    time: the datetimes by a few passes over the whole column."""
+    creators (``caller`` as the request's authentication read it, the others in one query);
+    and whether any float may be among their values (only their stored JSON can hold one).
+    The datetimes and the stored JSON are converted a column at a time: the datetimes by a
+    few passes over the whole column."""
     if not rows:
         return [], False
-    users = creators(session, {row[1] for row in rows})
+    users = creators(session, {row[1] for row in rows}, caller)
     filters = _stored_json([row[8] for row in rows])
     task_ids = _stored_json([row[9] for row in rows])
     floats = any(value is not None for value in filters) or any(
@@ -388,11 +391,21 @@ _USERS_SIMPLE = core_select(
 ).where(_USERS.c.id.in_(bindparam("ids", expanding=True)))
 
 
-def creators(session: Session, user_ids: Iterable[int | None]) -> dict[int, dict[str, Any]]:
-    """The users of these ids as UserSimple, loaded in one query (of plain rows)."""
+def creators(
+    session: Session, user_ids: Iterable[int | None], known: Any = None
+) -> dict[int, dict[str, Any]]:
+    """The users of these ids as UserSimple, loaded in one query (of plain rows). ``known``, a
+    user the request has read already (its caller, as authentication found it), is not read
+    again: when every id is its, no query at all."""
     ids = {pk for pk in user_ids if pk is not None}
-    rows = session.connection().execute(_USERS_SIMPLE, {"ids": list(ids)})
-    return {row.id: user_simple(row) for row in rows}
+    users: dict[int, dict[str, Any]] = {}
+    if known is not None and known.id in ids:
+        ids.discard(known.id)
+        users[known.id] = user_simple(known)
+    if ids:
+        rows = session.connection().execute(_USERS_SIMPLE, {"ids": list(ids)})
+        users.update((row.id, user_simple(row)) for row in rows)
+    return users
 
 
 def model_interface(

@@ -188,7 +188,8 @@ async def list_inference_runs(
             # No run, or not the caller's prompt or version (the statement checks them too):
             # which 404, if any, only the check tells.
             check_prompt_version(session, user, prompt_id, version_id)
-        runs, floats = run_rows(session, rows)
+        # The caller, read by this request's authentication, is not read again as a creator.
+        runs, floats = run_rows(session, rows, user)
         return JSONResponse(runs) if floats else FloatlessJSONResponse(runs)
 
     return await reading(session, read)

@@ -74,3 +74,32 @@ def test_a_user_changed_by_another_replica_is_answered_as_changed(server, replic
         seeded.raise_for_status()
 
     assert whoami(server, ADA_TOKEN).json()["first_name"] == "Augusta"
+
+
+RUNS = "/api/prompts/1/versions/1/inference-runs"
+GRACE = {"id": 3, "email": "grace@acme.test", "username": "grace", "first_name": "Grace",
+         "last_name": "Hopper", "organization": 1, "token": "acme-grace-key"}  # fmt: skip
+
+
+def test_the_runs_list_answers_its_creators_as_another_replica_changed_them(server, replica):
+    # The caller's own runs take the caller as authentication read it; others' are read.
+    with replica.client(None) as control:
+        control.post("/_emulator/seed", json={"users": [GRACE]}).raise_for_status()
+    created = []
+    for token in (ADA_TOKEN, GRACE["token"]):
+        with server.client(token) as client:
+            response = client.post(RUNS, json={"project": 1})
+            response.raise_for_status()
+            created.append(response.json()["id"])
+
+    def creators() -> list[str]:
+        with server.client(ADA_TOKEN) as client:
+            runs = {run["id"]: run["created_by"]["first_name"] for run in client.get(RUNS).json()}
+        return [runs[run_id] for run_id in created]
+
+    assert creators() == ["Ada", "Grace"]
+    renamed = [ADA | {"token": ADA_TOKEN, "first_name": "Augusta"}, GRACE | {"first_name": "G."}]
+    with replica.client(None) as control:
+        control.post("/_emulator/seed", json={"users": renamed}).raise_for_status()
+
+    assert creators() == ["Augusta", "G."]
