@@ -114,6 +114,40 @@ def _plain_int(field: Any) -> bool:
     return bool(info.annotation is int and not info.metadata and field.alias == field.name)
 
 
+def _optional_kind(field: Any) -> type | None:
+    """str or int for a parameter that is an optional one of them, None by default, with
+    nothing else to validate; else None."""
+    info = field.field_info
+    if (
+        info.metadata
+        or field.alias != field.name
+        or info.validation_alias is not None
+        or info.default is not None
+        or info.default_factory is not None
+    ):
+        return None
+    return next((kind for kind in (str, int) if info.annotation == kind | None), None)
+
+
+def _optional_values(
+    request: Request, optional: tuple[tuple[str, type | None], ...], values: dict[str, Any]
+) -> bool:
+    """The optional query parameters' values, when every one is None, a str, or an int as
+    Python writes one; False (and nothing set) when one needs FastAPI's validation."""
+    given = request.query_params
+    found: dict[str, Any] = {}
+    for name, kind in optional:
+        text = given.get(name)
+        if text is None or kind is str:
+            found[name] = text
+        elif _canonical(text):
+            found[name] = int(text)
+        else:
+            return False
+    values.update(found)
+    return True
+
+
 def _canonical(text: str) -> bool:
     """Whether a path segment is an int as Python writes one, short of 19 digits."""
     return (
@@ -137,6 +171,12 @@ def planned_handler(route: APIRoute, plan: Plan) -> Callable[[Request], Awaitabl
     ints = tuple(field.name for field in path_params)
     if not all(_plain_int(field) for field in path_params):
         ints = ()
+    # Query parameters that are an optional str or int, None when absent: the text given
+    # (its last value), or an int written as Python writes one; else FastAPI's validation.
+    # Its function cost 6 us a parameter.
+    optional = tuple((field.name, _optional_kind(field)) for field in query_params)
+    if not all(kind is not None for _, kind in optional):
+        optional = ()
 
     async def handler(request: Request) -> Response:
         solved: list[Any] = []
@@ -153,7 +193,7 @@ def planned_handler(route: APIRoute, plan: Plan) -> Callable[[Request], Awaitabl
         elif path_params:
             found, errors = request_params_to_args(path_params, request.path_params)
             values.update(found)
-        if query_params:
+        if query_params and not (optional and _optional_values(request, optional, values)):
             found, query_errors = request_params_to_args(query_params, request.query_params)
             values.update(found)
             errors += query_errors

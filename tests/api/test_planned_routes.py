@@ -111,6 +111,22 @@ def _answers(planned: bool) -> list[tuple[Any, ...]]:
                 "٣",
             )
         ),
+        # Optional query parameters given, repeated, empty or odd.
+        *(
+            ("POST", f"/things/1/parts/2?{query}", {})
+            for query in (
+                "name=",
+                "name=a&name=b",
+                "limit=",
+                "limit=007",
+                "limit=-3",
+                "limit=4&limit=x",
+                "limit=x&limit=4",
+                "name=%C3%A9t%C3%A9&limit=12",
+                "other=1",
+                "limit=1.5",
+            )
+        ),
     ]
 
     async def run() -> list[tuple[Any, ...]]:
