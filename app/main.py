@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, insert, select, update
 from starlette.types import Receive, Scope, Send
@@ -43,6 +44,7 @@ from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent, table
 from app.observability import Metrics, RequestMiddleware
 from app.openapi import build_definition
 from app.responses import JSONResponse
+from app.routing import plan_route
 from app.seed import database_is_empty, load_configured_seed
 
 log = logging.getLogger("lse_emulator")
@@ -79,7 +81,11 @@ def add_routes(app: FastAPI, router: APIRouter) -> None:
     branch again to handle it), and on the first request that reaches it analyses each of its
     routes again (dependencies, parameters, response model): 40 ms of CPU on a server's first
     request, for routes that an include without prefix, tags or dependencies leaves as they
-    are."""
+    are. Each route whose dependencies allow it solves them by a plan made here
+    (app/routing.py)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute):
+            plan_route(route)
     app.router.routes.extend(router.routes)
 
 

@@ -73,6 +73,23 @@ class Metrics:
             "lse_faults", "Faults injected", ["rule", "status"], registry=self.registry
         )
         self.registry.register(_RunsCollector(engine_getter))
+        # Each (method, route, status)'s counter and histogram, looked up once: labels() costs
+        # a few microseconds a call, twice a request.
+        self._observers: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One answered request: counted, and its latency observed."""
+        key = (method, route, status)
+        observers = self._observers.get(key)
+        if observers is None:
+            if len(self._observers) >= 4096:  # methods are the client's to choose
+                self._observers.clear()
+            observers = self._observers[key] = (
+                self.requests.labels(method, route, str(status)),
+                self.latency.labels(method, route),
+            )
+        observers[0].inc()
+        observers[1].observe(seconds)
 
     def observe_step(self, lag: float, made: int, failed: int) -> None:
         """One lifecycle step: how late it ran, the predictions it made and those that failed."""
@@ -156,18 +173,15 @@ class RequestMiddleware:
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
         method = scope["method"]
-        self.metrics.requests.labels(method, template, str(status)).inc()
-        self.metrics.latency.labels(method, template).observe(seconds)
+        self.metrics.observe_request(method, template, status, seconds)
+        if not log.isEnabledFor(logging.INFO):
+            return
         state: dict[str, Any] = scope.get("state", {})
-        fields = {
-            "request_id": request_id,
-            "method": method,
-            "path": scope["path"],
-            "status": status,
-            "ms": round(seconds * 1000, 2),
-            "user_id": state.get("user_id"),
-        }
+        path, ms, user_id = scope["path"], round(seconds * 1000, 2), state.get("user_id")
         if self.json_logs:
+            fields = {"request_id": request_id, "method": method, "path": path,
+                      "status": status, "ms": ms, "user_id": user_id}  # fmt: skip
             log.info(json.dumps(fields))
         else:
-            log.info(" ".join(f"{k}={v}" for k, v in fields.items()))
+            log.info(f"request_id={request_id} method={method} path={path} status={status} "
+                     f"ms={ms} user_id={user_id}")  # fmt: skip
