@@ -383,11 +383,16 @@ class Prediction(SQLModel, table=True):
     """Label Studio's Prediction: made by a run (run and version set: a successful prediction
     of that version) or posted through the API (run and version null unless it names a run)."""
 
-    __table_args__ = (Index("ix_prediction_version_task", "version_id", "task_id"),)
+    __table_args__ = (
+        Index("ix_prediction_version_task", "version_id", "task_id"),
+        # A task's predictions in id order with what a page of tasks counts of them (scores,
+        # versions): a page's thousands are read from the index alone (revision 0013).
+        Index("ix_prediction_task", "task_id", "id", "score", "model_version"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     run_id: int | None = Field(default=None, foreign_key="model_run.id", index=True)
-    task_id: int = Field(foreign_key="task.id", index=True)
+    task_id: int = Field(foreign_key="task.id")
     version_id: int | None = Field(default=None, foreign_key="prompt_version.id")
     # Null on tasks without ground truth: correctness is only known against ground truth.
     correct: bool | None = None
