@@ -237,6 +237,15 @@ def import_state(session: Session, document: Any) -> None:
     state.seed_changed = not seed_kept
     session.add(state)
     sync_sequences(session)
+    if session.get_bind().dialect.name == "postgresql":
+        # The planner's statistics of the rows just loaded, before the first read: without
+        # them PostgreSQL guesses, and searched a version's latest scored run through every
+        # Completed run (100-280 ms for the prompts list of 50 prompts, against 2 ms with
+        # them) until autovacuum analysed the table, a minute or more later. ANALYZE in the
+        # import's transaction counts the rows it inserted.
+        loaded = [table.name for table in _tables() if tables.get(table.name)]
+        if loaded:
+            session.execute(text("ANALYZE " + ", ".join(f'"{name}"' for name in loaded)))
 
 
 def _instant(value: Any, where: str) -> datetime:
