@@ -363,14 +363,20 @@ def driver_rows(
     """The rows of a statement (built once, its values bound by name) as the driver's own cursor
     answers them: plain tuples of the driver's values, without SQLAlchemy's Row per row nor a
     result processor per value, for lists of thousands that their caller converts a column at a
-    time. Runs in the connection's transaction."""
+    time. An expanding parameter (``bindparam(..., expanding=True)``, a list of ids) is
+    rendered as SQLAlchemy renders it for that list. Runs in the connection's transaction."""
     compiled = _compiled(statement, connection.dialect)
     params: Any = compiled.construct_params(values)
-    if compiled.positiontup is not None:
+    sql = compiled.string
+    if compiled.post_compile_params:
+        expanded = compiled.construct_expanded_state(params)
+        sql = expanded.statement
+        params = expanded.positional_parameters if compiled.positional else expanded.parameters
+    elif compiled.positiontup is not None:
         params = [params[name] for name in compiled.positiontup]
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(compiled.string, params)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:
         cursor.close()

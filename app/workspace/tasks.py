@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, delete, exists, func, insert, select, true, update
 from sqlmodel import Session, col
 
-from app.db import get_by_id, mark_seed_changed
+from app.db import driver_rows, get_by_id, mark_seed_changed
 from app.errors import NotFound
 from app.lookups import own_project
 from app.models import (
@@ -439,7 +439,10 @@ def task_counts(
     ids = {"tasks": list(task_ids)}
     for row in connection.execute(_annotations_query(whole), ids).all():
         annotations[row.task_id].append(row)
-    rows = connection.execute(_predictions_query(whole), ids).all()
+    # The counters' three columns need no conversion: the driver's own rows, without a Row
+    # and its processors for each of a page's thousands of predictions.
+    query = _predictions_query(whole)
+    rows = connection.execute(query, ids).all() if whole else driver_rows(connection, query, ids)
     task, score, version = map(
         itemgetter, (PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION) if whole else (0, 1, 2)
     )
