@@ -157,9 +157,12 @@ def decoded(session: Session, text: str | None) -> Any:
     return found
 
 
-def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
+def task_inputs(
+    session: Session, task_ids: Sequence[int], decode_data: bool = True
+) -> tuple[dict[int, Any], dict[int, Any]]:
     """The data of tasks and the result of each one's ground-truth annotation (the first by id),
-    in one query."""
+    in one query; without ``decode_data``, the data as its stored JSON text (for ``decoded``
+    when needed)."""
     rows = session.connection().execute(
         sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
             among(session, col(Task.id), task_ids)
@@ -168,7 +171,7 @@ def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, An
     data: dict[int, Any] = {}
     truths: dict[int, Any] = {}
     for task_id, task_data, result in rows:
-        data[task_id] = decoded(session, task_data)
+        data[task_id] = decoded(session, task_data) if decode_data else task_data
         if result is not None:
             truths[task_id] = decoded(session, result)
     return data, truths
