@@ -13,14 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy import Select, bindparam, delete, func
+from sqlalchemy import select as select_
+from sqlmodel import Session, SQLModel, col, select
 
 from app.db import get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
-from app.lifecycle.bulk import Encoded, among, insert_columns, insert_rows
+from app.lifecycle.bulk import Built, Encoded, among_bound, ids_value, insert_columns, insert_rows
 from app.lifecycle.clock import Clock
 from app.lifecycle.model import decoded, run_model, task_inputs
 from app.lifecycle.outputs import OutputError, chosen, to_result
@@ -103,6 +103,28 @@ def _task_id(where: str, item: Any) -> int | str:
     return task_id
 
 
+def _of_run_among(dialect: str, model: type[SQLModel]) -> Select[tuple[int]]:
+    """The task ids of a table's rows of the run (``run_id``) among the ids ``ids``."""
+    table = table_of(model)
+    return select_(table.c.task_id).where(
+        table.c.run_id == bindparam("run_id"), among_bound(dialect, table.c.task_id, "ids")
+    )
+
+
+# The statements of every batch, built once per dialect.
+_WAITING_AMONG = Built(lambda dialect: _of_run_among(dialect, RunTask))
+_MADE_AMONG = Built(
+    lambda dialect: [_of_run_among(dialect, model) for model in (Prediction, FailedPrediction)]
+)
+_RUN_TASKS = table_of(RunTask)
+_DELETE_DONE = Built(
+    lambda dialect: delete(_RUN_TASKS).where(
+        _RUN_TASKS.c.run_id == bindparam("run_id"),
+        among_bound(dialect, _RUN_TASKS.c.task_id, "ids"),
+    )
+)
+
+
 def _check_tasks(
     session: Session, run: ModelRun, items: Sequence[Any], field: str, errors: list[str]
 ) -> dict[int, int]:
@@ -117,24 +139,16 @@ def _check_tasks(
             found[index] = task_id
     # An id no task column can hold names no task: it is not looked up (a driver refuses it).
     ids = {task_id for task_id in found.values() if -(2**63) <= task_id < 2**63}
-    waiting = set(
-        session.exec(
-            select(RunTask.task_id).where(
-                RunTask.run_id == run.id, among(session, col(RunTask.task_id), ids)
-            )
-        ).all()
-    )
+    connection = session.connection()
+    dialect = connection.dialect.name
+    params = {"run_id": run.id, "ids": ids_value(dialect, ids)}
+    waiting = set(connection.execute(_WAITING_AMONG(dialect), params).scalars())
     done = ids - waiting
     made = set()
     if done:
-        for model in (Prediction, FailedPrediction):
-            made |= set(
-                session.exec(
-                    select(model.task_id).where(
-                        model.run_id == run.id, among(session, col(model.task_id), done)
-                    )
-                ).all()
-            )
+        params["ids"] = ids_value(dialect, done)
+        for statement in _MADE_AMONG(dialect):
+            made |= set(connection.execute(statement, params).scalars())
     seen: dict[int, int] = {}
     good: dict[int, int] = {}
     for index, task_id in found.items():
@@ -305,10 +319,10 @@ def _store(
     if failed:
         insert_rows(session, table_of(FailedPrediction), failed)
     if done:
-        session.execute(
-            machine.delete_run_tasks().where(
-                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), done)
-            )
+        connection = session.connection()
+        dialect = connection.dialect.name
+        connection.execute(
+            _DELETE_DONE(dialect), {"run_id": run.id, "ids": ids_value(dialect, done)}
         )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct
@@ -318,7 +332,7 @@ def _store(
     session.add(run)
     # Whether any task the run waits for still exists: the first one found answers (counting
     # them all made each batch cost more the larger the run).
-    if not session.exec(select(_waiting_task(run.id).exists())).one():
+    if not session.connection().execute(_ANY_WAITING, {"run_id": run.id}).scalar_one():
         # Tasks deleted since the run started leave its subset, as in the simulated mode.
         gone = session.exec(
             select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
@@ -330,14 +344,14 @@ def _store(
     session.commit()
 
 
-def _waiting_task(run_id: int | None) -> SelectOfScalar[int]:
-    """The run's waiting tasks that still exist (a task deleted since the run started may
-    have left a row behind)."""
-    return (
-        select(col(RunTask.task_id))
-        .join(Task, col(Task.id) == col(RunTask.task_id))
-        .where(col(RunTask.run_id) == run_id)
-    )
+# Whether any task the run (``run_id``) waits for still exists (a task deleted since the run
+# started may have left a row behind).
+_ANY_WAITING = select_(
+    select_(_RUN_TASKS.c.task_id)
+    .join(table_of(Task), table_of(Task).c.id == _RUN_TASKS.c.task_id)
+    .where(_RUN_TASKS.c.run_id == bindparam("run_id"))
+    .exists()
+)
 
 
 def pending_tasks(session: Session, run: ModelRun) -> list[int]:
