@@ -20,7 +20,7 @@ from sqlalchemy import Delete, Engine, bindparam, delete, func, insert, inspect,
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.db import single_read, write_session
+from app.db import clock_and_policy, single_read, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
 from app.lifecycle.bulk import Built, Encoded, among_bound, ids_value, insert_columns
@@ -409,7 +409,9 @@ def _settle_steps(
         # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,
         # so these commits need not wait for the disk.
         with write_session(engine, durable=False) as session:
-            policy = Policy.load(session)
+            # The policy as a plain row, validated once per distinct document (the ORM's state
+            # entity and its validation cost a few percent of a settling transaction).
+            policy = Policy.shared(clock_and_policy(session).policy)
             deadline = time.monotonic() + STEPS_BUDGET_SECONDS
             steps = 0
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
