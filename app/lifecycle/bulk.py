@@ -68,13 +68,40 @@ def among(session: Session, column: Any, ids: Collection[int]) -> ColumnElement[
     placeholders cost more than the query it filters, SQLAlchemy rendering each one (and on
     PostgreSQL psycopg parsing the long text again on every call, as it caches short queries
     only, and PostgreSQL planning it). On PostgreSQL an array (``= ANY``)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(BigInteger)))  # type: ignore[no-any-return]
+    dialect = session.get_bind().dialect.name
+    return among_bound(dialect, column, None, value=ids_value(dialect, ids))
+
+
+def among_bound(dialect: str, column: Any, name: str | None, **value: Any) -> ColumnElement[bool]:
+    """``among`` with the ids as the bound parameter ``name`` (its value ``ids_value``'s), for
+    a statement built once and executed with many batches."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(BigInteger), **value))  # type: ignore[no-any-return]
     # On SQLite the ids as one JSON array, read by json_each: one parameter, one text.
     listed: Select[Any] = select(literal_column("value")).select_from(
-        func.json_each(bindparam(None, orjson.dumps(list(ids)).decode(), type_=String))
+        func.json_each(bindparam(name, type_=String, **value))
     )
     return column.in_(listed)  # type: ignore[no-any-return]
+
+
+def ids_value(dialect: str, ids: Collection[int]) -> Any:
+    """A batch of ids as ``among_bound``'s parameter takes them on this dialect."""
+    return list(ids) if dialect == "postgresql" else orjson.dumps(list(ids)).decode()
+
+
+class Built:
+    """Statements built once per dialect (a statement's building and its cache key cost more
+    than executing it from SQLAlchemy's compiled cache): ``build`` takes the dialect's name."""
+
+    def __init__(self, build: Callable[[str], Any]) -> None:
+        self.build = build
+        self.built: dict[str, Any] = {}
+
+    def __call__(self, dialect: str) -> Any:
+        found = self.built.get(dialect)
+        if found is None:
+            found = self.built[dialect] = self.build(dialect)
+        return found
 
 
 class Encoded(str):

@@ -13,16 +13,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
-from sqlmodel import Session, col, select
-from sqlmodel.sql.expression import SelectOfScalar
+from sqlalchemy import Select, bindparam, delete, func
+from sqlalchemy import select as select_
+from sqlmodel import Session, SQLModel, col, select
 
 from app.db import get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
-from app.lifecycle.bulk import Encoded, among, insert_rows
+from app.lifecycle.bulk import Built, Encoded, among_bound, ids_value, insert_columns, insert_rows
 from app.lifecycle.clock import Clock
-from app.lifecycle.model import run_model, task_inputs
+from app.lifecycle.model import decoded, run_model, task_inputs
 from app.lifecycle.outputs import OutputError, chosen, to_result
 from app.lifecycle.policy import Policy
 from app.models import (
@@ -52,6 +52,9 @@ NUMBERS = (
     *((name, (int,), MAX_COUNT) for name in COUNTS),
     *((name, (int, float), 2**53) for name in AMOUNTS),
 )
+
+# A batch's predictions, column by column (the others are the same for every row).
+MADE_COLUMNS = ("task_id", "result", "correct", *(name for name, _, _ in NUMBERS))
 
 
 def inference_mode(header: str | None, policy: Policy) -> str:
@@ -100,6 +103,28 @@ def _task_id(where: str, item: Any) -> int | str:
     return task_id
 
 
+def _of_run_among(dialect: str, model: type[SQLModel]) -> Select[tuple[int]]:
+    """The task ids of a table's rows of the run (``run_id``) among the ids ``ids``."""
+    table = table_of(model)
+    return select_(table.c.task_id).where(
+        table.c.run_id == bindparam("run_id"), among_bound(dialect, table.c.task_id, "ids")
+    )
+
+
+# The statements of every batch, built once per dialect.
+_WAITING_AMONG = Built(lambda dialect: _of_run_among(dialect, RunTask))
+_MADE_AMONG = Built(
+    lambda dialect: [_of_run_among(dialect, model) for model in (Prediction, FailedPrediction)]
+)
+_RUN_TASKS = table_of(RunTask)
+_DELETE_DONE = Built(
+    lambda dialect: delete(_RUN_TASKS).where(
+        _RUN_TASKS.c.run_id == bindparam("run_id"),
+        among_bound(dialect, _RUN_TASKS.c.task_id, "ids"),
+    )
+)
+
+
 def _check_tasks(
     session: Session, run: ModelRun, items: Sequence[Any], field: str, errors: list[str]
 ) -> dict[int, int]:
@@ -114,24 +139,16 @@ def _check_tasks(
             found[index] = task_id
     # An id no task column can hold names no task: it is not looked up (a driver refuses it).
     ids = {task_id for task_id in found.values() if -(2**63) <= task_id < 2**63}
-    waiting = set(
-        session.exec(
-            select(RunTask.task_id).where(
-                RunTask.run_id == run.id, among(session, col(RunTask.task_id), ids)
-            )
-        ).all()
-    )
+    connection = session.connection()
+    dialect = connection.dialect.name
+    params = {"run_id": run.id, "ids": ids_value(dialect, ids)}
+    waiting = set(connection.execute(_WAITING_AMONG(dialect), params).scalars())
     done = ids - waiting
     made = set()
     if done:
-        for model in (Prediction, FailedPrediction):
-            made |= set(
-                session.exec(
-                    select(model.task_id).where(
-                        model.run_id == run.id, among(session, col(model.task_id), done)
-                    )
-                ).all()
-            )
+        params["ids"] = ids_value(dialect, done)
+        for statement in _MADE_AMONG(dialect):
+            made |= set(connection.execute(statement, params).scalars())
     seen: dict[int, int] = {}
     good: dict[int, int] = {}
     for index, task_id in found.items():
@@ -188,39 +205,49 @@ def record_predictions(
     tasks = _check_tasks(session, run, results, "results", errors)
     model = run_model(session, run)
     shape = model.shape
-    data, truths = task_inputs(session, list(tasks.values()))
+    # A task's data is decoded only for an output that to_result reads (the answer kept for an
+    # output needs none): most of a batch's tasks have data of their own, decoded for nothing.
+    data, truths = task_inputs(session, list(tasks.values()), decode_data=False)
     now = clock.now(session)
-    made: list[dict[str, Any]] = []
+    # What every row has is read once (the run's attributes are the ORM's, a call each).
+    run_id_, version_id = run.id, run.version_id
+    assert run_id_ is not None  # a stored run
+    # The predictions column by column; the failures as rows (few).
+    made: dict[str, list[Any]] = {name: [] for name in MADE_COLUMNS}
+    task_ids, results_, corrects = made["task_id"], made["result"], made["correct"]
+    numbers_of = [made[name] for name, _, _ in NUMBERS]
     failed: list[dict[str, Any]] = []
     correct = 0
+    answer_of, truth_chosen_of, control = shape.answer, shape.truth_chosen, shape.control
     for index, task_id in tasks.items():
-        where = f"results[{index}]"
         item = results[index]
         if task_id not in data:
-            errors.append(f"{where}.task_id: task {task_id} no longer exists.")
+            errors.append(f"results[{index}].task_id: task {task_id} no longer exists.")
             continue
+        where = f"results[{index}]"
         numbers = _numbers(where, item, errors)
-        base = {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
-                "created_at": now, "prompt_tokens": numbers["prompt_tokens"],
-                "completion_tokens": numbers["completion_tokens"],
-                "total_cost_usd": numbers["total_cost_usd"]}  # fmt: skip
         if item.get("error") is True:
             error_type = _text(where, item, "message", errors) or "Error"
             message = _text(where, item, "details", errors)
-            failed.append({**base, "error_type": error_type, "message": message})
+            failed.append({"run_id": run_id_, "task_id": task_id, "version_id": version_id,
+                           "created_at": now, "prompt_tokens": numbers["prompt_tokens"],
+                           "completion_tokens": numbers["completion_tokens"],
+                           "total_cost_usd": numbers["total_cost_usd"],
+                           "error_type": error_type, "message": message})  # fmt: skip
             continue
         output = item.get("output")
         # The same output on another task gave the same regions but for their ids: the
         # answer kept for it writes them and their JSON at once (to_result words a refusal).
-        answer = shape.answer(output) if isinstance(output, dict) else None
+        answer = answer_of(output) if isinstance(output, dict) else None
         try:
             if answer is None or answer.error is not None:
+                task_data = decoded(session, data[task_id])
                 result: Any = to_result(
-                    shape.config, output, data[task_id], (run.id, task_id), f"{where}.output"
+                    shape.config, output, task_data, (run_id_, task_id), f"{where}.output"
                 )
-                chose = chosen(result, shape.control)
+                chose = chosen(result, control)
             else:
-                result, encoded = answer.result((run.id, task_id))
+                result, encoded = answer.result((run_id_, task_id))
                 result, chose = Encoded(encoded), answer.chosen
         except OutputError as error:
             errors.append(str(error))
@@ -229,18 +256,21 @@ def record_predictions(
         if truth is None:
             is_correct = None
         else:
-            truth_chosen = shape.truth_chosen(truth)
+            truth_chosen = truth_chosen_of(truth)
             is_correct = truth_chosen is not None and chose == truth_chosen
         correct += bool(is_correct)
-        made.append({**base, "project_id": run.project_id, "model_version": model.version.title,
-                     "updated_at": now, "result": result, "score": None, "correct": is_correct,
-                     "prompt_cost_usd": numbers["prompt_cost_usd"],
-                     "completion_cost_usd": numbers["completion_cost_usd"],
-                     "inference_time": numbers["inference_time"]})  # fmt: skip
+        task_ids.append(task_id)
+        results_.append(result)
+        corrects.append(is_correct)
+        for column, (name, _, _) in zip(numbers_of, NUMBERS, strict=True):
+            column.append(numbers[name])
     if errors:
         session.rollback()
         raise ValidationFailed({"results": in_item_order(errors)})
-    _store(session, run, made, failed, correct, now)
+    constants = {"run_id": run_id_, "version_id": version_id, "created_at": now,
+                 "updated_at": now, "project_id": run.project_id, "score": None,
+                 "model_version": model.version.title}  # fmt: skip
+    _store(session, run, (made, constants), failed, correct, now)
     return run
 
 
@@ -269,28 +299,30 @@ def record_failures(
     if errors:
         session.rollback()
         raise ValidationFailed({"failed_predictions": in_item_order(errors)})
-    _store(session, run, [], failed, 0, now)
+    _store(session, run, None, failed, 0, now)
     return run
 
 
 def _store(
     session: Session,
     run: ModelRun,
-    made: list[dict[str, Any]],
+    predictions: tuple[dict[str, list[Any]], dict[str, Any]] | None,
     failed: list[dict[str, Any]],
     correct: int,
     now: datetime,
 ) -> None:
-    done = [row["task_id"] for row in (*made, *failed)]
-    if made:
-        insert_rows(session, table_of(Prediction), made)
+    """Store a checked batch: its predictions (columns, and what every row has) and failures."""
+    made = predictions[0]["task_id"] if predictions is not None else []
+    done = [*made, *(row["task_id"] for row in failed)]
+    if predictions is not None and made:
+        insert_columns(session, table_of(Prediction), *predictions)
     if failed:
         insert_rows(session, table_of(FailedPrediction), failed)
     if done:
-        session.execute(
-            machine.delete_run_tasks().where(
-                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), done)
-            )
+        connection = session.connection()
+        dialect = connection.dialect.name
+        connection.execute(
+            _DELETE_DONE(dialect), {"run_id": run.id, "ids": ids_value(dialect, done)}
         )
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct
@@ -300,7 +332,7 @@ def _store(
     session.add(run)
     # Whether any task the run waits for still exists: the first one found answers (counting
     # them all made each batch cost more the larger the run).
-    if not session.exec(select(_waiting_task(run.id).exists())).one():
+    if not session.connection().execute(_ANY_WAITING, {"run_id": run.id}).scalar_one():
         # Tasks deleted since the run started leave its subset, as in the simulated mode.
         gone = session.exec(
             select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
@@ -312,14 +344,14 @@ def _store(
     session.commit()
 
 
-def _waiting_task(run_id: int | None) -> SelectOfScalar[int]:
-    """The run's waiting tasks that still exist (a task deleted since the run started may
-    have left a row behind)."""
-    return (
-        select(col(RunTask.task_id))
-        .join(Task, col(Task.id) == col(RunTask.task_id))
-        .where(col(RunTask.run_id) == run_id)
-    )
+# Whether any task the run (``run_id``) waits for still exists (a task deleted since the run
+# started may have left a row behind).
+_ANY_WAITING = select_(
+    select_(_RUN_TASKS.c.task_id)
+    .join(table_of(Task), table_of(Task).c.id == _RUN_TASKS.c.task_id)
+    .where(_RUN_TASKS.c.run_id == bindparam("run_id"))
+    .exists()
+)
 
 
 def pending_tasks(session: Session, run: ModelRun) -> list[int]:

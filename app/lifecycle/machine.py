@@ -16,14 +16,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
-from sqlalchemy import Delete, Engine, and_, delete, func, insert, literal
+from sqlalchemy import Delete, Engine, bindparam, delete, func, insert, inspect, literal, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.db import single_read, write_session
+from app.db import clock_and_policy, single_read, write_session
 from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
-from app.lifecycle.bulk import Encoded, among, insert_columns
+from app.lifecycle.bulk import Built, Encoded, among_bound, ids_value, insert_columns
 from app.lifecycle.clock import Clock
 from app.lifecycle.inference import Made
 from app.lifecycle.model import next_inputs, run_model
@@ -69,6 +69,30 @@ class IllegalTransition(ValidationFailed):
 
 
 _INSERT_EVENT = insert(table_of(RunEvent))
+# A run's statements of every step, built once: building a statement and its cache key cost
+# more than SQLAlchemy's execution of it from its compiled form. They go to the session's
+# connection as Core statements (run_task rows are never entities of the session).
+_RUN_TASKS = table_of(RunTask)
+_DELETE_RUN_TASKS = delete(_RUN_TASKS).where(_RUN_TASKS.c.run_id == bindparam("run_id"))
+# The tasks of a step (after the last one done, if any, through the step's last one).
+_DELETE_CONSUMED = _DELETE_RUN_TASKS.where(_RUN_TASKS.c.task_id <= bindparam("through"))
+_DELETE_CONSUMED_AFTER = _DELETE_CONSUMED.where(_RUN_TASKS.c.task_id > bindparam("after"))
+_DELETE_GONE = Built(
+    lambda dialect: _DELETE_RUN_TASKS.where(among_bound(dialect, _RUN_TASKS.c.task_id, "ids"))
+)
+# What a step may change of its run (transition, start, predict_batches, _schedule_next), all
+# written by one UPDATE built once: the ORM's unit of work found the changes, built and sent
+# the UPDATE for every step, at about the cost of the step's other statements together.
+LIFECYCLE_COLUMNS = (
+    "status", "triggered_at", "completed_at", "next_due_at", "total_tasks", "total_predictions",
+    "total_correct_predictions", "total_failed", "tasks_done_through", "predictions_updated_at",
+)  # fmt: skip
+_UPDATE_RUN = (
+    update(table_of(ModelRun))
+    .where(table_of(ModelRun).c.id == bindparam("run_id"))
+    .values({name: bindparam(f"new_{name}") for name in LIFECYCLE_COLUMNS})
+)
+_NEXT_START = select(func.min(col(ModelRun.next_due_at))).where(col(ModelRun.status) == S.PENDING)
 
 
 def delete_run_tasks() -> Delete:
@@ -86,15 +110,17 @@ def transition(
         raise IllegalTransition(run, to)
     assert run.id is not None  # a run is stored before it moves
     # A plain INSERT: the event is never read back as an entity in the session.
-    session.execute(_INSERT_EVENT, {"run_id": run.id, "from_status": run.status, "to_status": to,
-                                    "at": at, "cause": cause, "reason": reason})  # fmt: skip
+    session.connection().execute(_INSERT_EVENT, {
+        "run_id": run.id, "from_status": run.status, "to_status": to, "at": at, "cause": cause,
+        "reason": reason,
+    })  # fmt: skip
     run.status = to
     if to == S.IN_PROGRESS:
         run.triggered_at = at
     if to in FINAL_STATUSES:
         run.completed_at = at
         run.next_due_at = None
-        session.execute(delete_run_tasks().where(col(RunTask.run_id) == run.id))
+        session.connection().execute(_DELETE_RUN_TASKS, {"run_id": run.id})
     session.add(run)
 
 
@@ -108,14 +134,15 @@ def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: 
         missing_for_version=run.version_id if run.only_missing_predictions else None,
         task_ids=run.task_ids if isinstance(run.task_ids, list) else None,
     )
-    session.execute(
-        insert(RunTask).from_select(
-            ["run_id", "task_id"], select(literal(run.id), query.subquery().c.id)
-        )
+    # The subset's size is the INSERT's row count (a plain execute, whose count both drivers
+    # give, kept by SQLAlchemy when asked), not a count of the rows it wrote: a statement, and
+    # a round trip, less.
+    frozen = session.connection().execute(
+        insert(RunTask)
+        .from_select(["run_id", "task_id"], select(literal(run.id), query.subquery().c.id))
+        .execution_options(preserve_rowcount=True)
     )
-    run.total_tasks = session.exec(
-        select(func.count()).select_from(RunTask).where(RunTask.run_id == run.id)
-    ).one()
+    run.total_tasks = frozen.rowcount
     run.total_predictions = 0
     run.total_correct_predictions = 0
     run.total_failed = 0
@@ -153,11 +180,11 @@ def predict_batches(
     # A task deleted after the run's start is dropped from its subset: it is not predicted and
     # no longer counts in total_tasks, so the totals still add up.
     gone = [one.task_id for one in found if not one.exists]
+    connection = session.connection()
+    dialect = connection.dialect.name
     if gone:
-        session.execute(
-            delete_run_tasks().where(
-                col(RunTask.run_id) == run.id, among(session, col(RunTask.task_id), gone)
-            )
+        connection.execute(
+            _DELETE_GONE(dialect), {"run_id": run.id, "ids": ids_value(dialect, gone)}
         )
         run.total_tasks = max((run.total_tasks or 0) - len(gone), 0)
     inputs = [one for one in found if one.exists]
@@ -200,10 +227,11 @@ def predict_batches(
             "message": [m.message for m, _ in failed],
         }, run_columns)  # fmt: skip
     correct_count = sum(bool(m.correct) for m, _ in made)
-    consumed = col(RunTask.task_id) <= found[-1].task_id
-    if after is not None:
-        consumed = and_(col(RunTask.task_id) > after, consumed)
-    session.execute(delete_run_tasks().where(col(RunTask.run_id) == run.id, consumed))
+    consumed = {"run_id": run.id, "through": found[-1].task_id}
+    if after is None:
+        connection.execute(_DELETE_CONSUMED, consumed)
+    else:
+        connection.execute(_DELETE_CONSUMED_AFTER, {**consumed, "after": after})
     run.tasks_done_through = found[-1].task_id
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
@@ -278,9 +306,8 @@ def step(session: Session, run: ModelRun, policy: Policy, horizon: datetime | No
     elif run.status == S.IN_PROGRESS:
         before = None
         if horizon is not None:
-            next_start = session.exec(
-                select(func.min(ModelRun.next_due_at)).where(ModelRun.status == S.PENDING)
-            ).one()
+            session.flush()  # the runs' changes so far, which the ORM's read would flush
+            next_start = session.connection().execute(_NEXT_START).scalar_one()
             before = min(horizon + timedelta(microseconds=1), next_start or horizon + timedelta(1))
         batches = due_batches(run, policy, before)
         if batches:
@@ -382,7 +409,9 @@ def _settle_steps(
         # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,
         # so these commits need not wait for the disk.
         with write_session(engine, durable=False) as session:
-            policy = Policy.load(session)
+            # The policy as a plain row, validated once per distinct document (the ORM's state
+            # entity and its validation cost a few percent of a settling transaction).
+            policy = Policy.shared(clock_and_policy(session).policy)
             deadline = time.monotonic() + STEPS_BUDGET_SECONDS
             steps = 0
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
@@ -401,6 +430,7 @@ def _settle_steps(
                 try:
                     with session.begin_nested():
                         step(session, run, policy, horizon)
+                        write_run(session, run)
                 except (APIError, ValueError, LookupError, TypeError) as error:
                     # A step its stored data cannot make (an imported selection that no longer
                     # applies) ends that run; the worker and the other runs go on.
@@ -419,6 +449,22 @@ def _settle_steps(
                 # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
                 # up to an instant answers only once every step is stored, so it waits.
                 time.sleep(0.01)
+
+
+def write_run(session: Session, run: ModelRun) -> None:
+    """Store what a step changed of its run by one Core UPDATE of its lifecycle columns (the
+    values the ORM would have written, and the others as they were read in this transaction),
+    and take the run out of the session, which has nothing left to write of it. A change to
+    another column is left to the ORM's flush."""
+    state = inspect(run)
+    if not set(state.committed_state) <= _LIFECYCLE_SET:
+        return
+    values = {f"new_{name}": getattr(run, name) for name in LIFECYCLE_COLUMNS}
+    session.connection().execute(_UPDATE_RUN, {"run_id": run.id, **values})
+    session.expunge(run)
+
+
+_LIFECYCLE_SET = frozenset(LIFECYCLE_COLUMNS)
 
 
 def end_unworkable(session: Session, run: ModelRun, at: datetime, error: Exception) -> None:

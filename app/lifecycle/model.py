@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from sqlalchemy import Text, and_, cast
+from sqlalchemy import Text, bindparam, cast
 from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
-from app.lifecycle.bulk import among
+from app.lifecycle.bulk import Built, among, among_bound, ids_value
 from app.lifecycle.inference import Made, predict
 from app.lifecycle.outputs import Shape, shared_shape
 from app.models import (
@@ -27,6 +27,7 @@ from app.models import (
 from app.render import loads_stored
 
 DECODED_CACHE_SIZE = 4096
+MODELS_KEPT = 256  # run models kept for the process before starting again
 
 
 @dataclass(frozen=True)
@@ -70,15 +71,56 @@ def version_model(
     return cache[key]
 
 
+# What a run's model is made of, read in one statement: the version's, its prompt's and its
+# project's columns that the model takes. A model is kept for the process by these values (a
+# change to any of them reads as another model), as a run's steps are spread over many
+# sessions, each of which found the three rows again.
+_MODEL_OF = (
+    sa_select(
+        col(PromptVersion.id),
+        col(PromptVersion.title),
+        col(PromptVersion.accuracy),
+        col(PromptVersion.failure_rate),
+        col(PromptVersion.provider),
+        col(PromptVersion.provider_model_id),
+        col(PromptVersion.prompt),
+        cast(col(Prompt.input_fields), Text),
+        cast(col(Prompt.output_classes), Text),
+        col(Project.label_config),
+    )  # fmt: skip
+    .join(Prompt, col(Prompt.id) == col(PromptVersion.prompt_id))
+    .outerjoin(Project, col(Project.id) == bindparam("project_id"))
+    .where(col(PromptVersion.id) == bindparam("version_id"))
+)
+_MODELS: dict[tuple[Any, ...], VersionModel] = {}
+
+
 def run_model(session: Session, run: ModelRun) -> VersionModel:
     """The version of a run on its project."""
     cache: dict[tuple[int, int], VersionModel] = session.info.setdefault("version_models", {})
     hit = cache.get((run.version_id, run.project_id))
     if hit is not None:
         return hit
-    version = session.get(PromptVersion, run.version_id)
-    assert version is not None  # a run's version is kept while the run exists
-    return version_model(session, version, run.project_id)
+    found = (
+        session.connection()
+        .execute(_MODEL_OF, {"version_id": run.version_id, "project_id": run.project_id})
+        .one_or_none()
+    )
+    assert found is not None  # a run's version is kept while the run exists
+    key = (run.project_id, *found)
+    model = _MODELS.get(key)
+    if model is None:
+        version = session.get(PromptVersion, run.version_id)
+        assert version is not None
+        made = version_model(session, version, run.project_id)
+        # Copies, kept beyond this session (whose objects expire at its end).
+        prompt = made.prompt.model_copy()
+        model = VersionModel(version.model_copy(), prompt, run.project_id, made.shape)
+        if len(_MODELS) >= MODELS_KEPT:
+            _MODELS.clear()
+        _MODELS[key] = model
+    cache[(run.version_id, run.project_id)] = model
+    return model
 
 
 def first_ground_truth() -> ScalarSelect[Any]:
@@ -115,9 +157,12 @@ def decoded(session: Session, text: str | None) -> Any:
     return found
 
 
-def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
+def task_inputs(
+    session: Session, task_ids: Sequence[int], decode_data: bool = True
+) -> tuple[dict[int, Any], dict[int, Any]]:
     """The data of tasks and the result of each one's ground-truth annotation (the first by id),
-    in one query."""
+    in one query; without ``decode_data``, the data as its stored JSON text (for ``decoded``
+    when needed)."""
     rows = session.connection().execute(
         sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
             among(session, col(Task.id), task_ids)
@@ -126,7 +171,7 @@ def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, An
     data: dict[int, Any] = {}
     truths: dict[int, Any] = {}
     for task_id, task_data, result in rows:
-        data[task_id] = decoded(session, task_data)
+        data[task_id] = decoded(session, task_data) if decode_data else task_data
         if result is not None:
             truths[task_id] = decoded(session, result)
     return data, truths
@@ -143,6 +188,21 @@ class RunInput(NamedTuple):
     ground_truth: Any
 
 
+# The statements of next_inputs, built once.
+_NEXT_IDS = (
+    sa_select(col(RunTask.task_id))
+    .where(col(RunTask.run_id) == bindparam("run_id"))
+    .order_by(col(RunTask.task_id))
+    .limit(bindparam("limit"))
+)
+_NEXT_IDS_AFTER = _NEXT_IDS.where(col(RunTask.task_id) > bindparam("after"))
+_INPUTS_OF = Built(
+    lambda dialect: sa_select(
+        col(Task.id), col(Task.has_ground_truth), cast(col(Task.data), Text), first_ground_truth()
+    ).where(among_bound(dialect, col(Task.id), "ids"))
+)
+
+
 def next_inputs(
     session: Session, run_id: int, limit: int, after: int | None = None
 ) -> list[RunInput]:
@@ -151,29 +211,22 @@ def next_inputs(
     PostgreSQL planned by run_task's statistics, which a large run's start leaves stale: it
     joined every task the run still waited for (or walked the task table from its first id)
     before keeping the first ``limit``, so a step's cost grew with the project."""
-    waiting = col(RunTask.run_id) == run_id
-    if after is not None:
-        waiting = and_(waiting, col(RunTask.task_id) > after)
     connection = session.connection()
-    ids = list(
-        connection.execute(
-            sa_select(col(RunTask.task_id))
-            .where(waiting)
-            .order_by(col(RunTask.task_id))
-            .limit(limit)
-        ).scalars()
-    )
+    dialect = connection.dialect.name
+    if after is None:
+        ids = list(connection.execute(_NEXT_IDS, {"run_id": run_id, "limit": limit}).scalars())
+    else:
+        ids = list(
+            connection.execute(
+                _NEXT_IDS_AFTER, {"run_id": run_id, "limit": limit, "after": after}
+            ).scalars()
+        )
     if not ids:
         return []
     found = {
         task_id: (has_gt, data, truth)
         for task_id, has_gt, data, truth in connection.execute(
-            sa_select(
-                col(Task.id),
-                col(Task.has_ground_truth),
-                cast(col(Task.data), Text),
-                first_ground_truth(),
-            ).where(among(session, col(Task.id), ids))
+            _INPUTS_OF(dialect), {"ids": ids_value(dialect, ids)}
         )
     }
     inputs = []

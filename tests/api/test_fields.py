@@ -20,7 +20,9 @@ from app.validation import (
     FieldError,
     IntegerField,
     JSONField,
+    ListField,
     PrimaryKeyField,
+    any_deeper_than,
     deeper_than,
     loads_json,
     parse_body,
@@ -255,6 +257,29 @@ def test_deeper_than_counts_each_level_of_lists_and_objects(value):
         *(depth(value) > levels for levels in range(-1, 8)),
     ]
     assert [depth(1), depth([]), depth({"a": [1]}), depth([[1], 2]), depth({"a": {"b": {}}, "c": 1})] == [1, 1, 3, 3, 3]  # fmt: skip
+
+
+DEPTHS = [1, [], {}, {"a": [1]}, [[1], 2], {"a": {"b": {}}, "c": 1}, [1, [2, [3, {"d": [[]]}]]],
+          nested(5), None, "a", [[[]]], {"a": []}]  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3])
+def test_any_deeper_than_answers_whether_any_value_is_deeper_than_the_levels(count):
+    for start in range(len(DEPTHS)):
+        values = [DEPTHS[(start + step * 5) % len(DEPTHS)] for step in range(count)]
+        assert [any_deeper_than(values, levels) for levels in range(-1, 8)] == [
+            any(depth(value) > levels for value in values) for levels in range(-1, 8)
+        ], values
+
+
+def test_a_list_of_json_refuses_its_first_null_or_too_deep_item_in_order():
+    field = ListField(child=JSONField())
+    assert field.run([{"a": 1}, nested(32), [], 3]) == [{"a": 1}, nested(32), [], 3]
+    assert message(field, [{"a": 1}, nested(33), None]) == (
+        "Value is nested too deeply (more than 32 levels)."
+    )
+    assert message(field, [{"a": 1}, None, nested(33)]) == "This field may not be null."
+    assert ListField(child=JSONField(allow_null=True)).run([None, 1]) == [None, 1]
 
 
 def test_json_is_accepted_up_to_its_depth_limit():

@@ -262,6 +262,22 @@ def test_failure_rate_above_the_threshold_ends_the_run_failed(db):
     assert failed > 0.5 * 300
 
 
+def test_a_run_predicts_with_its_version_as_stored_when_it_steps(db):
+    """Models are kept for the process by what they are made of: a version changed after a
+    run of it predicts differently for the next run."""
+    engine, clock = db
+    first = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(100))
+    assert get(engine, first).total_failed == 0
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = 1.0
+        mark_seed_changed(session)  # the next reset reloads the seed
+    second = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(200))
+    run = get(engine, second)
+    assert (run.total_failed, run.total_predictions, run.status) == (300, 0, RunStatus.FAILED)
+
+
 def test_canceled_run_makes_no_prediction_afterwards(db):
     engine, clock = db
     run_id = create(engine, clock, project_subset="All")
