@@ -91,24 +91,28 @@ def make_plan(route: APIRoute) -> Plan | None:
             return None
         if dependant.path_params or dependant.query_params:
             return None
+        takes = taken(dependant)
+        if takes is None:
+            return None
+        if call not in index:
+            index[call] = len(steps)
+            steps.append(Step(call, dependant.request_param_name, takes))
+        return index[call]
+
+    def taken(dependant: Dependant) -> tuple[tuple[str, int], ...] | None:
+        """Each sub-dependency's parameter name and step, or None if one cannot be planned."""
         takes = []
         for sub in dependant.dependencies:
             found = visit(sub)
             if found is None or sub.name is None:
                 return None
             takes.append((sub.name, found))
-        if call not in index:
-            index[call] = len(steps)
-            steps.append(Step(call, dependant.request_param_name, tuple(takes)))
-        return index[call]
+        return tuple(takes)
 
-    takes = []
-    for sub in endpoint.dependencies:
-        found = visit(sub)
-        if found is None or sub.name is None:
-            return None
-        takes.append((sub.name, found))
-    return Plan(tuple(steps), tuple(takes), endpoint.request_param_name)
+    takes = taken(endpoint)
+    if takes is None:
+        return None
+    return Plan(tuple(steps), takes, endpoint.request_param_name)
 
 
 def _plain_int(field: Any) -> bool:
