@@ -128,7 +128,7 @@ def serve(args: argparse.Namespace) -> int:
         )
         return 2
     # Serving: the schema prepared while importing is this database's (app.early).
-    early.confirm(settings.sqlalchemy_url())
+    early.confirm(settings.sqlalchemy_url(), demo=settings.seed_file is None)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     config = ServerConfig(

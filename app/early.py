@@ -1,17 +1,19 @@
-"""A fresh PostgreSQL database's schema, created while the server imports.
+"""A fresh PostgreSQL database's schema and demo rows, written while the server imports.
 
-Creating the 21 tables and 26 indexes is PostgreSQL's own work (about 0.1 s), during which a
-start used to wait. The ``lse-emulator`` command (app.launcher) starts ``begin`` first, before
-it imports anything heavy: a thread takes the start-up lock on the database the command line
-and the environment name, and on an empty database sends the schema script (shipped as
-app/early_schema.sql, which a test holds to what ``create_at_head`` sends) in a transaction
-that it keeps open. PostgreSQL creates the schema in its own process while this one imports.
-The command commits it (``confirm``) only once its settings are valid, its socket bound and its
-database URL is the one the thread used; otherwise, or on any error, the transaction is rolled
-back and the database is left as it was. Either way the start-up lock is released, and the
-start goes on as before (app.main): it finds the schema at the newest revision, or creates or
-migrates it itself, and reports any error itself. Only PostgreSQL through psycopg, and only for
-``serve``; the driver alone is imported on the thread.
+Creating the 21 tables and 26 indexes, then inserting the demo's rows, is PostgreSQL's own work
+(0.1-0.3 s), during which a start used to wait. The ``lse-emulator`` command (app.launcher)
+calls ``begin`` first, before it imports anything heavy: a thread takes the start-up lock on
+the database that the command line or the environment names and, on an empty database, sends
+the schema script and, unless a seed file is named, the demo's rows, in one round trip and a
+transaction it keeps open. Both scripts ship with the package (app/early_schema.sql,
+app/early_demo.sql), held by tests to what ``create_at_head`` and the demo's loading write.
+PostgreSQL does the work in its own process while this one imports. The command commits it
+(``confirm``) only once its settings are valid, its socket bound, and its database URL and seed
+are the ones the thread guessed; otherwise, or on any error, the transaction is rolled back and
+the database is left as it was. Either way the thread then releases the start-up lock, and the
+start goes on as before (app.main): it finds the schema at the newest revision and the demo
+loaded, or creates, migrates or seeds the database itself, and reports any error itself. Only
+PostgreSQL through psycopg, and only for ``serve``; only the driver is imported for it.
 """
 
 import os
@@ -22,8 +24,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import psycopg
 
-SCRIPT = Path(__file__).with_name("early_schema.sql")
-URL_SETTING = "LSE_EMULATOR_DATABASE_URL"  # app.config's prefix and field
+SCHEMA = Path(__file__).with_name("early_schema.sql")
+DEMO = Path(__file__).with_name("early_demo.sql")
+URL_SETTING = "LSE_EMULATOR_DATABASE_URL"  # app.config's prefix and its fields
+SEED_SETTING = "LSE_EMULATOR_SEED_FILE"
 SCHEME = "postgresql+psycopg://"
 STARTUP_LOCK = 7_243_001  # app.migrate's advisory lock key
 # The tables of the connection's schema, as SQLAlchemy's inspector lists them (app.migrate).
@@ -37,8 +41,9 @@ ANY_TABLE = (
 class EarlySchema:
     """The thread preparing a database, and the command's decision about its work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, demo: bool) -> None:
         self.url = url
+        self.demo = demo
         self._decided = threading.Event()
         self._commit = False
         self._thread = threading.Thread(target=self._run, name="early-schema", daemon=True)
@@ -74,7 +79,10 @@ class EarlySchema:
         (exists,) = connection.execute(ANY_TABLE).fetchone() or (True,)
         if exists:
             return
-        connection.execute(SCRIPT.read_text())
+        script = SCHEMA.read_text()
+        if self.demo:
+            script += ";\n" + DEMO.read_text()
+        connection.execute(script)
         self._decided.wait()
         if self._commit:
             connection.commit()
@@ -86,7 +94,7 @@ _early: EarlySchema | None = None
 def begin(argv: list[str]) -> EarlySchema | None:
     """Start preparing the database ``lse-emulator`` is about to serve, if it is PostgreSQL."""
     global _early
-    url = _database_url(argv)
+    url, demo = _database_url(argv), _demo(argv)
     if url is None or not url.startswith(SCHEME) or "?" in url:
         return None
     try:
@@ -95,14 +103,15 @@ def begin(argv: list[str]) -> EarlySchema | None:
         import psycopg  # noqa: F401
     except ImportError:
         return None  # the start reports it
-    _early = EarlySchema(url)
+    _early = EarlySchema(url, demo)
     return _early
 
 
-def confirm(url: str) -> None:
-    """The command starts serving ``url``: commit the schema if it was prepared there."""
+def confirm(url: str, demo: bool) -> None:
+    """The command starts serving ``url``, seeded with the built-in demo or not: commit what
+    was prepared if it was prepared for that."""
     if _early is not None:
-        _early.decide(commit=url == _early.url)
+        _early.decide(commit=url == _early.url and demo == _early.demo)
 
 
 def abandon() -> None:
@@ -116,10 +125,18 @@ def _database_url(argv: list[str]) -> str | None:
     ``confirm`` checks against the settings."""
     if argv[:1] != ["serve"]:
         return None
-    url = os.environ.get(URL_SETTING)
+    return _setting(argv, "--database-url", os.environ.get(URL_SETTING))
+
+
+def _demo(argv: list[str]) -> bool:
+    """Whether ``serve`` seeds an empty database with the built-in demo (no seed file)."""
+    return not _setting(argv, "--seed-file", os.environ.get(SEED_SETTING))
+
+
+def _setting(argv: list[str], flag: str, value: str | None) -> str | None:
     for index, argument in enumerate(argv):
-        if argument == "--database-url" and index + 1 < len(argv):
-            url = argv[index + 1]
-        elif argument.startswith("--database-url="):
-            url = argument.partition("=")[2]
-    return url
+        if argument == flag and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif argument.startswith(flag + "="):
+            value = argument.partition("=")[2]
+    return value

@@ -9,10 +9,13 @@ import psycopg
 import pytest
 from conftest import postgres_database
 from sqlalchemy import inspect, text
+from sqlmodel import SQLModel
 
 from app import early, launcher
-from app.db import make_engine
+from app.config import Settings
+from app.db import make_engine, write_session
 from app.migrate import head_revision, head_schema_script, migrate, startup_lock
+from app.seed import demo_rows_script, load_configured_seed
 from tests.test_migrations import other_holds_the_startup_lock
 
 DEADLINE = 30  # seconds for the thread to finish
@@ -21,6 +24,7 @@ DEADLINE = 30  # seconds for the thread to finish
 @pytest.fixture(autouse=True)
 def no_early_schema(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv(early.URL_SETTING, raising=False)
+    monkeypatch.delenv(early.SEED_SETTING, raising=False)
     monkeypatch.setattr(early, "_early", None)
     yield
 
@@ -49,13 +53,13 @@ def revision(url: str) -> str | None:
         engine.dispose()
 
 
-def prepared(argv: list[str], *, confirm: str | None) -> early.EarlySchema:
+def prepared(argv: list[str], *, confirm: str | None, demo: bool = True) -> early.EarlySchema:
     started = early.begin(argv)
     assert started is not None
     if confirm is None:
         early.abandon()
     else:
-        early.confirm(confirm)
+        early.confirm(confirm, demo=demo)
     started.join(DEADLINE)
     return started
 
@@ -63,13 +67,60 @@ def prepared(argv: list[str], *, confirm: str | None) -> early.EarlySchema:
 def test_the_shipped_schema_script_is_what_a_fresh_database_is_sent() -> None:
     generated = head_schema_script(make_engine("postgresql+psycopg://").dialect)
     assert generated is not None
-    shipped = early.SCRIPT.read_text().removesuffix("\n").split(";\n")
+    shipped = early.SCHEMA.read_text().removesuffix("\n").split(";\n")
     statements = generated.split(";\n")
     stale = "app/early_schema.sql is stale: write app.migrate.head_schema_script's output to it"
     assert sorted(shipped) == sorted(statements), stale
     # The order too, but for a table's indexes, which SQLAlchemy keeps in a set.
     ordered = [s for s in statements if not s.startswith("CREATE INDEX")]
     assert [s for s in shipped if not s.startswith("CREATE INDEX")] == ordered, stale
+
+
+def test_the_shipped_demo_script_is_the_demo_rows(fresh: str) -> None:
+    assert early.DEMO.read_text() == demo_rows_script(make_engine(fresh).dialect) + "\n", (
+        "app/early_demo.sql is stale: write app.seed.demo_rows_script's output to it"
+    )
+
+
+def stored(url: str) -> dict[str, list[str]]:
+    """Every row of every table as PostgreSQL writes it out (a JSON null is not an SQL NULL
+    there), and each sequence's last value."""
+    with psycopg.connect(url.replace("+psycopg", "")) as connection:
+        rows = {
+            table.name: connection.execute(
+                f'SELECT array_agg(t::text ORDER BY t::text) FROM "{table.name}" t'
+            ).fetchone()[0]
+            or []
+            for table in SQLModel.metadata.sorted_tables
+        }
+        sequences = "SELECT sequencename, last_value FROM pg_sequences ORDER BY 1"
+        rows["sequences"] = [str(row) for row in connection.execute(sequences)]
+    return rows
+
+
+def test_the_early_demo_rows_are_what_a_start_inserts() -> None:
+    with postgres_database() as early_url, postgres_database() as usual_url:
+        prepared(["serve", "--database-url", early_url], confirm=early_url)
+        engine = make_engine(usual_url)
+        migrate(engine, create_when_empty=True)
+        with write_session(engine) as session:
+            load_configured_seed(session, Settings())
+        engine.dispose()
+        usual = stored(usual_url)
+        assert len(usual["task"]) == 470
+        assert stored(early_url) == usual
+
+
+def test_a_seed_file_gets_the_schema_without_the_demo(fresh, monkeypatch) -> None:
+    monkeypatch.setenv(early.SEED_SETTING, "seed.yaml")
+    prepared(["serve", "--database-url", fresh], confirm=fresh, demo=False)
+    assert revision(fresh) == head_revision()
+    assert stored(fresh)["organization"] == []
+
+
+def test_a_start_seeded_otherwise_than_guessed_rolls_back(fresh: str) -> None:
+    prepared(["serve", "--database-url", fresh], confirm=fresh, demo=False)
+    assert tables(fresh) == []
 
 
 def test_a_confirmed_start_finds_the_schema_at_the_newest_revision(fresh: str) -> None:
@@ -112,8 +163,8 @@ def test_an_existing_database_is_left_to_the_migrations(fresh: str) -> None:
 
 def test_two_starts_at_once_create_the_schema_once(fresh: str) -> None:
     """Two replicas' threads, and a start creating it the usual way, on one fresh database."""
-    first = early.EarlySchema(fresh)
-    second = early.EarlySchema(fresh)
+    first = early.EarlySchema(fresh, demo=True)
+    second = early.EarlySchema(fresh, demo=True)
 
     def start_as_usual() -> None:  # app.main's lifespan
         engine = make_engine(fresh)
