@@ -64,22 +64,24 @@ def prepared(argv: list[str], *, confirm: str | None, demo: bool = True) -> earl
     return started
 
 
-def test_the_shipped_schema_script_is_what_a_fresh_database_is_sent() -> None:
+def test_the_shipped_schema_script_is_what_a_fresh_database_is_sent(tmp_path: Path) -> None:
     generated = head_schema_script(make_engine("postgresql+psycopg://").dialect)
     assert generated is not None
     shipped = early.SCHEMA.read_text().removesuffix("\n").split(";\n")
     statements = generated.split(";\n")
-    stale = "app/early_schema.sql is stale: write app.migrate.head_schema_script's output to it"
+    (tmp_path / "early_schema.sql").write_text(generated + "\n")
+    stale = f"app/early_schema.sql is stale: {tmp_path / 'early_schema.sql'} is new"
     assert sorted(shipped) == sorted(statements), stale
     # The order too, but for a table's indexes, which SQLAlchemy keeps in a set.
     ordered = [s for s in statements if not s.startswith("CREATE INDEX")]
     assert [s for s in shipped if not s.startswith("CREATE INDEX")] == ordered, stale
 
 
-def test_the_shipped_demo_script_is_the_demo_rows(fresh: str) -> None:
-    assert early.DEMO.read_text() == demo_rows_script(make_engine(fresh).dialect) + "\n", (
-        "app/early_demo.sql is stale: write app.seed.demo_rows_script's output to it"
-    )
+def test_the_shipped_demo_script_is_the_demo_rows(tmp_path: Path) -> None:
+    generated = demo_rows_script(make_engine("postgresql+psycopg://").dialect) + "\n"
+    (tmp_path / "early_demo.sql").write_text(generated)
+    stale = f"app/early_demo.sql is stale: {tmp_path / 'early_demo.sql'} is new"
+    assert early.DEMO.read_text() == generated, stale
 
 
 def stored(url: str) -> dict[str, list[str]]:
