@@ -134,6 +134,8 @@ def _demo(argv: list[str]) -> bool:
 
 
 def _setting(argv: list[str], flag: str, value: str | None) -> str | None:
+    """The last value ``argv`` gives ``flag`` (``--flag value`` or ``--flag=value``), else
+    ``value``."""
     for index, argument in enumerate(argv):
         if argument == flag and index + 1 < len(argv):
             value = argv[index + 1]

@@ -1,4 +1,5 @@
-"""A fresh PostgreSQL database's schema created while the command imports (app.early)."""
+"""A fresh PostgreSQL database's schema and demo rows written while the command imports
+(app.early)."""
 
 import gc
 import threading
@@ -12,9 +13,9 @@ from sqlalchemy import inspect, text
 from sqlmodel import SQLModel
 
 from app import early, launcher
-from app.config import Settings
+from app.config import ENV_PREFIX, Settings
 from app.db import make_engine, write_session
-from app.migrate import head_revision, head_schema_script, migrate, startup_lock
+from app.migrate import STARTUP_LOCK, head_revision, head_schema_script, migrate, startup_lock
 from app.seed import demo_rows_script, load_configured_seed
 from tests.test_migrations import other_holds_the_startup_lock
 
@@ -182,6 +183,14 @@ def test_two_starts_at_once_create_the_schema_once(fresh: str) -> None:
         thread.join(DEADLINE)
     assert revision(fresh) == head_revision()
     assert len(tables(fresh)) == 22
+
+
+def test_the_lock_and_the_settings_are_the_start_ups() -> None:
+    """app.early names them without importing their modules."""
+    assert early.STARTUP_LOCK == STARTUP_LOCK
+    assert early.URL_SETTING == ENV_PREFIX + "database_url".upper()
+    assert early.SEED_SETTING == ENV_PREFIX + "seed_file".upper()
+    assert {"database_url", "seed_file"} <= set(Settings.model_fields)
 
 
 @pytest.mark.parametrize(
