@@ -19,6 +19,7 @@ from sqlalchemy import select
 from uvicorn.config import LOGGING_CONFIG
 from uvicorn.supervisors import Multiprocess
 
+from app import early
 from app.config import ENV_PREFIX, Settings, needs_generated_admin_token
 from app.db import make_engine
 from app.models import User, table_of
@@ -126,6 +127,8 @@ def serve(args: argparse.Namespace) -> int:
             f"lse-emulator: cannot bind {settings.host}:{settings.port}: {error}", file=sys.stderr
         )
         return 2
+    # Serving: the schema prepared while importing is this database's (app.early).
+    early.confirm(settings.sqlalchemy_url(), demo=settings.seed_file is None)
     host, port = sock.getsockname()[:2]
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
     config = ServerConfig(

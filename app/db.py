@@ -445,6 +445,11 @@ def sync_sequences(session: Session) -> None:
     """After rows were written with explicit ids, PostgreSQL's id sequences must follow."""
     if session.get_bind().dialect.name != "postgresql":
         return
+    session.execute(text(sequences_statement()))
+
+
+def sequences_statement() -> str:
+    """The statement that sets each PostgreSQL id sequence after the largest id in its table."""
     # The next id is the largest one plus one (1 in an empty table), set as "the last one
     # given" so that no value beyond the column's range is ever computed here. One statement
     # for all the tables: one round trip, not one a table.
@@ -455,4 +460,4 @@ def sync_sequences(session: Session) -> None:
             f"setval(pg_get_serial_sequence('\"{table.name}\"', 'id'), "
             f"COALESCE({highest}, 1), {highest} IS NOT NULL)"
         )
-    session.execute(text(f"SELECT {', '.join(calls)}"))
+    return f"SELECT {', '.join(calls)}"

@@ -2,6 +2,9 @@
 garbage collector paused."""
 
 import gc
+import sys
+
+from app import early
 
 
 def main() -> int:
@@ -10,6 +13,11 @@ def main() -> int:
     # 0.1 s of a start's CPU. The server resumes it once started, with those objects frozen
     # out of its passes (app.server.Server).
     gc.disable()
-    from app.cli import main as command_line
+    # A fresh PostgreSQL database gets its schema while the server imports (app.early).
+    early.begin(sys.argv[1:])
+    try:
+        from app.cli import main as command_line
 
-    return command_line()
+        return command_line()
+    finally:
+        early.abandon()  # if the command never confirmed it

@@ -99,16 +99,21 @@ def migrate(engine: Engine, create_when_empty: bool = False) -> None:
         connection.commit()
 
 
-def create_at_head(connection: Connection) -> None:
-    """The models' tables, and Alembic's version table (as Alembic makes it) at the newest
-    revision. On PostgreSQL, one script sent in one round trip (``schema_script``)."""
+def _version_table() -> tuple[Table, Insert]:
+    """Alembic's version table (as Alembic makes it), and its row at the newest revision."""
     version = Table(
         "alembic_version",
         MetaData(),
         Column("version_num", String(32), nullable=False),
         PrimaryKeyConstraint("version_num", name="alembic_version_pkc"),
     )
-    stamp = version.insert().values(version_num=head_revision())
+    return version, version.insert().values(version_num=head_revision())
+
+
+def create_at_head(connection: Connection) -> None:
+    """The models' tables, and Alembic's version table (as Alembic makes it) at the newest
+    revision. On PostgreSQL, one script sent in one round trip (``schema_script``)."""
+    version, stamp = _version_table()
     if connection.dialect.name == "postgresql":
         script = schema_script(connection.dialect, version, stamp)
         if script is not None:
@@ -117,6 +122,12 @@ def create_at_head(connection: Connection) -> None:
     SQLModel.metadata.create_all(connection)
     version.create(connection)
     connection.execute(stamp)
+
+
+def head_schema_script(dialect: Dialect) -> str | None:
+    """The script that creates the newest schema on an empty PostgreSQL database, as
+    ``create_at_head`` sends it (shipped as app/early_schema.sql, app.early)."""
+    return schema_script(dialect, *_version_table())
 
 
 def schema_script(dialect: Dialect, version: Table, stamp: Insert) -> str | None:

@@ -1,6 +1,7 @@
 """The seed document (demo data): its schema, its checks and its loader (an upsert by id)."""
 
 import json
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -15,12 +16,26 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from sqlalchemy import JSON, case, delete, exists, func, insert, literal, text, true, update
+from sqlalchemy import (
+    JSON,
+    Dialect,
+    String,
+    Table,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    text,
+    true,
+    update,
+)
 from sqlalchemy import select as core_select
 from sqlmodel import Session, SQLModel, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from app.db import sync_sequences
+from app.db import sequences_statement, sync_sequences
 from app.errors import BadRequest
 from app.label_config import LabelConfigError, parse_label_config
 from app.models import (
@@ -300,6 +315,13 @@ def load_configured_seed(session: Session, settings: Any) -> None:
     if settings.seed_file is not None:
         load_seed(session, *configured_seed(settings))
         return
+    for table, rows in _demo_rows():
+        session.connection().execute(insert(table), rows)
+    sync_sequences(session)
+
+
+def _demo_rows() -> Iterator[tuple[Table, list[dict[str, Any]]]]:
+    """app/demo_rows.json's tables, parents first, and their rows as inserts take them."""
     tables = orjson.loads(DEMO_ROWS.read_bytes())
     for table in SQLModel.metadata.sorted_tables:  # parents first
         if table.name not in tables:
@@ -311,8 +333,27 @@ def load_configured_seed(session: Session, settings: Any) -> None:
                 for row in rows:
                     if row[name] is not None:
                         row[name] = datetime.fromisoformat(row[name])
-        session.connection().execute(insert(table), rows)
-    sync_sequences(session)
+        yield table, rows
+
+
+def demo_rows_script(dialect: Dialect) -> str:
+    """The demo's rows and the sequences after them, as one PostgreSQL script with the values
+    written in (shipped as app/early_demo.sql, app.early). A JSON value is written as the
+    text the driver would have sent for it (``json.dumps``: None is JSON's null, as the
+    column's type stores it)."""
+    statements = []
+    for table, rows in _demo_rows():
+        for column in table.columns:
+            if isinstance(column.type, JSON):
+                for row in rows:
+                    if column.name in row:
+                        row[column.name] = literal(json.dumps(row[column.name]), String())
+        statement = insert(table).values(rows)
+        statements.append(
+            str(statement.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+        )
+    statements.append(sequences_statement())
+    return ";\n".join(statements)
 
 
 def _check_unique(document: SeedDocument, source: str) -> None:

@@ -1,6 +1,7 @@
 """Fixtures: a real emulator server process, started the way the README shows."""
 
 import atexit
+import fcntl
 import functools
 import os
 import shutil
@@ -21,6 +22,7 @@ import psycopg
 import pytest
 import uvicorn
 import yaml
+from sqlalchemy import Engine, text
 
 from app.config import Settings
 from app.db import make_engine
@@ -133,6 +135,23 @@ def postgres_schema() -> str:
     migrate(engine)
     engine.dispose()  # CREATE DATABASE ... TEMPLATE needs the template without connections
     return name
+
+
+def other_holds_the_startup_lock(engine: Engine) -> bool:
+    """Whether another process starting on this database would have to wait."""
+    if engine.dialect.name == "sqlite":
+        with open(f"{engine.url.database}.lock", "a") as lock_file:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+            return False
+    with engine.connect() as connection:
+        taken = connection.execute(text("SELECT pg_try_advisory_lock(7243001)")).scalar()
+        if taken:
+            connection.execute(text("SELECT pg_advisory_unlock(7243001)"))
+        return not taken
 
 
 @contextmanager

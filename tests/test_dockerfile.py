@@ -86,6 +86,9 @@ def test_copied_files_install_and_serve_with_the_image_settings(tmp_path):
         server.wait(timeout=30)
     assert (site / "migrations" / "versions").is_dir()
     assert (site / "app" / "demo_seed.yaml").is_file()
+    # The scripts a fresh PostgreSQL database gets while the command imports (app.early).
+    assert (site / "app" / "early_schema.sql").is_file()
+    assert (site / "app" / "early_demo.sql").is_file()
     # The console and the docs pages are served from files of the package, never from a CDN.
     static = site / "app" / "control" / "static"
     for asset in (

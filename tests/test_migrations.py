@@ -1,6 +1,5 @@
 """The Alembic migrations build exactly the schema the models declare, on SQLite and PostgreSQL."""
 
-import fcntl
 from collections.abc import Iterator
 
 import pytest
@@ -8,7 +7,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, Engine, MetaData, String, Table, event, inspect, text
+from conftest import other_holds_the_startup_lock
+from sqlalchemy import Column, Engine, MetaData, String, Table, event, inspect
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -193,23 +193,6 @@ def test_a_database_url_with_percent_signs_reaches_alembic_unchanged() -> None:
     # start of an interpolation.
     url = "postgresql+psycopg://lse:p%40ss@127.0.0.1:5432/lse"
     assert alembic_config(url).get_main_option("sqlalchemy.url") == url
-
-
-def other_holds_the_startup_lock(engine: Engine) -> bool:
-    """Whether another process starting on this database would have to wait."""
-    if engine.dialect.name == "sqlite":
-        with open(f"{engine.url.database}.lock", "a") as lock_file:
-            try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                return True
-            fcntl.flock(lock_file, fcntl.LOCK_UN)
-            return False
-    with engine.connect() as connection:
-        taken = connection.execute(text("SELECT pg_try_advisory_lock(7243001)")).scalar()
-        if taken:
-            connection.execute(text("SELECT pg_advisory_unlock(7243001)"))
-        return not taken
 
 
 def test_start_up_holds_a_lock_other_processes_wait_on_until_it_is_done(engine: Engine) -> None:
