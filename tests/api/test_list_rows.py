@@ -5,9 +5,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from conftest import LocalEmulator
+from conftest import LocalEmulator, copy_sqlite_schema
 from sqlmodel import Session
 
+from app.api.inference_runs import _runs_query
 from app.config import Settings
 from app.db import make_engine
 from app.models import Prediction, Task
@@ -180,3 +181,19 @@ def test_postgresql_datetimes_convert_a_column_at_a_time_as_one_by_one(
 def test_a_floatless_answer_is_written_as_the_checked_one() -> None:
     content = [{"job_id": "type-e-1", "at": "0.00001", "n": 10**30, "text": "ünï \u2028\n"}]
     assert FloatlessJSONResponse(content).body == JSONResponse(content).body
+
+
+@pytest.mark.parametrize("project", [False, True])
+def test_the_runs_list_searches_the_runs_of_its_version_on_sqlite(tmp_path, project) -> None:
+    """SQLite keeps no statistics: the runs list would otherwise walk every run of the project
+    filtered by, whichever its version."""
+    copy_sqlite_schema(tmp_path / "runs.sqlite3")
+    engine = make_engine(f"sqlite:///{tmp_path / 'runs.sqlite3'}")
+    compiled = _runs_query(project, False, False, None).compile(dialect=engine.dialect)
+    values = {"prompt": 1, "version": 1, "organization": 1, "project": 1}
+    parameters = [values[name] for name in compiled.positiontup or ()]
+    with engine.connect() as connection:
+        plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", tuple(parameters))
+        details = [row[3] for row in plan]
+    engine.dispose()
+    assert "SEARCH model_run USING INDEX ix_model_run_scored (version_id=?)" in details, details
