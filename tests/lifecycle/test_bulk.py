@@ -4,11 +4,11 @@ row does not name take their default, and a page boundary loses nothing."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, cast, func
 from sqlmodel import Session, select
 
 from app.db import make_engine
-from app.lifecycle.bulk import PAGE_ROWS, insert_rows
+from app.lifecycle.bulk import PAGE_ROWS, Encoded, insert_rows
 from app.models import (
     FailedPrediction,
     ModelRun,
@@ -56,12 +56,18 @@ def test_rows_past_a_page_are_all_inserted_with_their_values_and_the_defaults(se
     }
 
 
-def test_rows_with_the_same_columns_go_to_their_own_tables(session):
-    insert_rows(session, table_of(Task), [{"project_id": 1, "data": {}} for _ in range(3)])
+def tasks_of_a_run(session, count: int) -> list[int]:
+    """The ids of ``count`` new tasks of project 1, and run 1 of that project."""
+    insert_rows(session, table_of(Task), [{"project_id": 1, "data": {}} for _ in range(count)])
     task_ids = session.exec(select(Task.id).order_by(Task.id)).all()
     session.add(ModelRun(id=1, organization_id=1, project_id=1, prompt_id=1, version_id=1,
                          created_by_id=1, created_at=T0))  # fmt: skip
     session.flush()
+    return task_ids
+
+
+def test_rows_with_the_same_columns_go_to_their_own_tables(session):
+    task_ids = tasks_of_a_run(session, 3)
     made = [{"run_id": 1, "task_id": task_id, "version_id": 1, "created_at": T0}
             for task_id in task_ids[:2]]  # fmt: skip
     failed = [{"run_id": 1, "task_id": task_ids[2], "version_id": 1, "created_at": T0}]
@@ -109,15 +115,7 @@ def test_a_column_whose_default_is_computed_by_the_database_takes_it(session):
 
 
 def test_json_already_written_is_stored_as_written_and_other_values_are_encoded(session):
-    from sqlalchemy import Text, cast
-
-    from app.lifecycle.bulk import Encoded
-
-    insert_rows(session, table_of(Task), [{"project_id": 1, "data": {}} for _ in range(2)])
-    task_ids = session.exec(select(Task.id).order_by(Task.id)).all()
-    session.add(ModelRun(id=1, organization_id=1, project_id=1, prompt_id=1, version_id=1,
-                         created_by_id=1, created_at=T0))  # fmt: skip
-    session.flush()
+    task_ids = tasks_of_a_run(session, 2)
     written = Encoded('[{"id":  "a"}]')  # spacing no encoder writes: stored as it is
     rows = [{"run_id": 1, "task_id": task_ids[0], "created_at": T0, "result": written},
             {"run_id": 1, "task_id": task_ids[1], "created_at": T0, "result": [{"id": "b"}]}]  # fmt: skip
