@@ -126,8 +126,9 @@ async def get_settings(request: Request) -> Settings:
 
 
 class Writes(NamedTuple):
-    """What the create route needs of the application, in one dependency: FastAPI solves each
-    dependency anew for every request (about 12 us of CPU each), and these never change."""
+    """What the create route needs of the application, which never changes, in one dependency:
+    one call per request instead of three (FastAPI's solving of a route that app.routing cannot
+    plan costs about 12 us of CPU a dependency)."""
 
     clock: Clock
     settings: Settings

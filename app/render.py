@@ -4,12 +4,12 @@ import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import orjson
 from sqlalchemy import JSON, DateTime, Dialect, bindparam, type_coerce
 from sqlalchemy import select as core_select
-from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
@@ -174,10 +174,13 @@ class StoredDateTime(UserDefinedType[Any]):
         return process
 
 
-# StoredDateTime's processor on SQLite, for values of another form than SQLAlchemy's.
-_SQLITE_STAMP: Callable[[str | None], str | None] = StoredDateTime().result_processor(
-    sqlite_dialect(), None
-)  # type: ignore[assignment]
+@cache
+def _sqlite_stamp() -> Callable[[str | None], str | None]:
+    """StoredDateTime's processor on SQLite, for values of another form than SQLAlchemy's (made
+    when first needed: SQLite's dialect is no import of a PostgreSQL server's start)."""
+    from sqlalchemy.dialects.sqlite import dialect as sqlite_dialect
+
+    return StoredDateTime().result_processor(sqlite_dialect(), None)  # type: ignore[return-value]
 
 
 def read_column(column: ColumnElement[Any], datetimes: bool = False) -> ColumnElement[Any]:
@@ -273,7 +276,8 @@ def _sqlite_stamps(values: Sequence[str | None]) -> list[str | None]:
         and joined.count(" ") == present
         and joined.count(".") == present
     ):
-        return [_SQLITE_STAMP(value) for value in values]
+        stamp = _sqlite_stamp()
+        return [stamp(value) for value in values]
     joined = joined.replace(".000000" + _SEPARATOR, _SEPARATOR).replace(" ", "T")
     stamps: list[Any] = joined.replace(_SEPARATOR, "Z" + _SEPARATOR).split(_SEPARATOR)
     stamps.pop()

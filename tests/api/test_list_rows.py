@@ -13,12 +13,12 @@ from app.config import Settings
 from app.db import make_engine
 from app.models import Prediction, Task
 from app.render import (
-    _SQLITE_STAMP,
     PREDICTION_COLUMNS,
     RUN_COLUMNS,
     TaskPredictions,
     _iso_of_text,
     _postgresql_stamps,
+    _sqlite_stamp,
     _sqlite_stamps,
     prediction_json,
     prediction_row_json,
@@ -161,7 +161,7 @@ SHOWN = ["2025-01-01T00:00:00Z", None, "2025-01-01T00:00:01.500000Z", "2025-12-3
 def test_sqlite_datetimes_convert_a_column_at_a_time_as_one_by_one(
     values: list[str | None],
 ) -> None:
-    one_by_one = [_SQLITE_STAMP(value) for value in values]
+    one_by_one = [_sqlite_stamp()(value) for value in values]
     assert _sqlite_stamps(values) == one_by_one == [SHOWN[STORED.index(v)] for v in values]
 
 

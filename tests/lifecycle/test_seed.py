@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import BACKENDS, copy_sqlite_schema, postgres_database
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlmodel import Session, SQLModel, select
 
 from app.config import Settings
@@ -336,17 +336,23 @@ class Demo:
         )  # fmt: skip
 
 
+def empty_engine(stack: ExitStack, backend: str, directory: Path) -> Engine:
+    """An engine on a new database of ``backend`` with the newest schema and no rows, closed
+    (and on PostgreSQL dropped) with ``stack``."""
+    if backend == "sqlite":
+        copy_sqlite_schema(directory / "emulator.sqlite3")
+        url = f"sqlite:///{directory / 'emulator.sqlite3'}"
+    else:
+        url = stack.enter_context(postgres_database(schema=True))
+    engine = make_engine(url)
+    stack.callback(engine.dispose)
+    return engine
+
+
 @pytest.fixture(scope="module", params=BACKENDS)
 def demo(request, tmp_path_factory) -> Iterator[Demo]:
     with ExitStack() as stack:
-        if request.param == "sqlite":
-            path = tmp_path_factory.mktemp("seed") / "emulator.sqlite3"
-            copy_sqlite_schema(path)
-            url = f"sqlite:///{path}"
-        else:
-            url = stack.enter_context(postgres_database(schema=True))
-        engine = make_engine(url)
-        stack.callback(engine.dispose)
+        engine = empty_engine(stack, request.param, tmp_path_factory.mktemp("seed"))
         with write_session(engine) as session:
             empty_before = database_is_empty(session)
             loaded = load_seed(session, *configured_seed(Settings()))
@@ -391,13 +397,7 @@ def write_demo_rows(path: Path, rows: dict[str, list[dict]]) -> None:
 
 def test_the_demo_rows_a_start_inserts_are_what_loading_the_demo_seed_writes(demo, tmp_path):
     with ExitStack() as stack:
-        if demo.engine.dialect.name == "sqlite":
-            copy_sqlite_schema(tmp_path / "rows.sqlite3")
-            url = f"sqlite:///{tmp_path / 'rows.sqlite3'}"
-        else:
-            url = stack.enter_context(postgres_database(schema=True))
-        engine = make_engine(url)
-        stack.callback(engine.dispose)
+        engine = empty_engine(stack, demo.engine.dialect.name, tmp_path)
         with write_session(engine) as session:
             load_configured_seed(session, Settings())
         inserted = stored_rows(engine)
