@@ -204,15 +204,9 @@ MAX_JSON_DEPTH = 32
 
 def deeper_than(value: Any, levels: int) -> bool:
     """Whether a parsed JSON value nests more than ``levels`` deep (a scalar, an empty list or
-    an empty object is one level). The walk stops one level past ``levels``, so a deep value
-    cannot exhaust the recursion, and it never visits a scalar it need not count."""
-    if isinstance(value, dict):
-        value = value.values()
-    elif not isinstance(value, list):
-        return levels < 1
-    if levels < 2:  # any child is one level more than this value can hold
-        return levels < 1 or len(value) > 0
-    return any(deeper_than(child, levels - 1) for child in value if isinstance(child, dict | list))
+    an empty object is one level): ``any_deeper_than`` of that one value, a walk a level at a time
+    that stops one level past ``levels``, so a deep value costs no more than ``levels`` allow."""
+    return any_deeper_than([value], levels)
 
 
 def any_deeper_than(values: list[Any], levels: int) -> bool:
