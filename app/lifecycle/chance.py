@@ -25,7 +25,8 @@ def unit(seed: int, salt: str, version_id: int, task_id: int) -> float:
 
 def fails(seed: int, version_id: int, task_id: int, failure_rate: float) -> bool:
     """Whether the prediction of this version on this task fails."""
-    return unit(seed, "fail", version_id, task_id) < failure_rate
+    # No draw is below 0: a version that never fails needs none.
+    return failure_rate > 0 and unit(seed, "fail", version_id, task_id) < failure_rate
 
 
 def correct(seed: int, version_id: int, task_id: int, accuracy: float) -> bool:

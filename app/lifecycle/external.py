@@ -142,13 +142,14 @@ def _check_tasks(
     connection = session.connection()
     dialect = connection.dialect.name
     params = {"run_id": run.id, "ids": ids_value(dialect, ids)}
-    waiting = set(connection.execute(_WAITING_AMONG(dialect), params).scalars())
+    # Fetched at once: iterating a result fetches its rows one call at a time.
+    waiting = set(connection.execute(_WAITING_AMONG(dialect), params).scalars().all())
     done = ids - waiting
     made = set()
     if done:
         params["ids"] = ids_value(dialect, done)
         for statement in _MADE_AMONG(dialect):
-            made |= set(connection.execute(statement, params).scalars())
+            made |= set(connection.execute(statement, params).scalars().all())
     seen: dict[int, int] = {}
     good: dict[int, int] = {}
     for index, task_id in found.items():

@@ -330,6 +330,18 @@ def _due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
     )
 
 
+# The first due run, claimed: built once (its building and cache key cost about what its
+# execution does, once a step).
+_FIRST_DUE_RUN = (
+    select(ModelRun)
+    .where(
+        col(ModelRun.status).in_(ACTIVE_STATUSES),
+        col(ModelRun.next_due_at) <= bindparam("horizon"),
+    )
+    .order_by(col(ModelRun.next_due_at), col(ModelRun.id))
+    .limit(1)
+    .with_for_update(skip_locked=True)
+)
 _RUNS = table_of(ModelRun)
 _JOBS = table_of(RefineJob)
 _STATE = table_of(EmulatorState)
@@ -416,12 +428,7 @@ def _settle_steps(
             steps = 0
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
                 horizon = until if until is not None else clock.now(session)
-                due = _due_runs(horizon)
-                run = session.exec(
-                    due.order_by(col(ModelRun.next_due_at), col(ModelRun.id))
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                ).first()
+                run = session.exec(_FIRST_DUE_RUN, params={"horizon": horizon}).first()
                 if run is None:
                     break
                 due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
@@ -444,7 +451,7 @@ def _settle_steps(
                 if run.id not in changed:
                     changed.append(run.id)
             if steps == 0:
-                if until is None or not session.exec(select(due.exists())).one():
+                if until is None or not session.exec(select(_due_runs(horizon).exists())).one():
                     return
                 # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
                 # up to an instant answers only once every step is stored, so it waits.

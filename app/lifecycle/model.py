@@ -13,7 +13,7 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
 from app.lifecycle.bulk import Built, among, among_bound, ids_value
-from app.lifecycle.inference import Made, predict
+from app.lifecycle.inference import Made, Version, predict_on
 from app.lifecycle.outputs import Shape, shared_shape
 from app.models import (
     Annotation,
@@ -38,20 +38,18 @@ class VersionModel:
     shape: Shape
 
     @cached_property
-    def _settings(self) -> dict[str, Any]:
+    def _settings(self) -> Version:
         """What every prediction of the version takes, read once (not per task) from its rows."""
         v = self.version
+        assert v.id is not None  # a stored version
         fields = [f for f in self.prompt.input_fields or [] if isinstance(f, str)]
-        return dict(
-            version_id=v.id, accuracy=v.accuracy, failure_rate=v.failure_rate,
-            provider=v.provider, provider_model_id=v.provider_model_id, prompt=v.prompt,
-            input_fields=fields, shape=self.shape,
+        return Version(
+            v.id, v.accuracy, v.failure_rate, v.provider, v.provider_model_id, v.prompt, fields,
+            self.shape,
         )  # fmt: skip
 
     def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
-        return predict(
-            seed=seed, task_id=task_id, data=data, ground_truth=ground_truth, **self._settings
-        )
+        return predict_on(self._settings, seed, task_id, data, ground_truth)
 
 
 def version_model(
@@ -163,10 +161,14 @@ def task_inputs(
     """The data of tasks and the result of each one's ground-truth annotation (the first by id),
     in one query; without ``decode_data``, the data as its stored JSON text (for ``decoded``
     when needed)."""
-    rows = session.connection().execute(
-        sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
-            among(session, col(Task.id), task_ids)
+    rows = (
+        session.connection()
+        .execute(
+            sa_select(col(Task.id), cast(col(Task.data), Text), first_ground_truth()).where(
+                among(session, col(Task.id), task_ids)
+            )
         )
+        .all()
     )
     data: dict[int, Any] = {}
     truths: dict[int, Any] = {}
@@ -213,22 +215,20 @@ def next_inputs(
     before keeping the first ``limit``, so a step's cost grew with the project."""
     connection = session.connection()
     dialect = connection.dialect.name
+    # Rows fetched all at once (the driver's fetchall): iterating a result fetches them one
+    # call at a time, about a microsecond a row.
     if after is None:
-        ids = list(connection.execute(_NEXT_IDS, {"run_id": run_id, "limit": limit}).scalars())
+        ids = connection.execute(_NEXT_IDS, {"run_id": run_id, "limit": limit}).scalars().all()
     else:
-        ids = list(
-            connection.execute(
-                _NEXT_IDS_AFTER, {"run_id": run_id, "limit": limit, "after": after}
-            ).scalars()
+        ids = (
+            connection.execute(_NEXT_IDS_AFTER, {"run_id": run_id, "limit": limit, "after": after})
+            .scalars()
+            .all()
         )
     if not ids:
         return []
-    found = {
-        task_id: (has_gt, data, truth)
-        for task_id, has_gt, data, truth in connection.execute(
-            _INPUTS_OF(dialect), {"ids": ids_value(dialect, ids)}
-        )
-    }
+    rows = connection.execute(_INPUTS_OF(dialect), {"ids": ids_value(dialect, ids)}).all()
+    found = {task_id: (has_gt, data, truth) for task_id, has_gt, data, truth in rows}
     inputs = []
     for task_id in ids:
         has_gt, data, truth = found.get(task_id, (False, None, None))

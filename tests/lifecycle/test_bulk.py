@@ -8,7 +8,7 @@ from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text,
 from sqlmodel import Session, select
 
 from app.db import make_engine
-from app.lifecycle.bulk import PAGE_ROWS, Encoded, insert_rows
+from app.lifecycle.bulk import PAGE_ROWS, Encoded, insert_columns, insert_rows
 from app.models import (
     FailedPrediction,
     ModelRun,
@@ -124,3 +124,29 @@ def test_json_already_written_is_stored_as_written_and_other_values_are_encoded(
         select(cast(Prediction.result, Text)).order_by(Prediction.task_id)  # type: ignore[arg-type]
     ).all()
     assert stored == ['[{"id":  "a"}]', '[{"id": "b"}]']
+
+
+def test_instants_are_stored_as_the_driver_writes_them_once_per_instant(session):
+    # Column values (repeated objects), a constant, with and without microseconds: the stored
+    # text on SQLite is what sqlite3's adapter writes of the naive UTC instant.
+    task_ids = tasks_of_a_run(session, 3)
+    later = T0 + timedelta(microseconds=1500)
+    columns = {"task_id": task_ids, "created_at": [T0, later, T0], "score": [0.5, 1, None]}
+    insert_columns(session, table_of(Prediction), columns, {"run_id": 1, "updated_at": later})
+    rows = session.exec(
+        select(Prediction.created_at, Prediction.updated_at, Prediction.score).order_by(
+            Prediction.task_id
+        )
+    ).all()
+    assert [(c.replace(tzinfo=UTC), u.replace(tzinfo=UTC), s) for c, u, s in rows] == [
+        (T0, later, 0.5), (later, later, 1.0), (T0, later, None)]  # fmt: skip
+    if session.get_bind().dialect.name == "sqlite":
+        texts = (cast(Prediction.created_at, Text), cast(Prediction.updated_at, Text))
+        stored = session.exec(select(*texts).order_by(Prediction.task_id)).all()  # type: ignore[call-overload]
+        naive = [T0.replace(tzinfo=None), later.replace(tzinfo=None)]
+        assert [tuple(row) for row in stored] == [
+            (naive[0].isoformat(" "), naive[1].isoformat(" ")),
+            (naive[1].isoformat(" "), naive[1].isoformat(" ")),
+            (naive[0].isoformat(" "), naive[1].isoformat(" ")),
+        ]
+        assert stored[0][0] == "2026-01-01 12:00:00"
