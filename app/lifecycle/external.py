@@ -132,7 +132,10 @@ def _check_tasks(
     messages go to ``errors``."""
     found: dict[int, int] = {}
     for index, item in enumerate(items):
-        task_id = _task_id(f"{field}[{index}]", item)
+        # The usual item first; its place's text is written only for a message.
+        task_id = item.get("task_id") if type(item) is dict else None
+        if type(task_id) is not int:
+            task_id = _task_id(f"{field}[{index}]", item)
         if isinstance(task_id, str):
             errors.append(task_id)
         else:
@@ -153,21 +156,23 @@ def _check_tasks(
     seen: dict[int, int] = {}
     good: dict[int, int] = {}
     for index, task_id in found.items():
+        if task_id in waiting and task_id not in seen:
+            good[index] = task_id
+            seen[task_id] = index
+            continue
         where = f"{field}[{index}].task_id"
         if task_id in seen:
             errors.append(f"{where}: task {task_id} is also {field}[{seen[task_id]}].")
         elif task_id in made:
             errors.append(f"{where}: task {task_id} already has a result in run {run.id}.")
-        elif task_id not in waiting:
-            errors.append(f"{where}: task {task_id} is not in the subset of run {run.id}.")
         else:
-            good[index] = task_id
+            errors.append(f"{where}: task {task_id} is not in the subset of run {run.id}.")
         seen.setdefault(task_id, index)
     return good
 
 
-def _numbers(where: str, item: dict[str, Any], errors: list[str]) -> dict[str, Any]:
-    """The token counts and costs of an item (null when not sent)."""
+def _numbers(field: str, index: int, item: dict[str, Any], errors: list[str]) -> dict[str, Any]:
+    """The token counts and costs of item ``index`` of ``field`` (null when not sent)."""
     values: dict[str, Any] = {}
     for name, kinds, limit in NUMBERS:
         value = item.get(name)
@@ -175,7 +180,7 @@ def _numbers(where: str, item: dict[str, Any], errors: list[str]) -> dict[str, A
             values[name] = value  # NaN fails both comparisons, an infinity the second
         else:
             values[name] = None
-            errors.append(_number_error(f"{where}.{name}", value, name in COUNTS))
+            errors.append(_number_error(f"{field}[{index}].{name}", value, name in COUNTS))
     return values
 
 
@@ -225,9 +230,9 @@ def record_predictions(
         if task_id not in data:
             errors.append(f"results[{index}].task_id: task {task_id} no longer exists.")
             continue
-        where = f"results[{index}]"
-        numbers = _numbers(where, item, errors)
+        numbers = _numbers("results", index, item, errors)
         if item.get("error") is True:
+            where = f"results[{index}]"
             error_type = _text(where, item, "message", errors) or "Error"
             message = _text(where, item, "details", errors)
             failed.append({"run_id": run_id_, "task_id": task_id, "version_id": version_id,
@@ -244,12 +249,11 @@ def record_predictions(
             if answer is None or answer.error is not None:
                 task_data = decoded(session, data[task_id])
                 result: Any = to_result(
-                    shape.config, output, task_data, (run_id_, task_id), f"{where}.output"
+                    shape.config, output, task_data, (run_id_, task_id), f"results[{index}].output"
                 )
                 chose = chosen(result, control)
             else:
-                result, encoded = answer.result((run_id_, task_id))
-                result, chose = Encoded(encoded), answer.chosen
+                result, chose = Encoded(answer.text((run_id_, task_id))), answer.chosen
         except OutputError as error:
             errors.append(str(error))
             continue
@@ -288,7 +292,7 @@ def record_failures(
     for index, task_id in tasks.items():
         where = f"failed_predictions[{index}]"
         item = failures[index]
-        numbers = _numbers(where, item, errors)
+        numbers = _numbers("failed_predictions", index, item, errors)
         failed.append({
             "run_id": run.id, "task_id": task_id, "version_id": run.version_id, "created_at": now,
             "error_type": _text(where, item, "error_type", errors) or "Error",

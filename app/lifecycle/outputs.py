@@ -57,10 +57,20 @@ class Answer:
             raise OutputError(self.error)
         ids = [region_id(seed, name, 0) for name in self.names]
         result = [{"id": id_, **region} for id_, region in zip(ids, self.regions, strict=True)]
+        return result, self._text(ids)
+
+    def text(self, seed: object) -> str:
+        """json.dumps's text of the result for the output with ``seed`` (``result``'s second
+        part), without building the result."""
+        if self.error is not None:
+            raise OutputError(self.error)
+        return self._text([region_id(seed, name, 0) for name in self.names])
+
+    def _text(self, ids: list[str]) -> str:
         encoded = ", ".join(
             f'{{"id": "{id_}", {tail}' for id_, tail in zip(ids, self.tails, strict=True)
         )
-        return result, f"[{encoded}]"
+        return f"[{encoded}]"
 
 
 @dataclass(frozen=True)

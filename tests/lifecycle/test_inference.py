@@ -369,6 +369,9 @@ def test_a_kept_answer_is_what_to_result_and_json_write_for_the_task(kind):
             assert made_.correct == matches(made_.result, truth, shape(config, None).control)
             # Spans depend on the task's text: they are written whole each time.
             assert made_.encoded == (None if kind == "spans" else json.dumps(made_.result))
+            answer = shape(config, None).answer(made_.output or {})
+            if kind != "spans" and answer is not None:  # its text alone, as a batch takes it
+                assert answer.text((1, task_id)) == made_.encoded
 
 
 def test_an_answer_the_config_cannot_hold_fails_the_same_way_each_time():
@@ -381,6 +384,9 @@ def test_an_answer_the_config_cannot_hold_fails_the_same_way_each_time():
             assert answer is not None
             with pytest.raises(OutputError) as kept:
                 answer.result((1, 1))
+            assert str(kept.value) == str(first.value)
+            with pytest.raises(OutputError) as kept:
+                answer.text((1, 1))
             assert str(kept.value) == str(first.value)
 
 
