@@ -12,6 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from functools import cached_property
+from hashlib import blake2b
 from typing import Any
 
 from app.label_config import ControlTag, LabelConfig, LabelConfigError, parse_label_config
@@ -55,7 +56,7 @@ class Answer:
         """to_result's result for the output with ``seed``, and json.dumps's text of it."""
         if self.error is not None:
             raise OutputError(self.error)
-        ids = [region_id(seed, name, 0) for name in self.names]
+        ids = self._ids(seed)
         result = [{"id": id_, **region} for id_, region in zip(ids, self.regions, strict=True)]
         return result, self._text(ids)
 
@@ -64,9 +65,22 @@ class Answer:
         part), without building the result."""
         if self.error is not None:
             raise OutputError(self.error)
-        return self._text([region_id(seed, name, 0) for name in self.names])
+        return self._text(self._ids(seed))
+
+    @cached_property
+    def _id_tails(self) -> tuple[bytes, ...]:
+        """What each region's id hashes after the seed's text (region_id's parts: the seed,
+        the region's control, 0)."""
+        return tuple(f":{name}:0".encode() for name in self.names)
+
+    def _ids(self, seed: object) -> list[str]:
+        """region_id(seed, name, 0) of each region: the seed written once, not per region."""
+        head = str(seed).encode()
+        return [blake2b(head + tail, digest_size=5).hexdigest() for tail in self._id_tails]
 
     def _text(self, ids: list[str]) -> str:
+        if len(ids) == 1:  # most outputs fill one control
+            return f'[{{"id": "{ids[0]}", {self.tails[0]}]'
         encoded = ", ".join(
             f'{{"id": "{id_}", {tail}' for id_, tail in zip(ids, self.tails, strict=True)
         )

@@ -8,6 +8,7 @@ A model not in the table is priced as ``DEFAULT_PRICE``. No HTTP here.
 """
 
 import math
+from functools import lru_cache
 
 CHARS_PER_TOKEN = 4
 
@@ -51,6 +52,8 @@ def tokens(length: int) -> int:
     return math.ceil(length / CHARS_PER_TOKEN)
 
 
+# Kept by its arguments: a run's calls repeat their counts (about a microsecond a call).
+@lru_cache(maxsize=4096)
 def cost(provider_model_id: str, prompt_tokens: int, completion_tokens: int) -> tuple[float, float]:
     """(prompt USD, completion USD) of a call, rounded to a millionth of a cent."""
     prompt_rate, completion_rate = price(provider_model_id)

@@ -403,3 +403,20 @@ def test_outputs_equal_in_python_but_not_in_json_are_kept_apart():
     assert '"number": 1.0}' in one_float.result((1, 1))[1]
     assert true.error is not None  # a bool is not a number
     assert config.answer({"c": {"nested": 1}}) is None
+
+
+def test_a_kept_answer_of_several_controls_is_what_to_result_and_json_write():
+    import json
+
+    config = (
+        f'<View>{TEXT}<Choices name="c" toName="text"><Choice value="Yes"/><Choice value="No"/>'
+        '</Choices><Rating name="r" toName="text"/><TextArea name="t" toName="text"/></View>'
+    )
+    kept = shape(config, None)
+    output = {"c": "No", "r": 3, "t": ['Naïve "quote"']}
+    answer = kept.answer(output)
+    assert answer is not None and len(answer.names) == 3
+    for seed in [(1, 1), (7, 123456), "gt", ("run", 2)]:
+        result = to_result(parse_label_config(config), output, DATA, seed)
+        assert answer.result(seed) == (result, json.dumps(result))
+        assert answer.text(seed) == json.dumps(result)
