@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine, Select, and_, bindparam, func, or_
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, func, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
@@ -16,7 +16,16 @@ from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
 from app.db import single_read
-from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, EngineDep, SessionDep, reading
+from app.deps import (
+    Body,
+    BodyDep,
+    CallerDep,
+    ClockDep,
+    CurrentUserDep,
+    EngineDep,
+    SessionDep,
+    reading,
+)
 from app.errors import NotFound, ValidationFailed
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
@@ -523,13 +532,13 @@ def _versions_query(ordering: str | None) -> Select[Any]:
 
 
 def list_versions_of(
-    engine: Engine, user: User, prompt_id: int, ordering: str | None
+    bind: Engine | Connection, user: User, prompt_id: int, ordering: str | None
 ) -> list[dict[str, Any]]:
     """The versions of a prompt of the user's organization as ThirdPartyModelVersion (one
     statement, no transaction around it), or Label Studio's 404."""
     rows: list[Any] = []
     if 0 < prompt_id <= MAX_ID:
-        with single_read(engine) as connection:
+        with single_read(bind) as connection:
             rows = list(connection.execute(_versions_query(ordering), {"prompt": prompt_id}).all())
     if not rows or rows[0][0] != user.organization_id:
         raise NotFound("ModelInterface")
@@ -549,12 +558,12 @@ def list_versions_of(
 
 @router.get(VERSIONS, summary="✨ List prompt versions")
 async def list_versions(
-    prompt_id: int, request: Request, user: CurrentUserDep, engine: EngineDep
+    prompt_id: int, request: Request, caller: CallerDep, engine: EngineDep
 ) -> JSONResponse:
     """List all versions of a prompt."""
     ordering = request.query_params.get("ordering")
-    return await reading(
-        engine, lambda: JSONResponse(list_versions_of(engine, user, prompt_id, ordering))
+    return await caller.read(
+        engine, lambda bind, user: JSONResponse(list_versions_of(bind, user, prompt_id, ordering))
     )
 
 
