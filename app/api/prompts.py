@@ -15,7 +15,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
-from app.db import single_read
+from app.db import connected, single_read
 from app.deps import (
     Body,
     BodyDep,
@@ -24,7 +24,6 @@ from app.deps import (
     CurrentUserDep,
     EngineDep,
     SessionDep,
-    reading,
 )
 from app.errors import NotFound, ValidationFailed
 from app.lifecycle.clock import Clock
@@ -349,13 +348,14 @@ def _build_prompts_queries(
 
 
 def list_prompts_page(
-    engine: Engine, user: User, url: str, params: dict[str, str]
+    bind: Engine | Connection, user: User, url: str, params: dict[str, str]
 ) -> dict[str, Any]:
     """A page of the organization's prompts as ModelInterfaceSerializerGET, with their
-    creators, projects and counts: rows of five statements in one transaction, no session."""
+    creators, projects and counts: rows of five statements, no session; given an engine, in
+    one transaction of their own (given a connection, in the connection's)."""
     count_query, page_query = _prompts_queries(params.get("search"), params.get("ordering"))
     organization = {"organization": user.organization_id}
-    with engine.connect() as connection:
+    with connected(bind) as connection:
         page = Page(connection.execute(count_query, organization).scalar_one(), url, params,
                     DEFAULT_PAGE_SIZE)  # fmt: skip
         bounds = {"limit": page.size, "offset": page.offset}
@@ -394,10 +394,12 @@ def list_prompts_page(
 
 
 @router.get(PROMPTS, summary="✨ List prompts")
-async def list_prompts(request: Request, user: CurrentUserDep, engine: EngineDep) -> JSONResponse:
+async def list_prompts(request: Request, caller: CallerDep, engine: EngineDep) -> JSONResponse:
     """List all prompts."""
     url, params = _page_url(request), dict(request.query_params)
-    return await reading(engine, lambda: JSONResponse(list_prompts_page(engine, user, url, params)))
+    return await caller.read(
+        engine, lambda bind, user: JSONResponse(list_prompts_page(bind, user, url, params))
+    )
 
 
 @router.post(PROMPTS, status_code=201, summary="✨ Create prompt")
