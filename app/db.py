@@ -350,6 +350,16 @@ def single_read(bind: Engine | Connection) -> Iterator[Connection]:
             yield connection.execution_options(single_read=True)
 
 
+@contextmanager
+def connected(bind: Engine | Connection) -> Iterator[Connection]:
+    """A connection of the engine, or the connection given, as it is."""
+    if isinstance(bind, Connection):
+        yield bind
+        return
+    with bind.connect() as connection:
+        yield connection
+
+
 @lru_cache(maxsize=128)
 def _compiled(statement: ClauseElement, dialect: Dialect) -> SQLCompiler:
     compiled = statement.compile(dialect=dialect)

@@ -11,6 +11,7 @@ from starlette.requests import ClientDisconnect
 
 from app.auth import authenticate, authorization_header
 from app.db import read_session
+from app.deps import DEFERRED_CALLER, Caller
 from app.errors import APIError, ValidationFailed, envelope
 from app.methods import PUBLIC_PATHS, path_methods
 from app.observability import BodyTooLarge
@@ -51,23 +52,16 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, APIError(error.status_code, detail, headers=error.headers))
 
     @app.exception_handler(RequestValidationError)
-    def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # A path that does not parse names no object; a bad query parameter is django-filter's
-        # 400 ("Enter a number."); a bad control-plane body names its fields.
-        errors: dict[str, list[str]] = {}
-        for item in error.errors():
-            if item["type"] == "json_invalid":
-                detail = f"JSON parse error - {item.get('ctx', {}).get('error', 'invalid JSON')}"
-                return error_response(request, APIError(400, detail))
-            where, name = item["loc"][0], ".".join(str(p) for p in item["loc"][1:])
-            if where == "path":
-                return error_response(request, APIError(404, "Not found."))
-            if where == "query" and item["type"].startswith("int"):
-                message = "Enter a number."
-            else:
-                message = item["msg"].removeprefix("Value error, ")
-            errors.setdefault(name or "non_field_errors", []).append(message)
-        return error_response(request, ValidationFailed(errors))
+    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
+        # A route whose authentication was left to its read (app.deps.Caller) authenticates
+        # first, as every route does before its parameters are checked.
+        caller: Caller | None = request.scope.get("state", {}).get(DEFERRED_CALLER)
+        if caller is not None:
+            try:
+                await caller.authenticated()
+            except APIError as refused:
+                return error_response(request, refused)
+        return _validation_response(request, error)
 
     @app.exception_handler(RecursionError)
     def _too_deep(request: Request, error: RecursionError) -> JSONResponse:
@@ -79,6 +73,25 @@ def install_error_handlers(app: FastAPI) -> None:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         body = envelope(request.app.state.settings.server_version, 500, "Internal server error")
         return JSONResponse(body, status_code=500)
+
+
+def _validation_response(request: Request, error: RequestValidationError) -> JSONResponse:
+    """A path that does not parse names no object; a bad query parameter is django-filter's
+    400 ("Enter a number."); a bad control-plane body names its fields."""
+    errors: dict[str, list[str]] = {}
+    for item in error.errors():
+        if item["type"] == "json_invalid":
+            detail = f"JSON parse error - {item.get('ctx', {}).get('error', 'invalid JSON')}"
+            return error_response(request, APIError(400, detail))
+        where, name = item["loc"][0], ".".join(str(p) for p in item["loc"][1:])
+        if where == "path":
+            return error_response(request, APIError(404, "Not found."))
+        if where == "query" and item["type"].startswith("int"):
+            message = "Enter a number."
+        else:
+            message = item["msg"].removeprefix("Value error, ")
+        errors.setdefault(name or "non_field_errors", []).append(message)
+    return error_response(request, ValidationFailed(errors))
 
 
 def _method_not_allowed(request: Request) -> JSONResponse:

@@ -11,7 +11,7 @@ from sqlmodel import Session, col
 
 from app.config import Settings
 from app.db import driver_rows
-from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep, WritesDep, reading
+from app.deps import BodyDep, CallerDep, ClockDep, CurrentUserDep, SessionDep, WritesDep
 from app.errors import APIError, ValidationFailed
 from app.lifecycle.external import INFERENCE_HEADER
 from app.lifecycle.runs import ADMIN_HEADER, CANCELED, OUTCOME_HEADER, cancel_run, insert_run
@@ -158,7 +158,7 @@ def _runs_query(project: bool, subset: bool, parent: bool, ordering: str | None)
 async def list_inference_runs(
     prompt_id: int,
     version_id: int,
-    user: CurrentUserDep,
+    caller: CallerDep,
     session: SessionDep,
     project: Annotated[int | None, Query()] = None,
     project_subset: Annotated[str | None, Query(json_schema_extra={"enum": QUERY_SUBSETS})] = None,
@@ -167,7 +167,7 @@ async def list_inference_runs(
 ) -> JSONResponse:
     """Get information (status, metadata, etc) about an existing inference run"""
 
-    def read() -> JSONResponse:
+    def read(_session: Any, user: User) -> JSONResponse:
         ids = (prompt_id, version_id, project, parent_model)
         invalid = bool(project_subset) and project_subset not in QUERY_SUBSETS
         if invalid or any(value is not None and not 0 < value <= MAX_ID for value in ids):
@@ -195,7 +195,7 @@ async def list_inference_runs(
         runs, floats = run_rows(session, rows, user)
         return JSONResponse(runs) if floats else FloatlessJSONResponse(runs)
 
-    return await reading(session, read)
+    return await caller.read(session, read)
 
 
 @router.post(

@@ -1,12 +1,13 @@
 """Predictions: list (filtered), create, get, update, overwrite, delete."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from app.db import single_read
-from app.deps import BodyDep, ClockDep, CurrentUserDep, EngineDep, SessionDep, reading
+from app.deps import BodyDep, CallerDep, ClockDep, CurrentUserDep, EngineDep, SessionDep
+from app.models import User
 from app.render import prediction_json, prediction_row_json
 from app.responses import JSONResponse
 from app.validation import validate
@@ -25,7 +26,7 @@ ONE = "/api/predictions/{id}/"
 
 @router.get("/api/predictions/", summary="List predictions")
 async def list_predictions_route(
-    user: CurrentUserDep,
+    caller: CallerDep,
     engine: EngineDep,
     task: Annotated[str | None, Query()] = None,
     project: Annotated[str | None, Query()] = None,
@@ -33,12 +34,12 @@ async def list_predictions_route(
 ) -> JSONResponse:
     """List all predictions and their IDs."""
 
-    def read() -> JSONResponse:
-        with single_read(engine) as connection:  # no session, BEGIN nor ROLLBACK
+    def read(bind: Any, user: User) -> JSONResponse:
+        with single_read(bind) as connection:  # no session, BEGIN nor ROLLBACK
             predictions = list_predictions(connection, user, task, project, task__project)
         return JSONResponse([prediction_row_json(p) for p in predictions])
 
-    return await reading(engine, read)
+    return await caller.read(engine, read)
 
 
 @router.post("/api/predictions/", status_code=201, summary="Create prediction")

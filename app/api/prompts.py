@@ -8,15 +8,23 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import Engine, Select, and_, bindparam, func, or_
+from sqlalchemy import Connection, Engine, Select, and_, bindparam, func, or_
 from sqlalchemy import select as core_select
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.api.inference_runs import QUERY_SUBSETS
-from app.db import single_read
-from app.deps import Body, BodyDep, ClockDep, CurrentUserDep, EngineDep, SessionDep, reading
+from app.db import connected, single_read
+from app.deps import (
+    Body,
+    BodyDep,
+    CallerDep,
+    ClockDep,
+    CurrentUserDep,
+    EngineDep,
+    SessionDep,
+)
 from app.errors import NotFound, ValidationFailed
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
@@ -340,13 +348,14 @@ def _build_prompts_queries(
 
 
 def list_prompts_page(
-    engine: Engine, user: User, url: str, params: dict[str, str]
+    bind: Engine | Connection, user: User, url: str, params: dict[str, str]
 ) -> dict[str, Any]:
     """A page of the organization's prompts as ModelInterfaceSerializerGET, with their
-    creators, projects and counts: rows of five statements in one transaction, no session."""
+    creators, projects and counts: rows of five statements, no session; given an engine, in
+    one transaction of their own (given a connection, in the connection's)."""
     count_query, page_query = _prompts_queries(params.get("search"), params.get("ordering"))
     organization = {"organization": user.organization_id}
-    with engine.connect() as connection:
+    with connected(bind) as connection:
         page = Page(connection.execute(count_query, organization).scalar_one(), url, params,
                     DEFAULT_PAGE_SIZE)  # fmt: skip
         bounds = {"limit": page.size, "offset": page.offset}
@@ -385,10 +394,12 @@ def list_prompts_page(
 
 
 @router.get(PROMPTS, summary="✨ List prompts")
-async def list_prompts(request: Request, user: CurrentUserDep, engine: EngineDep) -> JSONResponse:
+async def list_prompts(request: Request, caller: CallerDep, engine: EngineDep) -> JSONResponse:
     """List all prompts."""
     url, params = _page_url(request), dict(request.query_params)
-    return await reading(engine, lambda: JSONResponse(list_prompts_page(engine, user, url, params)))
+    return await caller.read(
+        engine, lambda bind, user: JSONResponse(list_prompts_page(bind, user, url, params))
+    )
 
 
 @router.post(PROMPTS, status_code=201, summary="✨ Create prompt")
@@ -523,13 +534,13 @@ def _versions_query(ordering: str | None) -> Select[Any]:
 
 
 def list_versions_of(
-    engine: Engine, user: User, prompt_id: int, ordering: str | None
+    bind: Engine | Connection, user: User, prompt_id: int, ordering: str | None
 ) -> list[dict[str, Any]]:
     """The versions of a prompt of the user's organization as ThirdPartyModelVersion (one
     statement, no transaction around it), or Label Studio's 404."""
     rows: list[Any] = []
     if 0 < prompt_id <= MAX_ID:
-        with single_read(engine) as connection:
+        with single_read(bind) as connection:
             rows = list(connection.execute(_versions_query(ordering), {"prompt": prompt_id}).all())
     if not rows or rows[0][0] != user.organization_id:
         raise NotFound("ModelInterface")
@@ -549,12 +560,12 @@ def list_versions_of(
 
 @router.get(VERSIONS, summary="✨ List prompt versions")
 async def list_versions(
-    prompt_id: int, request: Request, user: CurrentUserDep, engine: EngineDep
+    prompt_id: int, request: Request, caller: CallerDep, engine: EngineDep
 ) -> JSONResponse:
     """List all versions of a prompt."""
     ordering = request.query_params.get("ordering")
-    return await reading(
-        engine, lambda: JSONResponse(list_versions_of(engine, user, prompt_id, ordering))
+    return await caller.read(
+        engine, lambda bind, user: JSONResponse(list_versions_of(bind, user, prompt_id, ordering))
     )
 
 

@@ -1,11 +1,13 @@
 """The current user and the server's version."""
 
+from typing import Any
+
 from fastapi import APIRouter
 from sqlalchemy import bindparam, select
 
 from app.db import single_read
-from app.deps import ClockDep, CurrentUserDep, EngineDep, SettingsDep, reading
-from app.models import EmulatorState, Organization, table_of
+from app.deps import CallerDep, ClockDep, EngineDep, SettingsDep
+from app.models import EmulatorState, Organization, User, table_of
 from app.render import version, whoami
 from app.responses import JSONResponse
 
@@ -24,16 +26,16 @@ _TITLE_AND_CLOCK = (
 
 @router.get("/api/current-user/whoami", summary="Retrieve my user")
 async def current_user_whoami(
-    user: CurrentUserDep, engine: EngineDep, clock: ClockDep
+    caller: CallerDep, engine: EngineDep, clock: ClockDep
 ) -> JSONResponse:
     """Retrieve details of the account that you are using to access the API."""
 
-    def read() -> JSONResponse:
-        with single_read(engine) as connection:
+    def read(bind: Any, user: User) -> JSONResponse:
+        with single_read(bind) as connection:
             row = connection.execute(_TITLE_AND_CLOCK, {"id": user.organization_id}).one()
         return JSONResponse(whoami(user, row.title or "", clock.read(row)))
 
-    return await reading(engine, read)
+    return await caller.read(engine, read)
 
 
 @router.get("/api/version/", tags=["Versions"], summary="Get version information")

@@ -9,7 +9,7 @@ from typing import Any
 import anyio
 from sqlalchemy import Connection, Engine, Row, exists, literal, select
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth import (
     TOKEN_COLUMNS,
@@ -23,6 +23,7 @@ from app.auth import (
 )
 from app.control.journal import CONTROL_PREFIX
 from app.db import read_session, reads_wait_on_network, single_read, write_session
+from app.deps import DEFERRED_CALLER, PENDING_EDGE, RulesExist
 from app.errors import APIError, envelope
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
@@ -226,6 +227,12 @@ class EdgeBatch:
         self.kept = kept
         self._waiting: list[tuple[str | None, asyncio.Future[EdgeRead]]] = []
         self._reading = False
+        # Edge reads under way in routes' own hand-offs (Pending.read_on).
+        self.reads_apart = 0
+
+    def idle(self) -> bool:
+        """Whether no edge read is under way or waiting, in the batch or apart from it."""
+        return not (self._reading or self._waiting or self.reads_apart)
 
     async def rules_exist(self, scope: Scope) -> bool:
         """rules_exist for one request, read with those that arrive with it."""
@@ -262,6 +269,48 @@ class EdgeBatch:
                 answer.set_result(done.result()[key])
         if self._waiting:
             self._read_next()
+
+
+class Pending:
+    """A request's edge read left for later (app.deps.PendingEdge): read by the first of the
+    request's reads, or through the EdgeBatch when what comes first needs it without a read of
+    its own (authentication, an answer). It reads after the request arrived, as the batch
+    does, so that it sees every change committed before then."""
+
+    def __init__(self, batch: EdgeBatch, scope: Scope) -> None:
+        self.batch = batch
+        self.scope = scope
+        self.found: bool | None = None
+
+    async def rules_exist(self) -> bool:
+        if self.found is None:
+            self.found = await self.batch.rules_exist(self.scope)
+        return self.found
+
+    def alone(self) -> bool:
+        # Alone when no edge read is under way or waiting: a request that arrives with others
+        # shares theirs (one statement for all, not one each).
+        if self.found is not None or not self.batch.idle():
+            return False
+        self.batch.reads_apart += 1
+        return True
+
+    def done_apart(self) -> None:
+        self.batch.reads_apart -= 1
+
+    def read_on(self, connection: Connection) -> bool:
+        if self.found is None:
+            read = read_edge(connection, request_key(self.scope), self.batch.kept)
+            self.found = settle(self.scope, *read)
+        return self.found
+
+
+def body_expected(scope: Scope) -> bool:
+    """Whether a request says it has a body."""
+    return any(
+        name in (b"content-length", b"transfer-encoding") and value not in (b"0", b"")
+        for name, value in scope["headers"]
+    )
 
 
 def decide(engine: Engine, method: str, path: str, headers: dict[bytes, bytes]) -> Fault | None:
@@ -304,12 +353,47 @@ class FaultMiddleware:
         # hand-off); a database server's in a thread, shared by the requests that arrive
         # together. Matching rules (which write their counters) are applied in a thread.
         if reads_wait_on_network(engine):
+            if scope["method"] in ("GET", "HEAD") and not body_expected(scope):
+                await self._deferred(scope, receive, send)
+                return
             found = await application.state.edge_batch.rules_exist(scope)
         else:
             found = rules_exist(engine, scope, application.state.edge_reads)
         if not found:
             await self.app(scope, receive, send)
             return
+        await self._faulted(scope, receive, send)
+
+    async def _deferred(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request without a body on a database server: its edge read is left to the
+        request's first need of it (app.deps.Caller runs it in the route's own thread hand-off,
+        before the route's read; authentication, or a first answer, reads it through the
+        batch). Where it finds rules, nothing of the request has been answered or changed (a
+        GET or HEAD, its body empty), and the request is handled anew as one that found rules
+        before it reached the application."""
+        state = scope.setdefault("state", {})
+        pending = state[PENDING_EDGE] = Pending(scope["app"].state.edge_batch, scope)
+
+        async def send_after_edge(message: Message) -> None:
+            if message["type"] == "http.response.start" and await pending.rules_exist():
+                raise RulesExist
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_edge)
+            return
+        except RulesExist:
+            pass
+        except Exception:
+            if not await pending.rules_exist():
+                raise
+        del state[PENDING_EDGE]
+        state.pop(DEFERRED_CALLER, None)
+        await self._faulted(scope, receive, send)
+
+    async def _faulted(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A request when fault rules exist: the rule that matches it, if any, applied."""
+        application = scope["app"]
         fault = await anyio.to_thread.run_sync(
             decide,
             application.state.engine,

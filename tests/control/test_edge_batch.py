@@ -6,7 +6,7 @@ import asyncio
 import threading
 
 from app.auth import TOKEN_LOOKUP, TokenLookup
-from app.control.faults import EdgeBatch, EdgeRead
+from app.control.faults import EdgeBatch, EdgeRead, Pending
 
 
 class RecordedBatch(EdgeBatch):
@@ -74,3 +74,34 @@ def test_a_failed_read_fails_each_of_its_requests_and_the_next_read_still_runs()
 
     asyncio.run(scenario())
     assert batch.reads == [["k1"], ["k2", "k3"], ["k4"]]
+
+
+def test_a_request_reads_apart_only_when_no_other_edge_read_is_under_way():
+    batch = RecordedBatch()
+
+    async def scenario() -> None:
+        alone = Pending(batch, request("k1"))
+        assert alone.alone()  # nothing under way: its route's hand-off reads it
+        during = Pending(batch, request("k2"))
+        assert not during.alone()  # shares the batch's read instead
+        alone.done_apart()
+        batch.release.set()
+        assert await during.rules_exist() is False
+        assert batch.reads == [["k2"]]
+        assert Pending(batch, request("k3")).alone()
+
+    asyncio.run(scenario())
+
+
+def test_a_request_waits_for_the_batch_read_under_way():
+    batch = RecordedBatch()
+
+    async def scenario() -> None:
+        first = asyncio.create_task(Pending(batch, request("k1")).rules_exist())
+        while not batch.reads:
+            await asyncio.sleep(0.001)
+        assert not Pending(batch, request("k2")).alone()
+        batch.release.set()
+        assert await first is False
+
+    asyncio.run(scenario())
