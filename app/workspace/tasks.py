@@ -6,7 +6,7 @@ every write of annotations goes through ``sync_ground_truth``."""
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
@@ -31,7 +31,7 @@ from app.models import (
     User,
     table_of,
 )
-from app.render import PREDICTION_COLUMNS, TaskPredictions, prediction_row_json, read_column
+from app.render import PREDICTION_COLUMNS, TaskPredictions, prediction_rows_json, read_column
 from app.validation import (
     EMPTY,
     BooleanField,
@@ -439,13 +439,14 @@ def task_counts(
     ids = {"tasks": list(task_ids)}
     for row in connection.execute(_annotations_query(whole), ids).all():
         annotations[row.task_id].append(row)
-    # The counters' three columns need no conversion: the driver's own rows, without a Row
-    # and its processors for each of a page's thousands of predictions.
-    query = _predictions_query(whole)
-    rows = connection.execute(query, ids).all() if whole else driver_rows(connection, query, ids)
+    # The driver's own rows, without a Row and its processors for each of a page's thousands
+    # of predictions: the counters' three columns need no conversion, the whole ones are
+    # converted a column at a time.
+    rows = driver_rows(connection, _predictions_query(whole), ids)
     task, score, version = map(
         itemgetter, (PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION) if whole else (0, 1, 2)
     )
+    shown = iter(prediction_rows_json(rows, connection.dialect.name) if whole else ())
     # In task order (the index's): each task's rows gathered at once, as TaskPredictions.add
     # would gather them one by one (the scores not null, the versions not blank, each once).
     for task_id, group in groupby(rows, task):
@@ -460,7 +461,7 @@ def task_counts(
         versions.pop(None, None)
         entry.versions = versions
         if whole:
-            entry.shown = [prediction_row_json(row) for row in found]
+            entry.shown = list(islice(shown, entry.count))
     return annotations, predictions
 
 
