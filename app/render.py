@@ -306,10 +306,26 @@ def _stamps(dialect: str) -> Callable[[Sequence[Any]], list[str | None]]:
     return lambda values: [iso_read(value) for value in values]
 
 
-def _stored_json(values: list[str | None]) -> list[Any]:
-    if all(value is None or value == "null" for value in values):
+def stored_json(values: Sequence[str | None]) -> list[Any]:
+    """A column of stored JSON decoded as ``_loads_column`` decodes each value (null for None),
+    by one parse of all of them as one array where orjson reads it as json.loads does: a page
+    of thousands costs half as much as a call for each."""
+    present = [value for value in values if value is not None and value != "null"]
+    if not present:
         return [None] * len(values)
-    return [_loads_column(value) for value in values]
+    data = ("[" + ",".join(present) + "]").encode("utf-8", "surrogatepass")
+    decoded: Any = None
+    if orjson_reads_alike(data):
+        try:
+            decoded = orjson.loads(data)
+        except orjson.JSONDecodeError:  # NaN or a lone surrogate: json.loads reads those
+            pass
+    if decoded is None or len(decoded) != len(present):
+        return [_loads_column(value) for value in values]
+    if len(present) == len(values):
+        return decoded  # type: ignore[no-any-return]
+    found = iter(decoded)
+    return [None if value is None or value == "null" else next(found) for value in values]
 
 
 def run_rows(
@@ -324,8 +340,8 @@ def run_rows(
     if not rows:
         return [], False
     users = creators(session, {row[1] for row in rows}, caller)
-    filters = _stored_json([row[8] for row in rows])
-    task_ids = _stored_json([row[9] for row in rows])
+    filters = stored_json([row[8] for row in rows])
+    task_ids = stored_json([row[9] for row in rows])
     floats = any(value is not None for value in filters) or any(
         value is not None for value in task_ids
     )
@@ -794,6 +810,41 @@ def prediction_row_json(values: Sequence[Any]) -> dict[str, Any]:
         "task": task_id,
         "project": project_id,
     }
+
+
+def prediction_rows_json(rows: Sequence[Sequence[Any]], dialect: str) -> list[dict[str, Any]]:
+    """``prediction_row_json`` of predictions read as PREDICTION_COLUMNS through ``read_column``
+    as the driver's cursor answers them (``driver_rows``): their stored JSON and datetimes
+    converted a column at a time (``stored_json``, ``_stamps``)."""
+    if not rows:
+        return []
+    columns = list(zip(*rows, strict=True))
+    stamps = _stamps(dialect)
+    results, neighbors = stored_json(columns[1]), stored_json(columns[5])
+    created, updated = stamps(columns[7]), stamps(columns[8])
+    return [
+        {
+            "id": pk,
+            "result": result,
+            "model_version": model_version,
+            "created_ago": "",
+            "score": score,
+            "cluster": cluster,
+            "neighbors": neighbor,
+            "mislabeling": mislabeling,
+            "created_at": created_at,
+            "updated_at": updated_at or created_at,
+            "model": None,
+            "model_run": run_id,
+            "task": task_id,
+            "project": project_id,
+        }
+        for pk, result, model_version, score, cluster, neighbor, mislabeling, created_at,
+        updated_at, run_id, task_id, project_id in zip(
+            columns[0], results, columns[2], columns[3], columns[4], neighbors, columns[6],
+            created, updated, columns[9], columns[10], columns[11], strict=True
+        )
+    ]  # fmt: skip
 
 
 @dataclass(slots=True)

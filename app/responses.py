@@ -15,7 +15,10 @@ from starlette.responses import JSONResponse as StdlibJSONResponse
 # lone surrogates, datetimes, dataclasses), which json.dumps renders or refuses as before.
 # (NaN and the infinities, which json.dumps refuses and orjson writes as null, cannot be
 # stored: JSON bodies with them are refused.)
-FLOAT_DIFFERENCES = re.compile(rb"0\.0000|e-\d(?!\d)")
+# Two searches, each led by its literal text (C's scan for it): one pattern of both alternatives
+# tries a match at every byte, and either bytes search (`in`) took twice as long over a large
+# answer as the regular expression led by the same text.
+FLOAT_DIFFERENCES = (re.compile(rb"0\.0000"), re.compile(rb"e-\d(?!\d)"))
 OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
@@ -25,7 +28,7 @@ class JSONResponse(StdlibJSONResponse):
             body = orjson.dumps(content, option=OPTIONS)
         except TypeError:  # orjson.JSONEncodeError included
             return super().render(content)
-        if (b"0.0000" in body or b"e-" in body) and FLOAT_DIFFERENCES.search(body):
+        if any(difference.search(body) for difference in FLOAT_DIFFERENCES):
             return super().render(content)
         return body
 

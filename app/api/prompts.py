@@ -26,6 +26,7 @@ from app.deps import (
     SessionDep,
 )
 from app.errors import NotFound, ValidationFailed
+from app.lifecycle.bulk import Built, among_bound, ids_value
 from app.lifecycle.clock import Clock
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import count, subset_query
@@ -291,17 +292,21 @@ _PROMPT_PAGE_COLUMNS = (
     _USERS.c.email,
     _USERS.c.username,
 )  # fmt: skip
-_PROMPT_PROJECTS = (
-    select(
-        _PROMPT_PROJECTS_TABLE.c.prompt_id, _PROMPT_PROJECTS_TABLE.c.project_id, _PROJECTS.c.title
-    )
-    .select_from(
-        _PROMPT_PROJECTS_TABLE.outerjoin(
-            _PROJECTS, _PROJECTS.c.id == _PROMPT_PROJECTS_TABLE.c.project_id
+_PROMPT_PROJECTS = Built(
+    lambda dialect: (
+        select(
+            _PROMPT_PROJECTS_TABLE.c.prompt_id,
+            _PROMPT_PROJECTS_TABLE.c.project_id,
+            _PROJECTS.c.title,
         )
+        .select_from(
+            _PROMPT_PROJECTS_TABLE.outerjoin(
+                _PROJECTS, _PROJECTS.c.id == _PROMPT_PROJECTS_TABLE.c.project_id
+            )
+        )
+        .where(among_bound(dialect, _PROMPT_PROJECTS_TABLE.c.prompt_id, "prompts"))
+        .order_by(_PROMPT_PROJECTS_TABLE.c.project_id)
     )
-    .where(_PROMPT_PROJECTS_TABLE.c.prompt_id.in_(bindparam("prompts", expanding=True)))
-    .order_by(_PROMPT_PROJECTS_TABLE.c.project_id)
 )
 
 
@@ -362,8 +367,9 @@ def list_prompts_page(
         rows = connection.execute(page_query, organization | bounds).all()
         ids = [row[0] for row in rows]
         projects: dict[int, list[dict[str, Any]]] = {pk: [] for pk in ids}
+        dialect = connection.dialect.name
         for prompt_id, project_id, title in connection.execute(
-            _PROMPT_PROJECTS, {"prompts": ids}
+            _PROMPT_PROJECTS(dialect), {"prompts": ids_value(dialect, ids)}
         ).all():
             projects[prompt_id].append({"id": project_id, "title": title})
         stats = prompt_stats(connection, ids)

@@ -14,6 +14,7 @@ from sqlmodel import select as select_model
 
 from app.db import get_by_id, mark_seed_changed
 from app.errors import NotFound, ValidationFailed
+from app.lifecycle.bulk import Built, among_bound, ids_value
 from app.lifecycle.clock import Clock
 from app.models import (
     MAX_ID,
@@ -428,28 +429,32 @@ LATEST_SCORED_RUN = (
 # Each prompt's versions and the best of their scores (_score's division, of two integers
 # made doubles, is the same in Python and in SQL), then each prompt's runs: two statements
 # built once, the prompts bound when they run.
-_PROMPT_VERSIONS = (
-    select(
-        _VERSIONS.c.prompt_id,
-        func.count(),
-        func.max(
-            case(
-                (
-                    _RUNS.c.total_predictions != 0,
-                    cast(func.coalesce(_RUNS.c.total_correct_predictions, 0), Float)
-                    / _RUNS.c.total_predictions,
-                ),
-            )
-        ),
+_PROMPT_VERSIONS = Built(
+    lambda dialect: (
+        select(
+            _VERSIONS.c.prompt_id,
+            func.count(),
+            func.max(
+                case(
+                    (
+                        _RUNS.c.total_predictions != 0,
+                        cast(func.coalesce(_RUNS.c.total_correct_predictions, 0), Float)
+                        / _RUNS.c.total_predictions,
+                    ),
+                )
+            ),
+        )
+        .select_from(_VERSIONS.outerjoin(_RUNS, _RUNS.c.id == LATEST_SCORED_RUN))
+        .where(among_bound(dialect, _VERSIONS.c.prompt_id, "prompts"))
+        .group_by(_VERSIONS.c.prompt_id)
     )
-    .select_from(_VERSIONS.outerjoin(_RUNS, _RUNS.c.id == LATEST_SCORED_RUN))
-    .where(_VERSIONS.c.prompt_id.in_(bindparam("prompts", expanding=True)))
-    .group_by(_VERSIONS.c.prompt_id)
 )
-_PROMPT_RUNS = (
-    select(_RUNS.c.prompt_id, func.count())
-    .where(_RUNS.c.prompt_id.in_(bindparam("prompts", expanding=True)))
-    .group_by(_RUNS.c.prompt_id)
+_PROMPT_RUNS = Built(
+    lambda dialect: (
+        select(_RUNS.c.prompt_id, func.count())
+        .where(among_bound(dialect, _RUNS.c.prompt_id, "prompts"))
+        .group_by(_RUNS.c.prompt_id)
+    )
 )
 
 
@@ -458,12 +463,13 @@ def prompt_stats(connection: Connection, prompt_ids: Sequence[int]) -> dict[int,
     stats: dict[int, dict[str, Any]] = {
         pk: {"versions_count": 0, "runs_count": 0, "best_score": None} for pk in prompt_ids
     }
-    ids = {"prompts": list(prompt_ids)}
-    for prompt_id, count, best in connection.execute(_PROMPT_VERSIONS, ids).all():
+    dialect = connection.dialect.name
+    ids = {"prompts": ids_value(dialect, prompt_ids)}
+    for prompt_id, count, best in connection.execute(_PROMPT_VERSIONS(dialect), ids).all():
         entry = stats[prompt_id]
         entry["versions_count"] = count
         entry["best_score"] = None if best is None else float(best)
-    for prompt_id, count in connection.execute(_PROMPT_RUNS, ids).all():
+    for prompt_id, count in connection.execute(_PROMPT_RUNS(dialect), ids).all():
         stats[prompt_id]["runs_count"] = count
     return stats
 

@@ -6,15 +6,16 @@ every write of annotations goes through ``sync_ground_truth``."""
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from functools import cache
-from itertools import groupby
+from itertools import groupby, islice
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Select, bindparam, delete, exists, func, insert, select, true, update
+from sqlalchemy import Select, delete, exists, func, insert, select, true, update
 from sqlmodel import Session, col
 
 from app.db import driver_rows, get_by_id, mark_seed_changed
 from app.errors import NotFound
+from app.lifecycle.bulk import among_bound, ids_value
 from app.lookups import own_project
 from app.models import (
     ACTIVE_STATUSES,
@@ -31,7 +32,7 @@ from app.models import (
     User,
     table_of,
 )
-from app.render import PREDICTION_COLUMNS, TaskPredictions, prediction_row_json, read_column
+from app.render import PREDICTION_COLUMNS, TaskPredictions, prediction_rows_json, read_column
 from app.validation import (
     EMPTY,
     BooleanField,
@@ -436,16 +437,18 @@ def task_counts(
     if not task_ids:
         return annotations, predictions
     connection = session.connection()
-    ids = {"tasks": list(task_ids)}
-    for row in connection.execute(_annotations_query(whole), ids).all():
+    dialect = connection.dialect.name
+    ids = {"tasks": ids_value(dialect, task_ids)}
+    for row in connection.execute(_annotations_query(whole, dialect), ids).all():
         annotations[row.task_id].append(row)
-    # The counters' three columns need no conversion: the driver's own rows, without a Row
-    # and its processors for each of a page's thousands of predictions.
-    query = _predictions_query(whole)
-    rows = connection.execute(query, ids).all() if whole else driver_rows(connection, query, ids)
+    # The driver's own rows, without a Row and its processors for each of a page's thousands
+    # of predictions: the counters' three columns need no conversion, the whole ones are
+    # converted a column at a time.
+    rows = driver_rows(connection, _predictions_query(whole, dialect), ids)
     task, score, version = map(
         itemgetter, (PREDICTION_TASK, PREDICTION_SCORE, PREDICTION_VERSION) if whole else (0, 1, 2)
     )
+    shown = iter(prediction_rows_json(rows, dialect) if whole else ())
     # In task order (the index's): each task's rows gathered at once, as TaskPredictions.add
     # would gather them one by one (the scores not null, the versions not blank, each once).
     for task_id, group in groupby(rows, task):
@@ -460,27 +463,28 @@ def task_counts(
         versions.pop(None, None)
         entry.versions = versions
         if whole:
-            entry.shown = [prediction_row_json(row) for row in found]
+            entry.shown = list(islice(shown, entry.count))
     return annotations, predictions
 
 
 @cache
-def _annotations_query(whole: bool) -> Select[Any]:
-    """A page's annotations, built once (the tasks bound when it runs); task_json compares
-    their datetimes: those are read as datetimes."""
+def _annotations_query(whole: bool, dialect: str) -> Select[Any]:
+    """A page's annotations, built once (the tasks bound when it runs, as one parameter: an IN
+    list of a page's ids costs SQLAlchemy more to render than the statement's own work);
+    task_json compares their datetimes: those are read as datetimes."""
     table = table_of(Annotation)
     names = table.columns.keys() if whole else ANNOTATION_SUMMARY
     return (
         select(*(read_column(table.c[name], datetimes=True) for name in names))
-        .where(table.c.task_id.in_(bindparam("tasks", expanding=True)))
+        .where(among_bound(dialect, table.c.task_id, "tasks"))
         .order_by(table.c.task_id, table.c.id)  # in the index's order: nothing to sort
     )
 
 
 @cache
-def _predictions_query(whole: bool) -> Select[Any]:
+def _predictions_query(whole: bool, dialect: str) -> Select[Any]:
     """A page's predictions (their JSON's columns when ``whole``, else those the counters
-    read), built once (the tasks bound when it runs)."""
+    read), built once (the tasks bound when it runs, as ``_annotations_query``'s)."""
     table = table_of(Prediction)
     return (
         select(
@@ -489,7 +493,7 @@ def _predictions_query(whole: bool) -> Select[Any]:
                 for name in (PREDICTION_COLUMNS if whole else PREDICTION_SUMMARY)
             )
         )
-        .where(table.c.task_id.in_(bindparam("tasks", expanding=True)))
+        .where(among_bound(dialect, table.c.task_id, "tasks"))
         .order_by(table.c.task_id, table.c.id)
     )
 

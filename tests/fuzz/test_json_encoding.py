@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse as StdlibJSONResponse
 from app.config import Settings
 from app.db import make_engine
 from app.models import UTCDateTime
-from app.render import _iso_of_text, iso, loads_stored, read_column
+from app.render import _iso_of_text, _loads_column, iso, loads_stored, read_column, stored_json
 from app.responses import JSONResponse
 from app.validation import loads_json, strict_loads
 
@@ -84,6 +84,33 @@ def test_stored_json_orjson_refuses_or_reads_alike_is_read_as_json_loads_reads_i
     text: str,
 ) -> None:
     assert repr(loads_stored(text)) == repr(json.loads(text))
+
+
+@given(st.lists(st.none() | json_values.map(json.dumps) | json_values.map(
+    lambda value: json.dumps(value, ensure_ascii=False)
+)))  # fmt: skip
+def test_a_column_of_stored_json_is_read_as_each_value_is_read(stored: list[str | None]) -> None:
+    assert repr(stored_json(stored)) == repr([_loads_column(value) for value in stored])
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        ["NaN", "[1]"], ['"\\ud800"', None], [str(2**64), "2"], ["-0", "null", "1E400"],
+        ['{"a":1,"a":2}', "[1.5]"], ["[1]", "[9999999999999999999]"], [None, "null"],
+    ],
+)  # fmt: skip
+def test_a_column_of_stored_json_orjson_refuses_or_reads_alike_is_read_as_each_value_is_read(
+    stored: list[str | None],
+) -> None:
+    assert repr(stored_json(stored)) == repr([_loads_column(value) for value in stored])
+
+
+def test_a_column_holding_a_text_of_two_values_is_refused_as_that_text_is() -> None:
+    with pytest.raises(ValueError):
+        _loads_column("1, 2")
+    with pytest.raises(ValueError):
+        stored_json(["1, 2", "3"])  # not read as the three values of one array
 
 
 @given(st.datetimes(timezones=st.just(UTC)))
