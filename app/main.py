@@ -44,7 +44,7 @@ from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent, table
 from app.observability import Metrics, RequestMiddleware
 from app.openapi import build_definition
 from app.responses import JSONResponse
-from app.routing import plan_route
+from app.routing import index_routes, plan_route
 from app.seed import database_is_empty, load_configured_seed
 
 log = logging.getLogger("lse_emulator")
@@ -193,6 +193,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         return Response(generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     install_error_handlers(app)
+    index_routes(app.router)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

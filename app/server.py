@@ -1,15 +1,71 @@
 """uvicorn's HTTP/1.1 protocol with the limits a server on a network needs: the time a client
-has to send a request's headers, and then its body; and the server that resumes garbage
-collection once started."""
+has to send a request's headers, and then its body; that sends an answer's head and body in
+one write; and the server that resumes garbage collection once started."""
 
 import asyncio
 import gc
 import socket
-from typing import Any
+from typing import Any, cast
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+# An answer's body from this size on is written apart from its head rather than copied behind it.
+JOIN_AT_MOST = 64 * 1024
+
+
+class JoiningTransport:
+    """A connection's transport that joins a write to the one before it when both come in the
+    same pass of the event loop: uvicorn writes an answer's head, then its body, each a
+    ``send`` on the socket and a segment that wakes the client, for a head it cannot use
+    alone. A write is held until the next one, which goes out with it, or until the loop's
+    next pass (or a close), so that it is never held longer than the pass that wrote it; the
+    bytes and their order are the same. Everything else is the transport's own."""
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self.held = b""
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        held, self.held = self.held, b""
+        if not held:
+            self.held = bytes(data)
+            self.loop.call_soon(self.flush)
+        elif len(data) < JOIN_AT_MOST:
+            self.transport.write(held + data)
+        else:
+            self.transport.write(held)
+            self.transport.write(data)
+
+    def writelines(self, data: Any) -> None:
+        self.write(b"".join(data))
+
+    def flush(self) -> None:
+        held, self.held = self.held, b""
+        if held:
+            self.transport.write(held)
+
+    def write_eof(self) -> None:
+        self.flush()
+        self.transport.write_eof()
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def abort(self) -> None:
+        self.held = b""
+        self.transport.abort()
+
+    def get_write_buffer_size(self) -> int:
+        return self.transport.get_write_buffer_size() + len(self.held)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
 
 
 class TimedH11Protocol(H11Protocol):
@@ -27,7 +83,7 @@ class TimedH11Protocol(H11Protocol):
         self.receiving: str | None = None  # "headers" or "body" while a deadline is armed
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, JoiningTransport(transport, self.loop)))
         self._watch()
 
     def data_received(self, data: bytes) -> None:

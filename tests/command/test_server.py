@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 import uvicorn
+from uvicorn.server import ServerState
 
-from app.server import ServerConfig
+from app.server import JOIN_AT_MOST, JoiningTransport, ServerConfig
 
 CLOSE_DEADLINE = 15  # seconds
 SHORT = 0.3  # the deadline under test, in seconds
@@ -308,3 +309,87 @@ def test_a_graceful_stop_closes_idle_kept_alive_connections():
         assert read_response(connection) == b"HTTP/1.1 200 OK 1"
         served.server.should_exit = True
         assert read_until_closed(connection) == b""
+
+
+class RecordingTransport:
+    """A transport that records what is written to it, as the socket would receive it."""
+
+    def __init__(self) -> None:
+        self.writes: list[bytes] = []
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8080), "peername": ("127.0.0.1", 5000)}.get(name)
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_an_answers_head_and_body_go_out_in_one_write():
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"5")]})  # fmt: skip
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    async def exchange() -> RecordingTransport:
+        config = ServerConfig(app, header_timeout=LONG, body_timeout=LONG, lifespan="off",
+                              log_config=None, access_log=False)  # fmt: skip
+        config.load()
+        protocol = config.http_protocol_class(  # type: ignore[call-arg]
+            config=config, server_state=ServerState(), app_state={},
+            _loop=asyncio.get_running_loop(),
+        )  # fmt: skip
+        transport = RecordingTransport()
+        protocol.connection_made(transport)
+        protocol.data_received(request("/", method="GET") + request("/", method="GET"))
+        for _ in range(20):
+            await asyncio.sleep(0)
+        protocol.connection_lost(None)
+        return transport
+
+    transport = asyncio.run(exchange())
+    assert len(transport.writes) == 2  # one write an answer
+    for written in transport.writes:
+        assert written.startswith(b"HTTP/1.1 200 OK\r\n") and written.endswith(b"\r\n\r\nhello")
+
+
+def test_a_write_is_joined_to_the_next_or_sent_at_the_loops_next_pass():
+    async def writes() -> tuple[list[list[bytes]], RecordingTransport]:
+        transport = RecordingTransport()
+        joining = JoiningTransport(transport, asyncio.get_running_loop())  # type: ignore[arg-type]
+        seen = []
+        joining.write(b"head")
+        seen.append(list(transport.writes))  # held
+        joining.write(b"body")
+        seen.append(list(transport.writes))  # sent with the head
+        joining.write(b"chunk")
+        await asyncio.sleep(0)
+        seen.append(list(transport.writes))  # sent at the next pass
+        joining.write(b"head")
+        joining.write(b"x" * JOIN_AT_MOST)  # a large body is not copied behind its head
+        joining.write(b"last")
+        joining.close()  # sends what is held before it closes
+        return seen, transport
+
+    seen, transport = asyncio.run(writes())
+    assert seen == [[], [b"headbody"], [b"headbody", b"chunk"]]
+    assert transport.writes == [b"headbody", b"chunk", b"head", b"x" * JOIN_AT_MOST, b"last"]
+    assert transport.closed
