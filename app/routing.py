@@ -19,9 +19,12 @@ not copy.
 """
 
 import inspect
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
+import fastapi.utils
+from fastapi._compat import annotation_is_pydantic_v1
 from fastapi.dependencies.models import Dependant
 from fastapi.dependencies.utils import request_params_to_args
 from fastapi.exceptions import RequestValidationError
@@ -227,3 +230,18 @@ def plan_route(route: APIRoute) -> None:
     if plan is not None:
         route.app = request_response(planned_handler(route, plan))
         PLANNED.add(id(route))
+
+
+def _annotation_is_imported_pydantic_v1(annotation: Any) -> bool:
+    """FastAPI's refusal of pydantic.v1 models, without importing pydantic.v1 to make it.
+
+    For each parameter of each route, FastAPI checks that its annotation is no pydantic.v1
+    model, importing ``pydantic.v1`` to do so: 13 ms of a start's CPU for a module nothing
+    else needs. No such model exists unless ``pydantic.v1`` was imported, so until then the
+    answer is no; once it was, FastAPI's own check answers."""
+    return "pydantic.v1" in sys.modules and annotation_is_pydantic_v1(annotation)
+
+
+# Routes are declared as their modules are imported (app.api, app.control), each of which
+# imports this module first.
+fastapi.utils.annotation_is_pydantic_v1 = _annotation_is_imported_pydantic_v1  # type: ignore[attr-defined]
