@@ -1,11 +1,12 @@
 """The settings' derived rules: which addresses are loopback, when the control plane needs a
-generated admin token, where the database is by default, and what the application built
-from them serves."""
+generated admin token, where the database is by default, how the environment sets them, and
+what the application built from them serves."""
 
 import logging
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from app.config import Settings, is_loopback, needs_generated_admin_token
 from app.main import create_app
@@ -85,3 +86,27 @@ def test_an_app_serves_the_control_plane_only_when_enabled_and_keeps_the_journal
     assert enabled.state.journal.entries.maxlen == 3
     disabled = create_app(Settings(control_enabled=False))
     assert not routed(disabled, "/_emulator/clock") and routed(disabled, "/metrics")
+
+
+def test_the_environment_sets_each_setting_in_any_case_and_arguments_win(monkeypatch, tmp_path):
+    monkeypatch.setenv("LSE_EMULATOR_PORT", "9000")
+    monkeypatch.setenv("lse_emulator_control_enabled", "false")
+    monkeypatch.setenv("LSE_EMULATOR_Seed_File", str(tmp_path / "seed.yaml"))
+    monkeypatch.setenv("LSE_EMULATOR_BATCH_SIZE", "25")
+    monkeypatch.setenv("LSE_EMULATOR_HOST", "0.0.0.0")
+    monkeypatch.setenv("LSE_EMULATOR_NOT_A_SETTING", "ignored")
+    settings = Settings(host="::1")
+    assert settings.port == 9000
+    assert settings.control_enabled is False
+    assert settings.seed_file == tmp_path / "seed.yaml"
+    assert settings.batch_size == 25
+    assert settings.host == "::1"
+    assert not hasattr(settings, "not_a_setting")
+
+
+def test_an_invalid_value_in_the_environment_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv("LSE_EMULATOR_PORT", "eighty")
+    with pytest.raises(ValidationError) as refused:
+        Settings()
+    assert [e["loc"] for e in refused.value.errors()] == [("port",)]
+    assert refused.value.errors()[0]["input"] == "eighty"
