@@ -226,16 +226,20 @@ def predict_batches(
             "message": [m.message for m, _ in failed],
         }, run_columns)  # fmt: skip
     correct_count = sum(bool(m.correct) for m, _ in made)
-    consumed = {"run_id": run.id, "through": found[-1].task_id}
-    if after is None:
-        connection.execute(_DELETE_CONSUMED, consumed)
-    else:
-        connection.execute(_DELETE_CONSUMED_AFTER, {**consumed, "after": after})
     run.tasks_done_through = found[-1].task_id
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
     run.predictions_updated_at = instants[len(inputs) - 1]
+    # With nothing left, the run ends in this transaction (step and complete_now end it), and
+    # its end deletes its whole queue: a DELETE of the tasks consumed would be one statement,
+    # and one round trip, more. Until then the next read starts after tasks_done_through.
+    if remaining(run) > 0:
+        consumed = {"run_id": run.id, "through": found[-1].task_id}
+        if after is None:
+            connection.execute(_DELETE_CONSUMED, consumed)
+        else:
+            connection.execute(_DELETE_CONSUMED_AFTER, {**consumed, "after": after})
     session.add(run)
     return len(found)
 

@@ -191,6 +191,31 @@ def test_a_step_reads_the_next_start_with_its_claim_and_its_tasks_in_one_stateme
     assert len(tasks) == 1 and "JOIN task" in tasks[0], tasks
 
 
+def test_a_runs_last_step_deletes_its_queue_once(db):
+    """The step that predicts a run's last tasks ends it, and the end deletes the run's whole
+    queue: no DELETE of the tasks just consumed before it (a round trip on PostgreSQL)."""
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5 + 29.5))
+    assert get(engine, run_id).total_predictions == 290
+    deletes: list[str] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("DELETE") and "run_task" in statement:
+            deletes.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        lifecycle.settle(engine, clock, until=at(5 + 30))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    run = get(engine, run_id)
+    assert (run.status, run.total_predictions) == (RunStatus.COMPLETED, 300)
+    assert len(deletes) == 1 and "task_id" not in deletes[0], deletes
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(RunTask)).one() == 0
+
+
 def test_hasgt_subset_counts_only_ground_truth_tasks(db):
     engine, clock = db
     run_id = create(engine, clock)  # the default subset is HasGT
