@@ -92,7 +92,6 @@ _UPDATE_RUN = (
     .where(table_of(ModelRun).c.id == bindparam("run_id"))
     .values({name: bindparam(f"new_{name}") for name in LIFECYCLE_COLUMNS})
 )
-_NEXT_START = select(func.min(col(ModelRun.next_due_at))).where(col(ModelRun.status) == S.PENDING)
 
 
 def delete_run_tasks() -> Delete:
@@ -227,16 +226,20 @@ def predict_batches(
             "message": [m.message for m, _ in failed],
         }, run_columns)  # fmt: skip
     correct_count = sum(bool(m.correct) for m, _ in made)
-    consumed = {"run_id": run.id, "through": found[-1].task_id}
-    if after is None:
-        connection.execute(_DELETE_CONSUMED, consumed)
-    else:
-        connection.execute(_DELETE_CONSUMED_AFTER, {**consumed, "after": after})
     run.tasks_done_through = found[-1].task_id
     run.total_predictions = (run.total_predictions or 0) + len(made)
     run.total_correct_predictions = (run.total_correct_predictions or 0) + correct_count
     run.total_failed += len(failed)
     run.predictions_updated_at = instants[len(inputs) - 1]
+    # With nothing left, the run ends in this transaction (step and complete_now end it), and
+    # its end deletes its whole queue: a DELETE of the tasks consumed would be one statement,
+    # and one round trip, more. Until then the next read starts after tasks_done_through.
+    if remaining(run) > 0:
+        consumed = {"run_id": run.id, "through": found[-1].task_id}
+        if after is None:
+            connection.execute(_DELETE_CONSUMED, consumed)
+        else:
+            connection.execute(_DELETE_CONSUMED_AFTER, {**consumed, "after": after})
     session.add(run)
     return len(found)
 
@@ -294,11 +297,17 @@ def due_batches(
     return batches
 
 
-def step(session: Session, run: ModelRun, policy: Policy, horizon: datetime | None = None) -> None:
+def step(
+    session: Session,
+    run: ModelRun,
+    policy: Policy,
+    horizon: datetime | None = None,
+    next_start: datetime | None = None,
+) -> None:
     """Apply the step of a run due at ``run.next_due_at``. With a horizon, the run's following
-    batches due by then are made too, up to the next start of another run: a start selects
-    tasks by the predictions made before it (only_missing_predictions), so none may be made
-    ahead of it."""
+    batches due by then are made too, up to ``next_start``, the next start of another run (read
+    with the run's claim): a start selects tasks by the predictions made before it
+    (only_missing_predictions), so none may be made ahead of it."""
     at = run.next_due_at
     assert at is not None  # only a due run is stepped
     if run.status == S.PENDING:
@@ -306,8 +315,6 @@ def step(session: Session, run: ModelRun, policy: Policy, horizon: datetime | No
     elif run.status == S.IN_PROGRESS:
         before = None
         if horizon is not None:
-            session.flush()  # the runs' changes so far, which the ORM's read would flush
-            next_start = session.connection().execute(_NEXT_START).scalar_one()
             before = min(horizon + timedelta(microseconds=1), next_start or horizon + timedelta(1))
         batches = due_batches(run, policy, before)
         if batches:
@@ -330,10 +337,17 @@ def _due_runs(horizon: datetime) -> SelectOfScalar[ModelRun]:
     )
 
 
-# The first due run, claimed: built once (its building and cache key cost about what its
-# execution does, once a step).
+# The first due run, claimed, with the first due instant of a Pending run (the next start,
+# which bounds how far a step may go): one statement, and one round trip, a step. Built once
+# (its building and cache key cost about what its execution does, once a step).
+_NEXT_START = (
+    select(func.min(col(ModelRun.next_due_at)))
+    .where(col(ModelRun.status) == S.PENDING)
+    .scalar_subquery()
+    .label("next_start")
+)
 _FIRST_DUE_RUN = (
-    select(ModelRun)
+    select(ModelRun, _NEXT_START)
     .where(
         col(ModelRun.status).in_(ACTIVE_STATUSES),
         col(ModelRun.next_due_at) <= bindparam("horizon"),
@@ -428,15 +442,16 @@ def _settle_steps(
             steps = 0
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
                 horizon = until if until is not None else clock.now(session)
-                run = session.exec(_FIRST_DUE_RUN, params={"horizon": horizon}).first()
-                if run is None:
+                claimed = session.exec(_FIRST_DUE_RUN, params={"horizon": horizon}).first()
+                if claimed is None:
                     break
+                run, next_start = claimed
                 due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
                 assert due_at is not None and run.id is not None  # a stored, due run
                 made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
                 try:
                     with session.begin_nested():
-                        step(session, run, policy, horizon)
+                        step(session, run, policy, horizon, next_start)
                         write_run(session, run)
                 except (APIError, ValueError, LookupError, TypeError) as error:
                     # A step its stored data cannot make (an imported selection that no longer

@@ -12,7 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
-from app.lifecycle.bulk import Built, among, among_bound, ids_value
+from app.lifecycle.bulk import among
 from app.lifecycle.inference import Made, Version, predict_on
 from app.lifecycle.outputs import Shape, shared_shape
 from app.models import (
@@ -190,51 +190,58 @@ class RunInput(NamedTuple):
     ground_truth: Any
 
 
-# The statements of next_inputs, built once.
+# The statements of next_inputs, built once: the run's next ids (the LIMIT kept in a subquery,
+# which the planner keeps apart from the join, see next_inputs), joined to their tasks.
 _NEXT_IDS = (
     sa_select(col(RunTask.task_id))
     .where(col(RunTask.run_id) == bindparam("run_id"))
     .order_by(col(RunTask.task_id))
     .limit(bindparam("limit"))
 )
-_NEXT_IDS_AFTER = _NEXT_IDS.where(col(RunTask.task_id) > bindparam("after"))
-_INPUTS_OF = Built(
-    lambda dialect: sa_select(
-        col(Task.id), col(Task.has_ground_truth), cast(col(Task.data), Text), first_ground_truth()
-    ).where(among_bound(dialect, col(Task.id), "ids"))
-)
+
+
+def _inputs_of(ids: Any) -> Any:
+    following = ids.subquery("following")
+    return (
+        sa_select(
+            following.c.task_id,
+            col(Task.id).is_not(None),
+            col(Task.has_ground_truth),
+            cast(col(Task.data), Text),
+            first_ground_truth(),
+        )
+        .select_from(following.outerjoin(Task, col(Task.id) == following.c.task_id))
+        .order_by(following.c.task_id)
+    )
+
+
+_NEXT_INPUTS = _inputs_of(_NEXT_IDS)
+_NEXT_INPUTS_AFTER = _inputs_of(_NEXT_IDS.where(col(RunTask.task_id) > bindparam("after")))
 
 
 def next_inputs(
     session: Session, run_id: int, limit: int, after: int | None = None
 ) -> list[RunInput]:
     """The next ``limit`` tasks of a run's frozen subset (in id order, after task ``after``) with
-    their data and ground truth, in two queries: the ids, then their tasks. Joined in one,
-    PostgreSQL planned by run_task's statistics, which a large run's start leaves stale: it
-    joined every task the run still waited for (or walked the task table from its first id)
-    before keeping the first ``limit``, so a step's cost grew with the project."""
+    their data and ground truth, in one statement: the ids in a subquery with its LIMIT, then
+    their tasks. With the LIMIT outside (a plain join), PostgreSQL planned by run_task's
+    statistics, which a large run's start leaves stale: it joined every task the run still
+    waited for (or walked the task table from its first id) before keeping the first
+    ``limit``, so a step's cost grew with the project. A subquery with a LIMIT is not merged
+    into the query around it, so the join sees at most ``limit`` ids."""
     connection = session.connection()
-    dialect = connection.dialect.name
     # Rows fetched all at once (the driver's fetchall): iterating a result fetches them one
     # call at a time, about a microsecond a row.
     if after is None:
-        ids = connection.execute(_NEXT_IDS, {"run_id": run_id, "limit": limit}).scalars().all()
+        rows = connection.execute(_NEXT_INPUTS, {"run_id": run_id, "limit": limit}).all()
     else:
-        ids = (
-            connection.execute(_NEXT_IDS_AFTER, {"run_id": run_id, "limit": limit, "after": after})
-            .scalars()
-            .all()
-        )
-    if not ids:
-        return []
-    rows = connection.execute(_INPUTS_OF(dialect), {"ids": ids_value(dialect, ids)}).all()
-    found = {task_id: (has_gt, data, truth) for task_id, has_gt, data, truth in rows}
-    inputs = []
-    for task_id in ids:
-        has_gt, data, truth = found.get(task_id, (False, None, None))
-        inputs.append(RunInput(task_id, task_id in found, bool(has_gt), decoded(session, data),
-                               decoded(session, truth)))  # fmt: skip
-    return inputs
+        params = {"run_id": run_id, "limit": limit, "after": after}
+        rows = connection.execute(_NEXT_INPUTS_AFTER, params).all()
+    return [
+        RunInput(task_id, bool(exists), bool(has_gt), decoded(session, data),
+                 decoded(session, truth))
+        for task_id, exists, has_gt, data, truth in rows
+    ]  # fmt: skip
 
 
 def try_task(

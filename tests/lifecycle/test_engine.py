@@ -165,6 +165,57 @@ def test_a_step_reads_and_deletes_the_runs_tasks_after_the_last_one_it_consumed(
             assert re.search(r"task_id ?>", plan), plan
 
 
+def test_a_step_reads_the_next_start_with_its_claim_and_its_tasks_in_one_statement(db):
+    """Each statement of a step is a round trip on PostgreSQL: the next start of a Pending run
+    (how far the step may go) comes with the run's claim, and the run's next tasks with their
+    data in one statement."""
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5 + 3.5))
+    selects: list[str] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        lifecycle.settle(engine, clock, until=at(5 + 4.5))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert get(engine, run_id).total_predictions == 40
+    assert not [s for s in selects if s.startswith("SELECT min(model_run.next_due_at)")], selects
+    claims = [s for s in selects if "FROM model_run" in s and "LIMIT" in s]
+    assert claims and all("next_start" in s for s in claims), claims
+    tasks = [s for s in selects if "run_task" in s]
+    assert len(tasks) == 1 and "JOIN task" in tasks[0], tasks
+
+
+def test_a_runs_last_step_deletes_its_queue_once(db):
+    """The step that predicts a run's last tasks ends it, and the end deletes the run's whole
+    queue: no DELETE of the tasks just consumed before it (a round trip on PostgreSQL)."""
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    lifecycle.settle(engine, clock, until=at(5 + 29.5))
+    assert get(engine, run_id).total_predictions == 290
+    deletes: list[str] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith("DELETE") and "run_task" in statement:
+            deletes.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        lifecycle.settle(engine, clock, until=at(5 + 30))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    run = get(engine, run_id)
+    assert (run.status, run.total_predictions) == (RunStatus.COMPLETED, 300)
+    assert len(deletes) == 1 and "task_id" not in deletes[0], deletes
+    with Session(engine) as session:
+        assert session.exec(select(func.count()).select_from(RunTask)).one() == 0
+
+
 def test_hasgt_subset_counts_only_ground_truth_tasks(db):
     engine, clock = db
     run_id = create(engine, clock)  # the default subset is HasGT
@@ -241,6 +292,21 @@ def test_only_missing_predictions_skips_tasks_already_predicted_by_the_version(d
     again = create(engine, clock, project_subset="All", only_missing_predictions=True)
     lifecycle.settle(engine, clock, until=at(200))
     assert get(engine, again).total_tasks == 300 - 90
+
+
+def test_a_step_makes_no_batch_due_at_or_after_another_runs_start(db):
+    """One settle makes a run's due batches together, up to the next start of a Pending run
+    (read with the run's claim): the later run's subset counts the predictions made before
+    its start, and none after."""
+    engine, clock = db
+    first = create(engine, clock, project_subset="All")
+    with write_session(engine) as session:
+        clock.set(session, at(10.5))
+    later = create(engine, clock, project_subset="All", only_missing_predictions=True)
+    lifecycle.settle(engine, clock, until=at(100))
+    # The first run starts at 5 and predicts 10 tasks a second from 6: 100 by 15.5.
+    assert get(engine, later).total_tasks == 300 - 100
+    assert get(engine, first).total_predictions == 300
 
 
 def test_failure_rate_above_the_threshold_ends_the_run_failed(db):
