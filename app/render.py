@@ -823,24 +823,8 @@ def prediction_rows_json(rows: Sequence[Sequence[Any]], dialect: str) -> list[di
     results, neighbors = stored_json(columns[1]), stored_json(columns[5])
     created, updated = stamps(columns[7]), stamps(columns[8])
     return [
-        {
-            "id": pk,
-            "result": result,
-            "model_version": model_version,
-            "created_ago": "",
-            "score": score,
-            "cluster": cluster,
-            "neighbors": neighbor,
-            "mislabeling": mislabeling,
-            "created_at": created_at,
-            "updated_at": updated_at or created_at,
-            "model": None,
-            "model_run": run_id,
-            "task": task_id,
-            "project": project_id,
-        }
-        for pk, result, model_version, score, cluster, neighbor, mislabeling, created_at,
-        updated_at, run_id, task_id, project_id in zip(
+        prediction_row_json(values)
+        for values in zip(
             columns[0], results, columns[2], columns[3], columns[4], neighbors, columns[6],
             created, updated, columns[9], columns[10], columns[11], strict=True
         )

@@ -3,7 +3,7 @@
 import asyncio
 import re
 from collections.abc import Iterator
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -100,6 +100,22 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
+@contextmanager
+def statements_sent(engine: Engine, kind: str) -> Iterator[list[str]]:
+    """The statements of a kind (SELECT, DELETE) sent meanwhile, whitespace collapsed."""
+    sent: list[str] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if statement.lstrip().upper().startswith(kind):
+            sent.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
 def test_run_stays_pending_until_its_queue_delay_has_passed(db):
     engine, clock = db
     run_id = create(engine, clock, project_subset="All")
@@ -172,17 +188,8 @@ def test_a_step_reads_the_next_start_with_its_claim_and_its_tasks_in_one_stateme
     engine, clock = db
     run_id = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(5 + 3.5))
-    selects: list[str] = []
-
-    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            selects.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine, "SELECT") as selects:
         lifecycle.settle(engine, clock, until=at(5 + 4.5))
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     assert get(engine, run_id).total_predictions == 40
     assert not [s for s in selects if s.startswith("SELECT min(model_run.next_due_at)")], selects
     claims = [s for s in selects if "FROM model_run" in s and "LIMIT" in s]
@@ -198,17 +205,9 @@ def test_a_runs_last_step_deletes_its_queue_once(db):
     run_id = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(5 + 29.5))
     assert get(engine, run_id).total_predictions == 290
-    deletes: list[str] = []
-
-    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
-        if statement.lstrip().upper().startswith("DELETE") and "run_task" in statement:
-            deletes.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_sent(engine, "DELETE") as sent:
         lifecycle.settle(engine, clock, until=at(5 + 30))
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
+    deletes = [statement for statement in sent if "run_task" in statement]
     run = get(engine, run_id)
     assert (run.status, run.total_predictions) == (RunStatus.COMPLETED, 300)
     assert len(deletes) == 1 and "task_id" not in deletes[0], deletes
