@@ -8,7 +8,7 @@ from fastapi.responses import Response
 from app.db import single_read
 from app.deps import BodyDep, CallerDep, ClockDep, CurrentUserDep, EngineDep, SessionDep
 from app.models import User
-from app.render import prediction_json, prediction_row_json
+from app.render import prediction_json
 from app.responses import JSONResponse
 from app.validation import validate
 from app.workspace.predictions import (
@@ -37,7 +37,7 @@ async def list_predictions_route(
     def read(bind: Any, user: User) -> JSONResponse:
         with single_read(bind) as connection:  # no session, BEGIN nor ROLLBACK
             predictions = list_predictions(connection, user, task, project, task__project)
-        return JSONResponse([prediction_row_json(p) for p in predictions])
+        return JSONResponse(predictions)
 
     return await caller.read(engine, read)
 

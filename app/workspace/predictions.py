@@ -8,11 +8,11 @@ from typing import Any
 from sqlalchemy import Connection, Select, bindparam, select
 from sqlmodel import Session, col
 
-from app.db import get_by_id
+from app.db import driver_rows, get_by_id
 from app.errors import NotFound, ValidationFailed
 from app.lookups import own_project, own_task_id
 from app.models import ModelRun, Prediction, Project, Task, User, table_of
-from app.render import PREDICTION_COLUMNS, read_column
+from app.render import PREDICTION_COLUMNS, prediction_rows_json, read_column
 from app.validation import (
     CharField,
     DictField,
@@ -150,10 +150,11 @@ def list_predictions(
     task: str | None,
     project: str | None,
     task_project: str | None,
-) -> list[Any]:
-    """The organization's predictions, by id, filtered as Label Studio's filterset does (rows
-    of PREDICTION_COLUMNS, read for rendering); a filter naming no object of the organization
-    is a 400, the first of them in the filterset's order.
+) -> list[dict[str, Any]]:
+    """The organization's predictions, by id, filtered as Label Studio's filterset does, as
+    their JSON (read on the driver's cursor and converted a column at a time:
+    ``prediction_rows_json``); a filter naming no object of the organization is a 400, the
+    first of them in the filterset's order.
 
     One statement when predictions are found: it also reads the organizations of the task and
     of the task's project filtered by (a project filtered by is the organization's when any of
@@ -166,7 +167,7 @@ def list_predictions(
         values: dict[str, Any] = {name: pk for name, pk in given.items() if pk is not None}
         query = _predictions_query(*(pk is not None for pk in given.values()))
         values["organization"] = user.organization_id
-        rows = list(connection.execute(query, values).all())
+        rows = driver_rows(connection, query, values)
     if not rows:
         projects = own_project(connection, user)
         filter_ids(own_task_id(connection, user), "task", task)
@@ -178,7 +179,7 @@ def list_predictions(
     for name, label in (("task", "task"), ("task_project", "task__project")):
         if given[name] is not None and next(checks) != user.organization_id:
             raise ValidationFailed({label: [NOT_A_CHOICE]})
-    return rows if len(rows[0]) == shown else [row[:shown] for row in rows]
+    return prediction_rows_json(rows, connection.dialect.name)
 
 
 _TASKS = table_of(Task)
