@@ -96,6 +96,13 @@ def get(engine, run_id) -> ModelRun:
         return session.get(ModelRun, run_id)
 
 
+def set_failure_rate(engine: Engine, rate: float) -> None:
+    """Version 1 fails that share of its predictions (the next reset reloads the seed)."""
+    with write_session(engine) as session:
+        session.get(PromptVersion, 1).failure_rate = rate
+        mark_seed_changed(session)
+
+
 def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
@@ -310,9 +317,7 @@ def test_a_step_makes_no_batch_due_at_or_after_another_runs_start(db):
 
 def test_failure_rate_above_the_threshold_ends_the_run_failed(db):
     engine, clock = db
-    with write_session(engine) as session:
-        session.get(PromptVersion, 1).failure_rate = 0.9
-        mark_seed_changed(session)  # the next reset reloads the seed
+    set_failure_rate(engine, 0.9)
     run_id = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(100))
     run = get(engine, run_id)
@@ -334,9 +339,7 @@ def test_a_run_predicts_with_its_version_as_stored_when_it_steps(db):
     first = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(100))
     assert get(engine, first).total_failed == 0
-    with write_session(engine) as session:
-        session.get(PromptVersion, 1).failure_rate = 1.0
-        mark_seed_changed(session)  # the next reset reloads the seed
+    set_failure_rate(engine, 1.0)
     second = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(200))
     run = get(engine, second)
@@ -471,9 +474,7 @@ def test_missing_predictions_are_counted_per_version(db):
 
 def test_each_failed_prediction_names_the_provider_and_the_task_at_its_batch_instant(db):
     engine, clock = db
-    with write_session(engine) as session:
-        session.get(PromptVersion, 1).failure_rate = 1.0
-        mark_seed_changed(session)  # the next reset reloads the seed
+    set_failure_rate(engine, 1.0)
     run_id = create(engine, clock, project_subset="Sample", sample_subset_size=12)
     lifecycle.settle(engine, clock, until=at(100))
     with Session(engine) as session:
@@ -668,9 +669,7 @@ def test_a_prompt_override_changes_only_what_is_sent(db):
         assert other["usage"]["prompt_tokens"] > one["usage"]["prompt_tokens"]
         assert other["parsed_result"] == one["parsed_result"]
     # A version that always fails answers the provider's error with what was sent and spent.
-    with write_session(engine) as session:
-        session.get(PromptVersion, 1).failure_rate = 1.0
-        mark_seed_changed(session)  # the next reset reloads the seed
+    set_failure_rate(engine, 1.0)
     (failed,) = try_on(engine, tasks[:1])
     errors = {(kind, text.format(model="gpt-4o-mini", provider="OpenAI"))
               for kind, text in PROVIDER_ERRORS}  # fmt: skip
