@@ -8,6 +8,7 @@ import anyio
 from fastapi import Depends, Request
 from sqlalchemy import Connection, Engine
 from sqlmodel import Session
+from starlette.responses import Response
 
 from app.auth import (
     TOKEN_LOOKUP,
@@ -19,6 +20,7 @@ from app.auth import (
 )
 from app.config import Settings
 from app.db import GroupCommit, reads_wait_on_network, single_read
+from app.kept import DATA_VERSION, KeptAnswers, KeptResponse
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
@@ -26,6 +28,7 @@ from app.validation import parse_body
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 T = TypeVar("T")
+R = TypeVar("R", bound=Response)
 # Request-state keys: the request's edge read when it is still to come (a PendingEdge), and
 # the Caller of a read-only route that has not authenticated yet.
 PENDING_EDGE = "pending_edge"
@@ -164,6 +167,30 @@ class Caller:
                 pending.done_apart()
         user = await self.authenticated()
         return await reading(bind, lambda: read(bind, user))
+
+    async def answer(
+        self, bind: Engine | Session, read: Callable[[Any, User], R], apart: bool = False
+    ) -> R | KeptResponse:
+        """``read(bind, user)``'s answer, as ``read`` gives it, or, on an SQLite file, the same
+        answer to the same caller and URL kept while the database is unchanged (see
+        KeptAnswers). ``apart``: a long read, which runs in a thread on SQLite too (the event
+        loop answers others meanwhile)."""
+        request = self.request
+        version = request.scope["state"].get(DATA_VERSION)
+        if version is None:
+            return await self.read(bind, read)
+        user = await self.authenticated()
+        kept: KeptAnswers = request.app.state.edge_reads.answers
+        key = (user.id, str(request.url))
+        answer = kept.get(version, key)
+        if answer is not None:
+            return answer
+        if apart:
+            response = await anyio.to_thread.run_sync(read, bind, user)
+        else:
+            response = read(bind, user)
+        kept.keep(version, key, response)
+        return response
 
     def _edge_then_read(self, bind: Engine | Session, read: Callable[[Any, User], T]) -> T:
         if isinstance(bind, Session):

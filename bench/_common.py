@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime
+import itertools
 import json
 import os
 import platform
@@ -20,7 +21,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -339,7 +340,7 @@ class LoadResult:
 
 async def _load(
     url: str,
-    request: bytes,
+    request: "bytes | Callable[[int], bytes]",
     clients: int,
     seconds: float,
     min_requests: int,
@@ -358,6 +359,7 @@ async def _load(
     stop_at = measure_from + seconds
     give_up = measure_from + limit
     state = {"end": measure_from, "done": False, "answered": 0, "cpu": 0.0}
+    sent = itertools.count()
 
     async def mark_cpu() -> None:
         await asyncio.sleep(warmup)
@@ -367,8 +369,9 @@ async def _load(
         reader, writer = await asyncio.open_connection(parsed.host, parsed.port, limit=1 << 20)
         try:
             while not state["done"]:
+                data = request if isinstance(request, bytes) else request(next(sent))
                 began = time.perf_counter()
-                writer.write(request)
+                writer.write(data)
                 status, _ = await _read_response(reader)
                 ended = time.perf_counter()
                 if ended >= measure_from:
@@ -397,7 +400,7 @@ async def _load(
 
 def load(
     url: str,
-    request: bytes,
+    request: "bytes | Callable[[int], bytes]",
     *,
     clients: int,
     seconds: float,
@@ -408,7 +411,8 @@ def load(
     limit: float = 90.0,
     server: "Server | None" = None,
 ) -> LoadResult:
-    """``clients`` keep-alive connections, each sending ``request`` back to back.
+    """``clients`` keep-alive connections, each sending ``request`` back to back (given a
+    function, the request it makes of a counter, each request a new count).
 
     Responses that complete in the first ``warmup`` seconds are not counted. Counting stops
     at ``max_requests`` responses, or once ``seconds`` have passed and at least

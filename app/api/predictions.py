@@ -31,7 +31,7 @@ async def list_predictions_route(
     task: Annotated[str | None, Query()] = None,
     project: Annotated[str | None, Query()] = None,
     task__project: Annotated[str | None, Query()] = None,
-) -> JSONResponse:
+) -> Response:
     """List all predictions and their IDs."""
 
     def read(bind: Any, user: User) -> JSONResponse:
@@ -39,7 +39,7 @@ async def list_predictions_route(
             predictions = list_predictions(connection, user, task, project, task__project)
         return JSONResponse(predictions)
 
-    return await caller.read(engine, read)
+    return await caller.answer(engine, read)
 
 
 @router.post("/api/predictions/", status_code=201, summary="Create prediction")

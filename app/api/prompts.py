@@ -400,10 +400,10 @@ def list_prompts_page(
 
 
 @router.get(PROMPTS, summary="✨ List prompts")
-async def list_prompts(request: Request, caller: CallerDep, engine: EngineDep) -> JSONResponse:
+async def list_prompts(request: Request, caller: CallerDep, engine: EngineDep) -> Response:
     """List all prompts."""
     url, params = _page_url(request), dict(request.query_params)
-    return await caller.read(
+    return await caller.answer(
         engine, lambda bind, user: JSONResponse(list_prompts_page(bind, user, url, params))
     )
 
@@ -567,10 +567,10 @@ def list_versions_of(
 @router.get(VERSIONS, summary="✨ List prompt versions")
 async def list_versions(
     prompt_id: int, request: Request, caller: CallerDep, engine: EngineDep
-) -> JSONResponse:
+) -> Response:
     """List all versions of a prompt."""
     ordering = request.query_params.get("ordering")
-    return await caller.read(
+    return await caller.answer(
         engine, lambda bind, user: JSONResponse(list_versions_of(bind, user, prompt_id, ordering))
     )
 

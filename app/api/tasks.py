@@ -12,7 +12,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from app.db import get_by_id
-from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
+from app.deps import BodyDep, CallerDep, ClockDep, CurrentUserDep, SessionDep
 from app.errors import APIError, BadRequest, NotFound
 from app.lifecycle.subsets import FilterError, filter_condition
 from app.lookups import own_project
@@ -169,20 +169,9 @@ def _project_task_queries() -> tuple[Select[Any], Select[Any]]:
     return _task_queries(col(Task.project_id) == bindparam("project"), ())
 
 
-@router.get("/api/tasks/", tags=["Tasks"], summary="List tasks")
-def list_tasks(
-    request: Request,
-    user: CurrentUserDep,
-    session: SessionDep,
-    project: Annotated[str | None, Query()] = None,
-    view: Annotated[str | None, Query()] = None,
-    fields: Annotated[str | None, Query(json_schema_extra={"enum": ["all", "task_only"]})] = None,
-    only_annotated: Annotated[str | None, Query()] = None,
-    query: Annotated[str | None, Query()] = None,
-    selectedItems: Annotated[str | None, Query()] = None,  # noqa: N803 (the contract's name)
-) -> JSONResponse:
-    """Retrieve a paginated list of tasks of a project."""
-    params = dict(request.query_params)
+def _tasks_page(session: Session, user: User, params: dict[str, str]) -> JSONResponse:
+    """A page of a project's tasks, as the route's query (``params``) asks."""
+    project, view = params.get("project"), params.get("view")
     if project in (None, "", "0"):
         if view not in (None, "", "0"):
             raise NotFound("View")  # the emulator has no Data Manager views
@@ -194,7 +183,7 @@ def list_tasks(
     if not 0 < project_id <= MAX_ID or not own_project(session, user)(project_id):
         raise NotFound("Project")
     page, size = _page(params)
-    document = _query_document(query)
+    document = _query_document(params.get("query"))
     condition: ColumnElement[bool] = col(Task.project_id) == bindparam("project")
     filtered = False
     try:
@@ -205,13 +194,13 @@ def list_tasks(
         raise BadRequest(str(error)) from None
     chosen = _selected(
         document.get("selectedItems")
-        if selectedItems is None
-        else _query_document(selectedItems) or None
+        if params.get("selectedItems") is None
+        else _query_document(params["selectedItems"]) or None
     )
     if chosen is not None:
         condition = and_(condition, chosen)
         filtered = True
-    if only_annotated in ("true", "True", "1"):
+    if params.get("only_annotated") in ("true", "True", "1"):
         condition = and_(
             condition,
             exists().where(
@@ -236,9 +225,28 @@ def list_tasks(
             "total_annotations": total_annotations,
             "total_predictions": total_predictions,
             "total": total,
-            "tasks": render_tasks(session, tasks, nested=fields == "all"),
+            "tasks": render_tasks(session, tasks, nested=params.get("fields") == "all"),
         }
     )
+
+
+@router.get("/api/tasks/", tags=["Tasks"], summary="List tasks")
+async def list_tasks(
+    request: Request,
+    caller: CallerDep,
+    session: SessionDep,
+    project: Annotated[str | None, Query()] = None,
+    view: Annotated[str | None, Query()] = None,
+    fields: Annotated[str | None, Query(json_schema_extra={"enum": ["all", "task_only"]})] = None,
+    only_annotated: Annotated[str | None, Query()] = None,
+    query: Annotated[str | None, Query()] = None,
+    selectedItems: Annotated[str | None, Query()] = None,  # noqa: N803 (the contract's name)
+) -> Response:
+    """Retrieve a paginated list of tasks of a project."""
+    # The parameters above declare the query for the API document; _tasks_page reads them.
+    # A page is long to read (several ms, with fields=all tens): in a thread on SQLite too.
+    params = dict(request.query_params)
+    return await caller.answer(session, lambda _, user: _tasks_page(session, user, params), True)
 
 
 @router.post("/api/tasks/", status_code=201, tags=["Tasks"], summary="Create a new task")

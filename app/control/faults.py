@@ -25,6 +25,7 @@ from app.control.journal import CONTROL_PREFIX
 from app.db import read_session, reads_wait_on_network, single_read, write_session
 from app.deps import DEFERRED_CALLER, PENDING_EDGE, RulesExist
 from app.errors import APIError, envelope
+from app.kept import DATA_VERSION, KeptAnswers
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
 from app.models import FaultRule, table_of
@@ -113,7 +114,8 @@ class EdgeReads:
     the process while the database is unchanged. On an SQLite file, a connection of its own
     reads ``PRAGMA data_version``, which changes whenever another connection commits (one of
     this process's or of any replica or tool on the file): a few microseconds against a query
-    and the user it builds; any change drops everything kept. On PostgreSQL nothing says as cheaply
+    and the user it builds; any change drops everything kept, the routes' kept answers
+    (``answers``) too. A request's version goes to its state (DATA_VERSION). On PostgreSQL nothing says as cheaply
     that nothing changed, so every request reads (in a thread), and only the users built from
     rows read again unchanged are reused (``found``); on SQLite it is used on the event loop
     only, where the reads run."""
@@ -130,6 +132,8 @@ class EdgeReads:
         if url.get_backend_name() == "sqlite" and plain:
             self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._version: int | None = None
+        # Read routes' answers, kept while the version is the same (SQLite's file only).
+        self.answers = KeptAnswers()
         self.any_rule: bool | None = None
         self.keys: dict[str, TokenLookup] = {}
         self._found: dict[str, TokenLookup] = {}
@@ -144,7 +148,13 @@ class EdgeReads:
             # Set before the reads it covers: a commit while they run changes it again.
             self._version, self.any_rule = version, None
             self.keys.clear()
+            self.answers.changed(version)
         return True
+
+    @property
+    def version(self) -> int | None:
+        """The database's version the last ``fresh`` read."""
+        return self._version
 
     def found(self, key: str, row: Row[Any] | None) -> TokenLookup:
         """What ``key`` found now, as the lookup that found the very same row before when there
@@ -202,6 +212,8 @@ def rules_exist(engine: Engine, scope: Scope, kept: EdgeReads) -> bool:
             any_rule, lookup = read_edge(connection, key, kept)
         if keeping:
             kept.keep(any_rule, None if any_rule else lookup)
+    if keeping:
+        scope.setdefault("state", {})[DATA_VERSION] = kept.version
     return settle(scope, any_rule, lookup)
 
 

@@ -103,3 +103,15 @@ def test_the_runs_list_answers_its_creators_as_another_replica_changed_them(serv
         control.post("/_emulator/seed", json={"users": renamed}).raise_for_status()
 
     assert creators() == ["Augusta", "G."]
+
+
+def test_a_list_kept_by_the_server_shows_another_replicas_change_at_once(server, replica):
+    def titles() -> dict[int, str]:
+        with server.client(ADA_TOKEN) as client:
+            return {p["id"]: p["title"] for p in client.get("/api/prompts/").json()["results"]}
+
+    assert titles() == titles()  # read, then answered from what the server kept (SQLite)
+    with replica.client(ADA_TOKEN) as client:
+        client.patch("/api/prompts/1/", json={"title": "Renamed by a replica"}).raise_for_status()
+
+    assert titles()[1] == "Renamed by a replica"
