@@ -20,7 +20,7 @@ from app.auth import (
 )
 from app.config import Settings
 from app.db import GroupCommit, reads_wait_on_network, single_read
-from app.kept import DATA_VERSION, KeptAnswers, KeptResponse
+from app.kept import DATA_VERSION, KeptAnswers
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
 from app.models import User
@@ -28,7 +28,6 @@ from app.validation import parse_body
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 T = TypeVar("T")
-R = TypeVar("R", bound=Response)
 # Request-state keys: the request's edge read when it is still to come (a PendingEdge), and
 # the Caller of a read-only route that has not authenticated yet.
 PENDING_EDGE = "pending_edge"
@@ -169,28 +168,35 @@ class Caller:
         return await reading(bind, lambda: read(bind, user))
 
     async def answer(
-        self, bind: Engine | Session, read: Callable[[Any, User], R], apart: bool = False
-    ) -> R | KeptResponse:
-        """``read(bind, user)``'s answer, as ``read`` gives it, or, on an SQLite file, the same
-        answer to the same caller and URL kept while the database is unchanged (see
-        KeptAnswers). ``apart``: a long read, which runs in a thread on SQLite too (the event
-        loop answers others meanwhile)."""
+        self, bind: Engine | Session, read: Callable[[Any, User], Response], apart: bool = False
+    ) -> Response:
+        """``read(bind, user)``'s answer, as ``read`` gives it, or the same answer to the same
+        caller and URL kept while the database is unchanged (see KeptAnswers). On SQLite a kept
+        answer is given on the event loop; ``apart``: a long read, which runs in a thread there
+        too (the event loop answers others meanwhile)."""
         request = self.request
-        version = request.scope["state"].get(DATA_VERSION)
-        if version is None:
-            return await self.read(bind, read)
-        user = await self.authenticated()
+        state = request.scope["state"]
         kept: KeptAnswers = request.app.state.edge_reads.answers
-        key = (user.id, str(request.url))
+
+        def kept_or_read(bind: Any, user: User) -> Response:
+            version = state.get(DATA_VERSION)
+            if version is None:  # a database in memory, or PostgreSQL before 13
+                return read(bind, user)
+            key = (user.id, str(request.url))
+            return kept.get(version, key) or kept.keep(version, key, read(bind, user))
+
+        engine = bind.get_bind() if isinstance(bind, Session) else bind
+        if reads_wait_on_network(engine) or DATA_VERSION not in state:
+            # On a database server the version comes with the edge read, in the read's thread.
+            return await self.read(bind, kept_or_read)
+        user = await self.authenticated()
+        version, key = state[DATA_VERSION], (user.id, str(request.url))
         answer = kept.get(version, key)
         if answer is not None:
             return answer
         if apart:
-            response = await anyio.to_thread.run_sync(read, bind, user)
-        else:
-            response = read(bind, user)
-        kept.keep(version, key, response)
-        return response
+            return kept.keep(version, key, await anyio.to_thread.run_sync(read, bind, user))
+        return kept.keep(version, key, read(bind, user))
 
     def _edge_then_read(self, bind: Engine | Session, read: Callable[[Any, User], T]) -> T:
         if isinstance(bind, Session):

@@ -5,6 +5,7 @@ from functools import lru_cache
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
 from sqlalchemy import Select, bindparam, exists, literal_column, select
 from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col
@@ -164,7 +165,7 @@ async def list_inference_runs(
     project_subset: Annotated[str | None, Query(json_schema_extra={"enum": QUERY_SUBSETS})] = None,
     parent_model: Annotated[int | None, Query()] = None,
     ordering: Annotated[str | None, Query()] = None,
-) -> JSONResponse:
+) -> Response:
     """Get information (status, metadata, etc) about an existing inference run"""
 
     def read(_session: Any, user: User) -> JSONResponse:
@@ -195,7 +196,7 @@ async def list_inference_runs(
         runs, floats = run_rows(session, rows, user)
         return JSONResponse(runs) if floats else FloatlessJSONResponse(runs)
 
-    return await caller.read(session, read)
+    return await caller.answer(session, read)
 
 
 @router.post(

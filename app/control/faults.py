@@ -7,7 +7,7 @@ import sqlite3
 from typing import Any
 
 import anyio
-from sqlalchemy import Connection, Engine, Row, exists, literal, select
+from sqlalchemy import Connection, Engine, Row, Text, exists, literal, literal_column, select
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,7 +25,7 @@ from app.control.journal import CONTROL_PREFIX
 from app.db import read_session, reads_wait_on_network, single_read, write_session
 from app.deps import DEFERRED_CALLER, PENDING_EDGE, RulesExist
 from app.errors import APIError, envelope
-from app.kept import DATA_VERSION, KeptAnswers
+from app.kept import DATA_VERSION, DataVersion, KeptAnswers, snapshot_version
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
 from app.models import FaultRule, table_of
@@ -97,16 +97,22 @@ def _text(value: bytes | None) -> str | None:
 
 
 # Whether any rule exists at all: with none (the usual case) a request pays this one read.
-_ANY_RULE = select(exists().select_from(table_of(FaultRule)))
+_ANY_RULE = select(exists().select_from(table_of(FaultRule)).label("fault_rules"))
 # The same, together with what the request's legacy key finds (one row, whether a user has
 # the key or not): authentication then needs no read of its own.
 _ANY_RULE_AND_TOKEN = select(
     _ANY_RULE.scalar_subquery().label("fault_rules"), *TOKEN_COLUMNS
 ).select_from(select(literal(1)).subquery().outerjoin(TOKEN_USERS, TOKEN_MATCHES))
+# On PostgreSQL (13 and later) both also read the statement's snapshot: the version of the
+# database that routes' kept answers are kept for (app/kept.py).
+_SNAPSHOT = literal_column("pg_current_snapshot()::text", Text).label("snapshot")
+_WITH_SNAPSHOT = (_ANY_RULE.add_columns(_SNAPSHOT), _ANY_RULE_AND_TOKEN.add_columns(_SNAPSHOT))
+_TOKEN_WIDTH = len(_ANY_RULE_AND_TOKEN.selected_columns)
 
 
-# What rules_exist reads: whether any rule exists, and what the request's legacy key found.
-EdgeRead = tuple[bool, TokenLookup | None]
+# What rules_exist reads: whether any rule exists, what the request's legacy key found, and
+# the database's version on PostgreSQL.
+EdgeRead = tuple[bool, TokenLookup | None, DataVersion | None]
 
 
 class EdgeReads:
@@ -162,7 +168,13 @@ class EdgeReads:
         nothing, on either backend, builds nothing. Safe in the threads PostgreSQL's reads run
         in: a race builds a user twice, never a stale one."""
         previous = self._found.get(key)
-        if previous is not None and previous.row == row:
+        # The row's columns but PostgreSQL's snapshot, which a read that found the same has too.
+        if (
+            previous is not None
+            and previous.row is not None
+            and row is not None
+            and previous.row[:_TOKEN_WIDTH] == row[:_TOKEN_WIDTH]
+        ):
             return previous
         lookup = TokenLookup(key, row)
         if row is not None:
@@ -192,11 +204,17 @@ def request_key(scope: Scope) -> str | None:
 
 
 def read_edge(connection: Connection, key: str | None, kept: EdgeReads) -> EdgeRead:
-    """Whether any fault rule exists, and what ``key`` finds: one statement."""
+    """Whether any fault rule exists, what ``key`` finds and, on PostgreSQL, the database's
+    version: one statement."""
+    snapshot = (connection.dialect.server_version_info or (0,)) >= (13,)
+    any_rule, with_token = _WITH_SNAPSHOT if snapshot else (_ANY_RULE, _ANY_RULE_AND_TOKEN)
     if key is None:
-        return bool(connection.execute(_ANY_RULE).scalar()), None
-    row = connection.execute(_ANY_RULE_AND_TOKEN, {"key": key}).one()
-    return bool(row.fault_rules), kept.found(key, row if row.id else None)
+        row = connection.execute(any_rule).one()
+        lookup = None
+    else:
+        row = connection.execute(with_token, {"key": key}).one()
+        lookup = kept.found(key, row if row.id else None)
+    return bool(row.fault_rules), lookup, snapshot_version(row.snapshot) if snapshot else None
 
 
 def rules_exist(engine: Engine, scope: Scope, kept: EdgeReads) -> bool:
@@ -209,16 +227,19 @@ def rules_exist(engine: Engine, scope: Scope, kept: EdgeReads) -> bool:
         any_rule, lookup = kept.any_rule, None if key is None else kept.keys[key]
     else:
         with single_read(engine) as connection:
-            any_rule, lookup = read_edge(connection, key, kept)
+            any_rule, lookup, _ = read_edge(connection, key, kept)
         if keeping:
             kept.keep(any_rule, None if any_rule else lookup)
-    if keeping:
-        scope.setdefault("state", {})[DATA_VERSION] = kept.version
-    return settle(scope, any_rule, lookup)
+    return settle(scope, any_rule, lookup, kept.version if keeping else None)
 
 
-def settle(scope: Scope, any_rule: bool, lookup: TokenLookup | None) -> bool:
-    """rules_exist's answer, given what was read; the lookup goes to the request's state."""
+def settle(
+    scope: Scope, any_rule: bool, lookup: TokenLookup | None, version: DataVersion | None
+) -> bool:
+    """rules_exist's answer, given what was read; the lookup and the database's version go
+    to the request's state."""
+    if version is not None:
+        scope.setdefault("state", {})[DATA_VERSION] = version
     if any_rule:
         return True  # the request may wait or change: authentication reads when it comes
     if lookup is not None:

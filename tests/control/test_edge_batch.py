@@ -24,7 +24,9 @@ class RecordedBatch(EdgeBatch):
         self.release.wait(5)
         if self.failure is not None:
             raise self.failure
-        return {key: (self.rules, None if key is None else TokenLookup(key, None)) for key in keys}
+        return {
+            key: (self.rules, None if key is None else TokenLookup(key, None), None) for key in keys
+        }
 
 
 def request(key: str | None) -> dict:
