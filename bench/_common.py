@@ -439,6 +439,21 @@ def load(
     )
 
 
+def first_answers(
+    server: "Server", path: str, seconds: float, min_requests: int, max_requests: int
+) -> LoadResult:
+    """GET ``path``, one client, each request's URL one the server has not answered before (a
+    parameter the routes ignore, counted): what an answer costs when none is kept for it (see
+    app/kept.py), as after every change to the database."""
+    joiner = "&" if "?" in path else "?"
+
+    def request(count: int) -> bytes:
+        return raw_request(server.url, "GET", f"{path}{joiner}bench_first={count}")
+
+    return load(server.url, request, clients=1, seconds=seconds, min_requests=min_requests,
+                max_requests=max_requests, warmup=0.5, server=server)  # fmt: skip
+
+
 # --- the profiler hook ----------------------------------------------------------------------
 
 

@@ -15,7 +15,10 @@ emulator's own answer, serialised on every request). Goals, against the floor an
 same list: "few" p99 <= 2x the floor's and throughput >= 0.5 of the floor's; "all" within 1.5x
 of the floor, p99 <= 1.5x the floor's and throughput >= 1/1.5 of the floor's.
 Beside the floor, the raw baseline (as in reads.py): the driver fetching the same rows with
-hand-written SQL, plus orjson encoding the answer, in this process.
+hand-written SQL, plus orjson encoding the answer, in this process. The polls repeat one URL
+on an unchanged database, which the emulator answers from what it kept (app/kept.py); a last
+phase, one client, gives each request a URL not answered before, so that every answer is read
+and rendered as after a change: its p99 and server CPU are printed too.
 
     python bench/poll.py [--backend sqlite|postgresql] [--runs 10000] [--scenarios all,few]
 """
@@ -96,7 +99,10 @@ def main() -> None:
                 print(f"  baseline: {raw.summary()}")
                 with c.Profile(args, server, f"poll-{scenario}"):
                     result = measure(server, path, args, clients)
+                    first = c.first_answers(server, path, args.seconds, min_requests=10,
+                                            max_requests=300)  # fmt: skip
                 describe("emulator", *result)
+                print(f"  emulator, first answers: {first.summary()}")
                 (latency, throughput), (base_latency, base_throughput) = result, base
                 label = f"runs.list [{scenario}: {len(answer):,} of {args.runs:,} runs]"
                 p99, base_p99 = latency.percentile(99) * 1e3, base_latency.percentile(99) * 1e3
@@ -115,6 +121,12 @@ def main() -> None:
                              throughput.per_second * slower >= base_throughput.per_second),
                     c.Figure("poll", args.backend, f"{label} server CPU per request",
                              latency.cpu_per_request * 1e3, "ms",
+                             base_latency.cpu_per_request * 1e3, "floor CPU ms a request"),
+                    c.Figure("poll", args.backend, f"{label} first answer (none kept) p99",
+                             first.percentile(99) * 1e3, "ms", base_p99, "floor p99 ms"),
+                    c.Figure("poll", args.backend,
+                             f"{label} first answer (none kept) server CPU per request",
+                             first.cpu_per_request * 1e3, "ms",
                              base_latency.cpu_per_request * 1e3, "floor CPU ms a request"),
                 ]  # fmt: skip
     c.report(figures)

@@ -213,19 +213,6 @@ def measure(server: c.Server, path: str, args) -> tuple[c.LoadResult, c.LoadResu
     return latency, throughput
 
 
-def measure_first(server: c.Server, path: str, args) -> c.LoadResult:
-    """The same read, one client, each request's URL one the server has not answered before (a
-    parameter the route ignores, counted): what an answer costs when none is kept (see
-    app/kept.py), as after every change to the database."""
-    joiner = "&" if "?" in path else "?"
-
-    def request(count: int) -> bytes:
-        return c.raw_request(server.url, "GET", f"{path}{joiner}bench_first={count}")
-
-    return c.load(server.url, request, clients=1, seconds=args.seconds, min_requests=20,
-                  max_requests=2000, warmup=0.5, server=server)  # fmt: skip
-
-
 def figures(
     backend: str, name: str, size: int, result, base, raw: c.RawCost, first: c.LoadResult
 ) -> list[c.Figure]:
@@ -314,7 +301,8 @@ def main() -> None:
                 print(f"  [{name}] baseline: {raw.summary()}")
                 with c.Profile(args, server, f"reads-{name}"):
                     result = measure(server, path, args)
-                    first = measure_first(server, path, args)
+                    first = c.first_answers(server, path, args.seconds, min_requests=20,
+                                            max_requests=2000)  # fmt: skip
                 print(f"  [{name}] emulator: {result[0].summary()}")
                 print(f"  [{name}] emulator: {result[1].summary()}")
                 print(f"  [{name}] emulator, first answers: {first.summary()}")
