@@ -121,10 +121,11 @@ class EdgeReads:
     reads ``PRAGMA data_version``, which changes whenever another connection commits (one of
     this process's or of any replica or tool on the file): a few microseconds against a query
     and the user it builds; any change drops everything kept, the routes' kept answers
-    (``answers``) too. A request's version goes to its state (DATA_VERSION). On PostgreSQL nothing says as cheaply
-    that nothing changed, so every request reads (in a thread), and only the users built from
-    rows read again unchanged are reused (``found``); on SQLite it is used on the event loop
-    only, where the reads run."""
+    (``answers``) too. On PostgreSQL nothing says as cheaply that nothing changed, so every
+    request reads (in a thread), and only the users built from rows read again unchanged are
+    reused (``found``); the snapshot of that read versions the kept answers there. On SQLite
+    it is used on the event loop only, where the reads run. Either way a request's version goes
+    to its state (DATA_VERSION)."""
 
     # Keys kept at most: unknown keys are kept too, and a client could send endless ones.
     MAX_KEYS = 1024
@@ -138,7 +139,7 @@ class EdgeReads:
         if url.get_backend_name() == "sqlite" and plain:
             self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._version: int | None = None
-        # Read routes' answers, kept while the version is the same (SQLite's file only).
+        # Read routes' answers, kept while the database's version is the same.
         self.answers = KeptAnswers()
         self.any_rule: bool | None = None
         self.keys: dict[str, TokenLookup] = {}
