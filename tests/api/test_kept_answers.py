@@ -179,3 +179,18 @@ def test_snapshot_versions_order_by_the_transactions_ended():
     assert snapshot_version("100:105:100,103") < snapshot_version("100:105:100")
     assert snapshot_version("100:105:100") < snapshot_version("101:106:")
     assert snapshot_version("100:105:") == snapshot_version("100:105:")
+
+
+def test_a_kept_answer_is_one_of_its_url_and_answers_head_alike(server, frozen_clock):
+    # The page's links are built of the URL the client used: another host is another answer.
+    path = "/api/prompts/?page_size=1"
+    with server.client() as client:
+        client.post("/api/prompts/", json={"title": "Second"}).raise_for_status()
+        first = [client.get(path, headers={"Host": host}).json()["next"] for host in "ab"]
+        again = [client.get(path, headers={"Host": host}).json()["next"] for host in "ab"]
+        head = client.head(path, headers={"Host": "a"})
+        body = client.get(path, headers={"Host": "a"})
+    assert first == again
+    assert first[0].startswith("http://a/") and first[1].startswith("http://b/")
+    assert head.status_code == 200 and head.content == b""
+    assert head.headers["content-length"] == body.headers["content-length"]
