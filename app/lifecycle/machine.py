@@ -430,16 +430,19 @@ def _settle_steps(
     observe: Callable[[float, int, int], None] | None,
     changed: list[int],
 ) -> None:
+    # Runs whose step failed: their next step runs in a savepoint of its own (see _step).
+    careful: set[int] = set()
     while not stopping():
         # Steps are grouped into transactions of a few milliseconds: one commit per step costs
         # more than the step. A step lost to a crash of PostgreSQL itself is simply made again,
         # so these commits need not wait for the disk.
+        observed: list[tuple[float, int, int]] = []
         with write_session(engine, durable=False) as session:
             # The policy as a plain row, validated once per distinct document (the ORM's state
             # entity and its validation cost a few percent of a settling transaction).
             policy = Policy.shared(clock_and_policy(session).policy)
             deadline = time.monotonic() + STEPS_BUDGET_SECONDS
-            steps = 0
+            steps, again = 0, False
             while steps == 0 or (time.monotonic() < deadline and not stopping()):
                 horizon = until if until is not None else clock.now(session)
                 claimed = session.exec(_FIRST_DUE_RUN, params={"horizon": horizon}).first()
@@ -449,28 +452,70 @@ def _settle_steps(
                 due_at, started = run.next_due_at, run.status == S.IN_PROGRESS
                 assert due_at is not None and run.id is not None  # a stored, due run
                 made, failed = (run.total_predictions or 0, run.total_failed) if started else (0, 0)
-                try:
-                    with session.begin_nested():
-                        step(session, run, policy, horizon, next_start)
-                        write_run(session, run)
-                except (APIError, ValueError, LookupError, TypeError) as error:
-                    # A step its stored data cannot make (an imported selection that no longer
-                    # applies) ends that run; the worker and the other runs go on.
-                    log.exception("the due step of run %s cannot be made", run.id)
-                    session.refresh(run)
-                    end_unworkable(session, run, due_at, error)
+                if not _step(session, run, policy, horizon, next_start, careful):
+                    # The transaction's steps are made again in the next one, the failing
+                    # run's in a savepoint.
+                    session.rollback()
+                    observed.clear()
+                    again = True
+                    break
                 steps += 1
                 if observe is not None:
                     lag = (clock.now(session) - due_at).total_seconds()
-                    observe(lag, (run.total_predictions or 0) - made, run.total_failed - failed)
+                    made, failed = (run.total_predictions or 0) - made, run.total_failed - failed
+                    observed.append((lag, made, failed))
                 if run.id not in changed:
                     changed.append(run.id)
-            if steps == 0:
+            if steps == 0 and not again:
                 if until is None or not session.exec(select(_due_runs(horizon).exists())).one():
                     return
                 # Another worker holds the due runs (PostgreSQL skipped them): a caller settling
                 # up to an instant answers only once every step is stored, so it waits.
                 time.sleep(0.01)
+        if observe is not None:  # once the steps they count are stored
+            for figures in observed:
+                observe(*figures)
+
+
+def _step(
+    session: Session,
+    run: ModelRun,
+    policy: Policy,
+    horizon: datetime,
+    next_start: datetime | None,
+    careful: set[int],
+) -> bool:
+    """Make a claimed run's due step; False when it failed without a savepoint, and the
+    transaction must be rolled back. A step's statements run without one (a SAVEPOINT and its
+    RELEASE are two round trips a step on PostgreSQL): when a step fails, its transaction is
+    rolled back, and made again with that run's step in a savepoint, so that a step its stored
+    data cannot make (an imported selection that no longer applies) ends that run alone and
+    the worker and the other runs go on."""
+    assert run.id is not None
+    if run.id not in careful:
+        try:
+            step(session, run, policy, horizon, next_start)
+            write_run(session, run)
+            return True
+        except STEP_ERRORS:
+            careful.add(run.id)
+            return False
+    careful.discard(run.id)
+    due_at = run.next_due_at
+    assert due_at is not None
+    try:
+        with session.begin_nested():
+            step(session, run, policy, horizon, next_start)
+            write_run(session, run)
+    except STEP_ERRORS as error:
+        log.exception("the due step of run %s cannot be made", run.id)
+        session.refresh(run)
+        end_unworkable(session, run, due_at, error)
+    return True
+
+
+# What a step its stored data cannot make raises.
+STEP_ERRORS = (APIError, ValueError, LookupError, TypeError)
 
 
 def write_run(session: Session, run: ModelRun) -> None:
