@@ -222,6 +222,17 @@ def test_a_runs_last_step_deletes_its_queue_once(db):
         assert session.exec(select(func.count()).select_from(RunTask)).one() == 0
 
 
+def test_steps_that_can_be_made_run_without_a_savepoint(db):
+    """A SAVEPOINT and its RELEASE are two round trips a step on PostgreSQL: only the step of a
+    run whose step failed gets one (test_data's run whose step cannot be made)."""
+    engine, clock = db
+    run_id = create(engine, clock, project_subset="All")
+    with statements_sent(engine, "SAVEPOINT") as savepoints:
+        lifecycle.settle(engine, clock, until=at(5 + 4.5))
+    assert get(engine, run_id).total_predictions == 40
+    assert savepoints == []
+
+
 def test_hasgt_subset_counts_only_ground_truth_tasks(db):
     engine, clock = db
     run_id = create(engine, clock)  # the default subset is HasGT
