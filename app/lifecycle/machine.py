@@ -463,7 +463,7 @@ def _settle_steps(
                 if observe is not None:
                     lag = (clock.now(session) - due_at).total_seconds()
                     made, failed = (run.total_predictions or 0) - made, run.total_failed - failed
-                    observed.append((lag, made, failed))
+                    observed.append((lag, made, failed))  # the step's predictions and failures
                 if run.id not in changed:
                     changed.append(run.id)
             if steps == 0 and not again:
@@ -475,6 +475,10 @@ def _settle_steps(
         if observe is not None:  # once the steps they count are stored
             for figures in observed:
                 observe(*figures)
+
+
+# What a step its stored data cannot make raises.
+STEP_ERRORS = (APIError, ValueError, LookupError, TypeError)
 
 
 def _step(
@@ -512,10 +516,6 @@ def _step(
         session.refresh(run)
         end_unworkable(session, run, due_at, error)
     return True
-
-
-# What a step its stored data cannot make raises.
-STEP_ERRORS = (APIError, ValueError, LookupError, TypeError)
 
 
 def write_run(session: Session, run: ModelRun) -> None:
