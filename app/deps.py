@@ -190,13 +190,14 @@ class Caller:
             # On a database server the version comes with the edge read, in the read's thread.
             return await self.read(bind, kept_or_read)
         user = await self.authenticated()
+        if not apart:
+            return kept_or_read(bind, user)
+        # A kept answer on the event loop; a read in a thread.
         version, key = state[DATA_VERSION], (user.id, str(request.url))
         answer = kept.get(version, key)
         if answer is not None:
             return answer
-        if apart:
-            return kept.keep(version, key, await anyio.to_thread.run_sync(read, bind, user))
-        return kept.keep(version, key, read(bind, user))
+        return kept.keep(version, key, await anyio.to_thread.run_sync(read, bind, user))
 
     def _edge_then_read(self, bind: Engine | Session, read: Callable[[Any, User], T]) -> T:
         if isinstance(bind, Session):

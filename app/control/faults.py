@@ -138,8 +138,8 @@ class EdgeReads:
         plain = path != ":memory:" and not path.startswith("file:") and not url.query
         if url.get_backend_name() == "sqlite" and plain:
             self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._version: int | None = None
-        # Read routes' answers, kept while the database's version is the same.
+        # Read routes' answers, kept while the database's version is the same; on SQLite the
+        # version is the last that ``fresh`` read.
         self.answers = KeptAnswers()
         self.any_rule: bool | None = None
         self.keys: dict[str, TokenLookup] = {}
@@ -151,17 +151,12 @@ class EdgeReads:
         if self._watch is None:
             return False
         (version,) = self._watch.execute("PRAGMA data_version").fetchone()
-        if version != self._version:
+        if version != self.answers.version:
             # Set before the reads it covers: a commit while they run changes it again.
-            self._version, self.any_rule = version, None
-            self.keys.clear()
             self.answers.changed(version)
+            self.any_rule = None
+            self.keys.clear()
         return True
-
-    @property
-    def version(self) -> int | None:
-        """The database's version the last ``fresh`` read."""
-        return self._version
 
     def found(self, key: str, row: Row[Any] | None) -> TokenLookup:
         """What ``key`` found now, as the lookup that found the very same row before when there
@@ -231,7 +226,7 @@ def rules_exist(engine: Engine, scope: Scope, kept: EdgeReads) -> bool:
             any_rule, lookup, _ = read_edge(connection, key, kept)
         if keeping:
             kept.keep(any_rule, None if any_rule else lookup)
-    return settle(scope, any_rule, lookup, kept.version if keeping else None)
+    return settle(scope, any_rule, lookup, kept.answers.version if keeping else None)
 
 
 def settle(
