@@ -9,12 +9,12 @@ from functools import cached_property
 from typing import Any
 
 import jwt
-from sqlalchemy import Connection, Engine, Row, bindparam, select
+from sqlalchemy import Connection, Engine, bindparam, select
 from sqlmodel import Session
 
 from app.db import emulator_state, single_read
 from app.errors import unauthorized
-from app.models import Organization, User, table_of, utcnow
+from app.models import EmulatorState, Organization, User, table_of, utcnow
 
 NOT_PROVIDED = "Authentication credentials were not provided."
 LEGACY_DISABLED = (
@@ -101,6 +101,16 @@ TOKEN_COLUMNS = (*_USERS.c, _ORGANIZATIONS.c.legacy_api_tokens_enabled)
 TOKEN_MATCHES = _USERS.c.token == bindparam("key")
 _BY_TOKEN = select(*TOKEN_COLUMNS).select_from(TOKEN_USERS).where(TOKEN_MATCHES)
 _USER_FIELDS = tuple(_USERS.c.keys())
+_STATE = table_of(EmulatorState)
+# What whoami answers besides the user, the organization's title and the clock: read with the
+# key before the route (app.control.faults), so that whoami needs no read of its own.
+WHOAMI_COLUMNS = (
+    _ORGANIZATIONS.c.title.label("organization_title"),
+    *(
+        select(column).where(_STATE.c.id == 1).scalar_subquery().label(column.name)
+        for column in (_STATE.c.clock_offset_seconds, _STATE.c.clock_frozen_at)
+    ),
+)
 
 
 # The request-state key of what the request's legacy key found, when it was looked up before
@@ -110,10 +120,11 @@ TOKEN_LOOKUP = "token_lookup"
 
 @dataclass(frozen=True)
 class TokenLookup:
-    """The row (TOKEN_COLUMNS) a legacy key found, None if no user has it."""
+    """The row (TOKEN_COLUMNS) a legacy key found, None if no user has it: SQLAlchemy's, or the
+    driver's named tuple (the edge reads on the event loop, app.control.faults.EdgeBatch)."""
 
     key: str
-    row: Row[Any] | None
+    row: Any
 
     @cached_property
     def user(self) -> User:

@@ -361,7 +361,7 @@ def connected(bind: Engine | Connection) -> Iterator[Connection]:
 
 
 @lru_cache(maxsize=128)
-def _compiled(statement: ClauseElement, dialect: Dialect) -> SQLCompiler:
+def compiled_statement(statement: ClauseElement, dialect: Dialect) -> SQLCompiler:
     compiled = statement.compile(dialect=dialect)
     assert isinstance(compiled, SQLCompiler)
     return compiled
@@ -375,7 +375,7 @@ def driver_rows(
     result processor per value, for lists of thousands that their caller converts a column at a
     time. An expanding parameter (``bindparam(..., expanding=True)``, a list of ids) is
     rendered as SQLAlchemy renders it for that list. Runs in the connection's transaction."""
-    compiled = _compiled(statement, connection.dialect)
+    compiled = compiled_statement(statement, connection.dialect)
     params: Any = compiled.construct_params(values)
     sql = compiled.string
     if compiled.post_compile_params:

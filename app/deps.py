@@ -2,11 +2,11 @@
 and the application's shared parts. Routes state what they need in their signatures."""
 
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, NamedTuple, Protocol, TypeVar
+from typing import Annotated, Any, NamedTuple, TypeVar
 
 import anyio
 from fastapi import Depends, Request
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.responses import Response
 
@@ -19,7 +19,7 @@ from app.auth import (
     legacy_user,
 )
 from app.config import Settings
-from app.db import GroupCommit, reads_wait_on_network, single_read
+from app.db import GroupCommit, reads_wait_on_network
 from app.kept import DATA_VERSION, KeptAnswers
 from app.lifecycle.clock import Clock
 from app.lifecycle.worker import Worker
@@ -28,39 +28,6 @@ from app.validation import parse_body
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 T = TypeVar("T")
-# Request-state keys: the request's edge read when it is still to come (a PendingEdge), and
-# the Caller of a read-only route that has not authenticated yet.
-PENDING_EDGE = "pending_edge"
-DEFERRED_CALLER = "deferred_caller"
-
-
-class RulesExist(Exception):
-    """Raised where a request's deferred edge read found fault rules: the fault middleware
-    then applies them and handles the request anew, as it does when it reads them first."""
-
-
-class PendingEdge(Protocol):
-    """A request's edge read (whether any fault rule exists, what its legacy key finds) that
-    the fault middleware left to the request's first read on a database server (see
-    FaultMiddleware): done there in the same thread hand-off, or here when nothing reads."""
-
-    async def rules_exist(self) -> bool:
-        """Whether any fault rule exists, read with the requests that arrive together, once."""
-        ...
-
-    def alone(self) -> bool:
-        """Whether the request reads alone (no other edge read under way or waiting): then
-        it reads through its route's connection (``read_on``), and ``done_apart`` follows;
-        otherwise it shares the next batch's read (``rules_exist``)."""
-        ...
-
-    def done_apart(self) -> None:
-        """The read that ``alone`` allowed is over."""
-        ...
-
-    def read_on(self, connection: Connection) -> bool:
-        """The same, read through ``connection`` (in a worker thread), once."""
-        ...
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -84,12 +51,8 @@ async def current_user(request: Request) -> User:
     """The authenticated user of a request. Its key is often looked up already (see
     FaultMiddleware); else SQLite's read runs on the event loop (one indexed read, never
     waiting on a lock, costs less than a thread hand-off), a database server's in a thread."""
-    state = request.scope.setdefault("state", {})
-    pending: PendingEdge | None = state.get(PENDING_EDGE)
-    if pending is not None and await pending.rules_exist():
-        raise RulesExist
     header = _header(request)
-    known = state.get(TOKEN_LOOKUP)
+    known = request.scope.setdefault("state", {}).get(TOKEN_LOOKUP)
     engine = request.app.state.engine
     if known is None and reads_wait_on_network(engine):
         user = await anyio.to_thread.run_sync(_authenticate, engine, header, known)
@@ -136,106 +99,39 @@ def _outside_transaction(session: Session, read: Callable[[], T]) -> T:
 
 class Caller:
     """Who calls a read-only route, for its read: ``read`` runs the route's read with the
-    authenticated user. On a database server, when the request's edge read is still to come
-    (see FaultMiddleware) and no other is under way, it runs in the route's thread hand-off,
-    on the route's connection, before authentication and the route's read: one hand-off and
-    one connection a request instead of two. When others are under way, it shares the next
-    batch's read (one statement for the requests that arrive together, as before). Either way
-    fault rules, then authentication's 401, answer before the route's parameters are checked
-    (see the error handlers) and before it reads."""
+    authenticated user, ``answer`` gives a kept answer when there is one."""
 
-    def __init__(self, request: Request, user: User | None, pending: PendingEdge | None) -> None:
+    def __init__(self, request: Request, user: User) -> None:
         self.request = request
         self.user = user
-        self.pending = pending
-
-    async def authenticated(self) -> User:
-        """The user, authenticated now if it was left to the read."""
-        if self.user is None:
-            self.user = await current_user(self.request)
-        return self.user
 
     async def read(self, bind: Engine | Session, read: Callable[[Any, User], T]) -> T:
-        """``read(bind, user)``, as ``reading`` runs it; given an engine, a database server's
-        read gets the edge read's connection as its bind."""
-        pending = self.pending
-        if self.user is None and pending is not None and pending.alone():
-            try:
-                return await anyio.to_thread.run_sync(self._edge_then_read, bind, read)
-            finally:
-                pending.done_apart()
-        user = await self.authenticated()
-        return await reading(bind, lambda: read(bind, user))
+        """``read(bind, user)``, as ``reading`` runs it."""
+        return await reading(bind, lambda: read(bind, self.user))
 
     async def answer(
         self, bind: Engine | Session, read: Callable[[Any, User], Response], apart: bool = False
     ) -> Response:
         """``read(bind, user)``'s answer, as ``read`` gives it, or the same answer to the same
-        caller and URL kept while the database is unchanged (see KeptAnswers). On SQLite a kept
-        answer is given on the event loop; ``apart``: a long read, which runs in a thread there
-        too (the event loop answers others meanwhile)."""
+        caller and URL kept while the database is unchanged (see KeptAnswers), given on the
+        event loop. ``apart``: a long read, which runs in a thread on SQLite too (the event
+        loop answers others meanwhile)."""
         request = self.request
-        state = request.scope["state"]
+        version = request.scope["state"].get(DATA_VERSION)
+        if version is None:  # a database in memory, or PostgreSQL before 13
+            return await self.read(bind, read)
         kept: KeptAnswers = request.app.state.edge_reads.answers
-
-        def kept_or_read(bind: Any, user: User) -> Response:
-            version = state.get(DATA_VERSION)
-            if version is None:  # a database in memory, or PostgreSQL before 13
-                return read(bind, user)
-            key = (user.id, str(request.url))
-            return kept.get(version, key) or kept.keep(version, key, read(bind, user))
-
-        engine = bind.get_bind() if isinstance(bind, Session) else bind
-        if reads_wait_on_network(engine) or DATA_VERSION not in state:
-            # On a database server the version comes with the edge read, in the read's thread.
-            return await self.read(bind, kept_or_read)
-        user = await self.authenticated()
-        if not apart:
-            return kept_or_read(bind, user)
-        # A kept answer on the event loop; a read in a thread.
-        version, key = state[DATA_VERSION], (user.id, str(request.url))
+        key = (self.user.id, str(request.url))
         answer = kept.get(version, key)
         if answer is not None:
             return answer
-        return kept.keep(version, key, await anyio.to_thread.run_sync(read, bind, user))
-
-    def _edge_then_read(self, bind: Engine | Session, read: Callable[[Any, User], T]) -> T:
-        if isinstance(bind, Session):
-            if bind.in_transaction():
-                return self._continue(bind.connection(), bind, read)
-            connection = bind.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            return self._continue(connection, bind, read)
-        with single_read(bind) as connection:
-            return self._continue(connection, connection, read)
-
-    def _continue(
-        self,
-        connection: Connection,
-        bind: Connection | Session,
-        read: Callable[[Any, User], T],
-    ) -> T:
-        assert self.pending is not None
-        if self.pending.read_on(connection):
-            raise RulesExist
-        state = self.request.scope["state"]
-        state.pop(DEFERRED_CALLER, None)
-        user = _authenticate(self.request.app.state.engine, _header(self.request),
-                             state.get(TOKEN_LOOKUP))  # fmt: skip
-        self.user = user
-        state["user_id"] = user.id
-        return read(bind, user)
+        if apart:
+            return kept.keep(version, key, await anyio.to_thread.run_sync(read, bind, self.user))
+        return kept.keep(version, key, await self.read(bind, read))
 
 
 async def get_caller(request: Request) -> Caller:
-    """The route's Caller: authenticated now, or (a database server's request whose edge read
-    is still to come) in the route's read."""
-    state = request.scope.setdefault("state", {})
-    pending: PendingEdge | None = state.get(PENDING_EDGE)
-    if pending is None:
-        return Caller(request, await current_user(request), None)
-    caller = Caller(request, None, pending)
-    state[DEFERRED_CALLER] = caller
-    return caller
+    return Caller(request, await current_user(request))
 
 
 class Body:

@@ -11,7 +11,6 @@ from starlette.requests import ClientDisconnect
 
 from app.auth import authenticate, authorization_header
 from app.db import read_session
-from app.deps import DEFERRED_CALLER, Caller
 from app.errors import APIError, ValidationFailed, envelope
 from app.methods import PUBLIC_PATHS, path_methods
 from app.observability import BodyTooLarge
@@ -52,15 +51,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(request, APIError(error.status_code, detail, headers=error.headers))
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
-        # A route whose authentication was left to its read (app.deps.Caller) authenticates
-        # first, as every route does before its parameters are checked.
-        caller: Caller | None = request.scope.get("state", {}).get(DEFERRED_CALLER)
-        if caller is not None:
-            try:
-                await caller.authenticated()
-            except APIError as refused:
-                return error_response(request, refused)
+    def _invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         return _validation_response(request, error)
 
     @app.exception_handler(RecursionError)

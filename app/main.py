@@ -127,6 +127,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         finally:
             await app.state.events.close()
             await worker.stop()
+            await app.state.edge_batch.close()
             app.state.edge_reads.close()
             engine.dispose()
 

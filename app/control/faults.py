@@ -7,23 +7,40 @@ import sqlite3
 from typing import Any
 
 import anyio
-from sqlalchemy import Connection, Engine, Row, Text, exists, literal, literal_column, select
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Text,
+    exists,
+    literal,
+    literal_column,
+    select,
+)
 from starlette.responses import HTMLResponse, JSONResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import (
     TOKEN_COLUMNS,
     TOKEN_LOOKUP,
     TOKEN_MATCHES,
     TOKEN_USERS,
+    WHOAMI_COLUMNS,
     TokenLookup,
     authenticate,
     authorization_header,
     legacy_key,
 )
 from app.control.journal import CONTROL_PREFIX
-from app.db import read_session, reads_wait_on_network, single_read, write_session
-from app.deps import DEFERRED_CALLER, PENDING_EDGE, RulesExist
+from app.db import (
+    compiled_statement,
+    read_session,
+    reads_wait_on_network,
+    single_read,
+    write_session,
+)
 from app.errors import APIError, envelope
 from app.kept import DATA_VERSION, DataVersion, KeptAnswers, snapshot_version
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
@@ -101,7 +118,7 @@ _ANY_RULE = select(exists().select_from(table_of(FaultRule)).label("fault_rules"
 # The same, together with what the request's legacy key finds (one row, whether a user has
 # the key or not): authentication then needs no read of its own.
 _ANY_RULE_AND_TOKEN = select(
-    _ANY_RULE.scalar_subquery().label("fault_rules"), *TOKEN_COLUMNS
+    _ANY_RULE.scalar_subquery().label("fault_rules"), *TOKEN_COLUMNS, *WHOAMI_COLUMNS
 ).select_from(select(literal(1)).subquery().outerjoin(TOKEN_USERS, TOKEN_MATCHES))
 # On PostgreSQL (13 and later) both also read the statement's snapshot: the version of the
 # database that routes' kept answers are kept for (app/kept.py).
@@ -158,7 +175,7 @@ class EdgeReads:
             self.keys.clear()
         return True
 
-    def found(self, key: str, row: Row[Any] | None) -> TokenLookup:
+    def found(self, key: str, row: Any) -> TokenLookup:
         """What ``key`` found now, as the lookup that found the very same row before when there
         is one, its user built already (a third of authentication's cost): a read that changes
         nothing, on either backend, builds nothing. Safe in the threads PostgreSQL's reads run
@@ -199,18 +216,26 @@ def request_key(scope: Scope) -> str | None:
     )
 
 
+def edge_statement(snapshot: bool, key: str | None) -> Select[Any]:
+    """The edge read's statement for ``key`` (see read_edge); ``snapshot``: with the database's
+    version (PostgreSQL 13 and later)."""
+    any_rule, with_token = _WITH_SNAPSHOT if snapshot else (_ANY_RULE, _ANY_RULE_AND_TOKEN)
+    return any_rule if key is None else with_token
+
+
+def edge_answer(row: Any, key: str | None, kept: "EdgeReads", snapshot: bool) -> EdgeRead:
+    """What the edge read's row says."""
+    lookup = None if key is None else kept.found(key, row if row.id else None)
+    return bool(row.fault_rules), lookup, snapshot_version(row.snapshot) if snapshot else None
+
+
 def read_edge(connection: Connection, key: str | None, kept: EdgeReads) -> EdgeRead:
     """Whether any fault rule exists, what ``key`` finds and, on PostgreSQL, the database's
     version: one statement."""
     snapshot = (connection.dialect.server_version_info or (0,)) >= (13,)
-    any_rule, with_token = _WITH_SNAPSHOT if snapshot else (_ANY_RULE, _ANY_RULE_AND_TOKEN)
-    if key is None:
-        row = connection.execute(any_rule).one()
-        lookup = None
-    else:
-        row = connection.execute(with_token, {"key": key}).one()
-        lookup = kept.found(key, row if row.id else None)
-    return bool(row.fault_rules), lookup, snapshot_version(row.snapshot) if snapshot else None
+    statement = edge_statement(snapshot, key)
+    row = connection.execute(statement, {} if key is None else {"key": key}).one()
+    return edge_answer(row, key, kept, snapshot)
 
 
 def rules_exist(engine: Engine, scope: Scope, kept: EdgeReads) -> bool:
@@ -244,41 +269,70 @@ def settle(
 
 
 class EdgeBatch:
-    """rules_exist's reads on a database server, shared by the requests that arrive together:
-    the requests that arrive while one read is under way wait for the next, which reads for all
-    of them in one thread hand-off (and one statement for each distinct key) instead of one
-    hand-off and one round trip each. A read starts after every request it answers arrived, so
-    a change committed before a request arrived (by this process or another replica) is seen,
-    as it is when each request reads alone. Used from one event loop (the server's)."""
+    """rules_exist's reads on a database server, on the event loop, shared by the requests that
+    arrive together: the requests that arrive while one read is under way wait for the next,
+    which reads for all of them (one statement for each distinct key) instead of one round trip
+    each. A read starts after every request it answers arrived, so a change committed before a
+    request arrived (by this process or another replica) is seen, as it is when each request
+    reads alone. The reads go over a connection of their own, which the driver waits on through
+    the event loop: a third of the CPU of a read through the pool in a thread hand-off, which
+    the reads fall back to when that connection fails (the server ended it, or restarted):
+    those reconnect, or fail with the error every other read gives. Used from one event loop
+    (the server's)."""
 
     def __init__(self, engine: Engine, kept: EdgeReads) -> None:
         self.engine = engine
         self.kept = kept
         self._waiting: list[tuple[str | None, asyncio.Future[EdgeRead]]] = []
-        self._reading = False
-        # Edge reads under way in routes' own hand-offs (Pending.read_on).
-        self.reads_apart = 0
-
-    def idle(self) -> bool:
-        """Whether no edge read is under way or waiting, in the batch or apart from it."""
-        return not (self._reading or self._waiting or self.reads_apart)
+        self._reading: asyncio.Future[dict[str | None, EdgeRead]] | None = None
+        self._connection: psycopg.AsyncConnection[Any] | None = None
 
     async def rules_exist(self, scope: Scope) -> bool:
         """rules_exist for one request, read with those that arrive with it."""
         answer: asyncio.Future[EdgeRead] = asyncio.get_running_loop().create_future()
         self._waiting.append((request_key(scope), answer))
-        if not self._reading:
+        if self._reading is None:
             self._read_next()
         return settle(scope, *await answer)
 
     def _read_next(self) -> None:
         batch, self._waiting = self._waiting, []
-        self._reading = True
         keys = list(dict.fromkeys(key for key, _ in batch))
-        read = asyncio.get_running_loop().run_in_executor(None, self._read, keys)
-        read.add_done_callback(lambda done: self._answer(batch, done))
+        self._reading = asyncio.ensure_future(self._read(keys))
+        self._reading.add_done_callback(lambda done: self._answer(batch, done))
 
-    def _read(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
+    async def _read(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
+        try:
+            return await self._read_on_loop(keys)
+        except psycopg.Error:
+            await self.close()
+        return await asyncio.get_running_loop().run_in_executor(None, self._read_pooled, keys)
+
+    async def _read_on_loop(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
+        connection = self._connection
+        if connection is None or connection.closed:
+            args, options = self.engine.dialect.create_connect_args(self.engine.url)
+            options.pop("context", None)  # SQLAlchemy's adapters, for its own connections
+            # Instants in UTC, as UTCDateTime reads them through the engine.
+            options["options"] = f"{options.get('options', '')} -c TimeZone=UTC".strip()
+            connection = await psycopg.AsyncConnection.connect(
+                *args, **options, autocommit=True, row_factory=namedtuple_row
+            )
+            self._connection = connection
+        snapshot = connection.info.server_version >= 130000
+        read: dict[str | None, EdgeRead] = {}
+        try:
+            for key in keys:
+                compiled = compiled_statement(edge_statement(snapshot, key), self.engine.dialect)
+                found = await connection.execute(compiled.string, compiled.construct_params(
+                    {} if key is None else {"key": key}))  # fmt: skip
+                read[key] = edge_answer(await found.fetchone(), key, self.kept, snapshot)
+        except asyncio.CancelledError:
+            await self.close()  # a statement cut off leaves the connection in no known state
+            raise
+        return read
+
+    def _read_pooled(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
         with single_read(self.engine) as connection:
             return {key: read_edge(connection, key, self.kept) for key in keys}
 
@@ -287,59 +341,25 @@ class EdgeBatch:
         batch: list[tuple[str | None, "asyncio.Future[EdgeRead]"]],
         done: "asyncio.Future[dict[str | None, EdgeRead]]",
     ) -> None:
-        self._reading = False
-        failure = done.exception()
+        self._reading = None
+        failure = None if done.cancelled() else done.exception()
         for key, answer in batch:
             if answer.cancelled():
                 continue
-            if failure is not None:
+            if done.cancelled():
+                answer.cancel()
+            elif failure is not None:
                 answer.set_exception(failure)
             else:
                 answer.set_result(done.result()[key])
         if self._waiting:
             self._read_next()
 
-
-class Pending:
-    """A request's edge read left for later (app.deps.PendingEdge): read by the first of the
-    request's reads, or through the EdgeBatch when what comes first needs it without a read of
-    its own (authentication, an answer). It reads after the request arrived, as the batch
-    does, so that it sees every change committed before then."""
-
-    def __init__(self, batch: EdgeBatch, scope: Scope) -> None:
-        self.batch = batch
-        self.scope = scope
-        self.found: bool | None = None
-
-    async def rules_exist(self) -> bool:
-        if self.found is None:
-            self.found = await self.batch.rules_exist(self.scope)
-        return self.found
-
-    def alone(self) -> bool:
-        # Alone when no edge read is under way or waiting: a request that arrives with others
-        # shares theirs (one statement for all, not one each).
-        if self.found is not None or not self.batch.idle():
-            return False
-        self.batch.reads_apart += 1
-        return True
-
-    def done_apart(self) -> None:
-        self.batch.reads_apart -= 1
-
-    def read_on(self, connection: Connection) -> bool:
-        if self.found is None:
-            read = read_edge(connection, request_key(self.scope), self.batch.kept)
-            self.found = settle(self.scope, *read)
-        return self.found
-
-
-def body_expected(scope: Scope) -> bool:
-    """Whether a request says it has a body."""
-    return any(
-        name in (b"content-length", b"transfer-encoding") and value not in (b"0", b"")
-        for name, value in scope["headers"]
-    )
+    async def close(self) -> None:
+        """Close the reads' own connection (a later read opens another)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.close()
 
 
 def decide(engine: Engine, method: str, path: str, headers: dict[bytes, bytes]) -> Fault | None:
@@ -378,46 +398,16 @@ class FaultMiddleware:
             return
         application = scope["app"]
         engine = application.state.engine
-        # SQLite's read on the event loop (it never waits on a lock: cheaper than a thread
-        # hand-off); a database server's in a thread, shared by the requests that arrive
-        # together. Matching rules (which write their counters) are applied in a thread.
+        # Read on the event loop: SQLite's directly (it never waits on a lock: cheaper than a
+        # thread hand-off), a database server's shared by the requests that arrive together.
+        # Matching rules (which write their counters) are applied in a thread.
         if reads_wait_on_network(engine):
-            if scope["method"] in ("GET", "HEAD") and not body_expected(scope):
-                await self._deferred(scope, receive, send)
-                return
             found = await application.state.edge_batch.rules_exist(scope)
         else:
             found = rules_exist(engine, scope, application.state.edge_reads)
         if not found:
             await self.app(scope, receive, send)
             return
-        await self._faulted(scope, receive, send)
-
-    async def _deferred(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """A request without a body on a database server: its edge read is left to the
-        request's first need of it (app.deps.Caller runs it in the route's own thread hand-off,
-        before the route's read; authentication, or a first answer, reads it through the
-        batch). Where it finds rules, nothing of the request has been answered or changed (a
-        GET or HEAD, its body empty), and the request is handled anew as one that found rules
-        before it reached the application."""
-        state = scope.setdefault("state", {})
-        pending = state[PENDING_EDGE] = Pending(scope["app"].state.edge_batch, scope)
-
-        async def send_after_edge(message: Message) -> None:
-            if message["type"] == "http.response.start" and await pending.rules_exist():
-                raise RulesExist
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_after_edge)
-            return
-        except RulesExist:
-            pass
-        except Exception:
-            if not await pending.rules_exist():
-                raise
-        del state[PENDING_EDGE]
-        state.pop(DEFERRED_CALLER, None)
         await self._faulted(scope, receive, send)
 
     async def _faulted(self, scope: Scope, receive: Receive, send: Send) -> None:

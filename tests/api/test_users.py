@@ -1,6 +1,7 @@
 """The current user as Label Studio answers it (WhoAmIUser), for the demo seed's users."""
 
-from conftest import HANK_TOKEN, contract_document
+from conftest import HANK_TOKEN, contract_document, sqlite_file
+from sqlalchemy import create_engine, text
 
 CONTRACT = contract_document()
 NOW = "2026-03-04T05:06:07Z"
@@ -56,3 +57,28 @@ def test_whoami_is_the_seeded_user_with_every_field_of_the_contract(server):
     assert set(answers[0].json()) == set(schema["WhoAmIUser"]["properties"])
     assert set(answers[0].json()["lse_fields"]) == set(schema["WhoAmILseFields"]["properties"])
     assert set(membership(1)) == set(schema["OrganizationMembership"]["properties"])
+
+
+def test_whoami_follows_the_clock_and_the_title_wherever_they_change(server):
+    url = server.settings.get("database_url") or f"sqlite:///{sqlite_file(server.data_dir)}"
+    other_program = create_engine(str(url))
+    try:
+        with server.client(None) as control, server.client() as ada:
+            control.post("/_emulator/clock", json={"freeze": True}).raise_for_status()
+            control.post("/_emulator/clock", json={"set": NOW}).raise_for_status()
+            first = ada.get("/api/current-user/whoami").json()
+            control.post("/_emulator/clock", json={"advance_seconds": 90}).raise_for_status()
+            later = ada.get("/api/current-user/whoami").json()
+            with other_program.begin() as connection:
+                connection.execute(text("UPDATE organization SET title = 'Acme Ltd' WHERE id = 1"))
+            renamed = ada.get("/api/current-user/whoami").json()
+    finally:
+        with other_program.begin() as connection:  # a reset keeps organizations as they are
+            connection.execute(text("UPDATE organization SET title = 'Acme' WHERE id = 1"))
+        other_program.dispose()
+        with server.client(None) as control:
+            control.post("/_emulator/reset").raise_for_status()
+    assert (first["last_activity"], first["active_organization_meta"]) == (NOW, {"title": "Acme"})
+    assert later["last_activity"] == "2026-03-04T05:07:37Z"
+    assert renamed["active_organization_meta"] == {"title": "Acme Ltd"}
+    assert renamed["last_activity"] == "2026-03-04T05:07:37Z"

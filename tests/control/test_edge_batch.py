@@ -1,12 +1,18 @@
 """The reads before a route on a database server (whether fault rules exist, what a legacy key
-finds) are shared by the requests that arrive together, and never answer a request with a read
-that started before it arrived."""
+finds) are shared by the requests that arrive together, never answer a request with a read
+that started before it arrived, and go on when the server ends their connection."""
 
 import asyncio
-import threading
+import time
+
+import psycopg
+from conftest import postgres_database
+from sqlalchemy import event
 
 from app.auth import TOKEN_LOOKUP, TokenLookup
-from app.control.faults import EdgeBatch, EdgeRead, Pending
+from app.control.faults import EdgeBatch, EdgeRead, EdgeReads
+from app.db import make_engine
+from app.kept import DATA_VERSION
 
 
 class RecordedBatch(EdgeBatch):
@@ -15,13 +21,13 @@ class RecordedBatch(EdgeBatch):
     def __init__(self, rules: bool = False) -> None:
         super().__init__(engine=None, kept=None)  # type: ignore[arg-type]  # _read replaced
         self.reads: list[list[str | None]] = []
-        self.release = threading.Event()
+        self.release = asyncio.Event()
         self.rules = rules
         self.failure: Exception | None = None
 
-    def _read(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
+    async def _read(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
         self.reads.append(keys)
-        self.release.wait(5)
+        await asyncio.wait_for(self.release.wait(), 5)
         if self.failure is not None:
             raise self.failure
         return {
@@ -78,32 +84,45 @@ def test_a_failed_read_fails_each_of_its_requests_and_the_next_read_still_runs()
     assert batch.reads == [["k1"], ["k2", "k3"], ["k4"]]
 
 
-def test_a_request_reads_apart_only_when_no_other_edge_read_is_under_way():
-    batch = RecordedBatch()
-
-    async def scenario() -> None:
-        alone = Pending(batch, request("k1"))
-        assert alone.alone()  # nothing under way: its route's hand-off reads it
-        during = Pending(batch, request("k2"))
-        assert not during.alone()  # shares the batch's read instead
-        alone.done_apart()
-        batch.release.set()
-        assert await during.rules_exist() is False
-        assert batch.reads == [["k2"]]
-        assert Pending(batch, request("k3")).alone()
-
-    asyncio.run(scenario())
+def end_other_connections(url: str) -> None:
+    """What a restart of PostgreSQL does to the connections of the database at ``url``."""
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+        others = "datname = current_database() AND pid <> pg_backend_pid()"
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
+        while admin.execute(f"SELECT 1 FROM pg_stat_activity WHERE {others}").fetchone():
+            time.sleep(0.01)
 
 
-def test_a_request_waits_for_the_batch_read_under_way():
-    batch = RecordedBatch()
+def test_reads_use_a_connection_of_their_own_and_go_on_when_the_server_ends_it():
+    with postgres_database(schema=True) as url:
+        engine = make_engine(url)
+        pooled: list[object] = []
+        event.listen(engine, "checkout", lambda *_: pooled.append(1))
+        batch = EdgeBatch(engine, EdgeReads(engine))
 
-    async def scenario() -> None:
-        first = asyncio.create_task(Pending(batch, request("k1")).rules_exist())
-        while not batch.reads:
-            await asyncio.sleep(0.001)
-        assert not Pending(batch, request("k2")).alone()
-        batch.release.set()
-        assert await first is False
+        async def read(key: str | None) -> dict:
+            scope = request(key)
+            assert await batch.rules_exist(scope) is False
+            return scope["state"]
 
-    asyncio.run(scenario())
+        async def scenario() -> None:
+            first = await read("no-such-key")
+            assert first[TOKEN_LOOKUP].row is None  # no user has the key
+            assert pooled == []  # read on the event loop, not through the pool
+            with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as other:
+                other.execute("CREATE TABLE written_meanwhile (id integer)")
+            # A commit by another program is a new version of the database.
+            assert (await read(None))[DATA_VERSION] != first[DATA_VERSION]
+            end_other_connections(url)
+            # The connection it read on is gone: this read goes through the pool, which opens
+            # a connection of its own; the next opens a new one of the batch's.
+            assert (await read("no-such-key"))[TOKEN_LOOKUP].row is None
+            assert len(pooled) == 1
+            await read("no-such-key")
+            assert len(pooled) == 1
+            await batch.close()
+
+        try:
+            asyncio.run(scenario())
+        finally:
+            engine.dispose()
