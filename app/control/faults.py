@@ -4,11 +4,9 @@ or authenticates it, so that a faulted request has no effect."""
 
 import asyncio
 import sqlite3
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
-import psycopg
-from psycopg.rows import namedtuple_row
 from sqlalchemy import (
     Connection,
     Engine,
@@ -46,6 +44,9 @@ from app.kept import DATA_VERSION, DataVersion, KeptAnswers, snapshot_version
 from app.lifecycle.faults import Caller, Fault, candidates, fire, scoped
 from app.lifecycle.policy import Policy
 from app.models import FaultRule, table_of
+
+if TYPE_CHECKING:  # imported by the PostgreSQL dialect only when PostgreSQL is used
+    import psycopg
 
 # The scope key under which the application keeps the server's own ``send`` (see main.py), whose
 # connection a dropping rule closes.
@@ -302,6 +303,8 @@ class EdgeBatch:
         self._reading.add_done_callback(lambda done: self._answer(batch, done))
 
     async def _read(self, keys: list[str | None]) -> dict[str | None, EdgeRead]:
+        import psycopg
+
         try:
             return await self._read_on_loop(keys)
         except psycopg.Error:
@@ -315,7 +318,10 @@ class EdgeBatch:
             options.pop("context", None)  # SQLAlchemy's adapters, for its own connections
             # Instants in UTC, as UTCDateTime reads them through the engine.
             options["options"] = f"{options.get('options', '')} -c TimeZone=UTC".strip()
-            connection = await psycopg.AsyncConnection.connect(
+            from psycopg import AsyncConnection
+            from psycopg.rows import namedtuple_row
+
+            connection = await AsyncConnection.connect(
                 *args, **options, autocommit=True, row_factory=namedtuple_row
             )
             self._connection = connection
