@@ -172,6 +172,16 @@ def postgres_database(schema: bool = False) -> Iterator[str]:
         _drop_postgres(name)
 
 
+def end_postgres_connections(url: str) -> None:
+    """End every other connection to the database at ``url`` and wait until they are gone: what
+    a restart of PostgreSQL does to a server's connections."""
+    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
+        others = "datname = current_database() AND pid <> pg_backend_pid()"
+        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
+        while admin.execute(f"SELECT 1 FROM pg_stat_activity WHERE {others}").fetchone():
+            time.sleep(0.01)
+
+
 @pytest.fixture(params=BACKENDS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database on each backend: an SQLite file, then a new PostgreSQL database."""

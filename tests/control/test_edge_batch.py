@@ -3,10 +3,9 @@ finds) are shared by the requests that arrive together, never answer a request w
 that started before it arrived, and go on when the server ends their connection."""
 
 import asyncio
-import time
 
 import psycopg
-from conftest import postgres_database
+from conftest import end_postgres_connections, postgres_database
 from sqlalchemy import event
 
 from app.auth import TOKEN_LOOKUP, TokenLookup
@@ -84,15 +83,6 @@ def test_a_failed_read_fails_each_of_its_requests_and_the_next_read_still_runs()
     assert batch.reads == [["k1"], ["k2", "k3"], ["k4"]]
 
 
-def end_other_connections(url: str) -> None:
-    """What a restart of PostgreSQL does to the connections of the database at ``url``."""
-    with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
-        others = "datname = current_database() AND pid <> pg_backend_pid()"
-        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
-        while admin.execute(f"SELECT 1 FROM pg_stat_activity WHERE {others}").fetchone():
-            time.sleep(0.01)
-
-
 def test_reads_use_a_connection_of_their_own_and_go_on_when_the_server_ends_it():
     with postgres_database(schema=True) as url:
         engine = make_engine(url)
@@ -113,7 +103,7 @@ def test_reads_use_a_connection_of_their_own_and_go_on_when_the_server_ends_it()
                 other.execute("CREATE TABLE written_meanwhile (id integer)")
             # A commit by another program is a new version of the database.
             assert (await read(None))[DATA_VERSION] != first[DATA_VERSION]
-            end_other_connections(url)
+            end_postgres_connections(url)
             # The connection it read on is gone: this read goes through the pool, which opens
             # a connection of its own; the next opens a new one of the batch's.
             assert (await read("no-such-key"))[TOKEN_LOOKUP].row is None
