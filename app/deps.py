@@ -77,14 +77,16 @@ def _authenticate(engine: Engine, header: str | None, known: TokenLookup | None)
         return authenticate(session, header, known)
 
 
-async def reading(bind: Session | Engine, read: Callable[[], T]) -> T:
+async def reading(bind: Session | Engine, read: Callable[[], T], apart: bool = False) -> T:
     """A read-only route's work: on SQLite on the event loop, as authentication's read (a
     reader never waits on a lock there, and a short read costs less than the thread hand-off
     FastAPI gives a plain function route); a database server's in a thread, its statements
-    outside a transaction."""
-    if not reads_wait_on_network(bind.get_bind() if isinstance(bind, Session) else bind):
+    outside a transaction. ``apart``: a long read, which runs in a thread on SQLite too (the
+    event loop answers others meanwhile)."""
+    network = reads_wait_on_network(bind.get_bind() if isinstance(bind, Session) else bind)
+    if not network and not apart:
         return read()
-    if isinstance(bind, Session) and not bind.in_transaction():
+    if network and isinstance(bind, Session) and not bind.in_transaction():
         return await anyio.to_thread.run_sync(_outside_transaction, bind, read)
     return await anyio.to_thread.run_sync(read)
 
@@ -105,29 +107,28 @@ class Caller:
         self.request = request
         self.user = user
 
-    async def read(self, bind: Engine | Session, read: Callable[[Any, User], T]) -> T:
+    async def read(
+        self, bind: Engine | Session, read: Callable[[Any, User], T], apart: bool = False
+    ) -> T:
         """``read(bind, user)``, as ``reading`` runs it."""
-        return await reading(bind, lambda: read(bind, self.user))
+        return await reading(bind, lambda: read(bind, self.user), apart)
 
     async def answer(
         self, bind: Engine | Session, read: Callable[[Any, User], Response], apart: bool = False
     ) -> Response:
         """``read(bind, user)``'s answer, as ``read`` gives it, or the same answer to the same
         caller and URL kept while the database is unchanged (see KeptAnswers), given on the
-        event loop. ``apart``: a long read, which runs in a thread on SQLite too (the event
-        loop answers others meanwhile)."""
+        event loop."""
         request = self.request
         version = request.scope["state"].get(DATA_VERSION)
         if version is None:  # a database in memory, or PostgreSQL before 13
-            return await self.read(bind, read)
+            return await self.read(bind, read, apart)
         kept: KeptAnswers = request.app.state.edge_reads.answers
         key = (self.user.id, str(request.url))
         answer = kept.get(version, key)
         if answer is not None:
             return answer
-        if apart:
-            return kept.keep(version, key, await anyio.to_thread.run_sync(read, bind, self.user))
-        return kept.keep(version, key, await self.read(bind, read))
+        return kept.keep(version, key, await self.read(bind, read, apart))
 
 
 async def get_caller(request: Request) -> Caller:

@@ -140,7 +140,7 @@ class EdgeReads:
     this process's or of any replica or tool on the file): a few microseconds against a query
     and the user it builds; any change drops everything kept, the routes' kept answers
     (``answers``) too. On PostgreSQL nothing says as cheaply that nothing changed, so every
-    request reads (in a thread), and only the users built from rows read again unchanged are
+    request reads (EdgeBatch), and only the users built from rows read again unchanged are
     reused (``found``); the snapshot of that read versions the kept answers there. On SQLite
     it is used on the event loop only, where the reads run. Either way a request's version goes
     to its state (DATA_VERSION)."""
@@ -224,7 +224,7 @@ def edge_statement(snapshot: bool, key: str | None) -> Select[Any]:
     return any_rule if key is None else with_token
 
 
-def edge_answer(row: Any, key: str | None, kept: "EdgeReads", snapshot: bool) -> EdgeRead:
+def edge_answer(row: Any, key: str | None, kept: EdgeReads, snapshot: bool) -> EdgeRead:
     """What the edge read's row says."""
     lookup = None if key is None else kept.found(key, row if row.id else None)
     return bool(row.fault_rules), lookup, snapshot_version(row.snapshot) if snapshot else None
