@@ -2,15 +2,10 @@
 on a thread of the test process. tests/api is a package so that this conftest does not shadow
 the root one, whose helpers it imports."""
 
-import threading
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from conftest import Emulator, LocalEmulator, reset
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
-from sqlalchemy.pool import Pool
 
 
 @pytest.fixture(scope="module")
@@ -37,30 +32,3 @@ def frozen_clock(server: Emulator, fresh_state: None) -> None:
     run stays as created until the test moves it, however slowly the machine answers."""
     with server.client(token=None) as control:
         control.post("/_emulator/clock", json={"freeze": True}).raise_for_status()
-
-
-class Statements:
-    """The statements run in the test process, with the thread each ran in, and the pool
-    checkouts of each thread."""
-
-    def __init__(self) -> None:
-        self.ran: list[tuple[int, str]] = []
-        self.checkouts: list[int] = []
-
-    def executed(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        self.ran.append((threading.get_ident(), statement))
-
-    def checked_out(self, *_: Any) -> None:
-        self.checkouts.append(threading.get_ident())
-
-
-@pytest.fixture
-def statements() -> Iterator[Statements]:
-    seen = Statements()
-    event.listen(Engine, "before_cursor_execute", seen.executed)
-    event.listen(Pool, "checkout", seen.checked_out)
-    try:
-        yield seen
-    finally:
-        event.remove(Engine, "before_cursor_execute", seen.executed)
-        event.remove(Pool, "checkout", seen.checked_out)
