@@ -11,10 +11,11 @@ result with the ground truth, as a client would. Tokens and costs come from
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from app.lifecycle import chance
+from app.lifecycle.chance import unit_after
 from app.lifecycle.outputs import (
     SPAN_TYPES,
     OutputError,
@@ -36,7 +37,7 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 MAX_KEPT = 1024
 
 
-@dataclass
+@dataclass(slots=True)
 class Made:
     """One task's prediction (or failure) with what the call cost."""
 
@@ -53,7 +54,6 @@ class Made:
     inference_time: float
     error_type: str | None = None
     message: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
     # ``result`` as the JSON column stores it (json.dumps's text), when already written.
     encoded: str | None = None
 
@@ -68,8 +68,12 @@ def prompt_length(template: str, data: Any, input_fields: list[str] | None = Non
     values = data if isinstance(data, dict) else {}
     pieces = _pieces(template)
     if len(pieces) == 1:
-        keys = [k for k in input_fields or [] if k in values] or list(values)
-        return len(template) + sum(1 + len(str(values[k])) for k in keys)
+        keys = ([k for k in input_fields if k in values] if input_fields else None) or values
+        length = len(template)
+        for key in keys:
+            value = values[key]
+            length += 1 + len(value if type(value) is str else str(value))
+        return length
     length = 0
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
@@ -179,33 +183,62 @@ def predict(
     return predict_on(version, seed, task_id, data, ground_truth)
 
 
-def predict_on(version: Version, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
+# The draws' heads of a (seed, version): time, fail, correct, score and class, in that order.
+_DRAW_HEADS: dict[tuple[int, int], tuple[Any, ...]] = {}
+SALTS = ("time", "fail", "correct", "score", "class")
+
+
+def _heads(seed: int, version_id: int) -> tuple[Any, ...]:
+    found = _DRAW_HEADS.get((seed, version_id))
+    if found is None:
+        if len(_DRAW_HEADS) >= MAX_KEPT:
+            _DRAW_HEADS.clear()
+        found = _DRAW_HEADS[seed, version_id] = tuple(
+            chance.head(seed, salt, version_id) for salt in SALTS
+        )
+    return found
+
+
+def predict_on(
+    version: Version, seed: int, task_id: int, data: Any, ground_truth: Any, whole: bool = True
+) -> Made:
     """``predict`` with the version's arguments given at once: a run predicts task after task
-    with the same ones, and binding a dozen keyword arguments cost about a microsecond a call."""
+    with the same ones, and binding a dozen keyword arguments cost about a microsecond a call.
+    Without ``whole``, a kept answer's result is given as its JSON text only (``encoded``, what
+    a run stores), not also as objects."""
     (version_id, accuracy, failure_rate, provider, provider_model_id, prompt, input_fields,
      shape) = version  # fmt: skip
     prompt_tokens = tokens(prompt_length(prompt, data, input_fields)) + shape.class_tokens
-    draw = chance.unit(seed, "time", version_id, task_id)
-    if chance.fails(seed, version_id, task_id, failure_rate):
+    # Every draw hashes the task id after its head (chance.unit's text, written once).
+    time_head, fail_head, correct_head, score_head, _ = _heads(seed, version_id)
+    task = b"%d" % task_id
+    draw = unit_after(time_head, task)
+    # No draw is below 0: a version that never fails needs none (chance.fails).
+    if failure_rate > 0 and unit_after(fail_head, task) < failure_rate:
         error_type, message = _pick(seed, version_id, task_id, list(PROVIDER_ERRORS))
         message = message.format(model=provider_model_id or provider, provider=provider)
         return Made(task_id, None, [], None, None, "", prompt_tokens, 0, 0.0, 0.0,
                     round(0.5 + 29.5 * draw, 3), error_type, message)  # fmt: skip
     control = shape.control
-    truth = shape.truth_output(ground_truth) if ground_truth is not None else None
+    truth, truth_chosen, answer = (
+        shape.truth(ground_truth) if ground_truth is not None else (None, None, None)
+    )
     if control is None:
         output: dict[str, Any] = {}
-    elif truth is not None and chance.correct(seed, version_id, task_id, accuracy):
+        answer = shape.answer(output)
+    elif truth is not None and unit_after(correct_head, task) < accuracy:
         output = truth
     else:
         output = _wrong_output(shape, seed, version_id, task_id, data, truth)
-    answer = shape.answer(output)
+        answer = shape.answer(output)
     encoded = None
     try:
         if answer is None:
             result = to_result(shape.config, output, data, (version_id, task_id))
-        else:
+        elif whole:
             result, encoded = answer.result((version_id, task_id))
+        else:
+            result, encoded = [], answer.text((version_id, task_id))
     except OutputError as error:
         # An answer the label config cannot hold (a ground truth imported with labels the
         # config lacks, copied by the model) is a failed prediction, as the inference service
@@ -215,16 +248,18 @@ def predict_on(version: Version, seed: int, task_id: int, data: Any, ground_trut
     if ground_truth is None:
         correct = None
     elif truth is None:  # the ground truth says nothing the model fills: accuracy decides
-        correct = chance.correct(seed, version_id, task_id, accuracy)
+        correct = unit_after(correct_head, task) < accuracy
     elif answer is None:
         correct = matches(result, ground_truth, control)
     else:
-        truth_chosen = shape.truth_chosen(ground_truth)
         correct = truth_chosen is not None and answer.chosen == truth_chosen
-    raw = json.dumps(output, ensure_ascii=False) if answer is None else answer.raw
-    completion_tokens = count_tokens(raw)
+    if answer is None:
+        raw = json.dumps(output, ensure_ascii=False)
+        completion_tokens = count_tokens(raw)
+    else:
+        raw, completion_tokens = answer.raw, answer.raw_tokens
     prompt_cost, completion_cost = cost(provider_model_id, prompt_tokens, completion_tokens)
-    score = round(0.5 + 0.5 * chance.unit(seed, "score", version_id, task_id), 4)
+    score = round(0.5 + 0.5 * unit_after(score_head, task), 4)
     seconds = round(0.2 + 0.002 * prompt_tokens + 0.02 * completion_tokens + 0.5 * draw, 3)
     return Made(task_id, output, result, correct, score, raw, prompt_tokens, completion_tokens,
                 prompt_cost, completion_cost, seconds,

@@ -198,7 +198,7 @@ def predict_batches(
     instants = [at for at, size in batches for _ in range(size)]
     for one, at in zip(inputs, instants, strict=False):
         made_one = model.predict(
-            seed, one.task_id, one.data, one.ground_truth if one.has_ground_truth else None
+            seed, one.task_id, one.data, one.ground_truth if one.has_ground_truth else None, False
         )
         (made if made_one.error_type is None else failed).append((made_one, at))
     # Stored column by column: what every row of the run has is given once.

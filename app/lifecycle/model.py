@@ -48,8 +48,10 @@ class VersionModel:
             self.shape,
         )  # fmt: skip
 
-    def predict(self, seed: int, task_id: int, data: Any, ground_truth: Any) -> Made:
-        return predict_on(self._settings, seed, task_id, data, ground_truth)
+    def predict(
+        self, seed: int, task_id: int, data: Any, ground_truth: Any, whole: bool = True
+    ) -> Made:
+        return predict_on(self._settings, seed, task_id, data, ground_truth, whole)
 
 
 def version_model(

@@ -68,6 +68,11 @@ class Answer:
         return self._text(self._ids(seed))
 
     @cached_property
+    def raw_tokens(self) -> int:
+        """The tokens of ``raw``, as a completion counts them."""
+        return count_tokens(self.raw)
+
+    @cached_property
     def _id_tails(self) -> tuple[bytes, ...]:
         """What each region's id hashes after the seed's text (region_id's parts: the seed,
         the region's control, 0)."""
@@ -87,6 +92,10 @@ class Answer:
         return f"[{encoded}]"
 
 
+# What a ground truth gives: the output it is, what it chooses, and that output's Answer.
+Truth = tuple[dict[str, Any] | None, frozenset[Any] | None, Answer | None]
+
+
 @dataclass(frozen=True)
 class Shape:
     """What a version's predictions look like on a project: the control they fill (the first
@@ -96,11 +105,9 @@ class Shape:
     control: ControlTag | None
     data_key: str
     classes: list[str]
-    # What outputs and ground truths gave before (see answer and truth_output).
+    # What outputs and ground truths gave before (see answer and truth).
     _answers: dict[Any, Answer | None] = field(default_factory=dict, compare=False, repr=False)
-    _truths: dict[int, tuple[Any, Any, Any]] = field(
-        default_factory=dict, compare=False, repr=False
-    )
+    _truths: dict[int, tuple[Any, Truth]] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def class_tokens(self) -> int:
@@ -141,27 +148,29 @@ class Shape:
             raw=raw,
         )
 
-    def truth_output(self, ground_truth: Any) -> dict[str, Any] | None:
-        """output_of(ground_truth, control), found once per ground-truth object (a project's
-        ground truths are decoded once and shared: see model.decoded)."""
-        return self._truth(ground_truth)[1]  # type: ignore[no-any-return]
-
     def truth_chosen(self, ground_truth: Any) -> frozenset[Any] | None:
         """chosen(ground_truth, control), found once per ground-truth object."""
-        return self._truth(ground_truth)[2]  # type: ignore[no-any-return]
+        return self.truth(ground_truth)[1]
 
-    def _truth(self, ground_truth: Any) -> tuple[Any, Any, Any]:
+    def truth(self, ground_truth: Any) -> Truth:
+        """output_of(ground_truth, control), chosen(ground_truth, control) and the Answer of
+        that output (None without one), found once per ground-truth object (a project's ground
+        truths are decoded once and shared: see model.decoded)."""
         # Keyed by identity, with the object itself kept so that its id is never reused.
         found = self._truths.get(id(ground_truth))
         if found is None or found[0] is not ground_truth:
             if len(self._truths) >= MAX_KEPT:
                 self._truths.clear()
+            output = output_of(ground_truth, self.control)
             found = self._truths[id(ground_truth)] = (
                 ground_truth,
-                output_of(ground_truth, self.control),
-                chosen(ground_truth, self.control),
+                (
+                    output,
+                    chosen(ground_truth, self.control),
+                    None if output is None else self.answer(output),
+                ),
             )
-        return found
+        return found[1]
 
 
 def _output_key(output: Any) -> tuple[Any, ...] | None:

@@ -212,7 +212,7 @@ def test_a_prediction_reports_its_tokens_cost_score_and_time():
         assert (made_.prompt_tokens, made_.completion_tokens) == (9, 3)
         assert (made_.prompt_cost_usd, made_.completion_cost_usd) == (0.00000135, 0.0000018)
         assert made_.total_cost_usd == 0.00000315
-        assert (made_.error_type, made_.message, made_.usage) == (None, None, {})
+        assert (made_.error_type, made_.message) == (None, None)
         # The score is drawn in [0.5, 1); the time grows with the tokens, plus up to 0.5 s.
         score_draw = chance.unit(3, "score", 1, task_id)
         assert made_.score == round(0.5 + 0.5 * score_draw, 4)
@@ -372,6 +372,27 @@ def test_a_kept_answer_is_what_to_result_and_json_write_for_the_task(kind):
             answer = shape(config, None).answer(made_.output or {})
             if kind != "spans" and answer is not None:  # its text alone, as a batch takes it
                 assert answer.text((1, task_id)) == made_.encoded
+
+
+@pytest.mark.parametrize("kind", CONFIGS)
+def test_a_run_gets_the_same_prediction_with_its_result_as_text_only(kind):
+    from dataclasses import asdict
+
+    from app.lifecycle.inference import Version, predict_on
+
+    config = CONFIGS[kind]
+    truth = to_result(parse_label_config(config), TRUTHS[kind], DATA, "gt")
+    for accuracy, failure_rate in ((0.0, 0.0), (0.6, 0.3), (1.0, 0.0)):
+        version = Version(1, accuracy, failure_rate, "OpenAI", "gpt-4o-mini", "Label {text}",
+                          None, shape(config, None))  # fmt: skip
+        for task_id in TASKS:
+            whole = predict_on(version, 3, task_id, DATA, truth)
+            text_only = predict_on(version, 3, task_id, DATA, truth, whole=False)
+            if whole.encoded is None:  # a failure, or spans: written whole each time
+                assert asdict(text_only) == asdict(whole)
+            else:
+                assert text_only.result == [] and text_only.encoded == whole.encoded
+                assert asdict(text_only) == {**asdict(whole), "result": []}
 
 
 def test_an_answer_the_config_cannot_hold_fails_the_same_way_each_time():
