@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 from conftest import ADA_TOKEN, HANK_TOKEN, TLS, Emulator
+from starlette.responses import JSONResponse as StdlibJSONResponse
 
 from .envelope import assert_error, assert_invalid
 
@@ -144,6 +145,8 @@ def test_an_external_run_waits_and_completes_from_posted_batches(api, control):
                       json={"modelrun_id": run_id, "results": results})  # fmt: skip
     assert posted.status_code == 201, posted.text
     assert posted.json() == {"job_id": "", "results": results}
+    # written as json.dumps writes it: 2e-05, not 0.00002
+    assert posted.content == StdlibJSONResponse({"job_id": "", "results": results}).body
     pending = control.get(f"/_emulator/runs/{run_id}/pending-tasks").json()
     assert pending["tasks"] == tasks[45:] and pending["count"] == 45
     # nothing is judged from the wall clock: the run waits however far the clock moves

@@ -7,6 +7,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import orjson
 import pytest
 from conftest import LocalEmulator
 from hypothesis import given
@@ -18,7 +19,7 @@ from app.config import Settings
 from app.db import make_engine
 from app.models import UTCDateTime
 from app.render import _iso_of_text, _loads_column, iso, loads_stored, read_column, stored_json
-from app.responses import JSONResponse
+from app.responses import JSONResponse, exact_float
 from app.validation import loads_json, strict_loads
 
 json_values = st.recursive(
@@ -55,6 +56,33 @@ def test_numbers_and_text_where_orjson_differs_are_written_as_json_dumps_writes_
 ) -> None:
     ours, theirs = both(value)
     assert ours == theirs
+
+
+def exact(value: object) -> object:
+    """The value with each float given through exact_float."""
+    if isinstance(value, float):
+        return exact_float(value)
+    if isinstance(value, list):
+        return [exact(item) for item in value]
+    if isinstance(value, dict):
+        return {key: exact(item) for key, item in value.items()}
+    return value
+
+
+@given(json_values)
+def test_floats_given_as_exact_floats_are_written_as_json_dumps_writes_the_floats(
+    value: object,
+) -> None:
+    # Whether orjson writes the whole answer or json.dumps writes it again (another float, a
+    # text it writes otherwise, an integer beyond 64 bits).
+    for content in (value, [value, 1e-6, "0.00001"], [value, 2**64]):
+        assert JSONResponse(exact(content)).body == StdlibJSONResponse(content).body
+
+
+@given(st.floats(allow_nan=False, allow_infinity=False))
+def test_orjson_writes_an_exact_float_as_json_dumps_writes_the_float(value: float) -> None:
+    # So that an answer of such floats is written by orjson alone, with no second writing.
+    assert orjson.dumps(exact_float(value)) == json.dumps(value).encode()
 
 
 def test_a_str_enum_is_its_value() -> None:
