@@ -150,3 +150,34 @@ def test_instants_are_stored_as_the_driver_writes_them_once_per_instant(session)
             (naive[0].isoformat(" "), naive[1].isoformat(" ")),
         ]
         assert stored[0][0] == "2026-01-01 12:00:00"
+
+
+def test_texts_numbers_truths_and_nulls_are_stored_as_given(session):
+    # On PostgreSQL the rows go through COPY: a backslash, a tab, a newline and a carriage
+    # return in a text, JSON holding escapes, ints in a float column, and nulls among each kind
+    # all come back as given.
+    task_ids = tasks_of_a_run(session, 4)
+    title = 'v1\t"quoted"\\ \n\r\\N end é'
+    results = [Encoded('[{"text": "a\\tb\\\\c\\n\\"d\\""}]'), Encoded('[{"x": "\\\\."}]'),
+               [{"text": "line\nnext\t\\"}], None]  # fmt: skip
+    columns = {
+        "task_id": task_ids, "result": results, "score": [0.1, 2, None, 1e-300],
+        "correct": [True, False, None, True], "prompt_tokens": [0, 2**31 - 1, None, 7],
+        "created_at": [T0, T0, T0, T0],
+    }  # fmt: skip
+    insert_columns(session, table_of(Prediction), columns, {"run_id": 1, "model_version": title})
+    rows = session.exec(
+        select(
+            Prediction.result,
+            Prediction.score,
+            Prediction.correct,
+            Prediction.prompt_tokens,
+            Prediction.model_version,
+        ).order_by(Prediction.task_id)  # fmt: skip
+    ).all()
+    assert [tuple(row) for row in rows] == [
+        ([{"text": 'a\tb\\c\n"d"'}], 0.1, True, 0, title),
+        ([{"x": "\\."}], 2.0, False, 2**31 - 1, title),
+        ([{"text": "line\nnext\t\\"}], None, None, None, title),
+        (None, 1e-300, True, 7, title),
+    ]
