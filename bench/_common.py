@@ -52,6 +52,12 @@ def arguments(description: str, **extra: dict[str, Any]) -> argparse.Namespace:
         help="record the emulator with py-spy during the measured phase; raw stacks go to DIR",
     )
     parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="with --profile: only the samples of the thread holding the interpreter (py-spy's "
+        "--gil), where waits on the database that release it would otherwise count as work",
+    )
+    parser.add_argument(
         "--keep", action="store_true", help="keep the work directory (databases, server logs)"
     )
     for name, options in extra.items():
@@ -465,6 +471,7 @@ class Profile:
         self.directory = Path(args.profile) if args.profile else None
         self.server = server
         self.label = f"{label}-{args.backend}"
+        self.gil = args.profile_gil
         self.process: subprocess.Popen | None = None
 
     def __enter__(self) -> "Profile":
@@ -488,6 +495,7 @@ class Profile:
                 "--output",
                 str(self.output),
                 "--nonblocking",
+                *(["--gil"] if self.gil else []),
             ],  # fmt: skip
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

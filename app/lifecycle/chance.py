@@ -31,14 +31,3 @@ def unit(seed: int, salt: str, version_id: int, task_id: int) -> float:
     """A uniform number in [0, 1) fixed by its inputs: the BLAKE2b digest (8 bytes) of
     ``"{seed}:{salt}:{version_id}:{task_id}"``, as a fraction of 2**64."""
     return unit_after(head(seed, salt, version_id), b"%d" % task_id)
-
-
-def fails(seed: int, version_id: int, task_id: int, failure_rate: float) -> bool:
-    """Whether the prediction of this version on this task fails."""
-    # No draw is below 0: a version that never fails needs none.
-    return failure_rate > 0 and unit(seed, "fail", version_id, task_id) < failure_rate
-
-
-def correct(seed: int, version_id: int, task_id: int, accuracy: float) -> bool:
-    """Whether the prediction of this version on this ground-truth task matches the ground truth."""
-    return unit(seed, "correct", version_id, task_id) < accuracy

@@ -183,9 +183,9 @@ def predict(
     return predict_on(version, seed, task_id, data, ground_truth)
 
 
-# The draws' heads of a (seed, version): time, fail, correct, score and class, in that order.
+# The heads of a (seed, version)'s draws that every prediction may make, in SALTS' order.
 _DRAW_HEADS: dict[tuple[int, int], tuple[Any, ...]] = {}
-SALTS = ("time", "fail", "correct", "score", "class")
+SALTS = ("time", "fail", "correct", "score")
 
 
 def _heads(seed: int, version_id: int) -> tuple[Any, ...]:
@@ -210,10 +210,10 @@ def predict_on(
      shape) = version  # fmt: skip
     prompt_tokens = tokens(prompt_length(prompt, data, input_fields)) + shape.class_tokens
     # Every draw hashes the task id after its head (chance.unit's text, written once).
-    time_head, fail_head, correct_head, score_head, _ = _heads(seed, version_id)
+    time_head, fail_head, correct_head, score_head = _heads(seed, version_id)
     task = b"%d" % task_id
     draw = unit_after(time_head, task)
-    # No draw is below 0: a version that never fails needs none (chance.fails).
+    # No draw is below 0: a version that never fails needs none.
     if failure_rate > 0 and unit_after(fail_head, task) < failure_rate:
         error_type, message = _pick(seed, version_id, task_id, list(PROVIDER_ERRORS))
         message = message.format(model=provider_model_id or provider, provider=provider)

@@ -189,13 +189,17 @@ def test_draws_are_fixed_by_their_inputs_and_each_input_counts():
     assert 0.45 < sum(draws) / len(draws) < 0.55
 
 
-@pytest.mark.parametrize(("decide", "salt"), [(chance.fails, "fail"), (chance.correct, "correct")])
-def test_a_rate_decides_against_its_own_draw_strictly_below(decide, salt):
+def test_a_rate_decides_against_its_own_draw_strictly_below():
     for task_id in range(1, 21):
-        draw = chance.unit(5, salt, 2, task_id)
-        assert decide(5, 2, task_id, draw) is False
-        assert decide(5, 2, task_id, math.nextafter(draw, 1)) is True
-        assert (decide(5, 2, task_id, 0.0), decide(5, 2, task_id, 1.0)) == (False, True)
+        fail = chance.unit(3, "fail", 1, task_id)
+        assert made("choices", task_id, 1.0, failure_rate=fail).error_type is None
+        above = math.nextafter(fail, 1)
+        assert made("choices", task_id, 1.0, failure_rate=above).error_type is not None
+        right = chance.unit(3, "correct", 1, task_id)
+        assert made("choices", task_id, accuracy=right).correct is False
+        assert made("choices", task_id, accuracy=math.nextafter(right, 1)).correct is True
+        assert made("choices", task_id, 0.0, failure_rate=0.0).correct is False
+        assert made("choices", task_id, 1.0, failure_rate=1.0).error_type is not None
 
 
 # --- what one call reports -------------------------------------------------------------------
