@@ -220,14 +220,14 @@ def predict_on(
         return Made(task_id, None, [], None, None, "", prompt_tokens, 0, 0.0, 0.0,
                     round(0.5 + 29.5 * draw, 3), error_type, message)  # fmt: skip
     control = shape.control
-    truth, truth_chosen, answer = (
-        shape.truth(ground_truth) if ground_truth is not None else (None, None, None)
-    )
+    known = shape.truth(ground_truth) if ground_truth is not None else None
+    truth = known.output if known is not None else None
     if control is None:
         output: dict[str, Any] = {}
         answer = shape.answer(output)
-    elif truth is not None and unit_after(correct_head, task) < accuracy:
+    elif known is not None and truth is not None and unit_after(correct_head, task) < accuracy:
         output = truth
+        answer = shape.truth_answer(known)
     else:
         output = _wrong_output(shape, seed, version_id, task_id, data, truth)
         answer = shape.answer(output)
@@ -252,7 +252,8 @@ def predict_on(
     elif answer is None:
         correct = matches(result, ground_truth, control)
     else:
-        correct = truth_chosen is not None and answer.chosen == truth_chosen
+        assert known is not None  # a ground truth with an output
+        correct = known.chosen is not None and answer.chosen == known.chosen
     if answer is None:
         raw = json.dumps(output, ensure_ascii=False)
         completion_tokens = count_tokens(raw)

@@ -92,8 +92,16 @@ class Answer:
         return f"[{encoded}]"
 
 
-# What a ground truth gives: the output it is, what it chooses, and that output's Answer.
-Truth = tuple[dict[str, Any] | None, frozenset[Any] | None, Answer | None]
+@dataclass(slots=True)
+class Truth:
+    """What a ground truth gives, found once per ground-truth object (``Shape.truth``): the
+    output it is, what it chooses, and that output's Answer once asked (``Shape.truth_answer``)."""
+
+    ground_truth: Any
+    output: dict[str, Any] | None
+    chosen: frozenset[Any] | None
+    answer: Answer | None = None
+    answered: bool = False
 
 
 @dataclass(frozen=True)
@@ -107,7 +115,7 @@ class Shape:
     classes: list[str]
     # What outputs and ground truths gave before (see answer and truth).
     _answers: dict[Any, Answer | None] = field(default_factory=dict, compare=False, repr=False)
-    _truths: dict[int, tuple[Any, Truth]] = field(default_factory=dict, compare=False, repr=False)
+    _truths: dict[int, Truth] = field(default_factory=dict, compare=False, repr=False)
 
     @cached_property
     def class_tokens(self) -> int:
@@ -150,27 +158,30 @@ class Shape:
 
     def truth_chosen(self, ground_truth: Any) -> frozenset[Any] | None:
         """chosen(ground_truth, control), found once per ground-truth object."""
-        return self.truth(ground_truth)[1]
+        return self.truth(ground_truth).chosen
 
     def truth(self, ground_truth: Any) -> Truth:
-        """output_of(ground_truth, control), chosen(ground_truth, control) and the Answer of
-        that output (None without one), found once per ground-truth object (a project's ground
-        truths are decoded once and shared: see model.decoded)."""
+        """output_of(ground_truth, control) and chosen(ground_truth, control), found once per
+        ground-truth object (a project's ground truths are decoded once and shared: see
+        model.decoded)."""
         # Keyed by identity, with the object itself kept so that its id is never reused.
         found = self._truths.get(id(ground_truth))
-        if found is None or found[0] is not ground_truth:
+        if found is None or found.ground_truth is not ground_truth:
             if len(self._truths) >= MAX_KEPT:
                 self._truths.clear()
-            output = output_of(ground_truth, self.control)
-            found = self._truths[id(ground_truth)] = (
+            found = self._truths[id(ground_truth)] = Truth(
                 ground_truth,
-                (
-                    output,
-                    chosen(ground_truth, self.control),
-                    None if output is None else self.answer(output),
-                ),
+                output_of(ground_truth, self.control),
+                chosen(ground_truth, self.control),
             )
-        return found[1]
+        return found
+
+    def truth_answer(self, truth: Truth) -> Answer | None:
+        """The Answer of a ground truth's output (``answer``'s), found once."""
+        if not truth.answered:
+            truth.answer = None if truth.output is None else self.answer(truth.output)
+            truth.answered = True
+        return truth.answer
 
 
 def _output_key(output: Any) -> tuple[Any, ...] | None:
