@@ -1,6 +1,7 @@
-"""Many rows into one table at once: the table's INSERT, compiled once per dialect and set of
-columns, sent as the driver's executemany in pages (psycopg pipelines it; one INSERT of many
-rows cost psycopg more, rewriting the placeholders of a long statement).
+"""Many rows into one table at once: on PostgreSQL through COPY (``_copy``), elsewhere (and for
+a table whose INSERT computes a default itself) the table's INSERT, compiled once per dialect
+and set of columns, sent as the driver's executemany in pages (one INSERT of many rows cost
+psycopg more, rewriting the placeholders of a long statement).
 
 Each column's bind processing (a timestamp made naive for SQLite and formatted, a title...) is
 applied once per distinct value rather than once per row and column: a run's predictions share
