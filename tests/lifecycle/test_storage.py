@@ -59,17 +59,28 @@ def test_an_sqlite_database_gets_its_directory_and_each_connection_its_settings(
         settings = {
             name: pragma(connection, name)
             for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+            + ("cache_size",)
         }
-    # WAL, a 30 s busy wait, NORMAL (1) durability, foreign keys enforced.
+    # WAL, a 30 s busy wait, NORMAL (1) durability, foreign keys enforced, 8 MiB of pages.
     assert settings == {
         "journal_mode": "wal",
         "busy_timeout": 30000,
         "synchronous": 1,
         "foreign_keys": 1,
+        "cache_size": -8192,
     }
     assert (tmp_path / "data" / "nested" / "emulator.sqlite3").is_file()
     # Enough pooled connections for the thread pool and the event loop.
     assert (sqlite_engine.pool.size(), sqlite_engine.pool._max_overflow) == (16, 14)
+
+
+def test_the_sqlite_pool_hands_out_the_connection_used_last_first(sqlite_engine):
+    first, second = sqlite_engine.connect(), sqlite_engine.connect()
+    ids = [id(first.connection.dbapi_connection), id(second.connection.dbapi_connection)]
+    first.close()
+    second.close()  # returned last: its page cache is the one a write left warm
+    with sqlite_engine.connect() as again:
+        assert id(again.connection.dbapi_connection) == ids[1]
 
 
 def test_a_postgresql_engine_pools_as_many_connections():
