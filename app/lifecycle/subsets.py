@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import and_, exists, func, not_, or_, true
 from sqlalchemy.orm import Mapped
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 from sqlmodel import Session, col, select
 
 from app.errors import ValidationFailed
@@ -96,16 +96,17 @@ def _number_condition(
 
 
 def subset_query(
-    project_id: int,
+    project_id: int | BindParameter[int],
     subset: str,
     *,
-    sample_size: int,
+    sample_size: int | BindParameter[int],
     filters: Any = None,
-    missing_for_version: int | None = None,
+    missing_for_version: int | BindParameter[int] | None = None,
     task_ids: list[int] | None = None,
 ) -> Select[int | None]:
     """SELECT task ids of a project subset; with missing_for_version, only tasks without a
-    successful prediction of that version; with task_ids (a re-evaluation), only those tasks."""
+    successful prediction of that version; with task_ids (a re-evaluation), only those tasks.
+    The project, the sample's size and the version may be bound parameters."""
     condition = col(Task.project_id) == project_id
     if task_ids is not None:
         condition = and_(condition, col(Task.id).in_(task_ids))
