@@ -187,13 +187,10 @@ def insert_columns(
     head, row, names = _statement(table, (*columns, *constants), dialect)
     copying = dialect.name == "postgresql" and not _inline_defaults(table, names)
     values: list[Iterable[Any]] = []
-    for name in names:
-        column_type = dialect.type_descriptor(table.c[name].type)
-        processor: Processor = column_type.bind_processor(dialect)
-        if (dialect.name == "sqlite" or copying) and _is_datetime(column_type):
-            processor = _instant_text(processor)
+    processors = _processors(table, names, dialect, copying)
+    for name, (processor, repeated) in zip(names, processors, strict=True):
         if name in columns:
-            values.append(_processed(columns[name], processor, not isinstance(column_type, JSON)))
+            values.append(_processed(columns[name], processor, repeated))
         else:
             value = constants[name] if name in constants else _default(table, name)
             values.append(repeat(processor(value) if processor else value, count))
@@ -203,6 +200,29 @@ def insert_columns(
         return
     for start in range(0, len(params), PAGE_ROWS):
         connection.exec_driver_sql(head + row, params[start : start + PAGE_ROWS])
+
+
+_column_processors: dict[tuple[str, str, tuple[str, ...]], list[tuple[Processor, bool]]] = {}
+
+
+def _processors(
+    table: Table, names: tuple[str, ...], dialect: Dialect, copying: bool
+) -> list[tuple[Processor, bool]]:
+    """Each column's bind processing (a timestamp's with its text, where the driver would write
+    it) and whether its values repeat (all but JSON's), found once per dialect and set of
+    columns: a type's dialect form and its processor are made anew at each call otherwise."""
+    cache_key = (dialect.name, table.name, names)
+    found = _column_processors.get(cache_key)
+    if found is None:
+        found = []
+        for name in names:
+            column_type = dialect.type_descriptor(table.c[name].type)
+            processor: Processor = column_type.bind_processor(dialect)
+            if (dialect.name == "sqlite" or copying) and _is_datetime(column_type):
+                processor = _instant_text(processor)
+            found.append((processor, not isinstance(column_type, JSON)))
+        _column_processors[cache_key] = found
+    return found
 
 
 def _inline_defaults(table: Table, names: tuple[str, ...]) -> bool:
