@@ -217,6 +217,7 @@ CREATE TABLE model_run (
 );
 CREATE INDEX ix_model_run_project_id ON model_run (project_id);
 CREATE INDEX ix_model_run_due ON model_run (status, next_due_at);
+CREATE INDEX ix_model_run_due_order ON model_run (next_due_at, id) WHERE next_due_at IS NOT NULL;
 CREATE INDEX ix_model_run_scored ON model_run (version_id, status, project_subset, completed_at, id);
 CREATE TABLE project_import (
 	id SERIAL NOT NULL, 
@@ -348,4 +349,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
-INSERT INTO alembic_version (version_num) VALUES ('0013')
+INSERT INTO alembic_version (version_num) VALUES ('0014')

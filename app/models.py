@@ -327,6 +327,16 @@ class ModelRun(SQLModel, table=True):
     __tablename__ = "model_run"
     __table_args__ = (
         Index("ix_model_run_due", "status", "next_due_at"),
+        # The runs with a due step in the order the worker claims them: the first due run is
+        # the first entry, where ix_model_run_due has a range per status, which every claim
+        # read whole and sorted (revision 0014). Runs without a due step are not in it.
+        Index(
+            "ix_model_run_due_order",
+            "next_due_at",
+            "id",
+            sqlite_where=text("next_due_at IS NOT NULL"),
+            postgresql_where=text("next_due_at IS NOT NULL"),
+        ),
         # A version's runs in the order its score is read: its latest Completed HasGT run is
         # the last entry of one range, read from the index alone (revision 0013).
         Index(

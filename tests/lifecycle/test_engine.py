@@ -205,6 +205,34 @@ def test_a_step_reads_the_next_start_with_its_claim_and_its_tasks_in_one_stateme
     assert len(tasks) == 1 and "JOIN task" in tasks[0], tasks
 
 
+def test_a_claim_reads_the_first_due_run_in_index_order_without_sorting_the_queue(db):
+    """A claim reads ix_model_run_due_order from its first entry: indexed by status then due
+    instant, the Pending and InProgress runs were two ranges, which each claim read whole and
+    sorted, so that every step cost as much as the queue was long."""
+    engine, clock = db
+    first = create(engine, clock, project_subset="Sample", sample_size=1)
+    for _ in range(30):
+        create(engine, clock, project_subset="Sample", sample_size=1)
+    captured: list[tuple[str, object]] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if "next_start" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        lifecycle.settle(engine, clock, until=at(5))
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+    assert get(engine, first).status == RunStatus.IN_PROGRESS
+    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    statement, parameters = captured[0]
+    with engine.connect() as connection:
+        plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
+    assert "ix_model_run_due_order" in plan, plan
+    assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
 def test_a_runs_last_step_deletes_its_queue_once(db):
     """The step that predicts a run's last tasks ends it, and the end deletes the run's whole
     queue: no DELETE of the tasks just consumed before it (a round trip on PostgreSQL)."""
