@@ -15,6 +15,7 @@ import weakref
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import (
@@ -148,22 +149,22 @@ def _freeze(query: Select[Any], run_id: ColumnElement[int]) -> Insert:
     )
 
 
-# The INSERT freezing a subset chosen by its name alone (not Custom, no task ids), built once
-# per subset and with or without only_missing_predictions, its values as parameters: building
-# the statement and its cache key cost about what SQLite's execution of it does.
-_FREEZE_NAMED: dict[tuple[str, bool], Insert] = {
-    (subset, missing): _freeze(
-        subset_query(
-            bindparam("project_id"),
-            subset,
-            sample_size=bindparam("sample_size"),
-            missing_for_version=bindparam("version_id") if missing else None,
-        ),
-        bindparam("run_id", type_=Integer),
+# The subsets chosen by their name alone (not Custom), whose freezing INSERT is built once.
+NAMED_SUBSETS = (ProjectSubset.ALL, ProjectSubset.HAS_GT, ProjectSubset.SAMPLE)
+
+
+@cache
+def _freeze_named(subset: str, missing: bool) -> Insert:
+    """The INSERT freezing a named subset, with or without only_missing_predictions, its values
+    as parameters, built at its first use: building the statement and its cache key cost
+    about what SQLite's execution of it does."""
+    query = subset_query(
+        bindparam("project_id"),
+        subset,
+        sample_size=bindparam("sample_size"),
+        missing_for_version=bindparam("version_id") if missing else None,
     )
-    for subset in (ProjectSubset.ALL, ProjectSubset.HAS_GT, ProjectSubset.SAMPLE)
-    for missing in (False, True)
-}
+    return _freeze(query, bindparam("run_id", type_=Integer))
 
 
 def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: str) -> None:
@@ -173,8 +174,8 @@ def start(session: Session, run: ModelRun, policy: Policy, at: datetime, cause: 
     # The subset's size is the INSERT's row count (a plain execute, whose count both drivers
     # give, kept by SQLAlchemy when asked), not a count of the rows it wrote: a statement, and
     # a round trip, less.
-    named = _FREEZE_NAMED.get((run.project_subset, run.only_missing_predictions))
-    if named is not None and task_ids is None:
+    if run.project_subset in NAMED_SUBSETS and task_ids is None:
+        named = _freeze_named(run.project_subset, bool(run.only_missing_predictions))
         frozen = session.connection().execute(named, {
             "run_id": run.id, "project_id": run.project_id, "sample_size": sample_size,
             "version_id": run.version_id,

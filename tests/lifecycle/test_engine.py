@@ -33,6 +33,7 @@ from app.lifecycle.worker import Worker
 from app.lookups import prompt_version
 from app.main import prepare_database
 from app.models import (
+    ACTIVE_STATUSES,
     FailedPrediction,
     ModelRun,
     Prediction,
@@ -231,6 +232,13 @@ def test_a_claim_reads_the_first_due_run_in_index_order_without_sorting_the_queu
         plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
     assert "ix_model_run_due_order" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
+
+
+def test_a_run_is_active_until_it_reaches_one_of_the_final_statuses():
+    """The claim finds the runs not ended as ``status NOT IN`` the final statuses: the same
+    runs as ``IN`` the active ones only while every status is one or the other."""
+    assert set(RunStatus) == set(lifecycle.FINAL_STATUSES) | set(ACTIVE_STATUSES)
+    assert not set(lifecycle.FINAL_STATUSES) & set(ACTIVE_STATUSES)
 
 
 def test_a_runs_last_step_deletes_its_queue_once(db):
