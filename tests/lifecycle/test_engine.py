@@ -124,6 +124,29 @@ def statements_sent(engine: Engine, kind: str) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", capture)
 
 
+@contextmanager
+def statements_holding(engine: Engine, part: str) -> Iterator[list[tuple[str, object]]]:
+    """The statements holding ``part`` sent meanwhile, as sent, with their parameters."""
+    sent: list[tuple[str, object]] = []
+
+    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
+        if part in statement:
+            sent.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", capture)
+
+
+def plan_of(engine: Engine, statement: str, parameters: object) -> str:
+    """The database's plan of a statement sent with these parameters."""
+    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
+    with engine.connect() as connection:
+        return str(connection.exec_driver_sql(explain + statement, parameters).all())
+
+
 def test_run_stays_pending_until_its_queue_delay_has_passed(db):
     engine, clock = db
     run_id = create(engine, clock, project_subset="All")
@@ -169,24 +192,13 @@ def test_a_step_reads_and_deletes_the_runs_tasks_after_the_last_one_it_consumed(
     run_id = create(engine, clock, project_subset="All")
     lifecycle.settle(engine, clock, until=at(5 + 3.5))
     assert get(engine, run_id).tasks_done_through == 30  # project 1's tasks are 1 to 300
-    statements: list[tuple[str, object]] = []
-
-    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
-        if "run_task" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_holding(engine, "run_task") as statements:
         lifecycle.settle(engine, clock, until=at(5 + 4.5))
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     assert get(engine, run_id).total_predictions == 40
     assert len(statements) == 2  # the read of the next tasks and the delete of those predicted
-    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    with engine.connect() as connection:
-        for statement, parameters in statements:
-            plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
-            assert re.search(r"task_id ?>", plan), plan
+    for statement, parameters in statements:
+        plan = plan_of(engine, statement, parameters)
+        assert re.search(r"task_id ?>", plan), plan
 
 
 def test_a_step_reads_the_next_start_with_its_claim_and_its_tasks_in_one_statement(db):
@@ -214,22 +226,10 @@ def test_a_claim_reads_the_first_due_run_in_index_order_without_sorting_the_queu
     first = create(engine, clock, project_subset="Sample", sample_size=1)
     for _ in range(30):
         create(engine, clock, project_subset="Sample", sample_size=1)
-    captured: list[tuple[str, object]] = []
-
-    def capture(connection, cursor, statement, parameters, context, executemany) -> None:
-        if "next_start" in statement:
-            captured.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", capture)
-    try:
+    with statements_holding(engine, "next_start") as claims:
         lifecycle.settle(engine, clock, until=at(5))
-    finally:
-        event.remove(engine, "before_cursor_execute", capture)
     assert get(engine, first).status == RunStatus.IN_PROGRESS
-    explain = "EXPLAIN " if engine.dialect.name == "postgresql" else "EXPLAIN QUERY PLAN "
-    statement, parameters = captured[0]
-    with engine.connect() as connection:
-        plan = str(connection.exec_driver_sql(explain + statement, parameters).all())
+    plan = plan_of(engine, *claims[0])
     assert "ix_model_run_due_order" in plan, plan
     assert "TEMP B-TREE" not in plan and "Sort" not in plan, plan
 
