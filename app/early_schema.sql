@@ -281,9 +281,7 @@ CREATE TABLE prediction (
 	inference_time FLOAT, 
 	PRIMARY KEY (id), 
 	FOREIGN KEY(run_id) REFERENCES model_run (id), 
-	FOREIGN KEY(task_id) REFERENCES task (id), 
-	FOREIGN KEY(version_id) REFERENCES prompt_version (id), 
-	FOREIGN KEY(project_id) REFERENCES project (id)
+	FOREIGN KEY(task_id) REFERENCES task (id)
 );
 CREATE INDEX ix_prediction_version_task ON prediction (version_id, task_id);
 CREATE INDEX ix_prediction_run_id ON prediction (run_id);
@@ -349,4 +347,4 @@ CREATE TABLE alembic_version (
 	version_num VARCHAR(32) NOT NULL, 
 	CONSTRAINT alembic_version_pkc PRIMARY KEY (version_num)
 );
-INSERT INTO alembic_version (version_num) VALUES ('0014')
+INSERT INTO alembic_version (version_num) VALUES ('0015')

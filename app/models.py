@@ -403,12 +403,16 @@ class Prediction(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     run_id: int | None = Field(default=None, foreign_key="model_run.id", index=True)
     task_id: int = Field(foreign_key="task.id")
-    version_id: int | None = Field(default=None, foreign_key="prompt_version.id")
+    # The version of the run, and the project of the task, that the row names: no foreign key
+    # of their own, which each row written would have checked (revision 0015; the run's and
+    # the task's are checked, and the versions and projects are deleted after their runs and
+    # tasks with what those made).
+    version_id: int | None = None
     # Null on tasks without ground truth: correctness is only known against ground truth.
     correct: bool | None = None
     created_at: datetime = when(nullable=False)
     # --- tasks workspace: Label Studio's Prediction fields ---
-    project_id: int | None = Field(default=None, foreign_key="project.id", index=True)
+    project_id: int | None = Field(default=None, index=True)
     result: Any = Field(
         default_factory=list, sa_column=Column(JSON, nullable=False, server_default=text("'[]'"))
     )
