@@ -3,12 +3,13 @@ when its accuracy says so, a wrong but valid answer otherwise, and a provider's 
 failure rate says so. Called directly, at fixed seeds."""
 
 import math
+from dataclasses import asdict
 
 import pytest
 
 from app.label_config import parse_label_config
 from app.lifecycle import chance
-from app.lifecycle.inference import PROVIDER_ERRORS, predict, render_prompt
+from app.lifecycle.inference import PROVIDER_ERRORS, Version, predict, predict_on, render_prompt
 from app.lifecycle.outputs import OutputError, shape, to_result
 from app.lifecycle.pricing import cost, count_tokens, price
 
@@ -380,10 +381,6 @@ def test_a_kept_answer_is_what_to_result_and_json_write_for_the_task(kind):
 
 @pytest.mark.parametrize("kind", CONFIGS)
 def test_a_run_gets_the_same_prediction_with_its_result_as_text_only(kind):
-    from dataclasses import asdict
-
-    from app.lifecycle.inference import Version, predict_on
-
     config = CONFIGS[kind]
     truth = to_result(parse_label_config(config), TRUTHS[kind], DATA, "gt")
     for accuracy, failure_rate in ((0.0, 0.0), (0.6, 0.3), (1.0, 0.0)):
