@@ -321,22 +321,23 @@ class FewShotExample(SQLModel, table=True):
     created_at: datetime = when(nullable=False)
 
 
+# The runs with a due step in the order the worker claims them: the first due run is the first
+# entry, where ix_model_run_due has a range per status, which every claim read whole and sorted
+# (revision 0014). Runs without a due step are not in it: its WHERE is given for the database
+# that creates the table, as it does (_partial_due_order). Given here, as ``sqlite_where`` and
+# ``postgresql_where``, it made SQLAlchemy import both dialects to check those names at every
+# start (about 20 ms for PostgreSQL's on SQLite, 6 ms for SQLite's on PostgreSQL).
+DUE_ORDER = Index("ix_model_run_due_order", "next_due_at", "id")
+DUE_ORDER_WHERE = "next_due_at IS NOT NULL"
+
+
 class ModelRun(SQLModel, table=True):
     """An inference run of a prompt version over a project subset."""
 
     __tablename__ = "model_run"
     __table_args__ = (
         Index("ix_model_run_due", "status", "next_due_at"),
-        # The runs with a due step in the order the worker claims them: the first due run is
-        # the first entry, where ix_model_run_due has a range per status, which every claim
-        # read whole and sorted (revision 0014). Runs without a due step are not in it.
-        Index(
-            "ix_model_run_due_order",
-            "next_due_at",
-            "id",
-            sqlite_where=text("next_due_at IS NOT NULL"),
-            postgresql_where=text("next_due_at IS NOT NULL"),
-        ),
+        DUE_ORDER,
         # A version's runs in the order its score is read: its latest Completed HasGT run is
         # the last entry of one range, read from the index alone (revision 0013).
         Index(
@@ -378,6 +379,12 @@ class ModelRun(SQLModel, table=True):
     # reads run_task after it, not through the index entries of the rows already deleted, which
     # PostgreSQL keeps until a vacuum (revision 0012).
     tasks_done_through: int | None = Field(default=None, sa_type=BigInteger)
+
+
+@event.listens_for(ModelRun.__table__, "before_create")  # type: ignore[attr-defined]
+def _partial_due_order(_table: Table, connection: Any, **_: Any) -> None:
+    """Make ix_model_run_due_order partial on the database creating it."""
+    DUE_ORDER.dialect_kwargs[f"{connection.dialect.name}_where"] = text(DUE_ORDER_WHERE)
 
 
 class RunTask(SQLModel, table=True):

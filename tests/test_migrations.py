@@ -1,5 +1,7 @@
 """The Alembic migrations build exactly the schema the models declare, on SQLite and PostgreSQL."""
 
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
@@ -114,7 +116,13 @@ def _schema(engine: Engine) -> dict[str, dict[str, object]]:
                 for k in found.get_foreign_keys(table)
             ),
             "indexes": sorted(
-                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                # With a partial index's WHERE (its dialect options).
+                (
+                    i["name"],
+                    tuple(i["column_names"]),
+                    bool(i["unique"]),
+                    sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items()),
+                )
                 for i in found.get_indexes(table)
             ),
             "unique": sorted(tuple(u["column_names"]) for u in found.get_unique_constraints(table)),
@@ -158,6 +166,21 @@ def test_an_empty_database_created_at_head_has_the_schema_the_migrations_build(
     migrate(engine)
 
     assert _schema(engine) == created
+    # The claim order's index is partial either way (its WHERE is given as its table is created).
+    (due_order,) = [i for i in created["model_run"]["indexes"] if i[0] == "ix_model_run_due_order"]
+    assert "next_due_at IS NOT NULL" in str(due_order[3]), due_order
+
+
+def test_importing_the_application_imports_no_database_dialect() -> None:
+    """Each backend's dialect is imported when an engine is made on it, not by the models: a
+    start on SQLite does not pay for PostgreSQL's dialect (and its drivers' modules), nor the
+    other way round."""
+    code = (
+        "import sys, app.main; "
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
 
 
 def test_postgresql_gets_its_schema_in_one_statement_and_sqlite_one_at_a_time(
