@@ -323,10 +323,11 @@ class FewShotExample(SQLModel, table=True):
 
 # The runs with a due step in the order the worker claims them: the first due run is the first
 # entry, where ix_model_run_due has a range per status, which every claim read whole and sorted
-# (revision 0014). Runs without a due step are not in it: its WHERE is given for the database
-# that creates the table, as it does (_partial_due_order). Given here, as ``sqlite_where`` and
-# ``postgresql_where``, it made SQLAlchemy import both dialects to check those names at every
-# start (about 20 ms for PostgreSQL's on SQLite, 6 ms for SQLite's on PostgreSQL).
+# (revision 0014). Runs without a due step are not in it: its WHERE is set for the dialect of
+# the database creating the table, just before it does (_partial_due_order). Given here, as
+# ``sqlite_where`` and ``postgresql_where``, it made SQLAlchemy import both dialects to check
+# those names at every start (about 20 ms for PostgreSQL's on SQLite, 6 ms for SQLite's on
+# PostgreSQL).
 DUE_ORDER = Index("ix_model_run_due_order", "next_due_at", "id")
 DUE_ORDER_WHERE = "next_due_at IS NOT NULL"
 
