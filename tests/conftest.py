@@ -173,12 +173,21 @@ def postgres_database(schema: bool = False) -> Iterator[str]:
 
 
 def end_postgres_connections(url: str) -> None:
-    """End every other connection to the database at ``url`` and wait until they are gone: what
-    a restart of PostgreSQL does to a server's connections."""
+    """End every other connection to the database at ``url`` and wait until those are gone: what
+    a restart of PostgreSQL does to a server's connections. Only the connections ended are
+    waited for: the server may open new ones meanwhile (its worker reads ten times a second),
+    which a wait for no connection at all would wait on for ever."""
     with psycopg.connect(url.replace("+psycopg", ""), autocommit=True) as admin:
-        others = "datname = current_database() AND pid <> pg_backend_pid()"
-        admin.execute(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE {others}")
-        while admin.execute(f"SELECT 1 FROM pg_stat_activity WHERE {others}").fetchone():
+        ended = [
+            pid
+            for pid, _ in admin.execute(
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        ]
+        while admin.execute(
+            "SELECT 1 FROM pg_stat_activity WHERE pid = ANY(%s)", (ended,)
+        ).fetchone():
             time.sleep(0.01)
 
 
