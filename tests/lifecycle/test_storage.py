@@ -55,20 +55,16 @@ def pragma(connection, name: str) -> object:
 def test_an_sqlite_database_gets_its_directory_and_each_connection_its_settings(
     sqlite_engine, tmp_path
 ):
-    with sqlite_engine.connect() as connection:
-        settings = {
-            name: pragma(connection, name)
-            for name in ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
-            + ("cache_size",)
-        }
     # WAL, a 30 s busy wait, NORMAL (1) durability, foreign keys enforced, 8 MiB of pages.
-    assert settings == {
+    expected = {
         "journal_mode": "wal",
         "busy_timeout": 30000,
         "synchronous": 1,
         "foreign_keys": 1,
         "cache_size": -8192,
     }
+    with sqlite_engine.connect() as connection:
+        assert {name: pragma(connection, name) for name in expected} == expected
     assert (tmp_path / "data" / "nested" / "emulator.sqlite3").is_file()
     # Enough pooled connections for the thread pool and the event loop.
     assert (sqlite_engine.pool.size(), sqlite_engine.pool._max_overflow) == (16, 14)
