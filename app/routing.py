@@ -18,11 +18,13 @@ session) needs the request's exit stacks, and the rest are FastAPI's features th
 not copy.
 
 The application's router dispatches a request among the routes that could match its path
-(RouteIndex, below), not every route.
+(RouteIndex, below), not every route; and a route's analysis waits for its first use
+(DeferredRoute, below).
 """
 
 import inspect
 import sys
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, NamedTuple
 
@@ -35,7 +37,15 @@ from fastapi.routing import APIRoute, request_response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route, Router, WebSocketRoute
+from starlette.routing import (
+    BaseRoute,
+    Mount,
+    Route,
+    Router,
+    WebSocketRoute,
+    compile_path,
+    get_name,
+)
 from starlette.types import Receive, Scope, Send
 
 
@@ -235,6 +245,51 @@ def plan_route(route: APIRoute) -> None:
     if plan is not None:
         route.app = request_response(planned_handler(route, plan))
         PLANNED.add(id(route))
+
+
+# One route is analysed at a time: a route read by two threads at once is analysed once.
+_ANALYSING = threading.RLock()
+
+
+class DeferredRoute(APIRoute):
+    """An APIRoute analysed on its first use rather than where it is declared.
+
+    FastAPI analyses a route as it is declared: its endpoint's signature and each of its
+    dependencies' (again for every route that shares them), a pydantic adapter for each path
+    and query parameter, its response model, its handler. For the application's hundred routes
+    that is about 40 ms of every start's CPU (a start costs about 0.1 s more than importing
+    FastAPI, SQLModel and uvicorn), for routes that most runs never call, or call later. A
+    DeferredRoute keeps its arguments and sets at once only what matching a request needs, as
+    APIRoute sets it: its path, endpoint, name, methods, compiled pattern and inclusion in the
+    schema. The first read of anything else (its handler, at its first request; its
+    parameters and models, when the OpenAPI definition is written) runs APIRoute's own
+    constructor on it with those arguments, then gives it the planned handler where its
+    dependencies allow one (``plan_route``): from then on it is the route FastAPI would have
+    made. A route declared wrongly raises FastAPI's error at each use, and when the definition
+    is written, which the tests do for every route."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
+        self._arguments = (path, endpoint, options)
+        self.path, self.endpoint = path, endpoint
+        name = options.get("name")
+        self.name = get_name(endpoint) if name is None else name
+        self.path_regex, self.path_format, self.param_convertors = compile_path(path)
+        self.methods = {method.upper() for method in options.get("methods") or ["GET"]}
+        self.include_in_schema = options.get("include_in_schema", True)
+
+    def __getattr__(self, name: str) -> Any:
+        # Only an attribute the route does not have yet gets here.
+        with _ANALYSING:
+            arguments = self.__dict__.pop("_arguments", None)
+            if arguments is not None:
+                path, endpoint, options = arguments
+                try:
+                    APIRoute.__init__(self, path, endpoint, **options)
+                except BaseException:
+                    self._arguments = arguments
+                    raise
+                plan_route(self)
+        return object.__getattribute__(self, name)
 
 
 # Route classes whose match is their path_regex on the request's path: a path they match

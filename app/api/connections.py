@@ -8,6 +8,7 @@ from fastapi.responses import Response
 from app.deps import BodyDep, ClockDep, CurrentUserDep, SessionDep
 from app.render import connections
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.workspace.connections import (
     PROVIDERS,
     create_connection,
@@ -17,7 +18,11 @@ from app.workspace.connections import (
     update_connection,
 )
 
-router = APIRouter(tags=["Model Provider Connection"], default_response_class=JSONResponse)
+router = APIRouter(
+    route_class=DeferredRoute,
+    tags=["Model Provider Connection"],
+    default_response_class=JSONResponse,
+)
 BASE = "/api/model-provider-connections/"
 
 

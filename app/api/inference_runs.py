@@ -20,6 +20,7 @@ from app.lookups import check_prompt_version, ordering_terms, own_project
 from app.models import MAX_ID, ModelRun, ProjectSubset, Prompt, PromptVersion, User, table_of
 from app.render import RUN_COLUMNS, model_run, read_column, run_rows, user_simple
 from app.responses import FloatlessJSONResponse, JSONResponse
+from app.routing import DeferredRoute
 from app.validation import (
     BooleanField,
     CharField,
@@ -32,7 +33,7 @@ from app.validation import (
     validate,
 )
 
-router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, tags=["Prompts"], default_response_class=JSONResponse)
 RUNS = "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"
 SUBSETS = [s.value for s in ProjectSubset]
 # The subsets a query parameter may name: Custom is only defined by a run's filters.

@@ -18,6 +18,7 @@ from app.lifecycle.policy import Policy
 from app.lookups import own_project, own_task_id, prompt_version
 from app.models import Task
 from app.responses import JSONResponse, exact_float
+from app.routing import DeferredRoute
 from app.validation import (
     CharField,
     Field,
@@ -28,7 +29,7 @@ from app.validation import (
     validate,
 )
 
-router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, tags=["Prompts"], default_response_class=JSONResponse)
 
 
 def batch_fields(items: str) -> dict[str, Field]:

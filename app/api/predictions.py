@@ -10,6 +10,7 @@ from app.deps import BodyDep, CallerDep, ClockDep, CurrentUserDep, EngineDep, Se
 from app.models import User
 from app.render import prediction_json
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.validation import validate
 from app.workspace.predictions import (
     create_prediction,
@@ -20,7 +21,9 @@ from app.workspace.predictions import (
     update_prediction,
 )
 
-router = APIRouter(tags=["Predictions"], default_response_class=JSONResponse)
+router = APIRouter(
+    route_class=DeferredRoute, tags=["Predictions"], default_response_class=JSONResponse
+)
 ONE = "/api/predictions/{id}/"
 
 

@@ -15,6 +15,7 @@ from app.models import Project
 from app.pagination import paginate
 from app.render import project
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.workspace.projects import (
     COUNT_FIELDS,
     DEFAULTS,
@@ -27,7 +28,9 @@ from app.workspace.projects import (
     update_project,
 )
 
-router = APIRouter(tags=["Projects"], default_response_class=JSONResponse)
+router = APIRouter(
+    route_class=DeferredRoute, tags=["Projects"], default_response_class=JSONResponse
+)
 # Label Studio's ProjectListPagination.
 PAGE_SIZE = 30
 

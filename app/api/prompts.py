@@ -56,6 +56,7 @@ from app.render import (
     version_json,
 )
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.validation import (
     BooleanField,
     CharField,
@@ -101,7 +102,7 @@ from app.workspace.prompts import (
     version_scores,
 )
 
-router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, tags=["Prompts"], default_response_class=JSONResponse)
 
 
 @router.get(

@@ -18,6 +18,7 @@ from app.models import Project, PromptVersion, User
 from app.pagination import paginate_list
 from app.render import refined_prompt
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.validation import (
     CharField,
     ChoiceField,
@@ -28,7 +29,7 @@ from app.validation import (
 )
 from app.workspace.prompts import is_own_connection
 
-router = APIRouter(tags=["Prompts"], default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, tags=["Prompts"], default_response_class=JSONResponse)
 RUN = "/api/inference-runs/{id}"
 VERSION = "/api/prompts/{prompt_id}/versions/{version_id}"
 MODES = ["failed", "incorrect", "regressions", "custom"]

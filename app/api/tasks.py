@@ -20,6 +20,7 @@ from app.models import MAX_ID, Annotation, Prediction, Project, Task, User, tabl
 from app.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from app.render import project_import_json, read_column, task_json
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.validation import (
     BooleanField,
     DictField,
@@ -40,7 +41,7 @@ from app.workspace.tasks import (
     update_task,
 )
 
-router = APIRouter(default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, default_response_class=JSONResponse)
 INT64 = {"min_value": -(2**63), "max_value": 2**63 - 1}
 # Data Manager ordering keys (``query={"ordering": [...]}``) the emulator can sort by.
 TASK_ORDERING = {

@@ -17,6 +17,7 @@ from app.deps import (
 )
 from app.render import iso
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 from app.validation import CharField, Field, validate
 from app.workspace.tokens import (
     blacklist_token,
@@ -27,7 +28,7 @@ from app.workspace.tokens import (
     truncated,
 )
 
-router = APIRouter(tags=["JWT"], default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, tags=["JWT"], default_response_class=JSONResponse)
 REFRESH: dict[str, Field] = {"refresh": CharField(required=True)}
 
 

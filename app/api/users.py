@@ -11,8 +11,9 @@ from app.deps import CallerDep, ClockDep, EngineDep, SettingsDep
 from app.models import EmulatorState, Organization, User, table_of
 from app.render import version, whoami
 from app.responses import JSONResponse
+from app.routing import DeferredRoute
 
-router = APIRouter(tags=["Users"], default_response_class=JSONResponse)
+router = APIRouter(route_class=DeferredRoute, tags=["Users"], default_response_class=JSONResponse)
 _STATE = table_of(EmulatorState)
 _ORGANIZATIONS = table_of(Organization)
 # The organization's title and the clock: one statement, so that it runs without BEGIN and

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Body, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, Field, ValidationError, model_validator
 from sqlalchemy import text
 from sqlmodel import Session
@@ -47,6 +46,7 @@ from app.lifecycle.runs import change_clock, find_run, move_run, runs_in_order
 from app.lifecycle.snapshot import export_state, import_state, reset_state
 from app.models import RunStatus
 from app.render import iso, model_runs, run_history
+from app.routing import DeferredRoute
 from app.seed import StrictModel, load_seed, parse_seed
 from app.validation import loads_json
 
@@ -61,7 +61,7 @@ class StrictJSONRequest(Request):
         return self._json
 
 
-class StrictJSONRoute(APIRoute):
+class StrictJSONRoute(DeferredRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 

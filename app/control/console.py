@@ -30,6 +30,7 @@ from app.deps import ClockDep, EngineDep, SessionDep, WriteSessionDep
 from app.lifecycle.runs import find_run, run_out_clock, runs_in_order
 from app.models import MAX_ID, ProjectSubset
 from app.render import model_runs
+from app.routing import DeferredRoute
 from app.seed import StrictModel
 from app.workspace.overview import console_runs, list_runs, run_tasks, start_run, workspace
 
@@ -42,7 +43,7 @@ router = APIRouter(
     route_class=StrictJSONRoute,
     default_response_class=responses.JSONResponse,
 )
-page = APIRouter(default_response_class=responses.JSONResponse)
+page = APIRouter(route_class=DeferredRoute, default_response_class=responses.JSONResponse)
 
 
 @page.get("/", include_in_schema=False)

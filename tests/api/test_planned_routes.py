@@ -162,6 +162,8 @@ def test_a_dependency_with_yield_leaves_the_route_to_fastapi():
 
 def test_the_hot_routes_are_planned():
     routes = [r for r in create_app(Settings()).routes if isinstance(r, APIRoute)]
+    # A route is planned when it is first used (app.routing.DeferredRoute): its handler read.
+    assert all(route.app is not None for route in routes)
     planned = {(min(r.methods), r.path) for r in routes if id(r) in PLANNED}
     assert {
         ("POST", "/api/prompts/{prompt_id}/versions/{version_id}/inference-runs"),
