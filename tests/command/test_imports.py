@@ -44,18 +44,20 @@ def test_a_pydantic_v1_model_is_still_refused_once_pydantic_v1_is_imported() -> 
         APIRouter().get("/old", response_model=list[Old])(endpoint)
 
 
-def test_a_start_builds_no_validator_of_a_document_it_does_not_read(tmp_path: Path) -> None:
-    """The seed document's and the control plane's models are built on their first validation
-    (app.seed.StrictModel): a start with the demo's data builds none of them."""
+def test_a_start_builds_no_validator_it_does_not_use(tmp_path: Path) -> None:
+    """The seed document's and the control plane's models (app.seed.StrictModel) and the
+    tables (app.models.TableModel) are built on their first validation: a start with the
+    demo's data, and a first request, build none of them."""
     code = f"""
 import json
 from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
+from app.models import TableModel
 from app.seed import StrictModel
 
 def built():
-    found, stack = [], list(StrictModel.__subclasses__())
+    found, stack = [], [*StrictModel.__subclasses__(), *TableModel.__subclasses__()]
     while stack:
         model = stack.pop()
         stack += model.__subclasses__()
@@ -66,6 +68,8 @@ def built():
 settings = Settings(database_url="sqlite:///{tmp_path / "db.sqlite"}")
 with TestClient(create_app(settings)) as client:
     assert client.get("/_emulator/health").status_code == 200
+    headers = {{"Authorization": "Token acme-ada-0a1b2c3d4e5f60718293a4b5c6d7e8f9"}}
+    assert client.get("/api/prompts/", headers=headers).status_code == 200
     at_start = built()
     frozen = client.post("/_emulator/clock", json={{"freeze": True}}).status_code
     refused = client.post("/_emulator/clock", json={{"freeze": True, "other": 1}}).status_code
