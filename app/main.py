@@ -141,6 +141,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         docs_url=None,
         redoc_url=None,
     )
+    # The application's own routes (the metrics, the docs pages) are analysed on first use too.
+    app.router.route_class = DeferredRoute
     app.state.settings = settings
     app.state.clock = clock
     app.state.journal = Journal(settings.journal_size)
