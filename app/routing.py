@@ -257,8 +257,8 @@ class DeferredRoute(APIRoute):
     FastAPI analyses a route as it is declared: its endpoint's signature and each of its
     dependencies' (again for every route that shares them), a pydantic adapter for each path
     and query parameter, its response model, its handler. For the application's hundred routes
-    that is about 40 ms of every start's CPU (a start costs about 0.1 s more than importing
-    FastAPI, SQLModel and uvicorn), for routes that most runs never call, or call later. A
+    that was about 40 ms of every start's CPU, for routes that most runs never call, or call
+    later (bench/README finding 89). A
     DeferredRoute keeps its arguments and sets at once only what matching a request needs, as
     APIRoute sets it: its path, endpoint, name, methods, compiled pattern and inclusion in the
     schema. The first read of anything else (its handler, at its first request; its
