@@ -8,7 +8,6 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 from fastapi.responses import Response
-from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, insert, select, update
 from starlette.types import Receive, Scope, Send
@@ -44,7 +43,7 @@ from app.models import ACTIVE_STATUSES, EmulatorState, ModelRun, RunEvent, table
 from app.observability import Metrics, RequestMiddleware
 from app.openapi import build_definition
 from app.responses import JSONResponse
-from app.routing import DeferredRoute, index_routes, plan_route
+from app.routing import DeferredRoute, index_routes
 from app.seed import database_is_empty, load_configured_seed
 
 log = logging.getLogger("lse_emulator")
@@ -81,11 +80,8 @@ def add_routes(app: FastAPI, router: APIRouter) -> None:
     branch again to handle it), and on the first request that reaches it analyses each of its
     routes again (dependencies, parameters, response model): 40 ms of CPU on a server's first
     request, for routes that an include without prefix, tags or dependencies leaves as they
-    are. Each route whose dependencies allow it solves them by a plan (app/routing.py): made
-    when a DeferredRoute is first used, and here for any other APIRoute."""
-    for route in router.routes:
-        if isinstance(route, APIRoute) and not isinstance(route, DeferredRoute):
-            plan_route(route)
+    are. Every router's routes are DeferredRoutes, which plan their dependencies on first use
+    (app/routing.py)."""
     app.router.routes.extend(router.routes)
 
 

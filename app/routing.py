@@ -258,10 +258,9 @@ class DeferredRoute(APIRoute):
     dependencies' (again for every route that shares them), a pydantic adapter for each path
     and query parameter, its response model, its handler. For the application's hundred routes
     that was about 40 ms of every start's CPU, for routes that most runs never call, or call
-    later (bench/README finding 89). A
-    DeferredRoute keeps its arguments and sets at once only what matching a request needs, as
-    APIRoute sets it: its path, endpoint, name, methods, compiled pattern and inclusion in the
-    schema. The first read of anything else (its handler, at its first request; its
+    later (bench/README finding 89). A DeferredRoute keeps its arguments and sets at once only
+    what matching a request needs, as APIRoute sets it: its path, endpoint, name, methods,
+    compiled pattern and inclusion in the schema. The first read of anything else (its handler, at its first request; its
     parameters and models, when the OpenAPI definition is written) runs APIRoute's own
     constructor on it with those arguments, then gives it the planned handler where its
     dependencies allow one (``plan_route``): from then on it is the route FastAPI would have
