@@ -2,6 +2,8 @@
 outside a request, the group commit of requests' writes, and the shared state row."""
 
 import asyncio
+import logging
+import sqlite3
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -35,6 +37,19 @@ from app.errors import APIError
 from app.models import MAX_ID, EmulatorState, table_of
 
 T = TypeVar("T")
+
+log = logging.getLogger("lse_emulator")
+
+# The write-ahead log's length (in pages) past which the checkpointer, having copied it, copies
+# what writers appended meanwhile while holding them back, so that the next write starts the log
+# over: about 16 MB, four times SQLite's own threshold (one segment of the log's index).
+CHECKPOINT_PAGES = 4096
+# Each connection still checkpoints at its commits past this length (SQLite's own way, at four
+# times the checkpointer's threshold): a log that the checkpointer cannot keep short (stopped,
+# failing, or starved by another process's writes) stays bounded as before.
+BACKSTOP_PAGES = 4 * CHECKPOINT_PAGES
+# The least time between two checkpoints: each costs two fsyncs whatever it copies.
+CHECKPOINT_INTERVAL_SECONDS = 0.1
 
 
 def make_engine(url: str) -> Engine:
@@ -77,9 +92,12 @@ def make_engine(url: str) -> Engine:
         # 8 MiB of pages a connection, four times SQLite's default: the indexes a run's steps
         # write into stay cached from one transaction to the next (they are read again otherwise).
         cursor.execute("PRAGMA cache_size=-8192")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cursor.close()
 
     gate = WriteGate()
+    checkpointer = Checkpointer(sqlite_file(engine), gate)
+    event.listen(engine, "engine_disposed", lambda _engine: checkpointer.stop())
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
@@ -103,12 +121,42 @@ def make_engine(url: str) -> Engine:
             raise
 
     @event.listens_for(engine, "commit")
+    def _on_commit(conn: Connection) -> None:
+        _end(conn, commit=True)
+
     @event.listens_for(engine, "rollback")
-    def _on_end(conn: Connection) -> None:
-        if conn.info.pop("gated", False):
+    def _on_rollback(conn: Connection) -> None:
+        _end(conn, commit=False)
+
+    def _end(conn: Connection, commit: bool) -> None:
+        if not conn.info.pop("gated", False):
+            return
+        # SQLAlchemy tells of a transaction's end before it ends it. Ended here first, so that
+        # the gate opens on a free lock (the next writer's BEGIN IMMEDIATE found the lock still
+        # taken, and slept in SQLite's busy handler for a millisecond or more) and the
+        # checkpointer finds the transaction's pages in the log. SQLAlchemy's own end, which
+        # follows, finds no transaction left, where sqlite3 does nothing; a failure to end it
+        # is raised from here.
+        raw = conn.connection.dbapi_connection
+        try:
+            if raw is not None:  # None once invalidated: nothing left to end
+                raw.commit() if commit else raw.rollback()
+        finally:
             gate.release()
+        if commit:
+            checkpointer.wake()
 
     return engine
+
+
+def sqlite_file(engine: Engine) -> str | None:
+    """The file of an SQLite engine's database when a plain path names it: a database in memory,
+    or named by a URI with options, would not be the engine's database when opened again by
+    ``sqlite3.connect``."""
+    url, path = engine.url, engine.url.database or ":memory:"
+    if url.get_backend_name() != "sqlite" or path == ":memory:" or path.startswith("file:"):
+        return None
+    return None if url.query else path
 
 
 def ended_by_server(dbapi_connection: DBAPIConnection) -> bool:
@@ -163,6 +211,84 @@ class WriteGate:
             self._waiters.popleft().release()
         else:
             self._held = False
+
+
+class Checkpointer:
+    """Copies an SQLite file's write-ahead log into the database on a thread of its own, beside
+    the writers, instead of in the commit of whichever writer took the log past SQLite's
+    threshold (its copy and its two fsyncs were about half of the settling thread's commit time;
+    SQLite leaves the interpreter free while it checkpoints, so the copy runs on another core).
+
+    Woken by the end of each write transaction, at most every CHECKPOINT_INTERVAL_SECONDS. A
+    checkpoint copies the log as far as it was when it began; writers append meanwhile, and the
+    log starts over only when a checkpoint has copied all of it. So when the log is still
+    CHECKPOINT_PAGES long, the rest (what was appended during the copy) is copied holding the
+    process's write gate. The thread starts with the first write and ends with the engine."""
+
+    def __init__(self, path: str | None, gate: "WriteGate") -> None:
+        self._path = path
+        self._gate = gate
+        self._wake = threading.Event()
+        self._mutex = threading.Lock()
+        self._running: tuple[threading.Thread, threading.Event] | None = None
+
+    def wake(self) -> None:
+        if self._running is None:
+            self._start()
+        self._wake.set()
+
+    def _start(self) -> None:
+        with self._mutex:
+            if self._running is None and self._path is not None:
+                stop = threading.Event()
+                thread = threading.Thread(
+                    target=self._run, args=(stop,), name="checkpointer", daemon=True
+                )
+                self._running = (thread, stop)
+                thread.start()
+
+    def stop(self) -> None:
+        with self._mutex:
+            running, self._running = self._running, None
+        if running is not None:
+            thread, stop = running
+            stop.set()
+            self._wake.set()
+            thread.join()
+
+    def _run(self, stop: threading.Event) -> None:
+        assert self._path is not None
+        connection = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            while True:
+                self._wake.wait()
+                if stop.is_set():
+                    return
+                self._wake.clear()
+                try:
+                    self.checkpoint(connection)
+                except sqlite3.Error as error:  # the connections' own checkpoints take over
+                    log.warning("checkpoint of %s failed: %s", self._path, error)
+                if stop.wait(CHECKPOINT_INTERVAL_SECONDS):
+                    return
+        finally:
+            connection.close()
+
+    def checkpoint(self, connection: sqlite3.Connection) -> None:
+        """Copy the log into the database, all of it when it is CHECKPOINT_PAGES long."""
+        if _checkpoint(connection) >= CHECKPOINT_PAGES:
+            self._gate.acquire()
+            try:
+                _checkpoint(connection)
+            finally:
+                self._gate.release()
+
+
+def _checkpoint(connection: sqlite3.Connection) -> int:
+    """A checkpoint that waits for no one (it copies what no reader still needs); answers the
+    log's length in pages."""
+    _busy, pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return pages
 
 
 # A session.info flag: the session's jobs may share what they read (the state row, a prompt's

@@ -37,6 +37,7 @@ from app.db import (
     read_session,
     reads_wait_on_network,
     single_read,
+    sqlite_file,
     write_session,
 )
 from app.errors import APIError, envelope
@@ -149,12 +150,9 @@ class EdgeReads:
     MAX_KEYS = 1024
 
     def __init__(self, engine: Engine) -> None:
-        url, path = engine.url, engine.url.database or ":memory:"
+        path = sqlite_file(engine)
         self._watch: sqlite3.Connection | None = None
-        # A plain file path only: a database in memory, or named by a URI with options, would
-        # not be the engine's database when opened again here.
-        plain = path != ":memory:" and not path.startswith("file:") and not url.query
-        if url.get_backend_name() == "sqlite" and plain:
+        if path is not None:
             self._watch = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         # Read routes' answers, kept while the database's version is the same; on SQLite the
         # version is the last that ``fresh`` read.

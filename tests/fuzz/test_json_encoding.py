@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from conftest import LocalEmulator
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import JSON, Column, Integer, MetaData, Table, create_engine, select, text
 from starlette.responses import JSONResponse as StdlibJSONResponse
@@ -142,6 +142,7 @@ def test_a_column_holding_a_text_of_two_values_is_refused_as_that_text_is() -> N
 
 
 @given(st.datetimes(timezones=st.just(UTC)))
+@settings(deadline=None)  # an engine and a table each example: slow on a busy machine, not wrong
 def test_a_stored_datetime_is_read_as_iso_renders_it(moment: datetime) -> None:
     engine = create_engine("sqlite://")
     table = Table("moments", MetaData(), Column("at", UTCDateTime()))

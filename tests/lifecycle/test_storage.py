@@ -15,6 +15,7 @@ from conftest import postgres_database
 from sqlalchemy import Engine, event, text
 from sqlmodel import Session
 
+from app import db
 from app.db import (
     WriteGate,
     bulk_write_session,
@@ -62,6 +63,7 @@ def test_an_sqlite_database_gets_its_directory_and_each_connection_its_settings(
         "synchronous": 1,
         "foreign_keys": 1,
         "cache_size": -8192,
+        "wal_autocheckpoint": 16384,
     }
     with sqlite_engine.connect() as connection:
         assert {name: pragma(connection, name) for name in expected} == expected
@@ -183,6 +185,37 @@ def test_a_bulk_write_lifts_foreign_keys_only_while_it_lasts(sqlite_engine):
         assert pragma(connection, "foreign_keys") == 1
 
 
+def test_a_writer_let_through_the_gate_finds_the_database_lock_free(sqlite_engine):
+    # The gate opens once the transaction before it has ended (committed or rolled back), not
+    # when SQLAlchemy tells of its end: with no busy wait, a BEGIN IMMEDIATE that met SQLite's
+    # lock still taken would fail at once.
+    event.listen(sqlite_engine, "connect", lambda raw, _record: raw.execute("PRAGMA busy_timeout=0"))
+    with write_session(sqlite_engine) as session:
+        session.execute(text("CREATE TABLE noted (value INTEGER)"))
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        for value in range(100):
+            try:
+                with write_session(sqlite_engine) as session:
+                    session.execute(text("INSERT INTO noted VALUES (:value)"), {"value": value})
+                    if value % 2:
+                        raise ValueError("rolled back")
+            except ValueError:
+                pass
+            except BaseException as error:
+                failures.append(error)
+
+    threads = [threading.Thread(target=writer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert failures == []
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM noted").scalar() == 200
+
+
 def test_the_write_gate_serves_writers_first_come_first_served():
     gate = WriteGate(timeout=10)
     gate.acquire()
@@ -227,6 +260,108 @@ def test_a_writer_that_waits_too_long_gives_up_and_leaves_the_line():
     assert [str(e) for e in failed] == ["waited too long for the database write lock"]
     gate.release()
     gate.acquire()  # no one left in line: the lock is free
+
+
+def write_pages(engine: Engine, pages: int) -> None:
+    """A write transaction of about ``pages`` pages of the log."""
+    with write_session(engine) as session:
+        session.execute(text("CREATE TABLE IF NOT EXISTS blob (value BLOB)"))
+        session.execute(
+            text(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :pages)"
+                " INSERT INTO blob SELECT randomblob(3500) FROM n"
+            ),
+            {"pages": pages},
+        )
+
+
+def wait_until(condition, failure: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        time.sleep(0.01)
+
+
+def checkpointers() -> set[threading.Thread]:
+    return {thread for thread in threading.enumerate() if thread.name == "checkpointer"}
+
+
+def test_the_log_is_copied_into_the_database_by_the_checkpointer_not_by_a_writer(sqlite_engine):
+    # 500 pages: under every connection's own threshold (SQLite's 1,000 too), so no commit
+    # copies them into the database file; the checkpointer does, beside the writers.
+    path = Path(sqlite_engine.url.database)
+    write_pages(sqlite_engine, 500)
+    wait_until(lambda: path.stat().st_size >= 500 * 3500, "the log was never copied")
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM blob").scalar() == 500
+
+
+def test_a_long_log_starts_over_though_writers_keep_writing(sqlite_engine, monkeypatch):
+    # A checkpoint copies the log as far as it was when it began; the rest, appended by the
+    # writer meanwhile, is copied holding the write gate, so that the next write starts the log
+    # over and its file stops growing: far below what a writer wrote back to back for 1.5 s,
+    # through a dozen checkpoints.
+    monkeypatch.setattr(db, "CHECKPOINT_PAGES", 64)
+    path = Path(sqlite_engine.url.database)
+    written, began = 0, time.monotonic()
+    while time.monotonic() - began < 1.5:
+        write_pages(sqlite_engine, 16)
+        written += 16
+    wait_until(lambda: path.stat().st_size >= written * 3500, "the log was never copied")
+    assert Path(f"{path}-wal").stat().st_size < written * 4096 / 4
+    with sqlite_engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT count(*) FROM blob").scalar() == written
+
+
+def test_the_checkpointer_starts_with_the_first_write_and_ends_with_the_engine(tmp_path):
+    path = tmp_path / "emulator.sqlite3"
+    engine = make_engine(f"sqlite:///{path}")
+    before = checkpointers()
+    with engine.connect() as connection:
+        connection.exec_driver_sql("SELECT 1")
+    assert checkpointers() == before  # a read starts none
+    write_pages(engine, 1)
+    started = checkpointers() - before
+    assert len(started) == 1
+    write_pages(engine, 1)
+    assert checkpointers() - before == started  # one a engine
+    engine.dispose()
+    assert not any(thread.is_alive() for thread in started)
+    # Its connection closed too: the last one closed copied the log and removed it.
+    assert not Path(f"{path}-wal").exists()
+    write_pages(engine, 1)  # a disposed engine used again gets a checkpointer again
+    assert len(checkpointers() - before - started) == 1
+    engine.dispose()
+
+
+def test_a_database_in_memory_gets_no_checkpointer():
+    engine = make_engine("sqlite://")
+    before = checkpointers()
+    write_pages(engine, 1)
+    assert checkpointers() == before
+    engine.dispose()
+
+
+def test_a_failed_checkpoint_is_logged_and_the_next_one_still_runs(
+    sqlite_engine, monkeypatch, caplog
+):
+    path = Path(sqlite_engine.url.database)
+    real = db._checkpoint
+    failures = [sqlite3.OperationalError("disk I/O error")]
+
+    def checkpoint(connection: sqlite3.Connection) -> int:
+        if failures:
+            raise failures.pop()
+        return real(connection)
+
+    monkeypatch.setattr(db, "_checkpoint", checkpoint)
+    write_pages(sqlite_engine, 1)
+    wait_until(lambda: not failures, "no checkpoint was tried")
+    write_pages(sqlite_engine, 500)
+    wait_until(lambda: path.stat().st_size >= 500 * 3500, "no checkpoint after the failed one")
+    assert [r.getMessage() for r in caplog.records if r.name == "lse_emulator"] == [
+        f"checkpoint of {path} failed: disk I/O error"
+    ]
 
 
 def test_an_uninitialised_database_has_no_state_row_and_no_row_for_impossible_ids(
