@@ -137,10 +137,11 @@ def make_engine(url: str) -> Engine:
         # checkpointer finds the transaction's pages in the log. SQLAlchemy's own end, which
         # follows, finds no transaction left, where sqlite3 does nothing; a failure to end it
         # is raised from here.
-        raw = conn.connection.dbapi_connection
         try:
-            if raw is not None:  # None once invalidated: nothing left to end
-                raw.commit() if commit else raw.rollback()
+            if not conn.invalidated:  # else SQLAlchemy ends nothing either
+                raw = conn.connection.dbapi_connection
+                if raw is not None:
+                    raw.commit() if commit else raw.rollback()
         finally:
             gate.release()
         if commit:
