@@ -217,16 +217,17 @@ class WriteGate:
 class Checkpointer:
     """Copies an SQLite file's write-ahead log into the database on a thread of its own, beside
     the writers, instead of in the commit of whichever writer took the log past SQLite's
-    threshold (its copy and its two fsyncs were about half of the settling thread's commit time;
-    SQLite leaves the interpreter free while it checkpoints, so the copy runs on another core).
+    threshold (its copy and its two fsyncs were more than half of the settling thread's commit
+    time; SQLite leaves the interpreter free while it checkpoints, so the copy runs on another
+    core).
 
-    Woken by the end of each write transaction, at most every CHECKPOINT_INTERVAL_SECONDS. A
+    Woken by each write transaction's commit, at most every CHECKPOINT_INTERVAL_SECONDS. A
     checkpoint copies the log as far as it was when it began; writers append meanwhile, and the
     log starts over only when a checkpoint has copied all of it. So when the log is still
     CHECKPOINT_PAGES long, the rest (what was appended during the copy) is copied holding the
     process's write gate. The thread starts with the first write and ends with the engine."""
 
-    def __init__(self, path: str | None, gate: "WriteGate") -> None:
+    def __init__(self, path: str | None, gate: WriteGate) -> None:
         self._path = path
         self._gate = gate
         self._wake = threading.Event()
@@ -268,7 +269,9 @@ class Checkpointer:
                 self._wake.clear()
                 try:
                     self.checkpoint(connection)
-                except sqlite3.Error as error:  # the connections' own checkpoints take over
+                except (sqlite3.Error, TimeoutError) as error:
+                    # The next commit's wake tries again; the connections' own checkpoints
+                    # bound the log meanwhile (TimeoutError: the write gate, waited on too long).
                     log.warning("checkpoint of %s failed: %s", self._path, error)
                 if stop.wait(CHECKPOINT_INTERVAL_SECONDS):
                     return
@@ -289,7 +292,7 @@ def _checkpoint(connection: sqlite3.Connection) -> int:
     """A checkpoint that waits for no one (it copies what no reader still needs); answers the
     log's length in pages."""
     _busy, pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return pages
+    return int(pages)
 
 
 # A session.info flag: the session's jobs may share what they read (the state row, a prompt's

@@ -189,7 +189,9 @@ def test_a_writer_let_through_the_gate_finds_the_database_lock_free(sqlite_engin
     # The gate opens once the transaction before it has ended (committed or rolled back), not
     # when SQLAlchemy tells of its end: with no busy wait, a BEGIN IMMEDIATE that met SQLite's
     # lock still taken would fail at once.
-    event.listen(sqlite_engine, "connect", lambda raw, _record: raw.execute("PRAGMA busy_timeout=0"))
+    event.listen(
+        sqlite_engine, "connect", lambda raw, _record: raw.execute("PRAGMA busy_timeout=0")
+    )
     with write_session(sqlite_engine) as session:
         session.execute(text("CREATE TABLE noted (value INTEGER)"))
     failures: list[BaseException] = []
