@@ -1,6 +1,7 @@
 """Storage: the SQLite settings every connection gets, write transactions that hold the lock
-from their start (queued first come, first served), reads that take none, and the guards of
-the shared state row and of ids no column can hold."""
+from their start (queued first come, first served, let through once the one before has
+ended), the checkpoints made beside the writers, reads that take none, and the guards of the
+shared state row and of ids no column can hold."""
 
 import re
 import sqlite3
@@ -326,7 +327,7 @@ def test_the_checkpointer_starts_with_the_first_write_and_ends_with_the_engine(t
     started = checkpointers() - before
     assert len(started) == 1
     write_pages(engine, 1)
-    assert checkpointers() - before == started  # one a engine
+    assert checkpointers() - before == started  # one an engine
     engine.dispose()
     assert not any(thread.is_alive() for thread in started)
     # Its connection closed too: the last one closed copied the log and removed it.
