@@ -17,12 +17,12 @@ from sqlalchemy import Select, bindparam, delete, func
 from sqlalchemy import select as select_
 from sqlmodel import Session, SQLModel, col, select
 
-from app.db import get_by_id
+from app.db import clock_and_policy, get_by_id
 from app.errors import BadRequest, NotFound, ValidationFailed
 from app.lifecycle import machine
 from app.lifecycle.bulk import Built, Encoded, among_bound, ids_value, insert_columns, insert_rows
 from app.lifecycle.clock import Clock
-from app.lifecycle.model import decoded, run_model, task_inputs
+from app.lifecycle.model import decoded, first_ground_truth, run_model, task_texts
 from app.lifecycle.outputs import OutputError, chosen, to_result
 from app.lifecycle.policy import Policy
 from app.models import (
@@ -111,12 +111,29 @@ def _of_run_among(dialect: str, model: type[SQLModel]) -> Select[tuple[int]]:
     )
 
 
+_RUN_TASKS = table_of(RunTask)
+_TASKS = table_of(Task)
+
+
+def _waiting_among(dialect: str) -> Select[tuple[int, int | None, str | None]]:
+    """The tasks the run (``run_id``) waits for among the ids ``ids``, each with its task's id
+    (null for a task deleted since the run started) and the result of its ground truth."""
+    return (
+        select_(_RUN_TASKS.c.task_id, _TASKS.c.id, first_ground_truth(_RUN_TASKS.c.task_id))
+        .select_from(_RUN_TASKS.outerjoin(_TASKS, _TASKS.c.id == _RUN_TASKS.c.task_id))
+        .where(
+            _RUN_TASKS.c.run_id == bindparam("run_id"),
+            among_bound(dialect, _RUN_TASKS.c.task_id, "ids"),
+        )
+    )
+
+
 # The statements of every batch, built once per dialect.
 _WAITING_AMONG = Built(lambda dialect: _of_run_among(dialect, RunTask))
+_WAITING_INPUTS_AMONG = Built(_waiting_among)
 _MADE_AMONG = Built(
     lambda dialect: [_of_run_among(dialect, model) for model in (Prediction, FailedPrediction)]
 )
-_RUN_TASKS = table_of(RunTask)
 _DELETE_DONE = Built(
     lambda dialect: delete(_RUN_TASKS).where(
         _RUN_TASKS.c.run_id == bindparam("run_id"),
@@ -126,10 +143,16 @@ _DELETE_DONE = Built(
 
 
 def _check_tasks(
-    session: Session, run: ModelRun, items: Sequence[Any], field: str, errors: list[str]
-) -> dict[int, int]:
-    """Item index -> task id for the items naming a task the run waits for, once; the others'
-    messages go to ``errors``."""
+    session: Session,
+    run: ModelRun,
+    items: Sequence[Any],
+    field: str,
+    errors: list[str],
+    inputs: bool = False,
+) -> tuple[dict[int, int], dict[int, Any]]:
+    """Item index -> task id for the items naming a task the run waits for, once (the others'
+    messages go to ``errors``), and the row of each task the run waits for among them: with
+    ``inputs``, (task id, its task's id or None, the result of its ground truth or None)."""
     found: dict[int, int] = {}
     for index, item in enumerate(items):
         # The usual item first; its place's text is written only for a message.
@@ -146,8 +169,12 @@ def _check_tasks(
     dialect = connection.dialect.name
     params = {"run_id": run.id, "ids": ids_value(dialect, ids)}
     # Fetched at once: iterating a result fetches its rows one call at a time.
-    waiting = set(connection.execute(_WAITING_AMONG(dialect), params).scalars().all())
-    done = ids - waiting
+    if inputs:
+        rows = connection.execute(_WAITING_INPUTS_AMONG(dialect), params).all()
+        waiting: dict[int, Any] = {row[0]: row for row in rows}
+    else:
+        waiting = dict.fromkeys(connection.execute(_WAITING_AMONG(dialect), params).scalars().all())
+    done = ids - waiting.keys()
     made = set()
     if done:
         params["ids"] = ids_value(dialect, done)
@@ -168,7 +195,7 @@ def _check_tasks(
         else:
             errors.append(f"{where}: task {task_id} is not in the subset of run {run.id}.")
         seen.setdefault(task_id, index)
-    return good
+    return good, waiting
 
 
 def _numbers(field: str, index: int, item: dict[str, Any], errors: list[str]) -> dict[str, Any]:
@@ -208,13 +235,13 @@ def record_predictions(
     run, whole or not at all; an item flagged ``error`` is recorded as a failed prediction."""
     run = waiting_run(session, user, run_id)
     errors: list[str] = []
-    tasks = _check_tasks(session, run, results, "results", errors)
+    tasks, waiting = _check_tasks(session, run, results, "results", errors, inputs=True)
     model = run_model(session, run)
     shape = model.shape
-    # A task's data is decoded only for an output that to_result reads (the answer kept for an
-    # output needs none): most of a batch's tasks have data of their own, decoded for nothing.
-    data, truths = task_inputs(session, list(tasks.values()), decode_data=False)
-    now = clock.now(session)
+    # The tasks' data is read only for an output that to_result reads (the answer kept for an
+    # output needs none): most of a batch's tasks have data of their own, read for nothing.
+    data: dict[int, str] | None = None
+    now = clock.read(clock_and_policy(session))
     # What every row has is read once (the run's attributes are the ORM's, a call each).
     run_id_, version_id = run.id, run.version_id
     assert run_id_ is not None  # a stored run
@@ -227,7 +254,8 @@ def record_predictions(
     answer_of, truth_chosen_of, control = shape.answer, shape.truth_chosen, shape.control
     for index, task_id in tasks.items():
         item = results[index]
-        if task_id not in data:
+        _, exists, truth_text = waiting[task_id]
+        if exists is None:
             errors.append(f"results[{index}].task_id: task {task_id} no longer exists.")
             continue
         numbers = _numbers("results", index, item, errors)
@@ -247,7 +275,9 @@ def record_predictions(
         answer = answer_of(output) if isinstance(output, dict) else None
         try:
             if answer is None or answer.error is not None:
-                task_data = decoded(session, data[task_id])
+                if data is None:
+                    data = task_texts(session, list(tasks.values()))
+                task_data = decoded(session, data.get(task_id))
                 result: Any = to_result(
                     shape.config, output, task_data, (run_id_, task_id), f"results[{index}].output"
                 )
@@ -257,11 +287,10 @@ def record_predictions(
         except OutputError as error:
             errors.append(str(error))
             continue
-        truth = truths.get(task_id)
-        if truth is None:
+        if truth_text is None:
             is_correct = None
         else:
-            truth_chosen = truth_chosen_of(truth)
+            truth_chosen = truth_chosen_of(decoded(session, truth_text))
             is_correct = truth_chosen is not None and chose == truth_chosen
         correct += bool(is_correct)
         task_ids.append(task_id)
@@ -286,8 +315,8 @@ def record_failures(
     run, whole or not at all."""
     run = waiting_run(session, user, run_id)
     errors: list[str] = []
-    tasks = _check_tasks(session, run, failures, "failed_predictions", errors)
-    now = clock.now(session)
+    tasks, _ = _check_tasks(session, run, failures, "failed_predictions", errors)
+    now = clock.read(clock_and_policy(session))
     failed: list[dict[str, Any]] = []
     for index, task_id in tasks.items():
         where = f"failed_predictions[{index}]"

@@ -123,13 +123,13 @@ def run_model(session: Session, run: ModelRun) -> VersionModel:
     return model
 
 
-def first_ground_truth() -> ScalarSelect[Any]:
+def first_ground_truth(task_id: Any = None) -> ScalarSelect[Any]:
     """The result of a task's first ground-truth annotation (by id), as JSON text, correlated
-    to ``task``."""
+    to the column ``task_id`` (``task.id`` by default)."""
     return (
         select(cast(col(Annotation.result), Text))
         .where(
-            col(Annotation.task_id) == col(Task.id),
+            col(Annotation.task_id) == (col(Task.id) if task_id is None else task_id),
             col(Annotation.ground_truth),
             ~col(Annotation.was_cancelled),
         )
@@ -157,12 +157,9 @@ def decoded(session: Session, text: str | None) -> Any:
     return found
 
 
-def task_inputs(
-    session: Session, task_ids: Sequence[int], decode_data: bool = True
-) -> tuple[dict[int, Any], dict[int, Any]]:
+def task_inputs(session: Session, task_ids: Sequence[int]) -> tuple[dict[int, Any], dict[int, Any]]:
     """The data of tasks and the result of each one's ground-truth annotation (the first by id),
-    in one query; without ``decode_data``, the data as its stored JSON text (for ``decoded``
-    when needed)."""
+    in one query."""
     rows = (
         session.connection()
         .execute(
@@ -175,10 +172,20 @@ def task_inputs(
     data: dict[int, Any] = {}
     truths: dict[int, Any] = {}
     for task_id, task_data, result in rows:
-        data[task_id] = decoded(session, task_data) if decode_data else task_data
+        data[task_id] = decoded(session, task_data)
         if result is not None:
             truths[task_id] = decoded(session, result)
     return data, truths
+
+
+def task_texts(session: Session, task_ids: Sequence[int]) -> dict[int, str]:
+    """The data of tasks as its stored JSON text (for ``decoded``), in one query."""
+    rows = session.connection().execute(
+        sa_select(col(Task.id), cast(col(Task.data), Text)).where(
+            among(session, col(Task.id), task_ids)
+        )
+    )
+    return dict(rows.all())  # type: ignore[arg-type]  # rows of two columns
 
 
 class RunInput(NamedTuple):

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import BACKENDS, copy_sqlite_schema, postgres_database
-from sqlalchemy import Engine, event, func
+from sqlalchemy import Engine, event, func, text
 from sqlmodel import Session, select
 
 from app.config import Settings
@@ -37,6 +37,7 @@ from app.models import (
     FailedPrediction,
     ModelRun,
     Prediction,
+    Project,
     Prompt,
     PromptVersion,
     RunEvent,
@@ -814,6 +815,35 @@ def test_a_batch_with_bad_items_is_refused_whole_naming_each_in_item_order(db):
     run = get(engine, run_id)
     assert (run.status, run.total_tasks, run.total_predictions, run.total_failed) == (
         "Completed", 7, 6, 1)  # fmt: skip
+
+
+def test_posted_spans_are_cut_from_each_tasks_text_and_a_vanished_task_is_named(db):
+    engine, clock = db
+    run_id, tasks = external_run(engine, clock, 3)
+    ner = ('<View><Text name="text" value="$text"/><Labels name="entity" toName="text">'
+           '<Label value="PER"/></Labels></View>')  # fmt: skip
+    with write_session(engine) as session:
+        session.get(Project, 1).label_config = ner
+        mark_seed_changed(session)  # the next reset reloads the seed
+        texts = {t: session.get(Task, t).data["text"] for t in tasks}
+        # The third task's row goes, its place in the run's subset kept (as by a raw delete).
+        for table in ("annotation", "prediction", "task"):
+            column = "id" if table == "task" else "task_id"
+            session.execute(text(f"DELETE FROM {table} WHERE {column} = :id"), {"id": tasks[2]})
+    items = [{"task_id": t, "output": {"entity": [{"start": 0, "end": 4, "labels": ["PER"]}]}}
+             for t in tasks]  # fmt: skip
+    with write_session(engine) as session, pytest.raises(ValidationFailed) as refused:
+        external.record_predictions(session, session.get(User, 1), run_id, items, clock)
+    assert refused.value.validation_errors == {"results": [
+        f"results[2].task_id: task {tasks[2]} no longer exists."]}  # fmt: skip
+    with write_session(engine) as session:
+        external.record_predictions(session, session.get(User, 1), run_id, items[:2], clock)
+    with Session(engine) as session:
+        made = session.exec(select(Prediction).where(Prediction.run_id == run_id)
+                            .order_by(Prediction.task_id)).all()  # fmt: skip
+    assert [(p.task_id, p.result[0]["value"]) for p in made] == [
+        (t, {"start": 0, "end": 4, "text": texts[t][:4], "labels": ["PER"]}) for t in tasks[:2]
+    ]
 
 
 @pytest.mark.parametrize(
