@@ -53,8 +53,7 @@ NUMBERS = (
     *((name, (int, float), 2**53) for name in AMOUNTS),
 )
 
-# A batch's predictions, column by column (the others are the same for every row).
-MADE_COLUMNS = ("task_id", "result", "correct", *(name for name, _, _ in NUMBERS))
+NUMBER_NAMES = tuple(name for name, _, _ in NUMBERS)
 
 
 def inference_mode(header: str | None, policy: Policy) -> str:
@@ -198,17 +197,24 @@ def _check_tasks(
     return good, waiting
 
 
-def _numbers(field: str, index: int, item: dict[str, Any], errors: list[str]) -> dict[str, Any]:
-    """The token counts and costs of item ``index`` of ``field`` (null when not sent)."""
-    values: dict[str, Any] = {}
-    for name, kinds, limit in NUMBERS:
-        value = item.get(name)
+def _numbers(field: str, index: int, item: dict[str, Any], errors: list[str]) -> tuple[Any, ...]:
+    """The token counts and costs of item ``index`` of ``field`` (null when not sent), in the
+    order of NUMBERS."""
+    values = tuple(map(item.get, NUMBER_NAMES))
+    for value, (_, kinds, limit) in zip(values, NUMBERS, strict=True):
+        # NaN fails both comparisons, an infinity the second.
+        if value is not None and not (type(value) in kinds and 0 <= value <= limit):
+            break
+    else:
+        return values
+    checked = []
+    for value, (name, kinds, limit) in zip(values, NUMBERS, strict=True):
         if value is None or (type(value) in kinds and 0 <= value <= limit):
-            values[name] = value  # NaN fails both comparisons, an infinity the second
+            checked.append(value)
         else:
-            values[name] = None
+            checked.append(None)
             errors.append(_number_error(f"{field}[{index}].{name}", value, name in COUNTS))
-    return values
+    return tuple(checked)
 
 
 def _number_error(where: str, value: Any, whole: bool) -> str:
@@ -245,10 +251,12 @@ def record_predictions(
     # What every row has is read once (the run's attributes are the ORM's, a call each).
     run_id_, version_id = run.id, run.version_id
     assert run_id_ is not None  # a stored run
-    # The predictions column by column; the failures as rows (few).
-    made: dict[str, list[Any]] = {name: [] for name in MADE_COLUMNS}
-    task_ids, results_, corrects = made["task_id"], made["result"], made["correct"]
-    numbers_of = [made[name] for name, _, _ in NUMBERS]
+    # The predictions column by column (their numbers as rows, turned into columns at the
+    # end); the failures as rows (few).
+    task_ids: list[int] = []
+    results_: list[Any] = []
+    corrects: list[bool | None] = []
+    numbers_made: list[tuple[Any, ...]] = []
     failed: list[dict[str, Any]] = []
     correct = 0
     answer_of, truth_chosen_of, control = shape.answer, shape.truth_chosen, shape.control
@@ -263,11 +271,7 @@ def record_predictions(
             where = f"results[{index}]"
             error_type = _text(where, item, "message", errors) or "Error"
             message = _text(where, item, "details", errors)
-            failed.append({"run_id": run_id_, "task_id": task_id, "version_id": version_id,
-                           "created_at": now, "prompt_tokens": numbers["prompt_tokens"],
-                           "completion_tokens": numbers["completion_tokens"],
-                           "total_cost_usd": numbers["total_cost_usd"],
-                           "error_type": error_type, "message": message})  # fmt: skip
+            failed.append(_failure(run, task_id, now, numbers, error_type, message))
             continue
         output = item.get("output")
         # The same output on another task gave the same regions but for their ids: the
@@ -296,14 +300,15 @@ def record_predictions(
         task_ids.append(task_id)
         results_.append(result)
         corrects.append(is_correct)
-        for column, (name, _, _) in zip(numbers_of, NUMBERS, strict=True):
-            column.append(numbers[name])
+        numbers_made.append(numbers)
     if errors:
         session.rollback()
         raise ValidationFailed({"results": in_item_order(errors)})
     constants = {"run_id": run_id_, "version_id": version_id, "created_at": now,
                  "updated_at": now, "project_id": run.project_id, "score": None,
                  "model_version": model.version.title}  # fmt: skip
+    made = {"task_id": task_ids, "result": results_, "correct": corrects}
+    made.update(zip(NUMBER_NAMES, map(list, zip(*numbers_made, strict=True)), strict=False))
     _store(session, run, (made, constants), failed, correct, now)
     return run
 
@@ -322,19 +327,30 @@ def record_failures(
         where = f"failed_predictions[{index}]"
         item = failures[index]
         numbers = _numbers("failed_predictions", index, item, errors)
-        failed.append({
-            "run_id": run.id, "task_id": task_id, "version_id": run.version_id, "created_at": now,
-            "error_type": _text(where, item, "error_type", errors) or "Error",
-            "message": _text(where, item, "message", errors),
-            "prompt_tokens": numbers["prompt_tokens"],
-            "completion_tokens": numbers["completion_tokens"],
-            "total_cost_usd": numbers["total_cost_usd"],
-        })  # fmt: skip
+        error_type = _text(where, item, "error_type", errors) or "Error"
+        message = _text(where, item, "message", errors)
+        failed.append(_failure(run, task_id, now, numbers, error_type, message))
     if errors:
         session.rollback()
         raise ValidationFailed({"failed_predictions": in_item_order(errors)})
     _store(session, run, None, failed, 0, now)
     return run
+
+
+def _failure(
+    run: ModelRun,
+    task_id: int,
+    now: datetime,
+    numbers: tuple[Any, ...],
+    error_type: str,
+    message: str,
+) -> dict[str, Any]:
+    """A failed prediction's row, with the numbers of its item (``_numbers``)."""
+    prompt_tokens, completion_tokens, _, _, total_cost_usd, _ = numbers
+    return {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
+            "created_at": now, "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens, "total_cost_usd": total_cost_usd,
+            "error_type": error_type, "message": message}  # fmt: skip
 
 
 def _store(
