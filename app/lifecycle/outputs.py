@@ -52,7 +52,7 @@ class Answer:
     raw: str
     error: str | None = None
 
-    def result(self, seed: object) -> tuple[list[dict[str, Any]], str]:
+    def result(self, seed: tuple[int, int]) -> tuple[list[dict[str, Any]], str]:
         """to_result's result for the output with ``seed``, and json.dumps's text of it."""
         if self.error is not None:
             raise OutputError(self.error)
@@ -60,11 +60,14 @@ class Answer:
         result = [{"id": id_, **region} for id_, region in zip(ids, self.regions, strict=True)]
         return result, self._text(ids)
 
-    def text(self, seed: object) -> str:
+    def text(self, seed: tuple[int, int]) -> str:
         """json.dumps's text of the result for the output with ``seed`` (``result``'s second
         part), without building the result."""
         if self.error is not None:
             raise OutputError(self.error)
+        if len(self.tails) == 1:  # most outputs fill one control
+            id_ = blake2b(b"(%d, %d)" % seed + self._id_tails[0], digest_size=5).hexdigest()
+            return f'[{{"id": "{id_}", {self.tails[0]}]'
         return self._text(self._ids(seed))
 
     @cached_property
@@ -78,13 +81,14 @@ class Answer:
         the region's control, 0)."""
         return tuple(f":{name}:0".encode() for name in self.names)
 
-    def _ids(self, seed: object) -> list[str]:
-        """region_id(seed, name, 0) of each region: the seed written once, not per region."""
-        head = str(seed).encode()
+    def _ids(self, seed: tuple[int, int]) -> list[str]:
+        """region_id(seed, name, 0) of each region: the seed written once (as str writes a
+        pair of whole numbers), not per region."""
+        head = b"(%d, %d)" % seed
         return [blake2b(head + tail, digest_size=5).hexdigest() for tail in self._id_tails]
 
     def _text(self, ids: list[str]) -> str:
-        if len(ids) == 1:  # most outputs fill one control
+        if len(ids) == 1:
             return f'[{{"id": "{ids[0]}", {self.tails[0]}]'
         encoded = ", ".join(
             f'{{"id": "{id_}", {tail}' for id_, tail in zip(ids, self.tails, strict=True)

@@ -438,7 +438,7 @@ def test_a_kept_answer_of_several_controls_is_what_to_result_and_json_write():
     output = {"c": "No", "r": 3, "t": ['Naïve "quote"']}
     answer = kept.answer(output)
     assert answer is not None and len(answer.names) == 3
-    for seed in [(1, 1), (7, 123456), "gt", ("run", 2)]:
+    for seed in [(1, 1), (7, 123456), (2**31 - 1, 2**63 - 1)]:
         result = to_result(parse_label_config(config), output, DATA, seed)
         assert answer.result(seed) == (result, json.dumps(result))
         assert answer.text(seed) == json.dumps(result)
