@@ -197,24 +197,28 @@ def _check_tasks(
     return good, waiting
 
 
-def _numbers(field: str, index: int, item: dict[str, Any], errors: list[str]) -> tuple[Any, ...]:
-    """The token counts and costs of item ``index`` of ``field`` (null when not sent), in the
-    order of NUMBERS."""
-    values = tuple(map(item.get, NUMBER_NAMES))
-    for value, (_, kinds, limit) in zip(values, NUMBERS, strict=True):
+def _number_columns(
+    field: str, indexes: Sequence[int], items: Sequence[dict[str, Any]], errors: list[str]
+) -> list[list[Any]]:
+    """The token counts and costs of the items (``items[i]`` is item ``indexes[i]`` of
+    ``field``), a column for each of NUMBERS: null where not sent, and where refused (the
+    refusal's message goes to ``errors``). Read column by column, which costs a third of
+    reading them item by item."""
+    columns = []
+    for name, kinds, limit in NUMBERS:
+        column = [item.get(name) for item in items]
         # NaN fails both comparisons, an infinity the second.
-        if value is not None and not (type(value) in kinds and 0 <= value <= limit):
-            break
-    else:
-        return values
-    checked = []
-    for value, (name, kinds, limit) in zip(values, NUMBERS, strict=True):
-        if value is None or (type(value) in kinds and 0 <= value <= limit):
-            checked.append(value)
-        else:
-            checked.append(None)
-            errors.append(_number_error(f"{field}[{index}].{name}", value, name in COUNTS))
-    return tuple(checked)
+        refused = [
+            i
+            for i, value in enumerate(column)
+            if value is not None and not (type(value) in kinds and 0 <= value <= limit)
+        ]
+        for i in refused:
+            where = f"{field}[{indexes[i]}].{name}"
+            errors.append(_number_error(where, column[i], name in COUNTS))
+            column[i] = None
+        columns.append(column)
+    return columns
 
 
 def _number_error(where: str, value: Any, whole: bool) -> str:
@@ -251,27 +255,37 @@ def record_predictions(
     # What every row has is read once (the run's attributes are the ORM's, a call each).
     run_id_, version_id = run.id, run.version_id
     assert run_id_ is not None  # a stored run
-    # The predictions column by column (their numbers as rows, turned into columns at the
-    # end); the failures as rows (few).
-    task_ids: list[int] = []
-    results_: list[Any] = []
-    corrects: list[bool | None] = []
-    numbers_made: list[tuple[Any, ...]] = []
-    failed: list[dict[str, Any]] = []
-    correct = 0
-    answer_of, truth_chosen_of, control = shape.answer, shape.truth_chosen, shape.control
+    # The items naming a task that still exists, and that task's ground truth.
+    indexes: list[int] = []
+    truth_texts: list[str | None] = []
     for index, task_id in tasks.items():
-        item = results[index]
         _, exists, truth_text = waiting[task_id]
         if exists is None:
             errors.append(f"results[{index}].task_id: task {task_id} no longer exists.")
-            continue
-        numbers = _numbers("results", index, item, errors)
+        else:
+            indexes.append(index)
+            truth_texts.append(truth_text)
+    items = [results[index] for index in indexes]
+    numbers = _number_columns("results", indexes, items, errors)
+    # The predictions column by column (at the positions ``kept`` of the items, all of them
+    # unless some failed); the failures as rows (few).
+    task_ids: list[int] = []
+    results_: list[Any] = []
+    corrects: list[bool | None] = []
+    kept: list[int] = []
+    failed: list[dict[str, Any]] = []
+    correct = 0
+    answer_of, truth_chosen_of, control = shape.answer, shape.truth_chosen, shape.control
+    for position, (index, item, truth_text) in enumerate(
+        zip(indexes, items, truth_texts, strict=True)
+    ):
+        task_id = tasks[index]
         if item.get("error") is True:
             where = f"results[{index}]"
             error_type = _text(where, item, "message", errors) or "Error"
             message = _text(where, item, "details", errors)
-            failed.append(_failure(run, task_id, now, numbers, error_type, message))
+            row = [column[position] for column in numbers]
+            failed.append(_failure(run, task_id, now, row, error_type, message))
             continue
         output = item.get("output")
         # The same output on another task gave the same regions but for their ids: the
@@ -300,15 +314,17 @@ def record_predictions(
         task_ids.append(task_id)
         results_.append(result)
         corrects.append(is_correct)
-        numbers_made.append(numbers)
+        kept.append(position)
     if errors:
         session.rollback()
         raise ValidationFailed({"results": in_item_order(errors)})
     constants = {"run_id": run_id_, "version_id": version_id, "created_at": now,
                  "updated_at": now, "project_id": run.project_id, "score": None,
                  "model_version": model.version.title}  # fmt: skip
-    made = {"task_id": task_ids, "result": results_, "correct": corrects}
-    made.update(zip(NUMBER_NAMES, map(list, zip(*numbers_made, strict=True)), strict=False))
+    if len(kept) < len(items):
+        numbers = [[column[position] for position in kept] for column in numbers]
+    made = {"task_id": task_ids, "result": results_, "correct": corrects,
+            **dict(zip(NUMBER_NAMES, numbers, strict=True))}  # fmt: skip
     _store(session, run, (made, constants), failed, correct, now)
     return run
 
@@ -322,14 +338,16 @@ def record_failures(
     errors: list[str] = []
     tasks, _ = _check_tasks(session, run, failures, "failed_predictions", errors)
     now = clock.read(clock_and_policy(session))
+    indexes = list(tasks)
+    items = [failures[index] for index in indexes]
+    numbers = _number_columns("failed_predictions", indexes, items, errors)
     failed: list[dict[str, Any]] = []
-    for index, task_id in tasks.items():
+    for position, (index, item) in enumerate(zip(indexes, items, strict=True)):
         where = f"failed_predictions[{index}]"
-        item = failures[index]
-        numbers = _numbers("failed_predictions", index, item, errors)
         error_type = _text(where, item, "error_type", errors) or "Error"
         message = _text(where, item, "message", errors)
-        failed.append(_failure(run, task_id, now, numbers, error_type, message))
+        row = [column[position] for column in numbers]
+        failed.append(_failure(run, tasks[index], now, row, error_type, message))
     if errors:
         session.rollback()
         raise ValidationFailed({"failed_predictions": in_item_order(errors)})
@@ -341,11 +359,11 @@ def _failure(
     run: ModelRun,
     task_id: int,
     now: datetime,
-    numbers: tuple[Any, ...],
+    numbers: list[Any],
     error_type: str,
     message: str,
 ) -> dict[str, Any]:
-    """A failed prediction's row, with the numbers of its item (``_numbers``)."""
+    """A failed prediction's row, with the numbers of its item (in the order of NUMBERS)."""
     prompt_tokens, completion_tokens, _, _, total_cost_usd, _ = numbers
     return {"run_id": run.id, "task_id": task_id, "version_id": run.version_id,
             "created_at": now, "prompt_tokens": prompt_tokens,
