@@ -11,7 +11,7 @@ simulated one does. No HTTP here.
 import re
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, delete, func
 from sqlalchemy import select as select_
@@ -152,18 +152,24 @@ def _check_tasks(
     """Item index -> task id for the items naming a task the run waits for, once (the others'
     messages go to ``errors``), and the row of each task the run waits for among them: with
     ``inputs``, (task id, its task's id or None, the result of its ground truth or None)."""
-    found: dict[int, int] = {}
-    for index, item in enumerate(items):
-        # The usual item first; its place's text is written only for a message.
-        task_id = item.get("task_id") if type(item) is dict else None
-        if type(task_id) is not int:
+    # The usual batch first, objects each with a whole task id, checked by whole lists; the
+    # place of an item's text is written only for a message.
+    task_ids = [item.get("task_id") if type(item) is dict else None for item in items]
+    found: dict[int, int]
+    if set(map(type, task_ids)) <= {int}:
+        found = dict(enumerate(cast(list[int], task_ids)))
+    else:
+        found = {}
+        for index, item in enumerate(items):
             task_id = _task_id(f"{field}[{index}]", item)
-        if isinstance(task_id, str):
-            errors.append(task_id)
-        else:
-            found[index] = task_id
+            if isinstance(task_id, str):
+                errors.append(task_id)
+            else:
+                found[index] = task_id
     # An id no task column can hold names no task: it is not looked up (a driver refuses it).
-    ids = {task_id for task_id in found.values() if -(2**63) <= task_id < 2**63}
+    ids = set(found.values())
+    if ids and (min(ids) < -(2**63) or max(ids) >= 2**63):
+        ids = {task_id for task_id in ids if -(2**63) <= task_id < 2**63}
     connection = session.connection()
     dialect = connection.dialect.name
     params = {"run_id": run.id, "ids": ids_value(dialect, ids)}
@@ -179,6 +185,8 @@ def _check_tasks(
         params["ids"] = ids_value(dialect, done)
         for statement in _MADE_AMONG(dialect):
             made |= set(connection.execute(statement, params).scalars().all())
+    if len(ids) == len(found) and not done:
+        return found, waiting  # each item names a different task the run waits for
     seen: dict[int, int] = {}
     good: dict[int, int] = {}
     for index, task_id in found.items():
