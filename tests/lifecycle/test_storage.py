@@ -302,18 +302,29 @@ def test_the_log_is_copied_into_the_database_by_the_checkpointer_not_by_a_writer
 def test_a_long_log_starts_over_though_writers_keep_writing(sqlite_engine, monkeypatch):
     # A checkpoint copies the log as far as it was when it began; the rest, appended by the
     # writer meanwhile, is copied holding the write gate, so that the next write starts the log
-    # over and its file stops growing: far below what a writer wrote back to back for 1.5 s,
-    # through a dozen checkpoints.
+    # over. With the connections' own backstop out of reach, only that can start it over while
+    # a writer writes back to back for 1.5 s: without it the log holds all that was written.
     monkeypatch.setattr(db, "CHECKPOINT_PAGES", 64)
+    monkeypatch.setattr(db, "BACKSTOP_PAGES", 10**6)
     path = Path(sqlite_engine.url.database)
-    written, began = 0, time.monotonic()
+    write_pages(sqlite_engine, 16)
+    first = log_restarts(path)
+    written, began = 16, time.monotonic()
     while time.monotonic() - began < 1.5:
         write_pages(sqlite_engine, 16)
         written += 16
+    assert log_restarts(path) - first >= 2
+    assert Path(f"{path}-wal").stat().st_size < written * 4096 / 2
     wait_until(lambda: path.stat().st_size >= written * 3500, "the log was never copied")
-    assert Path(f"{path}-wal").stat().st_size < written * 4096 / 4
     with sqlite_engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT count(*) FROM blob").scalar() == written
+
+
+def log_restarts(path: Path) -> int:
+    """How many times the write-ahead log has started over: its header's checkpoint sequence
+    number (bytes 12-15), which SQLite counts up each time a writer starts the log over."""
+    with open(f"{path}-wal", "rb") as log:
+        return int.from_bytes(log.read(16)[12:16], "big")
 
 
 def test_the_checkpointer_starts_with_the_first_write_and_ends_with_the_engine(tmp_path):
