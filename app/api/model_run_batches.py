@@ -17,7 +17,7 @@ from app.lifecycle.model import try_task
 from app.lifecycle.policy import Policy
 from app.lookups import own_project, own_task_id, prompt_version
 from app.models import Task
-from app.responses import EXPONENT_BELOW, JSONResponse, exact_float
+from app.responses import JSONResponse, exact_float
 from app.routing import DeferredRoute
 from app.validation import (
     CharField,
@@ -72,14 +72,14 @@ def batch_predictions(
 
 
 def _echoed(items: list[object]) -> list[object]:
-    """Stored items as the answer writes them back, their small amounts through exact_float:
-    costs in dollars are small floats, which would otherwise have json.dumps write the whole
-    answer (several times orjson's time for a batch of 1,000)."""
+    """Stored items as the answer writes them back, their amounts through exact_float: costs
+    in dollars are small floats, which would otherwise have json.dumps write the whole answer
+    (several times orjson's time for a batch of 1,000)."""
     for item in items:
         if type(item) is dict:
             for name in AMOUNTS:
                 value = item.get(name)
-                if type(value) is float and -EXPONENT_BELOW < value < EXPONENT_BELOW:
+                if type(value) is float:
                     item[name] = exact_float(value)
     return items
 

@@ -128,8 +128,7 @@ def _waiting_among(dialect: str) -> Select[tuple[int, int | None, str | None]]:
 
 
 # The statements of every batch, built once per dialect.
-_WAITING_AMONG = Built(lambda dialect: _of_run_among(dialect, RunTask))
-_WAITING_INPUTS_AMONG = Built(_waiting_among)
+_WAITING_AMONG = Built(_waiting_among)
 _MADE_AMONG = Built(
     lambda dialect: [_of_run_among(dialect, model) for model in (Prediction, FailedPrediction)]
 )
@@ -147,11 +146,10 @@ def _check_tasks(
     items: Sequence[Any],
     field: str,
     errors: list[str],
-    inputs: bool = False,
 ) -> tuple[dict[int, int], dict[int, Any]]:
     """Item index -> task id for the items naming a task the run waits for, once (the others'
-    messages go to ``errors``), and the row of each task the run waits for among them: with
-    ``inputs``, (task id, its task's id or None, the result of its ground truth or None)."""
+    messages go to ``errors``), and the row of each task the run waits for among them: (task
+    id, its task's id or None, the result of its ground truth or None)."""
     # The usual batch first, objects each with a whole task id, checked by whole lists; the
     # place of an item's text is written only for a message.
     task_ids = [item.get("task_id") if type(item) is dict else None for item in items]
@@ -174,11 +172,8 @@ def _check_tasks(
     dialect = connection.dialect.name
     params = {"run_id": run.id, "ids": ids_value(dialect, ids)}
     # Fetched at once: iterating a result fetches its rows one call at a time.
-    if inputs:
-        rows = connection.execute(_WAITING_INPUTS_AMONG(dialect), params).all()
-        waiting: dict[int, Any] = {row[0]: row for row in rows}
-    else:
-        waiting = dict.fromkeys(connection.execute(_WAITING_AMONG(dialect), params).scalars().all())
+    rows = connection.execute(_WAITING_AMONG(dialect), params).all()
+    waiting: dict[int, Any] = {row[0]: row for row in rows}
     done = ids - waiting.keys()
     made = set()
     if done:
@@ -253,7 +248,7 @@ def record_predictions(
     run, whole or not at all; an item flagged ``error`` is recorded as a failed prediction."""
     run = waiting_run(session, user, run_id)
     errors: list[str] = []
-    tasks, waiting = _check_tasks(session, run, results, "results", errors, inputs=True)
+    tasks, waiting = _check_tasks(session, run, results, "results", errors)
     model = run_model(session, run)
     shape = model.shape
     # The tasks' data is read only for an output that to_result reads (the answer kept for an
