@@ -123,12 +123,13 @@ def raw_insert(
 
 def least_work(database: Path, where: Path) -> float:
     """Predictions a second of the least work that settling the emulator's runs again can do,
-    on a copy of the database it left (its predictions and events deleted): for each run, one read of its HasGT tasks with their data and first
-    ground truth, the emulator's model on each (``predict_on``, JSON decoded once per text as
-    the engine does), one executemany of the rows, the run's UPDATE and its two events, with
-    a commit every ``STEPS_BUDGET_SECONDS`` as the engine's; sqlite3 with the emulator's
-    pragmas (foreign keys checked), no checkpoint on the way, no SQLAlchemy, no frozen subset,
-    no claims, no clock: the rest of what the emulator does per run costs nothing here."""
+    on a copy of the database it left (its predictions and events deleted): for each run, one
+    read of the tasks the emulator predicted for it, with their data and first ground truth;
+    the emulator's model on each (``predict_on``, JSON decoded once per text as the engine
+    does); one executemany of the rows; the run's UPDATE and its two events; a commit every
+    ``STEPS_BUDGET_SECONDS`` as the engine's. sqlite3 with the emulator's pragmas (foreign keys
+    checked), no checkpoint on the way, no SQLAlchemy, no frozen subset, no claims, no clock:
+    the rest of what the emulator does per run costs nothing here."""
     import json
 
     from app.lifecycle.inference import Version, predict_on
@@ -144,6 +145,9 @@ def least_work(database: Path, where: Path) -> float:
     for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON",
                    "cache_size=-8192", "wal_autocheckpoint=0"):  # fmt: skip
         connection.execute(f"PRAGMA {pragma}")
+    predicted: dict[int, list[int]] = {}
+    for run, task_id in connection.execute("SELECT run_id, task_id FROM prediction"):
+        predicted.setdefault(run, []).append(task_id)
     connection.execute("DELETE FROM prediction")
     connection.execute("DELETE FROM run_event")
     connection.execute("VACUUM")
@@ -162,7 +166,7 @@ def least_work(database: Path, where: Path) -> float:
     tasks = (
         "SELECT t.id, t.data, (SELECT a.result FROM annotation a WHERE a.task_id = t.id"
         " AND a.ground_truth AND NOT a.was_cancelled ORDER BY a.id LIMIT 1) FROM task t"
-        " WHERE t.project_id = ? AND t.has_ground_truth ORDER BY t.id"
+        " WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id"
     )
     insert = f"INSERT INTO prediction ({COLUMNS}) VALUES ({', '.join(['?'] * 16)}, 0.0)"
     event = "INSERT INTO run_event (run_id, from_status, to_status, at, cause, reason)"
@@ -181,7 +185,8 @@ def least_work(database: Path, where: Path) -> float:
     deadline = time.monotonic() + STEPS_BUDGET_SECONDS
     for run, _, _ in runs:
         rows = []
-        for task_id, data, truth in connection.execute(tasks, (project_id,)).fetchall():
+        ids = json.dumps(predicted.get(run, []))
+        for task_id, data, truth in connection.execute(tasks, (ids,)).fetchall():
             made = predict_on(model, 0, task_id, decode(data), decode(truth), False)
             rows.append((run, task_id, version_id, made.correct, stamp, project_id, title, stamp,
                          made.encoded, made.score, made.prompt_tokens, made.completion_tokens,
