@@ -262,10 +262,10 @@ class DeferredRoute(APIRoute):
     what matching a request needs, as APIRoute sets it: its path, endpoint, name, methods,
     compiled pattern and inclusion in the schema. The first read of anything else (its
     handler, at its first request; its parameters and models, when the OpenAPI definition is
-    written) runs APIRoute's own constructor on it with those arguments, then gives it the planned handler where its
-    dependencies allow one (``plan_route``): from then on it is the route FastAPI would have
-    made. A route declared wrongly raises FastAPI's error at each use, and when the definition
-    is written, which the tests do for every route."""
+    written) runs APIRoute's own constructor on it with those arguments, then gives it the
+    planned handler where its dependencies allow one (``plan_route``): from then on it is the
+    route FastAPI would have made. A route declared wrongly raises FastAPI's error at each use,
+    and when the definition is written, which the tests do for every route."""
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **options: Any) -> None:
         self._arguments = (path, endpoint, options)

@@ -88,8 +88,6 @@ class Answer:
         return [blake2b(head + tail, digest_size=5).hexdigest() for tail in self._id_tails]
 
     def _text(self, ids: list[str]) -> str:
-        if len(ids) == 1:
-            return f'[{{"id": "{ids[0]}", {self.tails[0]}]'
         encoded = ", ".join(
             f'{{"id": "{id_}", {tail}' for id_, tail in zip(ids, self.tails, strict=True)
         )
