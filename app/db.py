@@ -510,18 +510,23 @@ def driver_rows(
     answers them: plain tuples of the driver's values, without SQLAlchemy's Row per row nor a
     result processor per value, for lists of thousands that their caller converts a column at a
     time. An expanding parameter (``bindparam(..., expanding=True)``, a list of ids) is
-    rendered as SQLAlchemy renders it for that list. Runs in the connection's transaction."""
+    rendered as SQLAlchemy renders it for that list. Runs in the connection's transaction; the
+    engine's ``before_cursor_execute`` listeners see the statement as for any other."""
     compiled = compiled_statement(statement, connection.dialect)
     params: Any = compiled.construct_params(values)
     sql = compiled.string
     if compiled.post_compile_params:
         expanded = compiled.construct_expanded_state(params)
         sql = expanded.statement
-        params = expanded.positional_parameters if compiled.positional else expanded.parameters
+        params = (
+            tuple(expanded.positional_parameters) if compiled.positional else expanded.parameters
+        )
     elif compiled.positiontup is not None:
-        params = [params[name] for name in compiled.positiontup]
+        params = tuple(params[name] for name in compiled.positiontup)
     cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
     try:
+        for listener in connection.dispatch.before_cursor_execute:
+            sql, params = listener(connection, cursor, sql, params, None, False)
         cursor.execute(sql, params)
         return list(cursor.fetchall())
     finally:

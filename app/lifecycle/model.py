@@ -12,6 +12,7 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.sql.selectable import ScalarSelect
 from sqlmodel import Session, col, select
 
+from app.db import driver_rows
 from app.lifecycle.bulk import among
 from app.lifecycle.inference import Made, Version, predict_on
 from app.lifecycle.outputs import Shape, shared_shape
@@ -38,7 +39,7 @@ class VersionModel:
     shape: Shape
 
     @cached_property
-    def _settings(self) -> Version:
+    def settings(self) -> Version:
         """What every prediction of the version takes, read once (not per task) from its rows."""
         v = self.version
         assert v.id is not None  # a stored version
@@ -51,7 +52,7 @@ class VersionModel:
     def predict(
         self, seed: int, task_id: int, data: Any, ground_truth: Any, whole: bool = True
     ) -> Made:
-        return predict_on(self._settings, seed, task_id, data, ground_truth, whole)
+        return predict_on(self.settings, seed, task_id, data, ground_truth, whole)
 
 
 def version_model(
@@ -238,14 +239,13 @@ def next_inputs(
     waited for (or walked the task table from its first id) before keeping the first
     ``limit``, so a step's cost grew with the project. A subquery with a LIMIT is not merged
     into the query around it, so the join sees at most ``limit`` ids."""
-    connection = session.connection()
-    # Rows fetched all at once (the driver's fetchall): iterating a result fetches them one
-    # call at a time, about a microsecond a row.
+    # The driver's own rows, fetched all at once: SQLAlchemy's Row and its processing of each
+    # value cost about what the database's reading of the row does.
     if after is None:
-        rows = connection.execute(_NEXT_INPUTS, {"run_id": run_id, "limit": limit}).all()
+        rows = driver_rows(session.connection(), _NEXT_INPUTS, {"run_id": run_id, "limit": limit})
     else:
         params = {"run_id": run_id, "limit": limit, "after": after}
-        rows = connection.execute(_NEXT_INPUTS_AFTER, params).all()
+        rows = driver_rows(session.connection(), _NEXT_INPUTS_AFTER, params)
     return [
         RunInput(task_id, bool(exists), bool(has_gt), decoded(session, data),
                  decoded(session, truth))
