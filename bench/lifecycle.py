@@ -20,6 +20,7 @@ too: the line the emulator could reach with no cost of its own.
 """
 
 import functools
+import json
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -76,6 +77,11 @@ COLUMNS = (
 )
 
 
+def insert_sql(mark: str) -> str:
+    """The INSERT of one ``raw_rows`` row, with the driver's placeholder ``mark``."""
+    return f"INSERT INTO prediction ({COLUMNS}) VALUES ({', '.join([mark] * 16)}, 0.0)"
+
+
 def _ddl(dialect) -> list[str]:
     """The prediction table of the emulator (its columns, key and indexes) for a dialect; without
     its foreign keys, which would need the tables they name."""
@@ -107,7 +113,7 @@ def raw_insert(
     connection.execute("PRAGMA synchronous=NORMAL")
     for statement in _ddl(sqlite.dialect()):
         connection.execute(statement)
-    insert = f"INSERT INTO prediction ({COLUMNS}) VALUES ({', '.join(['?'] * 16)}, 0.0)"
+    insert = insert_sql("?")
     size = per_transaction or len(rows)
     began = time.perf_counter()
     for start in range(0, len(rows), size):
@@ -130,8 +136,6 @@ def least_work(database: Path, where: Path) -> float:
     ``STEPS_BUDGET_SECONDS`` as the engine's. sqlite3 with the emulator's pragmas (foreign keys
     checked), no checkpoint on the way, no SQLAlchemy, no frozen subset, no claims, no clock:
     the rest of what the emulator does per run costs nothing here."""
-    import json
-
     from app.lifecycle.inference import Version, predict_on
     from app.lifecycle.machine import STEPS_BUDGET_SECONDS
     from app.lifecycle.outputs import shared_shape
@@ -168,7 +172,7 @@ def least_work(database: Path, where: Path) -> float:
         " AND a.ground_truth AND NOT a.was_cancelled ORDER BY a.id LIMIT 1) FROM task t"
         " WHERE t.id IN (SELECT value FROM json_each(?)) ORDER BY t.id"
     )
-    insert = f"INSERT INTO prediction ({COLUMNS}) VALUES ({', '.join(['?'] * 16)}, 0.0)"
+    insert = insert_sql("?")
     event = "INSERT INTO run_event (run_id, from_status, to_status, at, cause, reason)"
     event += " VALUES (?, ?, ?, ?, 'schedule', '')"
     done = (
@@ -217,7 +221,7 @@ def _raw_insert_postgresql(where: Path, rows: list[tuple], per_transaction: int 
         with psycopg.connect(conninfo, autocommit=True) as connection:
             for statement in _ddl(postgresql.dialect()):
                 connection.execute(statement)
-            insert = f"INSERT INTO prediction ({COLUMNS}) VALUES ({', '.join(['%s'] * 16)}, 0.0)"
+            insert = insert_sql("%s")
             size = per_transaction or len(rows)
             began = time.perf_counter()
             for start in range(0, len(rows), size):

@@ -41,7 +41,7 @@ from app.errors import APIError, ValidationFailed
 from app.lifecycle import refine
 from app.lifecycle.bulk import Built, Encoded, among_bound, ids_value, insert_columns
 from app.lifecycle.clock import Clock
-from app.lifecycle.inference import Made, predict_on
+from app.lifecycle.inference import Made
 from app.lifecycle.model import next_inputs, run_model
 from app.lifecycle.policy import Policy
 from app.lifecycle.subsets import subset_query
@@ -241,13 +241,14 @@ def predict_batches(
         return len(found)
     model = run_model(session, run)
     title = model.version.title
-    settings, seed = model.settings, policy.random_seed
+    seed = policy.random_seed
     made: list[tuple[Made, datetime]] = []
     failed: list[tuple[Made, datetime]] = []
     instants = [at for at, size in batches for _ in range(size)]
     for one, at in zip(inputs, instants, strict=False):
-        truth = one.ground_truth if one.has_ground_truth else None
-        made_one = predict_on(settings, seed, one.task_id, one.data, truth, False)
+        made_one = model.predict(
+            seed, one.task_id, one.data, one.ground_truth if one.has_ground_truth else None, False
+        )
         (made if made_one.error_type is None else failed).append((made_one, at))
     # Stored column by column: what every row of the run has is given once.
     run_columns = {"run_id": run.id, "version_id": run.version_id}

@@ -39,7 +39,7 @@ class VersionModel:
     shape: Shape
 
     @cached_property
-    def settings(self) -> Version:
+    def _settings(self) -> Version:
         """What every prediction of the version takes, read once (not per task) from its rows."""
         v = self.version
         assert v.id is not None  # a stored version
@@ -52,7 +52,7 @@ class VersionModel:
     def predict(
         self, seed: int, task_id: int, data: Any, ground_truth: Any, whole: bool = True
     ) -> Made:
-        return predict_on(self.settings, seed, task_id, data, ground_truth, whole)
+        return predict_on(self._settings, seed, task_id, data, ground_truth, whole)
 
 
 def version_model(
